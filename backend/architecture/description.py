@@ -1,0 +1,132 @@
+"""The serialisable (JSON) description of a network.
+
+Two families:
+
+* ``plain`` — the seed study's family: stages of 3x3 convs (bias, ReLU), a 2x2 max-pool after
+  every stage, optional batch norm (none / first conv of each stage / every conv), then
+  flatten → hidden linear layers (ReLU) → linear to the classes, with dropout before the first
+  linear layer and after each hidden one.
+* ``compact`` — a modern conv-BN family meant to beat the seed under 256k parameters: each stage
+  is conv → max-pool → BN → act, then the stage's further convs (conv → BN → act), optionally
+  as one residual branch; global pooling; one linear head. Convs carry no bias (BN follows).
+
+Invalid descriptions raise :class:`ArchitectureError` whose message starts with the field path.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+MAX_WIDTH = 4096
+
+
+class ArchitectureError(ValueError):
+    """A description that cannot be built. ``field`` is the dotted path of the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def _pools_allowed(input_size: int) -> int:
+    """How many 2x2 pools a square input of this size survives (32 → 5: 32,16,8,4,2,1)."""
+    return int(math.log2(input_size)) if input_size > 0 else 0
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("custom", min_length=1, max_length=64)
+    input_size: int = Field(32, ge=1, le=512, description="input height = width, pixels")
+    in_channels: int = Field(3, ge=1, le=16)
+    num_classes: int = Field(10, ge=2, le=1000)
+    stages: list[list[int]] = Field(
+        min_length=1, description="widths of the 3x3 convs in each stage; a 2x2 max-pool ends each stage"
+    )
+
+    @model_validator(mode="after")
+    def _check_stages(self) -> _Base:
+        for i, stage in enumerate(self.stages):
+            if not stage:
+                raise ValueError(f"stages[{i}]: a stage needs at least one conv width")
+            for j, width in enumerate(stage):
+                if width < 1:
+                    raise ValueError(f"stages[{i}][{j}]: width must be at least 1, got {width}")
+                if width > MAX_WIDTH:
+                    raise ValueError(f"stages[{i}][{j}]: width must be at most {MAX_WIDTH}, got {width}")
+        allowed = _pools_allowed(self.input_size)
+        if len(self.stages) > allowed:
+            raise ValueError(
+                f"stages: {len(self.stages)} stages means {len(self.stages)} max-pools, but a "
+                f"{self.input_size}x{self.input_size} input allows at most {allowed}"
+            )
+        return self
+
+
+class PlainArchitecture(_Base):
+    family: Literal["plain"] = "plain"
+    batch_norm: Literal["none", "first", "every"] = Field(
+        "none", description="BatchNorm2d after no conv, the first conv of each stage, or every conv"
+    )
+    hidden: list[int] = Field(default_factory=list, description="widths of the hidden linear layers")
+    dropout_input: float = Field(0.0, description="dropout probability before the first linear layer")
+    dropout_hidden: float = Field(0.0, description="dropout probability after each hidden linear layer")
+
+    @model_validator(mode="after")
+    def _check_head(self) -> PlainArchitecture:
+        for j, width in enumerate(self.hidden):
+            if not 1 <= width <= 65536:
+                raise ValueError(f"hidden[{j}]: width must be between 1 and 65536, got {width}")
+        for field in ("dropout_input", "dropout_hidden"):
+            p = getattr(self, field)
+            if not 0.0 <= p < 1.0:
+                raise ValueError(f"{field}: dropout probability must be in [0, 1), got {p}")
+        return self
+
+
+class CompactArchitecture(_Base):
+    family: Literal["compact"] = "compact"
+    residual: bool = Field(False, description="add each stage's later convs back as one residual branch")
+    activation: Literal["relu", "gelu"] = "gelu"
+    global_pool: Literal["max", "avg"] = "max"
+    dropout: float = Field(0.0, description="dropout probability before the linear head")
+
+    @model_validator(mode="after")
+    def _check_compact(self) -> CompactArchitecture:
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout: dropout probability must be in [0, 1), got {self.dropout}")
+        if self.residual:
+            for i, stage in enumerate(self.stages):
+                if any(w != stage[0] for w in stage[1:]):
+                    raise ValueError(
+                        f"stages[{i}]: a residual stage needs its later convs as wide as its first "
+                        f"({stage[0]}), got {stage}"
+                    )
+        return self
+
+
+Architecture = Annotated[PlainArchitecture | CompactArchitecture, Field(discriminator="family")]
+_ADAPTER: TypeAdapter[PlainArchitecture | CompactArchitecture] = TypeAdapter(Architecture)
+
+
+def parse_architecture(data: Any) -> PlainArchitecture | CompactArchitecture:
+    """A preset name or a JSON-like dict → a validated description (or ArchitectureError)."""
+    if isinstance(data, (PlainArchitecture, CompactArchitecture)):
+        return data
+    if isinstance(data, str):
+        from backend.architecture.presets import preset
+
+        return preset(data)
+    if isinstance(data, dict) and "family" not in data:
+        data = {**data, "family": "plain"}
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        from backend.validation import describe_errors
+
+        first = describe_errors(exc)[0]
+        raise ArchitectureError(first["field"], first["message"]) from None

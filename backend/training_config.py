@@ -1,0 +1,78 @@
+"""The one config object of a run — pure pydantic, no torch, so the backend can validate it.
+
+Units are in the field descriptions. A config holds the complete architecture description (a
+preset name given on input is expanded), so the same config always rebuilds the same network.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from backend.architecture import ArchitectureError, parse_architecture
+from backend.architecture.description import CompactArchitecture, PlainArchitecture
+
+
+class AugmentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    crop: bool = Field(False, description="random crop after zero padding")
+    padding: int = Field(4, ge=0, le=16, description="pixels of zero padding for the random crop")
+    flip: bool = Field(False, description="random horizontal flip, p=0.5")
+    cutout: int = Field(0, ge=0, le=32, description="side of a random square zeroed per image, 0 = off")
+
+
+class DataConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field("cifar10", min_length=1, description="'cifar10' (the lab's copy) or a path")
+    train_limit: int | None = Field(None, ge=1, description="use at most this many training images")
+    test_limit: int | None = Field(None, ge=1, description="use at most this many test images")
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    architecture: PlainArchitecture | CompactArchitecture = Field(
+        description="a preset name or a full description"
+    )
+    data: DataConfig = Field(default_factory=DataConfig)
+    epochs: int = Field(30, ge=1, le=1000)
+    batch_size: int = Field(256, ge=1, le=8192, description="images per step")
+    eval_batch_size: int = Field(1024, ge=1, le=16384)
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum")
+    nesterov: bool = True
+    lr: float = Field(0.2, gt=0.0, le=100.0, description="peak learning rate")
+    schedule: Literal["constant", "step", "cosine", "onecycle"] = "onecycle"
+    warmup_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="onecycle: fraction of steps warming up")
+    step_epochs: int = Field(30, ge=1, description="step: epochs between decays")
+    step_gamma: float = Field(0.1, gt=0.0, le=1.0, description="step: decay factor")
+    weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    tta: bool = Field(False, description="average predictions over the image and its mirror at test time")
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="stop after this many epochs without a better test accuracy"
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    time_budget_s: float = Field(3600.0, gt=0.0, le=86400.0, description="seconds of training")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    channels_last: bool = True
+
+    @field_validator("architecture", mode="before")
+    @classmethod
+    def _expand_architecture(cls, value: Any) -> Any:
+        try:
+            return parse_architecture(value)
+        except ArchitectureError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _check_crop(self) -> TrainConfig:
+        if self.augment.cutout >= self.architecture.input_size:
+            raise ValueError(
+                f"augment.cutout: must be smaller than the input size {self.architecture.input_size}"
+            )
+        return self

@@ -1,0 +1,150 @@
+"""The training loop on tiny generated data: learning, stopping, budgets, checkpoints, resume."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict
+
+import pytest
+import torch
+
+from backend.training_config import TrainConfig
+from tests.utils.datasets import make_arrays
+from worker import checkpoint
+from worker.model import build_model
+from worker.trainer import EARLY_STOPPING, TIME_BUDGET, DeviceData, evaluate, finished_line, train
+
+TINY_ARCH = {"family": "compact", "stages": [[8], [16]], "num_classes": 3}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_arrays(classes=3, train_per_class=40, test_per_class=20)
+
+
+def config(**overrides) -> TrainConfig:
+    base = dict(architecture=TINY_ARCH, epochs=4, batch_size=16, lr=0.05, device="cpu",
+                augment={"crop": True, "flip": True})
+    return TrainConfig.model_validate({**base, **overrides})
+
+
+def without_seconds(history) -> list[dict]:
+    return [{k: v for k, v in asdict(m).items() if k != "seconds"} for m in history]
+
+
+def test_loss_falls_and_the_net_learns(data) -> None:
+    result = train(config(epochs=6), data, log=None)
+    assert len(result.history) == 6
+    assert result.history[-1].train_loss < 0.7 * result.history[0].train_loss
+    assert result.best_acc > 0.8  # three easy classes; chance is 1/3
+    assert result.stop_reason == "completed"
+    assert result.params == sum(p.numel() for p in build_model(config().architecture).parameters())
+
+
+def test_every_epoch_reaches_the_callback_in_order(data) -> None:
+    seen = []
+    train(config(epochs=3), data, on_epoch=seen.append, log=None)
+    assert [m.epoch for m in seen] == [1, 2, 3]
+    assert all(0.0 <= m.test_acc <= 1.0 and m.seconds > 0 and m.lr > 0 for m in seen)
+
+
+def test_same_seed_same_numbers(data) -> None:
+    a = train(config(epochs=2, seed=7), data, log=None)
+    b = train(config(epochs=2, seed=7), data, log=None)
+    c = train(config(epochs=2, seed=8), data, log=None)
+    assert without_seconds(a.history) == without_seconds(b.history)
+    assert without_seconds(a.history) != without_seconds(c.history)
+
+
+def test_early_stopping_after_patience_epochs_without_progress(data) -> None:
+    # a learning rate too small to learn: test accuracy soon stops improving
+    result = train(config(epochs=30, lr=1e-9, schedule="constant", early_stopping_patience=2), data, log=None)
+    assert result.stop_reason == EARLY_STOPPING
+    assert result.history[-1].epoch == result.best_epoch + 2 < 30
+    best = result.history[result.best_epoch - 1].test_acc
+    assert all(m.test_acc <= best for m in result.history[result.best_epoch :])
+
+
+def test_time_budget_stops_cleanly_and_keeps_recorded_epochs(data, tmp_path) -> None:
+    ticks = itertools.count()  # a fake clock: one second per reading
+    lines: list[str] = []
+    result = train(config(epochs=50, time_budget_s=60), data, checkpoint_dir=tmp_path,
+                   clock=lambda: float(next(ticks)), log=lines.append)
+    assert result.stop_reason == TIME_BUDGET
+    assert 1 <= len(result.history) < 50
+    assert any("time budget of 60 s reached" in line for line in lines)
+    last = checkpoint.load(tmp_path / checkpoint.LAST)
+    assert last["epoch"] == len(result.history)
+    assert (tmp_path / checkpoint.BEST).is_file()
+
+
+def test_cancel_stops_within_one_batch(data) -> None:
+    batches_after_cancel = []
+    state = {"cancelled": False, "calls_after": 0}
+
+    def should_stop():
+        if state["cancelled"]:
+            state["calls_after"] += 1
+            return "cancelled"
+        return None
+
+    def on_epoch(m):
+        state["cancelled"] = True  # cancel as soon as epoch 1 is recorded
+
+    result = train(config(epochs=5), data, on_epoch=on_epoch, should_stop=should_stop, log=None)
+    assert result.stop_reason == "cancelled"
+    assert len(result.history) == 1
+    assert state["calls_after"] == 1  # the very next batch check stopped it
+    assert batches_after_cancel == []
+
+
+def test_resume_continues_the_same_metric_series(data, tmp_path) -> None:
+    straight = train(config(epochs=4), data, log=None)
+
+    stop = {"now": False}
+    first = train(config(epochs=4), data, checkpoint_dir=tmp_path, log=None,
+                  on_epoch=lambda m: stop.update(now=m.epoch == 2),
+                  should_stop=lambda: "cancelled" if stop["now"] else None)
+    assert [m.epoch for m in first.history] == [1, 2]
+
+    lines: list[str] = []
+    resumed = train(config(epochs=4), data, checkpoint_dir=tmp_path, log=lines.append)
+    assert resumed.resumed_from == 2
+    assert lines[0].startswith("Resuming from epoch 2")
+    assert [m.epoch for m in resumed.history] == [1, 2, 3, 4]
+    assert without_seconds(resumed.history) == without_seconds(straight.history)
+
+
+def test_checkpoint_round_trip_rebuilds_the_best_model(data, tmp_path) -> None:
+    result = train(config(epochs=3), data, checkpoint_dir=tmp_path, log=None)
+    best = checkpoint.load(tmp_path / checkpoint.BEST)
+    assert best["epoch"] == result.best_epoch
+    assert set(best) >= {"model", "optimizer", "epoch", "config", "history"}
+    rebuilt_config = TrainConfig.model_validate(best["config"])
+    model = build_model(rebuilt_config.architecture)
+    model.load_state_dict(best["model"])
+    _, acc, _ = evaluate(model, DeviceData(data, torch.device("cpu"), True), 64)
+    assert acc == pytest.approx(result.best_acc)
+
+
+def test_mismatched_classes_are_refused(data) -> None:
+    with pytest.raises(ValueError, match=r"architecture.num_classes: 10 does not match the dataset's 3 classes"):
+        train(config(architecture={**TINY_ARCH, "num_classes": 10}), data, log=None)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "step", "cosine", "onecycle"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_every_optimizer_and_schedule_trains(data, schedule, optimizer) -> None:
+    lr = 0.05 if optimizer == "sgd" else 0.003
+    result = train(config(epochs=2, schedule=schedule, optimizer=optimizer, lr=lr, step_epochs=1,
+                          label_smoothing=0.1, tta=True, augment={"crop": True, "cutout": 8}), data, log=None)
+    assert len(result.history) == 2
+    assert all(m.train_loss == m.train_loss for m in result.history)  # no NaN
+
+
+def test_seed_style_lines() -> None:
+    from worker.trainer import EpochMetrics
+
+    m = EpochMetrics(117, 0.2651, 0.912, 0.5, 0.849, 0.01, 27.2189)
+    assert m.seed_line() == "[epoch 117] train accuracy: 91% test accuracy: 85% loss: 0.265 duration: 27.22"
+    assert finished_line(54 * 60 + 38) == "Training finished in 00h 54min 38sec"

@@ -1,0 +1,26 @@
+"""Best and last checkpoints: weights, optimizer, epoch, metric history and the full config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+def save(path: Path, state: dict[str, Any]) -> None:
+    """Write atomically: a crash mid-write never leaves a truncated checkpoint behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load(path: Path, device: torch.device | str = "cpu") -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location=device, weights_only=False)

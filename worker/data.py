@@ -1,0 +1,245 @@
+"""Image datasets as uint8 arrays: torchvision's CIFAR-10, an image-folder tree, or a tarball of one.
+
+A source is decoded once and cached as an ``.npz`` of uint8 arrays (N, H, W, 3) keyed by the
+source's path, size and modification time; later loads read the cache in well under a second.
+Any image-folder dataset works (``train/<class>/*``, ``test/<class>/*``); class names come from
+the folder names; images of another size are resized to the target size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff"}
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CACHE_VERSION = 1
+
+
+class DatasetError(ValueError):
+    """A missing, partial or corrupt dataset; the message names the path and what was expected."""
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    train_x: np.ndarray  # uint8 (N, H, W, 3)
+    train_y: np.ndarray  # int64 (N,)
+    test_x: np.ndarray
+    test_y: np.ndarray
+    classes: list[str]
+
+    def limited(self, train_limit: int | None, test_limit: int | None, seed: int = 0) -> ImageDataset:
+        """A class-mixed subset: a fixed permutation (same seed, same subset), then the first N."""
+        rng = np.random.default_rng(seed)
+
+        def take(x: np.ndarray, y: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+            if limit is None or limit >= len(y):
+                return x, y
+            idx = np.sort(rng.permutation(len(y))[:limit])
+            return x[idx], y[idx]
+
+        train_x, train_y = take(self.train_x, self.train_y, train_limit)
+        test_x, test_y = take(self.test_x, self.test_y, test_limit)
+        return ImageDataset(train_x, train_y, test_x, test_y, self.classes)
+
+
+def _decode(data: bytes | Path, where: str, size: int) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
+            img = img.convert("RGB")
+            if img.size != (size, size):
+                img = img.resize((size, size), Image.Resampling.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise DatasetError(f"{where}: not a readable image ({exc})") from None
+
+
+def _stack(images: list[np.ndarray], labels: list[int], size: int) -> tuple[np.ndarray, np.ndarray]:
+    x = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+    return x, np.asarray(labels, dtype=np.int64)
+
+
+def _check_classes(root: str, train: dict[str, list], test: dict[str, list]) -> list[str]:
+    if not train:
+        raise DatasetError(f"{root}: expected class folders under train/ (train/<class>/<image>), found none")
+    if not test:
+        raise DatasetError(f"{root}: expected class folders under test/ (test/<class>/<image>), found none")
+    if set(train) != set(test):
+        only = sorted(set(train) ^ set(test))
+        raise DatasetError(f"{root}: train/ and test/ must hold the same class folders; differ in {only}")
+    for split, groups in (("train", train), ("test", test)):
+        for name, files in groups.items():
+            if not files:
+                raise DatasetError(f"{root}/{split}/{name}: expected images in this class folder, found none")
+    return sorted(train)
+
+
+def _load_folder(root: Path, size: int) -> ImageDataset:
+    splits: dict[str, dict[str, list[Path]]] = {}
+    for split in ("train", "test"):
+        base = root / split
+        if not base.is_dir():
+            raise DatasetError(f"{base}: expected a folder of class folders ({split}/<class>/<image>)")
+        splits[split] = {
+            d.name: sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            for d in sorted(base.iterdir())
+            if d.is_dir()
+        }
+    classes = _check_classes(str(root), splits["train"], splits["test"])
+    arrays = []
+    for split in ("train", "test"):
+        images, labels = [], []
+        for label, name in enumerate(classes):
+            for f in splits[split][name]:
+                images.append(_decode(f, str(f), size))
+                labels.append(label)
+        arrays += _stack(images, labels, size)
+    return ImageDataset(*arrays, classes=classes)
+
+
+def _tar_members(path: Path) -> Iterator[tuple[str, str, str, bytes]]:
+    """(split, class, name, bytes) of every image in a tarball of an image-folder tree."""
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                parts = PurePosixPath(member.name).parts[-3:]  # any leading folders are ignored
+                if len(parts) != 3 or parts[0] not in ("train", "test"):
+                    continue
+                if PurePosixPath(parts[2]).suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                handle = tar.extractfile(member)
+                assert handle is not None
+                yield parts[0], parts[1], parts[2], handle.read()
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise DatasetError(f"{path}: expected a readable .tar.gz of train/<class>/* and test/<class>/* ({exc})") from None
+
+
+def _load_tarball(path: Path, size: int) -> ImageDataset:
+    groups: dict[str, dict[str, list[tuple[str, bytes]]]] = {"train": {}, "test": {}}
+    for split, cls, name, data in _tar_members(path):
+        groups[split].setdefault(cls, []).append((name, data))
+    classes = _check_classes(str(path), groups["train"], groups["test"])
+    arrays = []
+    for split in ("train", "test"):
+        images, labels = [], []
+        for label, cls in enumerate(classes):
+            for name, data in sorted(groups[split][cls]):
+                images.append(_decode(data, f"{path}:{split}/{cls}/{name}", size))
+                labels.append(label)
+        arrays += _stack(images, labels, size)
+    return ImageDataset(*arrays, classes=classes)
+
+
+def _load_torchvision(root: Path, size: int) -> ImageDataset:
+    """torchvision's CIFAR-10 layout: <root>/cifar-10-batches-py/{data_batch_1..5,test_batch}."""
+    base = root / "cifar-10-batches-py"
+    arrays = []
+    for names in (["data_batch_%d" % i for i in range(1, 6)], ["test_batch"]):
+        xs, ys = [], []
+        for name in names:
+            f = base / name
+            if not f.is_file():
+                raise DatasetError(f"{f}: missing; torchvision's CIFAR-10 needs data_batch_1..5 and test_batch")
+            try:
+                with open(f, "rb") as fh:
+                    batch = pickle.load(fh, encoding="latin1")
+                xs.append(np.asarray(batch["data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+                ys.append(np.asarray(batch["labels"], np.int64))
+            except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+                raise DatasetError(f"{f}: not a readable CIFAR-10 batch ({exc})") from None
+        x = np.concatenate(xs)
+        if size != 32:
+            x = np.stack([_resize(img, size) for img in x])
+        arrays += [x, np.concatenate(ys)]
+    return ImageDataset(*arrays, classes=list(CIFAR10_CLASSES))
+
+
+def _resize(img: np.ndarray, size: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.BILINEAR), np.uint8)
+
+
+def _download_torchvision(root: Path) -> None:
+    try:
+        from torchvision.datasets import CIFAR10
+
+        CIFAR10(str(root), train=True, download=True)
+        CIFAR10(str(root), train=False, download=True)
+    except Exception as exc:  # noqa: BLE001 - no network, a refused mirror, a bad archive
+        raise DatasetError(
+            f"{root}: expected torchvision's cifar-10-batches-py/, an image-folder tree (train/<class>/*, "
+            f"test/<class>/*) or a .tar.gz of one; downloading CIFAR-10 failed ({exc})"
+        ) from None
+
+
+def _resolve(path: Path, download: bool) -> tuple[str, Path]:
+    """Which loader a path needs: ('tarball'|'folder'|'torchvision', the path to give it)."""
+    if path.is_file():
+        if path.name.endswith((".tar.gz", ".tgz", ".tar")):
+            return "tarball", path
+        raise DatasetError(f"{path}: expected a folder or a .tar.gz of train/<class>/* and test/<class>/*")
+    if path.is_dir():
+        if (path / "cifar-10-batches-py").is_dir():
+            return "torchvision", path
+        if (path / "train").is_dir() or (path / "test").is_dir():
+            return "folder", path
+        tarballs = sorted(path.glob("*.tar.gz"))
+        if len(tarballs) == 1:
+            return "tarball", tarballs[0]
+    elif not download:
+        raise DatasetError(f"{path}: does not exist; expected a dataset folder or a .tar.gz")
+    if download:
+        path.mkdir(parents=True, exist_ok=True)
+        _download_torchvision(path)
+        return "torchvision", path
+    raise DatasetError(
+        f"{path}: expected torchvision's cifar-10-batches-py/, train/ and test/ class folders, or one .tar.gz"
+    )
+
+
+def _cache_key(kind: str, path: Path, size: int) -> str:
+    if kind == "tarball":
+        stats = [path.stat()]
+    else:
+        stats = [p.stat() for p in sorted(path.rglob("*")) if p.is_file()]
+    fingerprint = f"{CACHE_VERSION}|{kind}|{path.resolve()}|{size}|" + "|".join(
+        f"{s.st_size}:{s.st_mtime_ns}" for s in stats
+    )
+    return hashlib.sha256(fingerprint.encode()).hexdigest()[:24]
+
+
+def load_dataset(
+    source: str | os.PathLike[str],
+    cache_dir: str | os.PathLike[str] | None = None,
+    size: int = 32,
+    download: bool = False,
+) -> ImageDataset:
+    """Decode (or read from the cache) the dataset at ``source``."""
+    kind, path = _resolve(Path(source), download)
+    cache = None
+    if cache_dir is not None:
+        cache = Path(cache_dir) / f"{path.name}-{_cache_key(kind, path, size)}.npz"
+        if cache.is_file():
+            with np.load(cache) as z:
+                return ImageDataset(
+                    z["train_x"], z["train_y"], z["test_x"], z["test_y"], [str(c) for c in z["classes"]]
+                )
+    loader = {"tarball": _load_tarball, "folder": _load_folder, "torchvision": _load_torchvision}[kind]
+    data = loader(path, size)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp{os.getpid()}.npz")
+        np.savez(tmp, train_x=data.train_x, train_y=data.train_y, test_x=data.test_x,
+                 test_y=data.test_y, classes=np.asarray(data.classes))
+        os.replace(tmp, cache)
+    return data

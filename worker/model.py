@@ -1,0 +1,102 @@
+"""Build the torch module a description names. Imports only torch and the description.
+
+Module names follow the summary's row names (conv1, bn1, fc1, ...) so the two can be compared
+layer by layer.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from backend.architecture import CompactArchitecture, PlainArchitecture
+
+_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
+
+
+class PlainNet(nn.Module):
+    """The seed family: conv(+BN)-ReLU stages with max-pools, then an MLP head."""
+
+    def __init__(self, arch: PlainArchitecture) -> None:
+        super().__init__()
+        layers: list[tuple[str, nn.Module]] = []
+        channels, size, k = arch.in_channels, arch.input_size, 0
+        for s, stage in enumerate(arch.stages):
+            for j, width in enumerate(stage):
+                k += 1
+                layers.append((f"conv{k}", nn.Conv2d(channels, width, 3, padding=1)))
+                if arch.batch_norm == "every" or (arch.batch_norm == "first" and j == 0):
+                    layers.append((f"bn{k}", nn.BatchNorm2d(width)))
+                layers.append((f"relu{k}", nn.ReLU(inplace=True)))
+                channels = width
+            layers.append((f"pool{s + 1}", nn.MaxPool2d(2)))
+            size //= 2
+        self.features = nn.Sequential(OrderedDict(layers))
+        head: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
+        if arch.dropout_input > 0:
+            head.append(("drop0", nn.Dropout(arch.dropout_input)))
+        fin = channels * size * size
+        for i, width in enumerate(arch.hidden, start=1):
+            head += [(f"fc{i}", nn.Linear(fin, width)), (f"fcrelu{i}", nn.ReLU(inplace=True))]
+            if arch.dropout_hidden > 0:
+                head.append((f"drop{i}", nn.Dropout(arch.dropout_hidden)))
+            fin = width
+        head.append((f"fc{len(arch.hidden) + 1}", nn.Linear(fin, arch.num_classes)))
+        self.classifier = nn.Sequential(OrderedDict(head))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class ConvBN(nn.Sequential):
+    def __init__(self, conv: str, bn: str, cin: int, cout: int, act: type[nn.Module], pool: bool):
+        parts: list[tuple[str, nn.Module]] = [(conv, nn.Conv2d(cin, cout, 3, padding=1, bias=False))]
+        if pool:
+            parts.append(("pool", nn.MaxPool2d(2)))
+        parts += [(bn, nn.BatchNorm2d(cout)), ("act", act())]
+        super().__init__(OrderedDict(parts))
+
+
+class CompactStage(nn.Module):
+    def __init__(self, widths: list[int], cin: int, first: int, act: type[nn.Module], residual: bool):
+        super().__init__()
+        self.down = ConvBN(f"conv{first}", f"bn{first}", cin, widths[0], act, pool=True)
+        rest = [
+            ConvBN(f"conv{first + j}", f"bn{first + j}", widths[j - 1], widths[j], act, pool=False)
+            for j in range(1, len(widths))
+        ]
+        self.rest = nn.Sequential(*rest)
+        self.residual = residual and bool(rest)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.down(x)
+        return x + self.rest(x) if self.residual else self.rest(x)
+
+
+class CompactNet(nn.Module):
+    def __init__(self, arch: CompactArchitecture) -> None:
+        super().__init__()
+        act = _ACTIVATIONS[arch.activation]
+        stages, channels, k = [], arch.in_channels, 1
+        for widths in arch.stages:
+            stages.append(CompactStage(widths, channels, k, act, arch.residual))
+            channels, k = widths[-1], k + len(widths)
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveMaxPool2d(1) if arch.global_pool == "max" else nn.AdaptiveAvgPool2d(1)
+        self.drop = nn.Dropout(arch.dropout) if arch.dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(channels, arch.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.drop(self.pool(self.stages(x)).flatten(1)))
+
+
+def build_model(arch: PlainArchitecture | CompactArchitecture) -> nn.Module:
+    if isinstance(arch, PlainArchitecture):
+        return PlainNet(arch)
+    return CompactNet(arch)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,304 @@
+"""The training loop: data on the device, batched augmentation, callbacks, budget, checkpoints.
+
+``train(config, ...)`` is a library call with no web and no SQL. Hooks:
+* ``on_epoch(metrics)`` — called once per finished epoch, before its checkpoint is written, so a
+  reporter that records it first never loses an epoch (a crash in between re-runs that epoch,
+  which reports the same epoch number again).
+* ``should_stop()`` — checked before every batch; returns a reason (e.g. "cancelled") or None.
+
+Randomness is drawn per epoch from generators seeded by (seed, epoch), so a run resumed from its
+last checkpoint continues exactly as if it had never stopped (same seed, same CPU → same numbers).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from backend.architecture import summarize
+from backend.training_config import TrainConfig
+from worker import checkpoint
+from worker.augment import cutout, random_crop, random_flip
+from worker.data import ImageDataset
+from worker.model import build_model
+from worker.schedule import lr_at
+
+COMPLETED = "completed"
+EARLY_STOPPING = "early_stopping"
+TIME_BUDGET = "time_budget"
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    epoch: int  # 1-based
+    train_loss: float  # mean training criterion over the epoch's batches (running, train mode)
+    train_acc: float  # fraction of training images classified right while training (running)
+    test_loss: float  # mean cross-entropy on the test set
+    test_acc: float  # fraction of the test set classified right
+    lr: float  # learning rate at the end of the epoch
+    seconds: float  # wall time of the epoch, evaluation included
+
+    def seed_line(self) -> str:
+        """The seed report's line: `[epoch 117] train accuracy: 91% ... duration: 27.22`."""
+        return (
+            f"[epoch {self.epoch}] train accuracy: {round(self.train_acc * 100)}% "
+            f"test accuracy: {round(self.test_acc * 100)}% loss: {self.train_loss:.3f} "
+            f"duration: {self.seconds:.2f}"
+        )
+
+
+@dataclass
+class TrainResult:
+    config: dict[str, Any]
+    params: int
+    macs: int
+    device: str
+    history: list[EpochMetrics] = field(default_factory=list)
+    best_acc: float = 0.0
+    best_epoch: int = 0
+    stop_reason: str = COMPLETED
+    elapsed_s: float = 0.0
+    resumed_from: int = 0  # the epoch the last checkpoint held when this call started
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["history"] = [asdict(m) for m in self.history]
+        return out
+
+
+def finished_line(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"Training finished in {s // 3600:02d}h {s % 3600 // 60:02d}min {s % 60:02d}sec"
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError("device: 'cuda' was asked for but no CUDA device is available")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+class DeviceData:
+    """The dataset on the device as uint8 NCHW tensors, normalised per batch."""
+
+    def __init__(self, data: ImageDataset, device: torch.device, channels_last: bool) -> None:
+        def to_tensor(x: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(device)
+
+        self.train_x, self.test_x = to_tensor(data.train_x), to_tensor(data.test_x)
+        self.train_y = torch.from_numpy(data.train_y).to(device)
+        self.test_y = torch.from_numpy(data.test_y).to(device)
+        mean = data.train_x.reshape(-1, 3).mean(0) if len(data.train_x) else np.zeros(3)
+        std = data.train_x.reshape(-1, 3).std(0) if len(data.train_x) else np.ones(3)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(np.maximum(std, 1e-3), dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x.float() - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+
+
+def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    # no weight decay on batch-norm and bias parameters (1-D tensors)
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    rest = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    if config.optimizer == "sgd":
+        nesterov = config.nesterov and config.momentum > 0
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=nesterov)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=config.lr)
+    return torch.optim.AdamW(groups, lr=config.lr)
+
+
+def _autocast(device: torch.device):  # bf16 on CUDA only: on CPU it is slower than fp32
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, data: DeviceData, batch_size: int, tta: bool = False
+) -> tuple[float, float, torch.Tensor]:
+    """(mean test loss, test accuracy, predicted labels) over the whole test set."""
+    model.eval()
+    total_loss, preds = 0.0, []
+    device = data.test_x.device
+    for i in range(0, len(data.test_y), batch_size):
+        x = data.normalize(data.test_x[i : i + batch_size])
+        y = data.test_y[i : i + batch_size]
+        with _autocast(device):
+            logits = model(x).float()
+            if tta:
+                logits = (logits + model(x.flip(-1)).float()) / 2
+        total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+        preds.append(logits.argmax(1))
+    n = len(data.test_y)
+    pred = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=device)
+    acc = (pred == data.test_y).float().mean().item() if n else 0.0
+    return (total_loss / n if n else 0.0), acc, pred.cpu()
+
+
+def _augment(x: torch.Tensor, config: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    aug = config.augment
+    if aug.crop:
+        x = random_crop(x, aug.padding, gen)
+    if aug.flip:
+        x = random_flip(x, gen)
+    if aug.cutout:
+        x = cutout(x, aug.cutout, gen)
+    return x
+
+
+def train(
+    config: TrainConfig,
+    data: ImageDataset,
+    *,
+    checkpoint_dir: Path | str | None = None,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    should_stop: Callable[[], str | None] | None = None,
+    log: Callable[[str], None] | None = print,
+    clock: Callable[[], float] = time.perf_counter,
+) -> TrainResult:
+    """Train ``config`` on ``data``; resume from ``checkpoint_dir/last.pt`` when it exists."""
+    emit = log or (lambda _line: None)
+    device = pick_device(config.device)
+    arch = config.architecture
+    if data.train_x.shape[1] != arch.input_size:
+        raise ValueError(
+            f"architecture.input_size: {arch.input_size} does not match the dataset's "
+            f"{data.train_x.shape[1]}x{data.train_x.shape[2]} images"
+        )
+    if len(data.classes) != arch.num_classes:
+        raise ValueError(
+            f"architecture.num_classes: {arch.num_classes} does not match the dataset's {len(data.classes)} classes"
+        )
+    summary = summarize(arch)
+    result = TrainResult(config.model_dump(mode="json"), summary.total_params, summary.total_macs, str(device))
+
+    torch.manual_seed(config.seed)
+    model = build_model(arch).to(device)
+    dd = DeviceData(data, device, config.channels_last)
+    model = model.to(memory_format=dd.memory_format)
+    optimizer = _optimizer(config, model)
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    start_epoch, prior_elapsed = 1, 0.0
+    state = checkpoint.load(ckpt_dir / checkpoint.LAST, device) if ckpt_dir else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        result.history = [EpochMetrics(**m) for m in state["history"]]
+        result.best_acc, result.best_epoch = state["best_acc"], state["best_epoch"]
+        start_epoch, prior_elapsed = state["epoch"] + 1, state["elapsed_s"]
+        result.resumed_from = state["epoch"]
+        emit(f"Resuming from epoch {state['epoch']} ({ckpt_dir / checkpoint.LAST})")
+
+    n = len(dd.train_y)
+    steps_per_epoch = max(1, math.ceil(n / config.batch_size))
+    drop_single = n % config.batch_size == 1  # a batch of one breaks batch norm
+    started = clock()
+
+    def elapsed() -> float:
+        return prior_elapsed + clock() - started
+
+    def stop_reason() -> str | None:
+        reason = should_stop() if should_stop else None
+        if reason is None and elapsed() >= config.time_budget_s:
+            reason = TIME_BUDGET
+        return reason
+
+    reason: str | None = None
+    lr = lr_at(config, (start_epoch - 1) * steps_per_epoch, steps_per_epoch)
+    for epoch in range(start_epoch, config.epochs + 1):
+        epoch_start = clock()
+        torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout and the like
+        gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+        order = torch.randperm(n, generator=gen).to(device)
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        for b in range(steps_per_epoch):
+            reason = stop_reason()
+            if reason:
+                break
+            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
+            if drop_single and len(idx) == 1:
+                continue
+            step = (epoch - 1) * steps_per_epoch + b
+            lr = lr_at(config, step, steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x = dd.normalize(_augment(dd.train_x[idx], config, gen))
+            y = dd.train_y[idx]
+            with _autocast(device):
+                logits = model(x)
+                loss = criterion(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(idx)
+        if reason:
+            emit(f"Stopped during epoch {epoch}: {describe_stop(reason, config)}; the partial epoch is not recorded")
+            break
+        test_loss, test_acc, _ = evaluate(model, dd, config.eval_batch_size, config.tta)
+        metrics = EpochMetrics(
+            epoch=epoch,
+            train_loss=loss_sum.item() / max(seen, 1),
+            train_acc=correct.item() / max(seen, 1),
+            test_loss=test_loss,
+            test_acc=test_acc,
+            lr=lr,
+            seconds=clock() - epoch_start,
+        )
+        result.history.append(metrics)
+        improved = test_acc > result.best_acc or result.best_epoch == 0
+        if improved:
+            result.best_acc, result.best_epoch = test_acc, epoch
+        emit(metrics.seed_line())
+        if on_epoch:
+            on_epoch(metrics)
+        if ckpt_dir:
+            state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch,
+                "config": result.config,
+                "history": [asdict(m) for m in result.history],
+                "best_acc": result.best_acc,
+                "best_epoch": result.best_epoch,
+                "elapsed_s": elapsed(),
+            }
+            if improved:
+                checkpoint.save(ckpt_dir / checkpoint.BEST, state)
+            checkpoint.save(ckpt_dir / checkpoint.LAST, state)
+        patience = config.early_stopping_patience
+        if patience and epoch - result.best_epoch >= patience:
+            reason = EARLY_STOPPING
+            emit(f"Stopped after epoch {epoch}: {describe_stop(reason, config)}")
+            break
+    result.stop_reason = reason or COMPLETED
+    result.elapsed_s = elapsed()
+    emit(finished_line(result.elapsed_s))
+    return result
+
+
+def describe_stop(reason: str, config: TrainConfig) -> str:
+    if reason == TIME_BUDGET:
+        return f"time budget of {config.time_budget_s:g} s reached"
+    if reason == EARLY_STOPPING:
+        return f"no better test accuracy for {config.early_stopping_patience} epochs (early stopping)"
+    return reason
