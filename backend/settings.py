@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,15 +19,39 @@ class Settings(BaseSettings):
     VAR_DIR: Path = Path("var")
     DATA_DIR: Path = Path("data")
     CIFAR10: str = "data/cifar10"  # a torchvision folder, an image-folder tree or a .tar.gz of one
-    CACHE_DIR: Path = Path("var/cache")  # decoded datasets as uint8 .npz
-    CHECKPOINT_DIR: Path = Path("var/checkpoints")
+    CACHE_DIR: Path = Path("")  # decoded datasets as uint8 .npz; default VAR_DIR/cache
+    CHECKPOINT_DIR: Path = Path("")  # the backend's copies of run checkpoints; default VAR_DIR/checkpoints
 
     PARAM_BUDGET: int = 256_000  # trainable parameters
     TIME_BUDGET_S: float = 3600.0  # seconds of training per run
 
-    DATABASE_URL: str = "sqlite:///var/cnnlab.db"
-    BROKER_URL: str = "sqla+sqlite:///var/broker.db"
+    DATABASE_URL: str = ""  # default: sqlite:///VAR_DIR/cnnlab.db
+    BROKER_URL: str = ""  # default: sqla+sqlite:///VAR_DIR/broker.db (kombu's SQLAlchemy transport)
     BACKEND_URL: str = "http://127.0.0.1:8000"  # where workers report
+    QUEUE: str = "cnnlab"  # the broker queue runs are sent to
+    HOST: str = "127.0.0.1"
+    PORT: int = 8000
+
+    # fault handling
+    HEARTBEAT_INTERVAL_S: float = 2.0  # a worker's heartbeat, which also carries cancel requests
+    HEARTBEAT_TIMEOUT_S: float = 30.0  # a running run silent this long is requeued to resume
+    REAPER_INTERVAL_S: float = 5.0  # how often the backend looks for lost runs and lost messages
+    REQUEUE_GRACE_S: float = 15.0  # a queued run's message may be missing only after this long
+    MAX_ATTEMPTS: int = 5  # starts of one run before it is failed
+    REPORT_RETRY_MAX_S: float = 30.0  # a worker's longest pause between retries of a report
+
+    @model_validator(mode="after")
+    def _defaults_under_var_dir(self) -> Settings:
+        var = self.VAR_DIR
+        if str(self.CACHE_DIR) in ("", "."):
+            self.CACHE_DIR = var / "cache"
+        if str(self.CHECKPOINT_DIR) in ("", "."):
+            self.CHECKPOINT_DIR = var / "checkpoints"
+        if not self.DATABASE_URL:
+            self.DATABASE_URL = f"sqlite:///{var / 'cnnlab.db'}"
+        if not self.BROKER_URL:
+            self.BROKER_URL = f"sqla+sqlite:///{var / 'broker.db'}"
+        return self
 
 
 settings = Settings()

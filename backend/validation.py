@@ -28,9 +28,13 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def describe_errors(exc: ValidationError) -> list[dict[str, str]]:
+def describe_errors(exc: ValidationError | list[Any], drop_prefix: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """``[{field, message}]`` for each error; ``drop_prefix`` strips leading loc parts (FastAPI's "body")."""
     out = []
-    for err in exc.errors():
+    errors = exc.errors() if isinstance(exc, ValidationError) else exc
+    for err in errors:
+        if err.get("loc") and err["loc"][0] in drop_prefix:
+            err = {**err, "loc": tuple(err["loc"][1:])}
         message = str(err.get("msg", "")).removeprefix("Value error, ")
         path = field_path(tuple(err.get("loc", ())))
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):

@@ -218,6 +218,13 @@ def _cache_key(kind: str, path: Path, size: int) -> str:
     return hashlib.sha256(fingerprint.encode()).hexdigest()[:24]
 
 
+def resolve_source(source: str) -> str:
+    """A config's data source: 'cifar10' means the lab's copy (CNNLAB_CIFAR10), else a path."""
+    from backend.settings import settings
+
+    return settings.CIFAR10 if source == "cifar10" else source
+
+
 def load_dataset(
     source: str | os.PathLike[str],
     cache_dir: str | os.PathLike[str] | None = None,

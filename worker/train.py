@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from backend.settings import settings
 from backend.training_config import TrainConfig
 from backend.validation import describe_errors
-from worker.data import DatasetError, load_dataset
+from worker.data import DatasetError, load_dataset, resolve_source
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,10 +75,6 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         raw["tta"] = True
     raw.setdefault("architecture", "wide_deep")
     return raw
-
-
-def resolve_source(source: str) -> str:
-    return settings.CIFAR10 if source == "cifar10" else source
 
 
 def main(argv: list[str] | None = None) -> int:

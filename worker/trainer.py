@@ -5,6 +5,7 @@
   reporter that records it first never loses an epoch (a crash in between re-runs that epoch,
   which reports the same epoch number again).
 * ``should_stop()`` — checked before every batch; returns a reason (e.g. "cancelled") or None.
+* ``on_checkpoint(folder, epoch, best_too)`` — after last.pt (and best.pt when it improved) is written.
 
 Randomness is drawn per epoch from generators seeded by (seed, epoch), so a run resumed from its
 last checkpoint continues exactly as if it had never stopped (same seed, same CPU → same numbers).
@@ -166,6 +167,7 @@ def train(
     checkpoint_dir: Path | str | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     should_stop: Callable[[], str | None] | None = None,
+    on_checkpoint: Callable[[Path, int, bool], None] | None = None,
     log: Callable[[str], None] | None = print,
     clock: Callable[[], float] = time.perf_counter,
 ) -> TrainResult:
@@ -285,6 +287,8 @@ def train(
             if improved:
                 checkpoint.save(ckpt_dir / checkpoint.BEST, state)
             checkpoint.save(ckpt_dir / checkpoint.LAST, state)
+            if on_checkpoint:
+                on_checkpoint(ckpt_dir, epoch, improved)
         patience = config.early_stopping_patience
         if patience and epoch - result.best_epoch >= patience:
             reason = EARLY_STOPPING

@@ -1,0 +1,36 @@
+"""Presets and architecture summaries: the size of a network before anything is queued."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from backend.api.deps import field_error
+from backend.architecture import PRESETS, ArchitectureError, parse_architecture, summarize
+from backend.schemas import ArchitectureSummaryRequest
+from backend.settings import settings
+
+router = APIRouter(prefix="/api", tags=["architectures"])
+
+
+def summary_body(arch) -> dict[str, Any]:
+    summary = summarize(arch)
+    return {"description": arch.model_dump(mode="json"), **summary.to_dict(),
+            "budget": summary.verdict(settings.PARAM_BUDGET)}
+
+
+@router.get("/presets")
+def read_presets() -> dict[str, Any]:
+    return {"data": [summary_body(arch) for arch in PRESETS.values()], "param_budget": settings.PARAM_BUDGET,
+            "time_budget_s": settings.TIME_BUDGET_S}
+
+
+@router.post("/architectures/summary")
+def summarize_architecture(body: ArchitectureSummaryRequest) -> dict[str, Any]:
+    """A description (or preset name) → the per-layer table, totals and the budget verdict."""
+    try:
+        arch = parse_architecture(body.architecture)
+    except ArchitectureError as exc:
+        raise field_error(f"architecture.{exc.field}", exc.message) from None
+    return summary_body(arch)

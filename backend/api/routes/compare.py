@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections import defaultdict
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from backend.api.deps import SessionDep, field_error
+from backend.api.routes.runs import public
+from backend.models import EpochMetric, Run
+from backend.schemas import MAX_COMPARE, ComparePublic, CompareRun, Series
+
+router = APIRouter(prefix="/api/compare", tags=["compare"])
+SERIES_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+
+
+def parse_ids(ids: str) -> list[int]:
+    try:
+        out = [int(part) for part in ids.split(",") if part.strip()]
+    except ValueError:
+        raise field_error("ids", "must be comma-separated run ids, e.g. ids=1,2,3") from None
+    if not out:
+        raise field_error("ids", "needs at least one run id")
+    if len(out) > MAX_COMPARE:
+        raise field_error("ids", f"{len(out)} runs is over the limit of {MAX_COMPARE}")
+    return list(dict.fromkeys(out))
+
+
+@router.get("", response_model=ComparePublic)
+def compare_runs(session: SessionDep, ids: str = Query(description="comma-separated run ids, at most 100")) -> ComparePublic:
+    """Summaries and full series of up to 100 runs: two indexed queries, no per-run round trips."""
+    wanted = parse_ids(ids)
+    runs = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(wanted)))}
+    missing = [i for i in wanted if i not in runs]
+    if missing:
+        raise field_error("ids", f"no run with id {missing[0]}", status=404)
+    columns = [getattr(EpochMetric, c) for c in SERIES_COLUMNS]
+    rows = session.execute(
+        select(EpochMetric.run_id, *columns).where(EpochMetric.run_id.in_(wanted))
+        .order_by(EpochMetric.run_id, EpochMetric.epoch)
+    )
+    series: dict[int, dict[str, list]] = defaultdict(lambda: {c: [] for c in SERIES_COLUMNS})
+    for row in rows:
+        target = series[row[0]]
+        for name, value in zip(SERIES_COLUMNS, row[1:], strict=True):
+            target[name].append(value)
+    empty = {c: [] for c in SERIES_COLUMNS}
+    return ComparePublic(data=[CompareRun(run=public(runs[i]), series=Series(**series.get(i, empty))) for i in wanted])

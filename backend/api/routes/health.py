@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from backend import queue
+from backend.db import engine
+
+router = APIRouter(prefix="/api", tags=["health"])
+
+
+@router.get("/health")
+def read_health() -> JSONResponse:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception as exc:  # noqa: BLE001
+        database = f"unreachable: {type(exc).__name__}"
+    broker = "ok" if queue.queued_message_count() is not None else "unreachable"
+    ok = database == "ok"
+    return JSONResponse({"status": "ok" if ok else "degraded", "database": database, "broker": broker},
+                        status_code=200 if ok else 503)

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.responses import FileResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from backend import events, queue
+from backend.api.deps import SessionDep, field_error, get_run_or_404
+from backend.architecture import summarize
+from backend.db import SessionLocal
+from backend.models import FINISHED_STATUSES, Checkpoint, Run
+from backend.schemas import MetricPublic, MetricsPublic, RunCreate, RunDetail, RunPublic, RunsPublic
+from backend.services import runs as run_service
+from backend.settings import settings
+
+router = APIRouter(prefix="/api/runs", tags=["runs"])
+
+
+def public(run: Run, detail: bool = False) -> RunPublic:
+    model = (RunDetail if detail else RunPublic).model_validate(run)
+    if run.last_train_acc is not None and run.last_test_acc is not None:
+        model.train_test_gap = run.last_train_acc - run.last_test_acc
+    return model
+
+
+def check_budget(config, field: str = "config.architecture") -> None:
+    verdict = summarize(config.architecture).verdict(settings.PARAM_BUDGET)
+    if not verdict["within_budget"]:
+        raise field_error(field, str(verdict["message"]))
+
+
+@router.post("", status_code=201, response_model=RunDetail)
+def create_run(body: RunCreate, session: SessionDep) -> RunPublic:
+    check_budget(body.config)
+    run = run_service.new_run(session, body.config, body.name, body.owner)
+    session.commit()
+    queue.send_or_leave_to_reaper(run.id)
+    events.changed(run.id)
+    return public(run, detail=True)
+
+
+@router.get("", response_model=RunsPublic)
+def read_runs(
+    session: SessionDep,
+    status: str | None = Query(None, description="comma-separated statuses"),
+    owner: str | None = None,
+    sweep: int | None = None,
+    q: str | None = Query(None, max_length=200, description="text in the name, owner or architecture"),
+    sort: str = Query("-created_at", description="a summary column, '-' for descending"),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> RunsPublic:
+    if sort.lstrip("-") not in run_service.SORTABLE:
+        raise field_error("sort", f"must be one of {', '.join(sorted(run_service.SORTABLE))} (with an optional '-')")
+    if status:
+        from backend.models import RUN_STATUSES
+
+        unknown = [s for s in status.split(",") if s not in RUN_STATUSES]
+        if unknown:
+            raise field_error("status", f"unknown status {unknown[0]!r}; one of {', '.join(RUN_STATUSES)}")
+    rows, count = run_service.list_runs(session, status=status, owner=owner, sweep_id=sweep, q=q, sort=sort,
+                                        limit=limit, offset=offset)
+    return RunsPublic(data=[public(r) for r in rows], count=count)
+
+
+@router.get("/{run_id}", response_model=RunDetail)
+def read_run(run_id: int, session: SessionDep) -> RunPublic:
+    return public(get_run_or_404(session, run_id), detail=True)
+
+
+@router.get("/{run_id}/metrics", response_model=MetricsPublic)
+def read_metrics(run_id: int, session: SessionDep, since_epoch: int = Query(0, ge=0)) -> MetricsPublic:
+    run = get_run_or_404(session, run_id)
+    rows = run_service.metrics_of(session, run_id, since_epoch)
+    return MetricsPublic(run_id=run_id, status=run.status, data=[MetricPublic.model_validate(m) for m in rows])
+
+
+@router.post("/{run_id}/cancel", response_model=RunDetail)
+def cancel_run(run_id: int, session: SessionDep) -> RunPublic:
+    run = get_run_or_404(session, run_id)
+    try:
+        run_service.cancel(session, run)
+    except run_service.Conflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    events.changed(run_id)
+    return public(run, detail=True)
+
+
+@router.delete("/{run_id}", status_code=204)
+def delete_run(run_id: int, session: SessionDep) -> None:
+    run = get_run_or_404(session, run_id)
+    paths = [c.path for c in run.checkpoints]
+    try:
+        run_service.delete_run(session, run)
+    except run_service.Conflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    for path in paths:
+        from pathlib import Path
+
+        Path(path).unlink(missing_ok=True)
+    events.changed(run_id)
+
+
+@router.get("/{run_id}/checkpoints/{kind}")
+def download_checkpoint(run_id: int, kind: str, session: SessionDep) -> FileResponse:
+    run = get_run_or_404(session, run_id)
+    ckpt = next((c for c in run.checkpoints if c.kind == kind), None)
+    if ckpt is None:
+        raise HTTPException(404, f"Run {run_id} has no {kind!r} checkpoint")
+    return FileResponse(ckpt.path, media_type="application/octet-stream",
+                        filename=f"run{run_id}-{kind}-epoch{ckpt.epoch}.pt",
+                        headers={"X-Checkpoint-Epoch": str(ckpt.epoch), "X-Checkpoint-Sha256": ckpt.sha256})
+
+
+def _snapshot(run_id: int, since_epoch: int) -> tuple[RunPublic | None, list[MetricPublic]]:
+    with SessionLocal() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return None, []
+        rows = run_service.metrics_of(session, run_id, since_epoch)
+        return public(run), [MetricPublic.model_validate(m) for m in rows]
+
+
+def _sse(event: str, data: str, event_id: str | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {data}\n\n"
+
+
+@router.get("/{run_id}/events")
+async def read_events(
+    run_id: int,
+    request: Request,
+    since_epoch: int = Query(0, ge=0),
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: `metric` for every recorded epoch (id = epoch), `status` on every change.
+
+    A client that reconnects (EventSource does so by itself) sends Last-Event-ID and gets only
+    what it missed. The stream ends after the status event of a finished run.
+    """
+    if last_event_id and last_event_id.isdigit():
+        since_epoch = max(since_epoch, int(last_event_id))
+    first, _ = await run_in_threadpool(_snapshot, run_id, 10**9)
+    if first is None:
+        raise HTTPException(404, f"Run {run_id} not found")
+
+    async def stream():
+        sent_epoch, sent_status, seen_version, last_read = since_epoch, None, -1, 0.0
+        yield "retry: 1000\n\n"
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            version = events.version(run_id)
+            if version != seen_version or now - last_read > 2.0:
+                seen_version, last_read = version, now
+                run, metrics = await run_in_threadpool(_snapshot, run_id, sent_epoch)
+                if run is None:
+                    yield _sse("deleted", json.dumps({"id": run_id}))
+                    return
+                for m in metrics:
+                    yield _sse("metric", m.model_dump_json(), str(m.epoch))
+                    sent_epoch = m.epoch
+                status = run.model_dump_json()
+                if status != sent_status:
+                    yield _sse("status", status, str(sent_epoch))
+                    sent_status = status
+                if run.status in FINISHED_STATUSES:
+                    return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(0.1)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+__all__ = ["router", "public", "check_budget", "Checkpoint"]

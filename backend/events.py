@@ -1,0 +1,26 @@
+"""Change notices for the live event stream.
+
+The routes that record an epoch or a status change bump a per-run version here; the SSE loops of
+the same process see it within one short tick. Changes made by another backend process are found
+by the loop's periodic read of the database, so no change is missed, only seen a little later.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_lock = threading.Lock()
+_versions: dict[int, int] = {}
+_global = 0
+
+
+def changed(run_id: int) -> None:
+    global _global
+    with _lock:
+        _versions[run_id] = _versions.get(run_id, 0) + 1
+        _global += 1
+
+
+def version(run_id: int | None = None) -> int:
+    with _lock:
+        return _global if run_id is None else _versions.get(run_id, 0)

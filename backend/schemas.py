@@ -1,0 +1,169 @@
+"""Request and response bodies (pydantic v2), a family per entity as in the FastAPI template."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from backend.training_config import TrainConfig
+
+MAX_COMPARE = 100
+MAX_SWEEP_POINTS = 64
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=200, description="defaults to the architecture's name")
+    owner: str = Field("anonymous", min_length=1, max_length=100)
+    config: TrainConfig
+
+    @field_validator("name", "owner")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        return value.strip() if isinstance(value, str) else value
+
+
+class RunPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    owner: str
+    status: str
+    architecture: str
+    params: int
+    macs: int
+    seed: int
+    epochs: int
+    sweep_id: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempt: int
+    cancel_requested: bool
+    worker_host: str | None
+    device: str | None
+    reason: str | None
+    elapsed_s: float | None
+    epochs_done: int
+    best_test_acc: float | None
+    best_epoch: int | None
+    last_train_loss: float | None
+    last_train_acc: float | None
+    last_test_loss: float | None
+    last_test_acc: float | None
+    last_lr: float | None
+    train_seconds: float
+    train_test_gap: float | None = None
+
+
+class RunDetail(RunPublic):
+    config: dict[str, Any]
+
+
+class RunsPublic(BaseModel):
+    data: list[RunPublic]
+    count: int
+
+
+class MetricPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    lr: float
+    seconds: float
+
+
+class MetricsPublic(BaseModel):
+    run_id: int
+    status: str
+    data: list[MetricPublic]
+
+
+class SweepCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    owner: str = Field("anonymous", min_length=1, max_length=100)
+    base_config: dict[str, Any] = Field(description="a run config; grid values override its fields")
+    grid: dict[str, list[Any]] = Field(
+        description="dotted config field → values, e.g. {'batch_size': [4, 8, 16, 32]}; one run per point"
+    )
+
+
+class SweepPublic(BaseModel):
+    id: int
+    name: str
+    owner: str
+    base_config: dict[str, Any]
+    grid: dict[str, list[Any]]
+    created_at: datetime
+    runs: list[RunPublic]
+
+
+class Series(BaseModel):
+    """One run's metric series, columnar: compact for 100 runs x 200 epochs."""
+
+    epoch: list[int]
+    train_loss: list[float]
+    train_acc: list[float]
+    test_loss: list[float]
+    test_acc: list[float]
+    lr: list[float]
+    seconds: list[float]
+
+
+class CompareRun(BaseModel):
+    run: RunPublic
+    series: Series
+
+
+class ComparePublic(BaseModel):
+    data: list[CompareRun]
+
+
+class ArchitectureSummaryRequest(BaseModel):
+    architecture: Any = Field(description="a preset name or a description")
+
+
+# --- what workers send -----------------------------------------------------------------------
+
+
+class ClaimRequest(BaseModel):
+    host: str = Field(max_length=200)
+    device: str = Field(max_length=64)
+
+
+class ClaimResponse(BaseModel):
+    attempt: int
+    config: dict[str, Any]
+    resume_epoch: int  # 0: start afresh; else the epoch of the last checkpoint the backend holds
+
+
+class EpochReport(BaseModel):
+    attempt: int
+    metrics: list[MetricPublic]
+
+
+class HeartbeatRequest(BaseModel):
+    attempt: int
+
+
+class HeartbeatResponse(BaseModel):
+    status: str
+    cancel_requested: bool
+    current: bool  # False once the run has been handed to a newer attempt
+
+
+class FinishRequest(BaseModel):
+    attempt: int
+    status: Literal["succeeded", "failed", "cancelled", "timed_out"]
+    reason: str | None = Field(None, max_length=10_000)
+    elapsed_s: float | None = None

@@ -1,0 +1,198 @@
+"""What happens to runs: create, list, record epochs, claim, heartbeat, finish, cancel, delete.
+
+Every state change is one guarded UPDATE (``WHERE status = ...``/``attempt = ...``), so two
+backend processes, a late worker or a duplicate broker message can never double-start a run or
+write into an attempt that has been superseded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, asc, delete, desc, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from backend.architecture import summarize
+from backend.models import FINISHED_STATUSES, EpochMetric, Run, utcnow
+from backend.schemas import MetricPublic
+from backend.training_config import TrainConfig
+
+SORTABLE = {
+    "id", "name", "owner", "status", "architecture", "params", "macs", "created_at", "started_at",
+    "finished_at", "epochs_done", "best_test_acc", "best_epoch", "last_train_acc", "last_test_acc",
+    "last_train_loss", "last_test_loss", "train_seconds", "elapsed_s", "seed",
+}
+
+
+class Conflict(Exception):
+    """The request is valid but the run's state refuses it (HTTP 409)."""
+
+
+def new_run(session: Session, config: TrainConfig, name: str | None, owner: str, sweep_id: int | None = None) -> Run:
+    summary = summarize(config.architecture)
+    run = Run(
+        name=name or config.architecture.name,
+        owner=owner,
+        status="queued",
+        config=config.model_dump(mode="json"),
+        architecture=config.architecture.name,
+        params=summary.total_params,
+        macs=summary.total_macs,
+        seed=config.seed,
+        epochs=config.epochs,
+        sweep_id=sweep_id,
+        enqueued_at=utcnow(),
+    )
+    session.add(run)
+    return run
+
+
+def filtered_runs(status: str | None, owner: str | None, sweep_id: int | None, q: str | None) -> Select:
+    stmt = select(Run)
+    if status:
+        stmt = stmt.where(Run.status.in_(status.split(",")))
+    if owner:
+        stmt = stmt.where(Run.owner == owner)
+    if sweep_id is not None:
+        stmt = stmt.where(Run.sweep_id == sweep_id)
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(or_(func.lower(Run.name).like(like), func.lower(Run.owner).like(like),
+                              func.lower(Run.architecture).like(like)))
+    return stmt
+
+
+def list_runs(session: Session, *, status=None, owner=None, sweep_id=None, q=None, sort="-created_at",
+              limit=50, offset=0) -> tuple[Sequence[Run], int]:
+    stmt = filtered_runs(status, owner, sweep_id, q)
+    count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    column = getattr(Run, sort.lstrip("-"))
+    order = desc(column) if sort.startswith("-") else asc(column)
+    tiebreak = desc(Run.id) if sort.startswith("-") else asc(Run.id)
+    rows = session.scalars(stmt.order_by(order.nulls_last(), tiebreak).limit(limit).offset(offset)).all()
+    return rows, count
+
+
+def metrics_of(session: Session, run_id: int, since_epoch: int = 0) -> Sequence[EpochMetric]:
+    return session.scalars(
+        select(EpochMetric).where(EpochMetric.run_id == run_id, EpochMetric.epoch > since_epoch)
+        .order_by(EpochMetric.epoch)
+    ).all()
+
+
+def record_epochs(session: Session, run: Run, attempt: int, metrics: list[MetricPublic]) -> None:
+    """Upsert epochs (a resumed attempt may re-send one) and refresh the run's summary columns."""
+    if attempt != run.attempt or run.status != "running":
+        raise Conflict(f"run {run.id} is no longer running attempt {attempt}")
+    existing = {m.epoch: m for m in metrics_of(session, run.id, min(m.epoch for m in metrics) - 1)} if metrics else {}
+    for m in metrics:
+        row = existing.get(m.epoch)
+        if row is None:
+            session.add(EpochMetric(run_id=run.id, **m.model_dump()))
+        else:
+            for key, value in m.model_dump().items():
+                setattr(row, key, value)
+    session.flush()
+    refresh_summary(session, run)
+    run.heartbeat_at = utcnow()
+
+
+def refresh_summary(session: Session, run: Run) -> None:
+    """Summary columns from the series: reads the indexed rows of one run only."""
+    series = metrics_of(session, run.id)
+    if not series:
+        return
+    best = max(series, key=lambda m: (m.test_acc, -m.epoch))
+    last = series[-1]
+    run.epochs_done = last.epoch
+    run.best_test_acc, run.best_epoch = best.test_acc, best.epoch
+    run.last_train_loss, run.last_train_acc = last.train_loss, last.train_acc
+    run.last_test_loss, run.last_test_acc, run.last_lr = last.test_loss, last.test_acc, last.lr
+    run.train_seconds = sum(m.seconds for m in series)
+
+
+def claim(session: Session, run_id: int, host: str, device: str) -> Run | None:
+    """queued → running, atomically; None when the run is not queued (cancelled, taken, gone)."""
+    now = utcnow()
+    result = session.execute(
+        update(Run).where(Run.id == run_id, Run.status == "queued")
+        .values(status="running", attempt=Run.attempt + 1, started_at=func.coalesce(Run.started_at, now),
+                heartbeat_at=now, worker_host=host, device=device)
+    )
+    session.commit()
+    if result.rowcount != 1:
+        return None
+    return session.get(Run, run_id)
+
+
+def heartbeat(session: Session, run: Run, attempt: int) -> bool:
+    current = run.attempt == attempt and run.status == "running"
+    if current:
+        run.heartbeat_at = utcnow()
+        session.commit()
+    return current
+
+
+def finish(session: Session, run: Run, attempt: int, status: str, reason: str | None, elapsed_s: float | None) -> None:
+    if run.attempt != attempt or run.status != "running":
+        raise Conflict(f"run {run.id} is no longer running attempt {attempt}")
+    run.status, run.reason, run.finished_at = status, reason, utcnow()
+    if elapsed_s is not None:
+        run.elapsed_s = elapsed_s
+    session.commit()
+
+
+def cancel(session: Session, run: Run) -> None:
+    if run.status in FINISHED_STATUSES:
+        raise Conflict(f"run {run.id} has already finished ({run.status}); nothing to cancel")
+    if run.status == "queued":
+        result = session.execute(
+            update(Run).where(Run.id == run.id, Run.status == "queued")
+            .values(status="cancelled", reason="cancelled before it started", finished_at=utcnow())
+        )
+        if result.rowcount == 1:
+            session.commit()
+            session.refresh(run)
+            return
+        session.refresh(run)  # it started meanwhile: ask the worker to stop
+    run.cancel_requested = True
+    session.commit()
+
+
+def delete_run(session: Session, run: Run) -> None:
+    if run.status in ("queued", "running"):
+        raise Conflict(f"run {run.id} is {run.status}; cancel it before deleting it")
+    session.execute(delete(EpochMetric).where(EpochMetric.run_id == run.id))
+    session.delete(run)
+    session.commit()
+
+
+def lost_runs(session: Session, timeout_s: float, now: datetime | None = None) -> Sequence[Run]:
+    cutoff = (now or utcnow()) - timedelta(seconds=timeout_s)
+    return session.scalars(select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff)).all()
+
+
+def requeue_lost(session: Session, run: Run, max_attempts: int) -> bool:
+    """A run whose worker went silent: cancelled if that was asked, failed after too many
+    attempts, else queued again to resume from its last checkpoint. True when it must be sent."""
+    stale = run.heartbeat_at
+    values: dict[str, object]
+    if run.cancel_requested:
+        values = dict(status="cancelled", reason="cancelled (its worker stopped answering)", finished_at=utcnow())
+    elif run.attempt >= max_attempts:
+        values = dict(status="failed", reason=f"its worker was lost {run.attempt} times", finished_at=utcnow())
+    else:
+        values = dict(status="queued", enqueued_at=utcnow(),
+                      reason=f"worker {run.worker_host} lost after epoch {run.epochs_done}; resuming from its last checkpoint")
+    result = session.execute(
+        update(Run).where(Run.id == run.id, Run.status == "running", Run.attempt == run.attempt,
+                          Run.heartbeat_at == stale).values(**values)
+    )
+    session.commit()
+    return result.rowcount == 1 and values["status"] == "queued"
+
+
+def waiting_runs(session: Session, grace_s: float) -> Sequence[int]:
+    cutoff = utcnow() - timedelta(seconds=grace_s)
+    return session.scalars(select(Run.id).where(Run.status == "queued", Run.enqueued_at < cutoff).order_by(Run.id)).all()

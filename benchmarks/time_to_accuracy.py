@@ -1,0 +1,71 @@
+"""Time to accuracy on the shipped CIFAR-10: train a preset under a time budget, record the curve.
+
+    python -m benchmarks.time_to_accuracy --preset compact --epochs 18 --budget 900 --name cpu15
+
+Prints the training seconds at which test accuracy first reached 80/85/90/93%, and the ratio
+against the seed report's 54 GPU minutes to 85% (a reported figure, not measured here: the seed's
+own loop is measured against ours in benchmarks/throughput.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from backend.training_config import TrainConfig
+from benchmarks.common import cifar10_path, machine
+from worker.data import load_dataset
+from worker.trainer import train
+
+SEED_SECONDS_TO_85 = 54 * 60 + 38
+RESULTS = Path(__file__).parent / "results"
+
+
+def recipe(preset: str, epochs: int, budget: float, batch_size: int, lr: float) -> TrainConfig:
+    """Our modern recipe: nesterov SGD one-cycle, label smoothing 0.2, crop+flip, flip TTA."""
+    return TrainConfig.model_validate(dict(
+        architecture=preset, epochs=epochs, batch_size=batch_size, optimizer="sgd", nesterov=True,
+        lr=lr, schedule="onecycle", warmup_fraction=0.2, weight_decay=5e-4, label_smoothing=0.2,
+        augment={"crop": True, "flip": True}, tta=True, time_budget_s=budget, seed=0,
+    ))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--preset", default="compact")
+    p.add_argument("--epochs", type=int, default=18)
+    p.add_argument("--budget", type=float, default=900)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=0.2)
+    p.add_argument("--name", default="time_to_accuracy")
+    args = p.parse_args()
+    config = recipe(args.preset, args.epochs, args.budget, args.batch_size, args.lr)
+    data = load_dataset(cifar10_path(), cache_dir="var/cache")
+    result = train(config, data)
+    reached: dict[str, float | None] = {}
+    clock = 0.0
+    for m in result.history:
+        clock += m.seconds
+        for target in (0.80, 0.85, 0.90, 0.93):
+            if m.test_acc >= target and reached.get(f"{target:.0%}") is None:
+                reached[f"{target:.0%}"] = round(clock, 1)
+    for target in ("80%", "85%", "90%", "93%"):
+        reached.setdefault(target, None)
+    out = {"machine": machine(), "preset": args.preset, "params": result.params, "macs": result.macs,
+           "best_acc": result.best_acc, "best_epoch": result.best_epoch, "stop_reason": result.stop_reason,
+           "elapsed_s": result.elapsed_s, "seconds_to": reached, **{"result": result.to_dict()}}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(out, indent=2))
+    print(f"machine: {out['machine']}")
+    print(f"{args.preset}: {result.params:,} params, best test accuracy {result.best_acc:.2%} "
+          f"(epoch {result.best_epoch}), {result.elapsed_s:.0f} s, stopped: {result.stop_reason}")
+    for target, secs in reached.items():
+        print(f"  {target}: {'not reached' if secs is None else f'{secs:.0f} s of training'}")
+    if reached["85%"]:
+        print(f"ratio, seed's {SEED_SECONDS_TO_85} s (GPU, reported) to 85% / ours: "
+              f"{SEED_SECONDS_TO_85 / reached['85%']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

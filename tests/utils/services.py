@@ -1,0 +1,206 @@
+"""Real services for integration tests: PostgreSQL, Redis, and our own backend and worker processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_ADMIN_URL = os.environ.get("CNNLAB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require(ok: bool, reason: str) -> None:
+    """Skip on a laptop without the service; fail in CI, where a skip would hide a missing check."""
+    if ok:
+        return
+    if in_ci():
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def postgres_database():
+    """A fresh PostgreSQL database for one test module; dropped afterwards."""
+    require(port_open("127.0.0.1", 5432), "PostgreSQL is not running on 127.0.0.1:5432")
+    from sqlalchemy import create_engine, text
+
+    name = f"cnnlab_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def require_redis() -> None:
+    require(port_open(REDIS_HOST, REDIS_PORT), f"Redis is not running on {REDIS_HOST}:{REDIS_PORT}")
+
+
+class PrivateRedis:
+    """A redis-server of our own on a free port, so a test may restart it (no persistence, like the lab's)."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        require(binary is not None, "redis-server is not installed")
+        self.binary, self.port, self.proc = binary, free_port(), None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: port_open("127.0.0.1", self.port), 10, "private redis-server")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Lab:
+    """Our backend and worker as real processes, started with the same commands as docker-compose."""
+
+    def __init__(self, tmp: Path, database_url: str, broker_url: str, dataset: Path, **env: str) -> None:
+        from backend.launch import BACKEND, MIGRATE, WORKER
+
+        self.commands = {"migrate": MIGRATE, "backend": BACKEND, "worker": WORKER}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.tmp = tmp
+        self.env = {
+            **os.environ,
+            "CNNLAB_VAR_DIR": str(tmp / "var"),
+            "CNNLAB_DATABASE_URL": database_url,
+            "CNNLAB_BROKER_URL": broker_url,
+            "CNNLAB_QUEUE": f"cnnlab-test-{uuid.uuid4().hex[:8]}",
+            "CNNLAB_PORT": str(self.port),
+            "CNNLAB_BACKEND_URL": self.url,
+            "CNNLAB_CIFAR10": str(dataset),
+            "CNNLAB_HEARTBEAT_INTERVAL_S": "0.5",
+            "CNNLAB_HEARTBEAT_TIMEOUT_S": "5",
+            "CNNLAB_REAPER_INTERVAL_S": "0.5",
+            "CNNLAB_REQUEUE_GRACE_S": "2",
+            "CNNLAB_REPORT_RETRY_MAX_S": "1",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        self.backend: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+
+    def _spawn(self, name: str) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115 - lives with the process
+        return subprocess.Popen(self.commands[name], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def migrate(self) -> None:
+        subprocess.run(self.commands["migrate"], cwd=ROOT, env=self.env, check=True, capture_output=True)
+
+    def start_backend(self) -> None:
+        self.backend = self._spawn("backend")
+        wait_for(self.healthy, 30, "the backend's /api/health")
+
+    def healthy(self) -> bool:
+        try:
+            return self.http.get("/api/health").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stop_backend(self) -> None:
+        if self.backend:
+            self.backend.send_signal(signal.SIGKILL)
+            self.backend.wait()
+
+    def start_worker(self) -> subprocess.Popen:
+        proc = self._spawn("worker")
+        self.workers.append(proc)
+        return proc
+
+    def kill_workers(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)  # kill -9, children included
+                proc.wait()
+        self.workers = []
+
+    def close(self) -> None:
+        self.kill_workers()
+        self.stop_backend()
+        self.http.close()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(self.tmp.glob("*.log")))
+
+    # --- API helpers ---
+    def submit(self, config: dict, name: str = "test run") -> dict:
+        r = self.http.post("/api/runs", json={"name": name, "owner": "tester", "config": config})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def run(self, run_id: int) -> dict:
+        return self.http.get(f"/api/runs/{run_id}").json()
+
+    def wait_status(self, run_id: int, statuses: set[str], timeout: float = 120) -> dict:
+        try:
+            return wait_for(lambda: (lambda r: r if r["status"] in statuses else None)(self.run(run_id)), timeout,
+                            f"run {run_id} to reach {statuses}", interval=0.2)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; run: {self.run(run_id)}; logs:\n{self.logs()}") from None
+
+    def wait_epochs(self, run_id: int, epochs: int, timeout: float = 120) -> dict:
+        return wait_for(lambda: (lambda r: r if r["epochs_done"] >= epochs else None)(self.run(run_id)), timeout,
+                        f"run {run_id} to record {epochs} epochs", interval=0.1)
+
+    def metrics(self, run_id: int) -> list[dict]:
+        return self.http.get(f"/api/runs/{run_id}/metrics").json()["data"]
+
+
+def python() -> str:
+    return sys.executable

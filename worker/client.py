@@ -1,0 +1,78 @@
+"""The worker's side of the backend API, with retries: a backend or database outage only
+delays a report, never loses it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from backend.settings import settings
+
+log = logging.getLogger("cnnlab.worker.client")
+
+
+class Superseded(Exception):
+    """The backend answered 409: this attempt no longer owns the run."""
+
+
+class BackendClient:
+    def __init__(self, base_url: str | None = None, retry_max_s: float | None = None) -> None:
+        self.base_url = (base_url or settings.BACKEND_URL).rstrip("/")
+        self.retry_max_s = retry_max_s if retry_max_s is not None else settings.REPORT_RETRY_MAX_S
+        self.http = httpx.Client(base_url=self.base_url, timeout=30.0)
+
+    def call(self, method: str, path: str, *, give_up_after: float | None = None, **kwargs: Any) -> httpx.Response:
+        """Retry connection errors and 5xx with backoff; 409 → Superseded; other 4xx raise."""
+        delay, started = 0.2, time.monotonic()
+        while True:
+            try:
+                response = self.http.request(method, path, **kwargs)
+                if response.status_code == 409:
+                    raise Superseded(response.text)
+                if response.status_code < 500:
+                    response.raise_for_status()
+                    return response
+                problem = f"HTTP {response.status_code}"
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if give_up_after is not None and time.monotonic() - started > give_up_after:
+                raise TimeoutError(f"{method} {path}: backend unreachable for {give_up_after:.0f} s ({problem})")
+            log.warning("%s %s failed (%s); retrying in %.1f s", method, path, problem, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, self.retry_max_s)
+
+    def claim(self, run_id: int, host: str, device: str) -> dict[str, Any] | None:
+        try:
+            return self.call("POST", f"/api/worker/runs/{run_id}/claim", json={"host": host, "device": device}).json()
+        except Superseded:
+            return None  # cancelled, already taken, or finished: a duplicate message
+
+    def report_epochs(self, run_id: int, attempt: int, metrics: list[dict[str, Any]]) -> None:
+        self.call("POST", f"/api/worker/runs/{run_id}/epochs", json={"attempt": attempt, "metrics": metrics})
+
+    def heartbeat(self, run_id: int, attempt: int) -> dict[str, Any]:
+        return self.call("POST", f"/api/worker/runs/{run_id}/heartbeat", json={"attempt": attempt},
+                         give_up_after=5.0).json()
+
+    def upload_checkpoint(self, run_id: int, attempt: int, kind: str, epoch: int, data: bytes) -> None:
+        self.call("PUT", f"/api/worker/runs/{run_id}/checkpoints/{kind}", params={"attempt": attempt, "epoch": epoch},
+                  content=data, headers={"Content-Type": "application/octet-stream"})
+
+    def download_checkpoint(self, run_id: int, kind: str, dest: Path) -> bool:
+        try:
+            response = self.call("GET", f"/api/worker/runs/{run_id}/checkpoints/{kind}")
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code == 404:
+                return False
+            raise
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(response.content)
+        return True
+
+    def finish(self, run_id: int, attempt: int, status: str, reason: str | None, elapsed_s: float | None) -> None:
+        self.call("POST", f"/api/worker/runs/{run_id}/finish",
+                  json={"attempt": attempt, "status": status, "reason": reason, "elapsed_s": elapsed_s})

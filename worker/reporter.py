@@ -1,0 +1,94 @@
+"""Reports a training run to the backend without ever slowing or losing it.
+
+Epochs and checkpoints go into an outbox that one thread sends in order, retrying while the
+backend or its database is down; training carries on meanwhile. A second thread heartbeats and
+brings back cancel requests. ``should_stop`` (checked every batch) only reads a flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from backend.settings import settings
+from worker import checkpoint
+from worker.client import BackendClient, Superseded
+from worker.trainer import EpochMetrics
+
+log = logging.getLogger("cnnlab.worker.reporter")
+SUPERSEDED = "superseded"
+
+
+class Reporter:
+    def __init__(self, client: BackendClient, run_id: int, attempt: int) -> None:
+        self.client, self.run_id, self.attempt = client, run_id, attempt
+        self.outbox: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self.stop_reason: str | None = None
+        self._done = threading.Event()
+        self._sender = threading.Thread(target=self._send_loop, name=f"report-{run_id}", daemon=True)
+        self._beater = threading.Thread(target=self._beat_loop, name=f"heartbeat-{run_id}", daemon=True)
+
+    def start(self) -> Reporter:
+        self._sender.start()
+        self._beater.start()
+        return self
+
+    # --- hooks given to the trainer -----------------------------------------------------------
+    def should_stop(self) -> str | None:
+        return self.stop_reason
+
+    def epoch(self, metrics: EpochMetrics) -> None:
+        payload = [asdict(metrics)]
+        self.outbox.put(lambda: self.client.report_epochs(self.run_id, self.attempt, payload))
+
+    def checkpoint(self, folder: Path, epoch: int, best_too: bool) -> None:
+        # read now: the file will be overwritten by the next epoch before the upload may run
+        files = [(checkpoint.LAST, "last")] + ([(checkpoint.BEST, "best")] if best_too else [])
+        for name, kind in files:
+            data = (folder / name).read_bytes()
+            self.outbox.put(lambda k=kind, d=data: self.client.upload_checkpoint(self.run_id, self.attempt, k, epoch, d))
+
+    # --- the end ------------------------------------------------------------------------------
+    def finish(self, status: str, reason: str | None, elapsed_s: float | None) -> None:
+        """Send everything still in the outbox, then the final status."""
+        self.outbox.put(lambda: self.client.finish(self.run_id, self.attempt, status, reason, elapsed_s))
+        self.close()
+
+    def close(self) -> None:
+        self.outbox.put(None)
+        self._sender.join()
+        self._done.set()
+        self._beater.join(timeout=10)
+
+    def _send_loop(self) -> None:
+        while True:
+            item = self.outbox.get()
+            if item is None:
+                return
+            if self.stop_reason == SUPERSEDED:
+                continue  # another attempt owns the run now: drop what this one had
+            try:
+                item()  # retries by itself until the backend answers
+            except Superseded:
+                self.stop_reason = SUPERSEDED
+            except Exception:  # noqa: BLE001 - a 4xx bug must not kill the run's reporting
+                log.exception("report for run %s dropped", self.run_id)
+
+    def _beat_loop(self) -> None:
+        while not self._done.wait(settings.HEARTBEAT_INTERVAL_S):
+            try:
+                answer = self.client.heartbeat(self.run_id, self.attempt)
+            except Superseded:
+                self.stop_reason = SUPERSEDED
+                continue
+            except Exception as exc:  # noqa: BLE001 - backend briefly away: beat again later
+                log.warning("heartbeat for run %s failed: %s", self.run_id, exc)
+                continue
+            if not answer["current"]:
+                self.stop_reason = SUPERSEDED
+            elif answer["cancel_requested"] and self.stop_reason is None:
+                self.stop_reason = "cancelled"

@@ -1,0 +1,81 @@
+"""One run, start to finish, on this worker: claim → (download last checkpoint) → train → finish.
+
+Called by the Celery task with a run id; testable without Celery.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+from pathlib import Path
+
+from backend.settings import settings
+from backend.training_config import TrainConfig
+from worker import checkpoint
+from worker.client import BackendClient, Superseded
+from worker.data import load_dataset, resolve_source
+from worker.reporter import SUPERSEDED, Reporter
+from worker.trainer import COMPLETED, EARLY_STOPPING, TIME_BUDGET, describe_stop, pick_device, train
+
+log = logging.getLogger("cnnlab.worker")
+
+FINAL_STATUS = {COMPLETED: "succeeded", EARLY_STOPPING: "succeeded", TIME_BUDGET: "timed_out", "cancelled": "cancelled"}
+
+
+def device_label(choice: str) -> str:
+    try:
+        device = pick_device(choice)
+    except RuntimeError:
+        return "unavailable"
+    if device.type == "cuda":
+        import torch
+
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return "cpu"
+
+
+def execute(run_id: int, client: BackendClient) -> str:
+    """Train run ``run_id``; returns what happened ('skipped', 'superseded' or the final status)."""
+    from backend.architecture import parse_architecture
+
+    claim = client.claim(run_id, socket.gethostname(), device_label("auto"))
+    if claim is None:
+        log.info("run %s is not queued any more; skipping this message", run_id)
+        return "skipped"
+    attempt = claim["attempt"]
+    workdir = Path(settings.VAR_DIR) / "worker" / f"run_{run_id}"
+    shutil.rmtree(workdir, ignore_errors=True)
+    reporter = Reporter(client, run_id, attempt).start()
+    try:
+        config = TrainConfig.model_validate(claim["config"])
+        parse_architecture(config.architecture)
+        if claim["resume_epoch"]:
+            client.download_checkpoint(run_id, "last", workdir / checkpoint.LAST)
+        data = load_dataset(resolve_source(config.data.source), cache_dir=settings.CACHE_DIR,
+                            size=config.architecture.input_size)
+        data = data.limited(config.data.train_limit, config.data.test_limit)
+        result = train(config, data, checkpoint_dir=workdir, on_epoch=reporter.epoch,
+                       on_checkpoint=reporter.checkpoint, should_stop=reporter.should_stop,
+                       log=lambda line: log.info("run %s: %s", run_id, line))
+        if result.stop_reason == SUPERSEDED:
+            reporter.close()
+            return SUPERSEDED
+        status = FINAL_STATUS.get(result.stop_reason, "failed")
+        epochs = len(result.history)
+        if result.stop_reason == COMPLETED:
+            reason = f"completed {epochs} epochs"
+        elif result.stop_reason == "cancelled":
+            reason = f"cancelled on request after epoch {epochs}"
+        else:
+            reason = f"{describe_stop(result.stop_reason, config)}; stopped after epoch {epochs}"
+        reporter.finish(status, reason, result.elapsed_s)
+    except Superseded:
+        reporter.close()
+        return SUPERSEDED
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded on the run, with its reason
+        log.exception("run %s failed", run_id)
+        reporter.finish("failed", f"{type(exc).__name__}: {exc}", None)
+        status = "failed"
+    shutil.rmtree(workdir, ignore_errors=True)
+    return status
