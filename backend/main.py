@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
+from backend import pages
 from backend.api.routes import catalog, compare, health, runs, sweeps, worker
 from backend.reaper import reap_forever
 from backend.validation import describe_errors
@@ -40,6 +42,8 @@ def create_app() -> FastAPI:
 
     for module in (runs, worker, catalog, sweeps, compare, health):
         app.include_router(module.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.FRONTEND / "static"), name="static")
     return app
 
 

@@ -31,3 +31,40 @@ def var_dir() -> Path:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory):
+    """A tiny learnable 10-class image-folder dataset: the lab's "cifar10" in integration tests."""
+    from tests.utils.datasets import make_arrays, write_image_folder
+
+    return write_image_folder(tmp_path_factory.mktemp("data") / "tiny",
+                              make_arrays(classes=10, train_per_class=40, test_per_class=10))
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    from tests.utils.services import postgres_database
+
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory, pg_url, dataset):
+    """Our backend on PostgreSQL + Redis, as a real process (workers are started per test)."""
+    from tests.utils.services import Lab, require_redis
+
+    require_redis()
+    lab = Lab(tmp_path_factory.mktemp("lab"), pg_url, "redis://127.0.0.1:6379/0", dataset)
+    lab.migrate()
+    lab.start_backend()
+    yield lab
+    lab.close()
+
+
+@pytest.fixture
+def worker(lab):
+    proc = lab.start_worker()
+    yield proc
+    lab.kill_workers()

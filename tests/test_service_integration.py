@@ -7,45 +7,16 @@ SIGKILL, the backend is killed and restarted, a Redis server is restarted with r
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import httpx
 import pytest
 
-from tests.utils.datasets import make_arrays, write_image_folder
 from tests.utils.factories import tiny_config
-from tests.utils.services import Lab, PrivateRedis, postgres_database, require_redis, wait_for
+from tests.utils.services import Lab, PrivatePostgres, PrivateRedis, require_redis, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return write_image_folder(tmp_path_factory.mktemp("data") / "tiny",
-                              make_arrays(classes=3, train_per_class=120, test_per_class=30))
-
-
-@pytest.fixture(scope="module")
-def pg_url():
-    with postgres_database() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory, pg_url, dataset):
-    require_redis()
-    lab = Lab(tmp_path_factory.mktemp("lab"), pg_url, "redis://127.0.0.1:6379/0", dataset)
-    lab.migrate()
-    lab.start_backend()
-    yield lab
-    lab.close()
-
-
-@pytest.fixture
-def worker(lab):
-    proc = lab.start_worker()
-    yield proc
-    lab.kill_workers()
 
 
 def quick(**overrides):
@@ -138,6 +109,34 @@ def test_backend_down_while_a_worker_trains_loses_no_epoch(lab, worker) -> None:
     assert final["status"] == "succeeded", final
     assert [m["epoch"] for m in lab.metrics(run["id"])] == list(range(1, 13))
     assert final["attempt"] == 1  # the worker kept its run: nothing was requeued
+
+
+def test_database_down_while_a_worker_trains_loses_no_epoch(tmp_path, dataset) -> None:
+    require_redis()
+    pg = PrivatePostgres(tmp_path / "pg")
+    pg.start()
+    lab = Lab(tmp_path, pg.url, "redis://127.0.0.1:6379/0", dataset)
+    try:
+        lab.migrate()
+        lab.start_backend()
+        lab.start_worker()
+        run = lab.submit(slow(epochs=12))
+        lab.wait_epochs(run["id"], 2)
+        pg.stop()  # immediate shutdown: connections drop mid-flight
+        time.sleep(4)
+        assert lab.http.get("/api/health").status_code == 503
+        pg.start()
+        final = lab.wait_status(run["id"], {"succeeded", "failed"}, timeout=120)
+        assert final["status"] == "succeeded", final
+        assert [m["epoch"] for m in lab.metrics(run["id"])] == list(range(1, 13))
+        assert final["attempt"] == 1
+    finally:
+        lab.close()
+        try:
+            pg.stop()
+        except subprocess.CalledProcessError:
+            pass
+        pg.remove()
 
 
 def test_redis_restart_with_runs_queued_loses_none(tmp_path, pg_url, dataset) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TINY_ARCH = {"family": "compact", "stages": [[8], [16]], "num_classes": 3, "name": "tiny"}
+TINY_ARCH = {"family": "compact", "stages": [[8], [16]], "num_classes": 10, "name": "tiny"}
 
 
 def tiny_config(**overrides: Any) -> dict[str, Any]:

@@ -204,3 +204,45 @@ class Lab:
 
 def python() -> str:
     return sys.executable
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of our own (initdb into a temp folder, run as the postgres user), so a
+    test can take the database away under a running backend and bring it back."""
+
+    def __init__(self, tmp: Path) -> None:
+        import glob
+        import shutil as sh
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        require(bool(bins) and os.geteuid() == 0 and sh.which("runuser") is not None,
+                "a private PostgreSQL needs initdb, root and runuser")
+        self.bin = Path(bins[-1]).parent
+        import tempfile
+
+        # pytest's tmp folders are root-only; the postgres user needs a folder it can reach
+        self.dir = Path(tempfile.mkdtemp(prefix="cnnlab-pg-")) / "pgdata"
+        self.port = free_port()
+        self.dir.mkdir()
+        os.chmod(self.dir.parent, 0o755)
+        sh.chown(self.dir, "postgres", "postgres")
+        self._as_postgres([str(self.bin / "initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres"])
+
+    def _as_postgres(self, cmd: list[str]) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True, cwd="/tmp")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.dir), "-w", "-l", str(self.dir / "log"),
+                           "-o", f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1", "start"])
+
+    def stop(self) -> None:
+        self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.dir), "-m", "immediate", "stop"])
+
+    def remove(self) -> None:
+        import shutil as sh
+
+        sh.rmtree(self.dir.parent, ignore_errors=True)

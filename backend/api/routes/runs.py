@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend import events, queue
+from backend.analysis import best_epoch, overfit_epoch
 from backend.api.deps import SessionDep, field_error, get_run_or_404
 from backend.architecture import summarize
 from backend.db import SessionLocal
@@ -77,6 +78,16 @@ def read_metrics(run_id: int, session: SessionDep, since_epoch: int = Query(0, g
     run = get_run_or_404(session, run_id)
     rows = run_service.metrics_of(session, run_id, since_epoch)
     return MetricsPublic(run_id=run_id, status=run.status, data=[MetricPublic.model_validate(m) for m in rows])
+
+
+@router.get("/{run_id}/analysis")
+def read_analysis(run_id: int, session: SessionDep) -> dict[str, int | None]:
+    """The epoch of best test accuracy and the epoch where overfitting starts (backend.analysis)."""
+    get_run_or_404(session, run_id)
+    rows = run_service.metrics_of(session, run_id)
+    epochs = [m.epoch for m in rows]
+    test, train = [m.test_acc for m in rows], [m.train_acc for m in rows]
+    return {"best_epoch": best_epoch(epochs, test), "overfit_epoch": overfit_epoch(epochs, train, test)}
 
 
 @router.post("/{run_id}/cancel", response_model=RunDetail)

@@ -1,0 +1,58 @@
+"""The HTML pages: Jinja2 shells that the browser fills in from the same REST API scripts use.
+Plotly.js is served from the installed plotly package (no CDN: the lab may be offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from backend.settings import settings
+
+FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+templates = Jinja2Templates(directory=FRONTEND / "templates")  # autoescaping on: user text is never HTML
+
+router = APIRouter(include_in_schema=False)
+
+
+def page(request: Request, name: str, **context: object) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"param_budget": settings.PARAM_BUDGET, **context})
+
+
+@router.get("/vendor/plotly.min.js")
+def plotly_js() -> FileResponse:
+    return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+@router.get("/", response_class=HTMLResponse)
+def runs_page(request: Request) -> HTMLResponse:
+    return page(request, "runs.html", title="Runs")
+
+
+@router.get("/runs/new", response_class=HTMLResponse)
+def new_run_page(request: Request) -> HTMLResponse:
+    return page(request, "new_run.html", title="New run")
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, run_id: int) -> HTMLResponse:
+    return page(request, "run.html", title=f"Run {run_id}", run_id=run_id)
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(request: Request) -> HTMLResponse:
+    return page(request, "compare.html", title="Compare")
+
+
+@router.get("/sweeps/new", response_class=HTMLResponse)
+def new_sweep_page(request: Request) -> HTMLResponse:
+    return page(request, "new_sweep.html", title="New sweep")
+
+
+@router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
+def sweep_page(request: Request, sweep_id: int) -> HTMLResponse:
+    return page(request, "compare.html", title=f"Sweep {sweep_id}", sweep_id=sweep_id)

@@ -1,0 +1,65 @@
+// Shared helpers. User text only ever reaches the page through textContent, never as HTML.
+"use strict";
+const cnn = {
+  async api(method, path, body) {
+    const opts = { method, headers: {} };
+    if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
+    const r = await fetch(path, opts);
+    let data = null;
+    try { data = await r.json(); } catch (e) { data = null; }
+    return { ok: r.ok, status: r.status, data };
+  },
+  el(tag, text, attrs) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    return node;
+  },
+  int: (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US")),
+  pct: (x, digits = 1) => (x === null || x === undefined ? "–" : (100 * x).toFixed(digits) + "%"),
+  minutes: (s) => (s === null || s === undefined ? "–" : (s / 60).toFixed(1)),
+  duration(s) {
+    if (!s) return "–";
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.round(s % 60);
+    return (h ? h + "h " : "") + (h || m ? m + "min " : "") + sec + "s";
+  },
+  seedLine: (m) => `[epoch ${m.epoch}] train accuracy: ${Math.round(m.train_acc * 100)}% test accuracy: ${Math.round(m.test_acc * 100)}% loss: ${m.train_loss.toFixed(3)} duration: ${m.seconds.toFixed(2)}`,
+  statusBadge(node, status) { node.textContent = status; node.className = "status " + status; },
+  layerRows(tbody, rows) {
+    tbody.replaceChildren(...rows.map((r, i) => {
+      const tr = document.createElement("tr");
+      const counted = r.kind === "conv" || r.kind === "fc";
+      for (const [text, num] of [[`${i}_${r.name}`], [r.kernel_shape ? JSON.stringify(r.kernel_shape) : "-"], [JSON.stringify(r.output_shape)],
+        [r.kind === "pool" || r.kind === "gpool" ? "-" : cnn.int(r.params), 1], [counted ? cnn.int(r.macs) : "-", 1]]) {
+        tr.append(cnn.el("td", text, num ? { class: "num" } : {}));
+      }
+      return tr;
+    }));
+  },
+  // 422 details → messages next to the elements whose data-field matches (or the nearest parent field)
+  showErrors(form, detail) {
+    form.querySelectorAll("[data-error-for]").forEach((n) => { if (n.dataset.dynamic) n.remove(); else n.textContent = ""; });
+    form.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
+    for (const err of detail || []) {
+      let field = err.field, input = null;
+      while (field && !(input = form.querySelector(`[data-field="${CSS.escape(field)}"]`))) {
+        const parent = /\[\d+\]$/.test(field) ? field.replace(/\[\d+\]$/, "")
+          : field.includes(".") ? field.slice(0, field.lastIndexOf(".")) : "";
+        if (parent === field) break;
+        field = parent;
+      }
+      const text = `${err.field}: ${err.message}`;
+      if (input) {
+        input.setAttribute("aria-invalid", "true");
+        const msg = cnn.el("p", text, { class: "error", "data-error-for": err.field, "data-dynamic": "1", role: "alert" });
+        msg.id = "err-" + err.field.replace(/[^a-z0-9]/gi, "-");
+        input.setAttribute("aria-describedby", msg.id);
+        (input.closest(".field") || input.parentElement).append(msg);
+      } else {
+        const general = form.querySelector('[data-error-for="form"]');
+        general.textContent = (general.textContent ? general.textContent + " " : "") + text;
+      }
+    }
+  },
+  colors: ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"],
+};

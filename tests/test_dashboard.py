@@ -1,0 +1,165 @@
+"""The dashboard in Debian's Chromium, driven by Playwright, against the real backend and worker.
+
+Each test saves a screenshot of its page under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.utils.factories import TINY_ARCH, tiny_config
+from tests.utils.services import require
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(Path(CHROMIUM).is_file(), f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, lab, artifacts, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=lab.url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    page.screenshot(path=str(artifacts / f"{request.node.name}.png"), full_page=True, timeout=90_000)
+    context.close()
+    assert errors == [], errors
+
+
+def run_count(lab) -> int:
+    return lab.http.get("/api/runs").json()["count"]
+
+
+def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab, worker) -> None:
+    page.goto("/runs/new")
+    page.wait_for_selector("body[data-ready='1']")
+    page.select_option("#preset", "compact")
+    page.fill("#stages", "8 / 16")
+    page.wait_for_function("document.getElementById('param-text').textContent.startsWith('1,')")
+    assert page.locator("#layers tbody tr").count() == 8  # (conv, pool, bn) x2, global pool, fc
+    page.fill("#name", "form run")
+    page.fill("#epochs", "4")
+    page.fill("#batch_size", "8")
+    page.fill("#lr", "0.05")
+    page.click("#submit")
+    page.wait_for_url(re.compile(r".*/runs/\d+$"))
+    page.wait_for_function("Number(document.getElementById('run').dataset.points || 0) >= 1", timeout=90_000)
+    first = page.evaluate("document.getElementById('acc-chart').data[1].x.length")
+    page.wait_for_function(f"document.getElementById('acc-chart').data[1].x.length > {first}", timeout=90_000)
+    page.wait_for_selector("#run-status.succeeded", timeout=90_000)
+    assert page.evaluate("document.getElementById('acc-chart').data[1].x.length") == 4
+    assert "[epoch 4] train accuracy:" in page.inner_text("#log")
+
+
+def test_over_budget_architecture_shows_the_error_and_queues_nothing(page, lab) -> None:
+    before = run_count(lab)
+    page.goto("/runs/new")
+    page.wait_for_selector("body[data-ready='1']")
+    page.select_option("#preset", "wide_deep")
+    page.fill("#stages", "128,128 / 256,256 / 256")
+    page.wait_for_selector("#budget-msg.over")
+    assert "over the budget of 256,000" in page.inner_text("#budget-msg")
+    assert page.is_disabled("#submit")
+    page.focus("#epochs")
+    page.keyboard.press("Enter")  # a keyboard submit is refused too
+    page.wait_for_timeout(500)
+    assert page.url.endswith("/runs/new") and run_count(lab) == before
+
+
+def test_field_errors_appear_next_to_their_field(page, lab) -> None:
+    before = run_count(lab)
+    page.goto("/runs/new")
+    page.wait_for_selector("body[data-ready='1']")
+    page.fill("#epochs", "0")
+    page.click("#submit")
+    error = page.wait_for_selector("[data-error-for='config.epochs']")
+    assert "greater than or equal to 1" in error.inner_text()
+    assert page.get_attribute("#epochs", "aria-invalid") == "true"
+    page.fill("#stages", "8, 0")
+    page.wait_for_selector("[data-error-for='config.architecture.stages[0][1]']")
+    assert run_count(lab) == before
+
+
+def test_cancel_a_running_run_from_its_page(page, lab, worker) -> None:
+    run = lab.submit(tiny_config(epochs=200, batch_size=4), name="to cancel")
+    page.goto(f"/runs/{run['id']}")
+    page.wait_for_selector("#run-status.running", timeout=60_000)
+    page.wait_for_function("Number(document.getElementById('run').dataset.points || 0) >= 1", timeout=60_000)
+    page.click("#cancel")
+    page.wait_for_selector("#run-status.cancelled", timeout=30_000)
+    assert "cancelled on request" in page.inner_text("#run-reason")
+    assert lab.run(run["id"])["status"] == "cancelled"
+
+
+def test_tick_two_runs_and_compare(page, lab, worker) -> None:
+    a = lab.submit(tiny_config(epochs=2), name="compare-a")
+    b = lab.submit(tiny_config(epochs=3, lr=0.02), name="compare-b")
+    lab.wait_status(b["id"], {"succeeded"})
+    page.goto("/?q=compare-")
+    page.wait_for_selector("body[data-loaded='1']")
+    page.check(f"tr[data-run-id='{a['id']}'] input[type=checkbox]")
+    page.check(f"tr[data-run-id='{b['id']}'] input[type=checkbox]")
+    page.click("#compare")
+    page.wait_for_selector("body[data-ready='1']")
+    assert "ids=" in page.url and str(a["id"]) in page.url and str(b["id"]) in page.url
+    assert page.locator("#cmp-table tbody tr").count() == 2
+    assert page.evaluate("document.getElementById('cmp-acc').data.length") == 4  # train + test per run
+    dashes = page.evaluate("document.getElementById('cmp-acc').data.map(t => t.line.dash || 'solid')")
+    assert dashes == ["dash", "solid", "dash", "solid"]
+    assert page.evaluate("document.getElementById('cmp-params').layout.shapes[0].x0") == 256000
+
+
+def test_launch_a_four_point_sweep(page, lab, worker) -> None:
+    page.goto("/sweeps/new")
+    page.wait_for_selector("body[data-ready='1']")
+    page.fill("#sweep-name", "browser sweep")
+    page.fill("#base", json.dumps({"architecture": TINY_ARCH, "epochs": 2, "lr": 0.05}))
+    page.fill("#grid-key", "batch_size")
+    page.fill("#grid-values", "4, 8, 16, 32")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/sweeps/\d+$"))
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#cmp-table tbody tr").count() == 4
+    page.wait_for_function(
+        "[...document.querySelectorAll('#cmp-table .status')].filter(s => s.textContent === 'succeeded').length === 4",
+        timeout=180_000)
+    assert page.evaluate("document.getElementById('cmp-acc').data.length") == 8
+
+
+def test_user_text_is_never_rendered_as_html(page, lab) -> None:
+    evil = "<img src=x onerror=\"window.__pwned=1\">"
+    run = lab.submit(tiny_config(), name=evil)
+    lab.http.post(f"/api/runs/{run['id']}/cancel")
+    page.goto("/?q=img")
+    page.wait_for_selector("body[data-loaded='1']")
+    assert evil in page.inner_text("#runs tbody")
+    page.goto(f"/runs/{run['id']}")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.inner_text("#run-name") == evil
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("img[src=x]").count() == 0
+
+
+def test_pages_load_offline_with_plotly_from_the_package(page, lab) -> None:
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto("/compare?ids=1")
+    page.wait_for_function("typeof Plotly !== 'undefined'")
+    assert all(url.startswith(lab.url) for url in requested), requested
