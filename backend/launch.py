@@ -18,19 +18,11 @@ from pathlib import Path
 from backend.settings import settings
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_CIFAR10 = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz"
 
 # the service commands; docker-compose.yml runs exactly these (tests/test_deployment.py checks)
 MIGRATE = [sys.executable, "-m", "backend.migrate", "upgrade", "head"]
 BACKEND = [sys.executable, "-m", "backend.serve"]
 WORKER = [sys.executable, "-m", "worker.serve"]
-
-
-def environment() -> dict[str, str]:
-    env = dict(os.environ)
-    if "CNNLAB_CIFAR10" not in env and not Path(settings.CIFAR10).exists() and SHARED_CIFAR10.exists():
-        env["CNNLAB_CIFAR10"] = str(SHARED_CIFAR10)  # the lab's shipped copy
-    return env
 
 
 def wait_healthy(url: str, timeout: float = 60.0) -> bool:
@@ -51,7 +43,7 @@ def main() -> int:
     parser.add_argument("--no-worker", action="store_true", help="start the backend only")
     args = parser.parse_args()
     Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
-    env = environment()
+    env = dict(os.environ)
     subprocess.run(MIGRATE, cwd=ROOT, env=env, check=True)
     children = [subprocess.Popen(BACKEND, cwd=ROOT, env=env)]
     if not args.no_worker:

@@ -46,6 +46,9 @@ class TrainConfig(BaseModel):
     nesterov: bool = True
     lr: float = Field(0.2, gt=0.0, le=100.0, description="peak learning rate")
     schedule: Literal["constant", "step", "cosine", "onecycle"] = "onecycle"
+    schedule_by: Literal["epochs", "time_budget"] = Field(
+        "epochs", description="anneal over the planned epochs, or over the time budget if that ends first"
+    )
     warmup_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="onecycle: fraction of steps warming up")
     step_epochs: int = Field(30, ge=1, description="step: epochs between decays")
     step_gamma: float = Field(0.1, gt=0.0, le=1.0, description="step: decay factor")

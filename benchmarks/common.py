@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import uuid
 from pathlib import Path
 
 SHARED_CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz"
@@ -29,3 +31,63 @@ def machine() -> str:
         pass
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return f"{cpu}, {os.cpu_count()} cores, {dev}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+# --- real services for the benchmarks (the tests keep their own helpers: nothing imports tests) ---
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+PG_ADMIN_URL = os.environ.get("CNNLAB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@contextlib.contextmanager
+def fresh_postgres_database():
+    from sqlalchemy import create_engine, text
+
+    name = f"cnnlab_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def backend_process(database_url: str, var_dir: Path):
+    """Migrate, then run `python -m backend.serve` (the lab's own command) on a free port."""
+    import socket
+    import subprocess
+    import time
+
+    import httpx
+
+    from backend.launch import BACKEND, MIGRATE
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "CNNLAB_DATABASE_URL": database_url, "CNNLAB_VAR_DIR": str(var_dir),
+           "CNNLAB_BROKER_URL": "redis://127.0.0.1:6379/0", "CNNLAB_QUEUE": f"bench-{uuid.uuid4().hex[:6]}",
+           "CNNLAB_PORT": str(port), "CNNLAB_BACKEND_URL": url}
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(MIGRATE, cwd=root, env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(BACKEND, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = httpx.Client(base_url=url, timeout=30)
+    try:
+        for _ in range(300):
+            try:
+                if client.get("/api/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield client
+    finally:
+        client.close()
+        proc.kill()
+        proc.wait()

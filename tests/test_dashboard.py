@@ -163,3 +163,17 @@ def test_pages_load_offline_with_plotly_from_the_package(page, lab) -> None:
     page.goto("/compare?ids=1")
     page.wait_for_function("typeof Plotly !== 'undefined'")
     assert all(url.startswith(lab.url) for url in requested), requested
+
+
+def test_run_chart_recovers_by_itself_after_the_backend_restarts(page, lab, worker) -> None:
+    run = lab.submit(tiny_config(epochs=25, batch_size=4), name="reconnect")
+    page.goto(f"/runs/{run['id']}")
+    page.wait_for_function("Number(document.getElementById('run').dataset.points || 0) >= 1", timeout=60_000)
+    lab.stop_backend()  # the event stream drops
+    page.wait_for_timeout(1500)
+    before = int(page.evaluate("document.getElementById('run').dataset.points"))
+    lab.start_backend()
+    page.wait_for_function(f"Number(document.getElementById('run').dataset.points) >= {before + 2}", timeout=90_000)
+    page.wait_for_selector("#run-status.succeeded", timeout=120_000)
+    points = page.evaluate("document.getElementById('acc-chart').data[1].x")
+    assert points == list(range(1, 26))  # every epoch once, in order

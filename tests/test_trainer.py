@@ -148,3 +148,14 @@ def test_seed_style_lines() -> None:
     m = EpochMetrics(117, 0.2651, 0.912, 0.5, 0.849, 0.01, 27.2189)
     assert m.seed_line() == "[epoch 117] train accuracy: 91% test accuracy: 85% loss: 0.265 duration: 27.22"
     assert finished_line(54 * 60 + 38) == "Training finished in 00h 54min 38sec"
+
+
+def test_schedule_by_time_budget_anneals_when_the_budget_ends_first() -> None:
+    from worker.schedule import lr_at
+
+    cfg = config(epochs=100, lr=1.0, schedule="onecycle", schedule_by="time_budget", time_budget_s=100)
+    # one epoch of 100 done, but 99 % of the time budget spent: nearly annealed
+    assert lr_at(cfg, 10, 10, elapsed_s=99) == pytest.approx(0.0125)
+    assert lr_at(cfg.model_copy(update={"schedule_by": "epochs"}), 10, 10, elapsed_s=99) > 0.1
+    step = config(epochs=10, lr=1.0, schedule="step", step_epochs=3, step_gamma=0.5)
+    assert [lr_at(step, e * 10, 10) for e in (0, 2, 3, 6, 9)] == [1.0, 1.0, 0.5, 0.25, 0.125]

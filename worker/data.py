@@ -218,11 +218,21 @@ def _cache_key(kind: str, path: Path, size: int) -> str:
     return hashlib.sha256(fingerprint.encode()).hexdigest()[:24]
 
 
-def resolve_source(source: str) -> str:
-    """A config's data source: 'cifar10' means the lab's copy (CNNLAB_CIFAR10), else a path."""
+SHARED_CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz"
+
+
+def resolve_source(source: str) -> tuple[str, bool]:
+    """(path, may download) for a config's data source. 'cifar10' means the lab's copy:
+    CNNLAB_CIFAR10 when it exists, else the copy shipped beside this checkout
+    (../shared/data/cifar10), else CNNLAB_CIFAR10 filled by torchvision's download when the
+    network allows. Any other source is a path, used as it is."""
     from backend.settings import settings
 
-    return settings.CIFAR10 if source == "cifar10" else source
+    if source != "cifar10":
+        return source, False
+    if Path(settings.CIFAR10).exists() or not SHARED_CIFAR10.exists():
+        return settings.CIFAR10, True
+    return str(SHARED_CIFAR10), False
 
 
 def load_dataset(

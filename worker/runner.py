@@ -37,8 +37,6 @@ def device_label(choice: str) -> str:
 
 def execute(run_id: int, client: BackendClient) -> str:
     """Train run ``run_id``; returns what happened ('skipped', 'superseded' or the final status)."""
-    from backend.architecture import parse_architecture
-
     claim = client.claim(run_id, socket.gethostname(), device_label("auto"))
     if claim is None:
         log.info("run %s is not queued any more; skipping this message", run_id)
@@ -49,10 +47,10 @@ def execute(run_id: int, client: BackendClient) -> str:
     reporter = Reporter(client, run_id, attempt).start()
     try:
         config = TrainConfig.model_validate(claim["config"])
-        parse_architecture(config.architecture)
         if claim["resume_epoch"]:
             client.download_checkpoint(run_id, "last", workdir / checkpoint.LAST)
-        data = load_dataset(resolve_source(config.data.source), cache_dir=settings.CACHE_DIR,
+        source, may_download = resolve_source(config.data.source)
+        data = load_dataset(source, download=may_download, cache_dir=settings.CACHE_DIR,
                             size=config.architecture.input_size)
         data = data.limited(config.data.train_limit, config.data.test_limit)
         result = train(config, data, checkpoint_dir=workdir, on_epoch=reporter.epoch,

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: config: {exc}", file=sys.stderr)
         return 2
     try:
-        data = load_dataset(resolve_source(config.data.source), cache_dir=settings.CACHE_DIR,
+        source, may_download = resolve_source(config.data.source)
+        data = load_dataset(source, download=may_download, cache_dir=settings.CACHE_DIR,
                             size=config.architecture.input_size)
     except DatasetError as exc:
         print(f"error: data.source: {exc}", file=sys.stderr)

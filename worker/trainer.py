@@ -239,7 +239,7 @@ def train(
             if drop_single and len(idx) == 1:
                 continue
             step = (epoch - 1) * steps_per_epoch + b
-            lr = lr_at(config, step, steps_per_epoch)
+            lr = lr_at(config, step, steps_per_epoch, elapsed())
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x = dd.normalize(_augment(dd.train_x[idx], config, gen))
