@@ -63,6 +63,9 @@ class TrainConfig(BaseModel):
     time_budget_s: float = Field(3600.0, gt=0.0, le=86400.0, description="seconds of training")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     channels_last: bool = True
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast on CUDA, and on CPUs with native bf16 (avx512_bf16 / AMX); else fp32"
+    )
 
     @field_validator("architecture", mode="before")
     @classmethod

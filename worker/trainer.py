@@ -13,6 +13,7 @@ last checkpoint continues exactly as if it had never stopped (same seed, same CP
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -122,13 +123,29 @@ def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=config.lr)
 
 
-def _autocast(device: torch.device):  # bf16 on CUDA only: on CPU it is slower than fp32
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """bf16 autocast halves a training step on CPUs with bf16 instructions and slows others down."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16(device: torch.device, precision: str) -> bool:
+    if precision != "auto":
+        return precision == "bf16"
+    return device.type == "cuda" or cpu_has_native_bf16()
+
+
+def _autocast(device: torch.device, enabled: bool):  # weights, optimizer and loss stay float32
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: DeviceData, batch_size: int, tta: bool = False
+    model: nn.Module, data: DeviceData, batch_size: int, tta: bool = False, bf16: bool = False
 ) -> tuple[float, float, torch.Tensor]:
     """(mean test loss, test accuracy, predicted labels) over the whole test set."""
     model.eval()
@@ -137,7 +154,7 @@ def evaluate(
     for i in range(0, len(data.test_y), batch_size):
         x = data.normalize(data.test_x[i : i + batch_size])
         y = data.test_y[i : i + batch_size]
-        with _autocast(device):
+        with _autocast(device, bf16):
             logits = model(x).float()
             if tta:
                 logits = (logits + model(x.flip(-1)).float()) / 2
@@ -185,7 +202,9 @@ def train(
             f"architecture.num_classes: {arch.num_classes} does not match the dataset's {len(data.classes)} classes"
         )
     summary = summarize(arch)
-    result = TrainResult(config.model_dump(mode="json"), summary.total_params, summary.total_macs, str(device))
+    bf16 = use_bf16(device, config.precision)
+    result = TrainResult(config.model_dump(mode="json"), summary.total_params, summary.total_macs,
+                         f"{device} ({'bf16' if bf16 else 'fp32'})")
 
     torch.manual_seed(config.seed)
     model = build_model(arch).to(device)
@@ -244,7 +263,7 @@ def train(
                 group["lr"] = lr
             x = dd.normalize(_augment(dd.train_x[idx], config, gen))
             y = dd.train_y[idx]
-            with _autocast(device):
+            with _autocast(device, bf16):
                 logits = model(x)
                 loss = criterion(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
@@ -256,7 +275,7 @@ def train(
         if reason:
             emit(f"Stopped during epoch {epoch}: {describe_stop(reason, config)}; the partial epoch is not recorded")
             break
-        test_loss, test_acc, _ = evaluate(model, dd, config.eval_batch_size, config.tta)
+        test_loss, test_acc, _ = evaluate(model, dd, config.eval_batch_size, config.tta, bf16)
         metrics = EpochMetrics(
             epoch=epoch,
             train_loss=loss_sum.item() / max(seen, 1),
