@@ -152,6 +152,27 @@ class EpochReport(BaseModel):
     metrics: list[MetricPublic]
 
 
+class MisclassifiedImage(BaseModel):
+    index: int = Field(ge=0)
+    true: int = Field(ge=0)
+    pred: int = Field(ge=0)
+    png: str = Field(max_length=200_000, pattern=r"^[A-Za-z0-9+/=]*$", description="base64 PNG")
+
+
+class ClassReport(BaseModel):
+    epoch: int = Field(ge=1)
+    classes: list[str] = Field(max_length=1000)
+    accuracy: float
+    per_class_acc: list[float | None]
+    confusion: list[list[int]]
+    misclassified: list[MisclassifiedImage] = Field(max_length=64)
+
+
+class EvaluationReport(BaseModel):
+    attempt: int
+    report: ClassReport
+
+
 class HeartbeatRequest(BaseModel):
     attempt: int
 

@@ -277,3 +277,19 @@ def test_events_stream_sends_recorded_epochs_and_the_final_status(client) -> Non
 
 def test_health_reports_database_and_broker(client) -> None:
     assert client.get("/api/health").json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+def test_class_report_is_stored_and_served(client) -> None:
+    run = submit(client)
+    attempt = claim(client, run["id"])
+    assert client.get(f"/api/runs/{run['id']}/evaluation").status_code == 404
+    report = {"epoch": 2, "classes": ["a", "b"], "accuracy": 0.75, "per_class_acc": [1.0, 0.5],
+              "confusion": [[2, 0], [1, 1]], "misclassified": [{"index": 3, "true": 1, "pred": 0, "png": "iVBORw0KGgo="}]}
+    r = client.put(f"/api/worker/runs/{run['id']}/evaluation", json={"attempt": attempt, "report": report})
+    assert r.status_code == 204
+    assert client.get(f"/api/runs/{run['id']}/evaluation").json() == report
+    bad = {**report, "misclassified": [{"index": 0, "true": 0, "pred": 1, "png": "<script>"}]}
+    r = client.put(f"/api/worker/runs/{run['id']}/evaluation", json={"attempt": attempt, "report": bad})
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "report.misclassified[0].png"
+    stale = client.put(f"/api/worker/runs/{run['id']}/evaluation", json={"attempt": attempt + 1, "report": report})
+    assert stale.status_code == 409

@@ -66,6 +66,9 @@ def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab,
     page.wait_for_selector("#run-status.succeeded", timeout=90_000)
     assert page.evaluate("document.getElementById('acc-chart').data[1].x.length") == 4
     assert "[epoch 4] train accuracy:" in page.inner_text("#log")
+    page.wait_for_selector("#run[data-classes='1']")  # the class report of the best weights
+    assert page.evaluate("document.getElementById('confusion').data[0].z.flat().reduce((a, b) => a + b, 0)") == 100
+    assert page.locator("#gallery figure").count() > 0
 
 
 def test_over_budget_architecture_shows_the_error_and_queues_nothing(page, lab) -> None:

@@ -12,7 +12,7 @@ from backend.migrate import downgrade, upgrade
 from backend.models import Base
 from tests.utils.services import postgres_database
 
-TABLES = {"runs", "epoch_metrics", "sweeps", "checkpoints"}
+TABLES = {"runs", "epoch_metrics", "sweeps", "checkpoints", "run_evaluations"}
 
 
 def check_both_ways(url: str) -> None:

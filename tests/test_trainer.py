@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 from dataclasses import asdict
 
@@ -159,3 +160,31 @@ def test_schedule_by_time_budget_anneals_when_the_budget_ends_first() -> None:
     assert lr_at(cfg.model_copy(update={"schedule_by": "epochs"}), 10, 10, elapsed_s=99) > 0.1
     step = config(epochs=10, lr=1.0, schedule="step", step_epochs=3, step_gamma=0.5)
     assert [lr_at(step, e * 10, 10) for e in (0, 2, 3, 6, 9)] == [1.0, 1.0, 0.5, 0.25, 0.125]
+
+
+def test_finished_run_reports_classes_confusion_and_misclassified_images(data, tmp_path) -> None:
+    result = train(config(epochs=2), data, checkpoint_dir=tmp_path, log=None)
+    report = result.evaluation
+    assert report["epoch"] == result.best_epoch and report["classes"] == data.classes
+    confusion = report["confusion"]
+    assert sum(map(sum, confusion)) == len(data.test_y)
+    assert [sum(row) for row in confusion] == [20, 20, 20]
+    assert report["accuracy"] == pytest.approx(result.best_acc)
+    for c, acc in enumerate(report["per_class_acc"]):
+        assert acc == pytest.approx(confusion[c][c] / 20)
+    wrong = len(data.test_y) - sum(confusion[i][i] for i in range(3))
+    assert len(report["misclassified"]) == min(24, wrong)
+    for item in report["misclassified"]:
+        assert item["true"] != item["pred"] and data.test_y[item["index"]] == item["true"]
+        assert base64.b64decode(item["png"]).startswith(b"\x89PNG")
+
+
+def test_class_report_on_a_hand_made_prediction() -> None:
+    from worker.evaluation import class_report
+
+    small = make_arrays(classes=2, train_per_class=1, test_per_class=3)
+    predicted = torch.tensor([0, 0, 1, 1, 1, 0])  # truth: 0 0 0 1 1 1
+    report = class_report(small, predicted, epoch=7, gallery=1)
+    assert report["confusion"] == [[2, 1], [1, 2]]
+    assert report["per_class_acc"] == pytest.approx([2 / 3, 2 / 3])
+    assert [(m["index"], m["true"], m["pred"]) for m in report["misclassified"]] == [(2, 0, 1)]

@@ -73,6 +73,9 @@ class BackendClient:
         dest.write_bytes(response.content)
         return True
 
+    def report_evaluation(self, run_id: int, attempt: int, report: dict[str, Any]) -> None:
+        self.call("PUT", f"/api/worker/runs/{run_id}/evaluation", json={"attempt": attempt, "report": report})
+
     def finish(self, run_id: int, attempt: int, status: str, reason: str | None, elapsed_s: float | None) -> None:
         self.call("POST", f"/api/worker/runs/{run_id}/finish",
                   json={"attempt": attempt, "status": status, "reason": reason, "elapsed_s": elapsed_s})

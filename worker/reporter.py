@@ -52,6 +52,9 @@ class Reporter:
             data = (folder / name).read_bytes()
             self.outbox.put(lambda k=kind, d=data: self.client.upload_checkpoint(self.run_id, self.attempt, k, epoch, d))
 
+    def evaluation(self, report: dict) -> None:
+        self.outbox.put(lambda: self.client.report_evaluation(self.run_id, self.attempt, report))
+
     # --- the end ------------------------------------------------------------------------------
     def finish(self, status: str, reason: str | None, elapsed_s: float | None) -> None:
         """Send everything still in the outbox, then the final status."""

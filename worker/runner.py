@@ -49,6 +49,7 @@ def execute(run_id: int, client: BackendClient) -> str:
         config = TrainConfig.model_validate(claim["config"])
         if claim["resume_epoch"]:
             client.download_checkpoint(run_id, "last", workdir / checkpoint.LAST)
+            client.download_checkpoint(run_id, "best", workdir / checkpoint.BEST)
         source, may_download = resolve_source(config.data.source)
         data = load_dataset(source, download=may_download, cache_dir=settings.CACHE_DIR,
                             size=config.architecture.input_size)
@@ -59,6 +60,8 @@ def execute(run_id: int, client: BackendClient) -> str:
         if result.stop_reason == SUPERSEDED:
             reporter.close()
             return SUPERSEDED
+        if result.evaluation:
+            reporter.evaluation(result.evaluation)
         status = FINAL_STATUS.get(result.stop_reason, "failed")
         epochs = len(result.history)
         if result.stop_reason == COMPLETED:

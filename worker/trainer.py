@@ -31,6 +31,7 @@ from backend.training_config import TrainConfig
 from worker import checkpoint
 from worker.augment import cutout, random_crop, random_flip
 from worker.data import ImageDataset
+from worker.evaluation import class_report
 from worker.model import build_model
 from worker.schedule import lr_at
 
@@ -70,6 +71,7 @@ class TrainResult:
     stop_reason: str = COMPLETED
     elapsed_s: float = 0.0
     resumed_from: int = 0  # the epoch the last checkpoint held when this call started
+    evaluation: dict[str, Any] | None = None  # worker.evaluation.class_report of the best weights
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -316,6 +318,12 @@ def train(
     result.stop_reason = reason or COMPLETED
     result.elapsed_s = elapsed()
     emit(finished_line(result.elapsed_s))
+    if result.history:
+        best = checkpoint.load(ckpt_dir / checkpoint.BEST, device) if ckpt_dir else None
+        if best is not None:
+            model.load_state_dict(best["model"])  # the report describes the best epoch's weights
+        _, _, predicted = evaluate(model, dd, config.eval_batch_size, config.tta, bf16)
+        result.evaluation = class_report(data, predicted, best["epoch"] if best else result.history[-1].epoch)
     return result
 
 

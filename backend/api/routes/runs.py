@@ -13,8 +13,8 @@ from backend.analysis import best_epoch, overfit_epoch
 from backend.api.deps import SessionDep, field_error, get_run_or_404
 from backend.architecture import summarize
 from backend.db import SessionLocal
-from backend.models import FINISHED_STATUSES, Checkpoint, Run
-from backend.schemas import MetricPublic, MetricsPublic, RunCreate, RunDetail, RunPublic, RunsPublic
+from backend.models import FINISHED_STATUSES, Checkpoint, Run, RunEvaluation
+from backend.schemas import ClassReport, MetricPublic, MetricsPublic, RunCreate, RunDetail, RunPublic, RunsPublic
 from backend.services import runs as run_service
 from backend.settings import settings
 
@@ -88,6 +88,16 @@ def read_analysis(run_id: int, session: SessionDep) -> dict[str, int | None]:
     epochs = [m.epoch for m in rows]
     test, train = [m.test_acc for m in rows], [m.train_acc for m in rows]
     return {"best_epoch": best_epoch(epochs, test), "overfit_epoch": overfit_epoch(epochs, train, test)}
+
+
+@router.get("/{run_id}/evaluation", response_model=ClassReport)
+def read_evaluation(run_id: int, session: SessionDep) -> ClassReport:
+    """Per-class test accuracy, confusion matrix and misclassified images of the best weights."""
+    get_run_or_404(session, run_id)
+    row = session.get(RunEvaluation, run_id)
+    if row is None:
+        raise HTTPException(404, f"Run {run_id} has no class report yet (it is written when the run ends)")
+    return ClassReport.model_validate(row.report)
 
 
 @router.post("/{run_id}/cancel", response_model=RunDetail)

@@ -15,11 +15,12 @@ from fastapi.responses import FileResponse
 
 from backend import events
 from backend.api.deps import SessionDep, get_run_or_404
-from backend.models import Checkpoint
+from backend.models import Checkpoint, RunEvaluation
 from backend.schemas import (
     ClaimRequest,
     ClaimResponse,
     EpochReport,
+    EvaluationReport,
     FinishRequest,
     HeartbeatRequest,
     HeartbeatResponse,
@@ -91,6 +92,18 @@ def fetch_checkpoint(run_id: int, kind: str, session: SessionDep) -> Response:
     if row is None or not Path(row.path).is_file():
         raise HTTPException(404, f"Run {run_id} has no {kind!r} checkpoint")
     return FileResponse(row.path, media_type="application/octet-stream", headers={"X-Checkpoint-Epoch": str(row.epoch)})
+
+
+@router.put("/{run_id}/evaluation", status_code=204)
+def report_evaluation(run_id: int, body: EvaluationReport, session: SessionDep) -> None:
+    run = get_run_or_404(session, run_id)
+    if run.attempt != body.attempt or run.status != "running":
+        raise HTTPException(409, f"run {run_id} is no longer running attempt {body.attempt}")
+    row = session.get(RunEvaluation, run_id) or RunEvaluation(run_id=run_id, epoch=body.report.epoch, report={})
+    row.epoch, row.report = body.report.epoch, body.report.model_dump()
+    session.add(row)
+    session.commit()
+    events.changed(run_id)
 
 
 @router.post("/{run_id}/finish", status_code=204)

@@ -43,6 +43,27 @@
     if (r.ok) { analysis = r.data; scheduleDraw(); }
   }
 
+  async function showClasses() {
+    const r = await cnn.api("GET", `/api/runs/${runId}/evaluation`);
+    if (!r.ok) return;
+    const e = r.data, names = e.classes;
+    document.getElementById("classes").hidden = false;
+    document.getElementById("eval-epoch").textContent = `(weights of epoch ${e.epoch}, ${cnn.pct(e.accuracy)} overall)`;
+    Plotly.react("confusion", [{ type: "heatmap", z: e.confusion, x: names, y: names, colorscale: "Blues", hoverongaps: false }],
+      { title: { text: "Confusion matrix" }, xaxis: { title: { text: "predicted" } }, yaxis: { title: { text: "true" }, autorange: "reversed" },
+        margin: { t: 40, r: 10, b: 70, l: 80 } }, { responsive: true, displaylogo: false });
+    Plotly.react("per-class", [{ type: "bar", x: names, y: e.per_class_acc, marker: { color: "#1f77b4" } }],
+      { title: { text: "Test accuracy per class" }, yaxis: { tickformat: ".0%", range: [0, 1] }, margin: { t: 40, r: 10, b: 70, l: 50 } },
+      { responsive: true, displaylogo: false });
+    document.getElementById("gallery").replaceChildren(...e.misclassified.map((m) => {
+      const fig = document.createElement("figure");
+      fig.append(cnn.el("img", null, { src: "data:image/png;base64," + m.png, alt: `test image ${m.index}: ${names[m.true]} taken for ${names[m.pred]}` }),
+        cnn.el("figcaption", `${names[m.true]} → ${names[m.pred]}`));
+      return fig;
+    }));
+    root.dataset.classes = "1";
+  }
+
   function showStatus(run) {
     status = run.status;
     document.getElementById("run-name").textContent = run.name;
@@ -66,7 +87,7 @@
     source.addEventListener("metric", (e) => { const m = JSON.parse(e.data); metrics.set(m.epoch, m); scheduleDraw(); refreshAnalysis(); });
     source.addEventListener("status", (e) => {
       showStatus(JSON.parse(e.data));
-      if (FINISHED.has(status)) { source.close(); live.textContent = ""; refreshAnalysis(); }
+      if (FINISHED.has(status)) { source.close(); live.textContent = ""; refreshAnalysis(); showClasses(); }
     });
   }
 
@@ -86,7 +107,7 @@
     for (const m of past.data.data) metrics.set(m.epoch, m);
     await refreshAnalysis();
     draw();
-    if (!FINISHED.has(run.data.status)) connect();
+    if (!FINISHED.has(run.data.status)) connect(); else showClasses();
     document.body.dataset.ready = "1";
   })();
 })();
