@@ -11,16 +11,13 @@ import threading
 
 _lock = threading.Lock()
 _versions: dict[int, int] = {}
-_global = 0
 
 
 def changed(run_id: int) -> None:
-    global _global
     with _lock:
         _versions[run_id] = _versions.get(run_id, 0) + 1
-        _global += 1
 
 
-def version(run_id: int | None = None) -> int:
+def version(run_id: int) -> int:
     with _lock:
-        return _global if run_id is None else _versions.get(run_id, 0)
+        return _versions.get(run_id, 0)

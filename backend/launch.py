@@ -50,7 +50,7 @@ def main() -> int:
         children.append(subprocess.Popen(WORKER, cwd=ROOT, env=env))
     url = f"http://{settings.HOST}:{settings.PORT}"
 
-    def stop(*_args: object) -> None:
+    def stop(*_args: object, code: int = 0) -> None:
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
@@ -59,7 +59,7 @@ def main() -> int:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
-        raise SystemExit(0)
+        raise SystemExit(code)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -71,7 +71,7 @@ def main() -> int:
         print(f"cnnlab: the backend did not answer at {url}", file=sys.stderr)
     while all(child.poll() is None for child in children):
         time.sleep(0.5)
-    stop()
+    stop(code=1)  # a child died: take the rest down too, and say so
     return 1
 
 

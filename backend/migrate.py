@@ -29,7 +29,8 @@ def downgrade(url: str | None = None, revision: str = "base") -> None:
 
 
 def main(argv: list[str]) -> int:
-    action, revision = (argv + ["upgrade", "head"])[:2] if argv else ("upgrade", "head")
+    action = argv[0] if argv else "upgrade"
+    revision = argv[1] if len(argv) > 1 else {"upgrade": "head", "downgrade": "base"}[action]
     {"upgrade": upgrade, "downgrade": downgrade}[action](None, revision)
     print(f"database {action} to {revision}: done")
     return 0

@@ -293,3 +293,10 @@ def test_class_report_is_stored_and_served(client) -> None:
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "report.misclassified[0].png"
     stale = client.put(f"/api/worker/runs/{run['id']}/evaluation", json={"attempt": attempt + 1, "report": report})
     assert stale.status_code == 409
+
+
+def test_time_budget_over_the_lab_setting_is_refused(client) -> None:
+    r = client.post("/api/runs", json={"config": {"architecture": "wide", "time_budget_s": 7200}})
+    assert r.status_code == 422
+    assert r.json()["detail"][0] == {"field": "config.time_budget_s",
+                                     "message": "7200 s is over the lab's time budget of 3600 s"}

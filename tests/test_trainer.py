@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import math
 from dataclasses import asdict
 
 import pytest
@@ -188,3 +189,12 @@ def test_class_report_on_a_hand_made_prediction() -> None:
     assert report["confusion"] == [[2, 1], [1, 2]]
     assert report["per_class_acc"] == pytest.approx([2 / 3, 2 / 3])
     assert [(m["index"], m["true"], m["pred"]) for m in report["misclassified"]] == [(2, 0, 1)]
+
+
+def test_a_diverging_run_stops_without_recording_the_bad_epoch(data) -> None:
+    from worker.trainer import DIVERGED
+
+    no_bn = {"stages": [[8]], "num_classes": 3}  # plain family: nothing to tame a learning rate of 100
+    result = train(config(architecture=no_bn, epochs=5, lr=100.0, schedule="constant"), data, log=None)
+    assert result.stop_reason == DIVERGED
+    assert len(result.history) < 5 and all(math.isfinite(m.train_loss) for m in result.history)

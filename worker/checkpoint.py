@@ -23,4 +23,5 @@ def save(path: Path, state: dict[str, Any]) -> None:
 def load(path: Path, device: torch.device | str = "cpu") -> dict[str, Any] | None:
     if not path.is_file():
         return None
-    return torch.load(path, map_location=device, weights_only=False)
+    # weights_only: a checkpoint holds tensors, numbers, strings, lists and dicts, never code to run
+    return torch.load(path, map_location=device, weights_only=True)

@@ -15,6 +15,9 @@ from backend.settings import settings
 log = logging.getLogger("cnnlab.worker.client")
 
 
+MAX_REASON = 10_000  # the backend's limit on a stop reason
+
+
 class Superseded(Exception):
     """The backend answered 409: this attempt no longer owns the run."""
 
@@ -78,4 +81,5 @@ class BackendClient:
 
     def finish(self, run_id: int, attempt: int, status: str, reason: str | None, elapsed_s: float | None) -> None:
         self.call("POST", f"/api/worker/runs/{run_id}/finish",
-                  json={"attempt": attempt, "status": status, "reason": reason, "elapsed_s": elapsed_s})
+                  json={"attempt": attempt, "status": status, "reason": reason[:MAX_REASON] if reason else reason,
+                        "elapsed_s": elapsed_s})

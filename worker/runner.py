@@ -16,11 +16,12 @@ from worker import checkpoint
 from worker.client import BackendClient, Superseded
 from worker.data import load_dataset, resolve_source
 from worker.reporter import SUPERSEDED, Reporter
-from worker.trainer import COMPLETED, EARLY_STOPPING, TIME_BUDGET, describe_stop, pick_device, train
+from worker.trainer import COMPLETED, DIVERGED, EARLY_STOPPING, TIME_BUDGET, describe_stop, pick_device, train
 
 log = logging.getLogger("cnnlab.worker")
 
-FINAL_STATUS = {COMPLETED: "succeeded", EARLY_STOPPING: "succeeded", TIME_BUDGET: "timed_out", "cancelled": "cancelled"}
+FINAL_STATUS = {COMPLETED: "succeeded", EARLY_STOPPING: "succeeded", TIME_BUDGET: "timed_out", "cancelled": "cancelled",
+                DIVERGED: "failed"}
 
 
 def device_label(choice: str) -> str:

@@ -38,6 +38,7 @@ from worker.schedule import lr_at
 COMPLETED = "completed"
 EARLY_STOPPING = "early_stopping"
 TIME_BUDGET = "time_budget"
+DIVERGED = "diverged"
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,10 @@ def train(
             lr=lr,
             seconds=clock() - epoch_start,
         )
+        if not all(math.isfinite(v) for v in (metrics.train_loss, metrics.test_loss)):
+            reason = DIVERGED  # a non-finite loss is not an epoch to record or to resume from
+            emit(f"Stopped at epoch {epoch}: {describe_stop(reason, config)}")
+            break
         result.history.append(metrics)
         improved = test_acc > result.best_acc or result.best_epoch == 0
         if improved:
@@ -330,6 +335,8 @@ def train(
 def describe_stop(reason: str, config: TrainConfig) -> str:
     if reason == TIME_BUDGET:
         return f"time budget of {config.time_budget_s:g} s reached"
+    if reason == DIVERGED:
+        return "the loss diverged (not a finite number); try a smaller learning rate"
     if reason == EARLY_STOPPING:
         return f"no better test accuracy for {config.early_stopping_patience} epochs (early stopping)"
     return reason

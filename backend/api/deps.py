@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
 from sqlalchemy.orm import Session
 
 from backend.db import get_session
-from backend.models import Run
+from backend.models import Checkpoint, Run
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
@@ -16,6 +17,13 @@ def get_run_or_404(session: Session, run_id: int) -> Run:
     if run is None:
         raise HTTPException(404, f"Run {run_id} not found")
     return run
+
+
+def checkpoint_or_404(run: Run, kind: str) -> Checkpoint:
+    ckpt = next((c for c in run.checkpoints if c.kind == kind), None)
+    if ckpt is None or not Path(ckpt.path).is_file():
+        raise HTTPException(404, f"Run {run.id} has no {kind!r} checkpoint")
+    return ckpt
 
 
 def field_error(field: str, message: str, status: int = 422) -> HTTPException:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, asc, delete, desc, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from backend.analysis import best_epoch
 from backend.architecture import summarize
 from backend.models import FINISHED_STATUSES, EpochMetric, Run, utcnow
 from backend.schemas import MetricPublic
@@ -103,7 +104,8 @@ def refresh_summary(session: Session, run: Run) -> None:
     series = metrics_of(session, run.id)
     if not series:
         return
-    best = max(series, key=lambda m: (m.test_acc, -m.epoch))
+    epoch_of_best = best_epoch([m.epoch for m in series], [m.test_acc for m in series])
+    best = next(m for m in series if m.epoch == epoch_of_best)
     last = series[-1]
     run.epochs_done = last.epoch
     run.best_test_acc, run.best_epoch = best.test_acc, best.epoch

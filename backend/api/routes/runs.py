@@ -10,10 +10,10 @@ from starlette.concurrency import run_in_threadpool
 
 from backend import events, queue
 from backend.analysis import best_epoch, overfit_epoch
-from backend.api.deps import SessionDep, field_error, get_run_or_404
+from backend.api.deps import SessionDep, checkpoint_or_404, field_error, get_run_or_404
 from backend.architecture import summarize
 from backend.db import SessionLocal
-from backend.models import FINISHED_STATUSES, Checkpoint, Run, RunEvaluation
+from backend.models import FINISHED_STATUSES, Run, RunEvaluation
 from backend.schemas import ClassReport, MetricPublic, MetricsPublic, RunCreate, RunDetail, RunPublic, RunsPublic
 from backend.services import runs as run_service
 from backend.settings import settings
@@ -29,9 +29,13 @@ def public(run: Run, detail: bool = False) -> RunPublic:
 
 
 def check_budget(config, field: str = "config.architecture") -> None:
+    """The lab's budgets: parameters (PARAM_BUDGET) and seconds of training (TIME_BUDGET_S)."""
     verdict = summarize(config.architecture).verdict(settings.PARAM_BUDGET)
     if not verdict["within_budget"]:
         raise field_error(field, str(verdict["message"]))
+    if config.time_budget_s > settings.TIME_BUDGET_S:
+        raise field_error(field.rsplit(".", 1)[0] + ".time_budget_s",
+                          f"{config.time_budget_s:g} s is over the lab's time budget of {settings.TIME_BUDGET_S:g} s")
 
 
 @router.post("", status_code=201, response_model=RunDetail)
@@ -128,10 +132,7 @@ def delete_run(run_id: int, session: SessionDep) -> None:
 
 @router.get("/{run_id}/checkpoints/{kind}")
 def download_checkpoint(run_id: int, kind: str, session: SessionDep) -> FileResponse:
-    run = get_run_or_404(session, run_id)
-    ckpt = next((c for c in run.checkpoints if c.kind == kind), None)
-    if ckpt is None:
-        raise HTTPException(404, f"Run {run_id} has no {kind!r} checkpoint")
+    ckpt = checkpoint_or_404(get_run_or_404(session, run_id), kind)
     return FileResponse(ckpt.path, media_type="application/octet-stream",
                         filename=f"run{run_id}-{kind}-epoch{ckpt.epoch}.pt",
                         headers={"X-Checkpoint-Epoch": str(ckpt.epoch), "X-Checkpoint-Sha256": ckpt.sha256})
@@ -198,5 +199,3 @@ async def read_events(
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-
-__all__ = ["router", "public", "check_budget", "Checkpoint"]

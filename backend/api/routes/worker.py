@@ -13,8 +13,11 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 
+from starlette.concurrency import run_in_threadpool
+
 from backend import events
-from backend.api.deps import SessionDep, get_run_or_404
+from backend.db import SessionLocal
+from backend.api.deps import SessionDep, checkpoint_or_404, get_run_or_404
 from backend.models import Checkpoint, RunEvaluation
 from backend.schemas import (
     ClaimRequest,
@@ -61,36 +64,44 @@ def heartbeat(run_id: int, body: HeartbeatRequest, session: SessionDep) -> Heart
     return HeartbeatResponse(status=run.status, cancel_requested=run.cancel_requested, current=current)
 
 
+MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024  # our nets are under 256k parameters: a few MB at most
+
+
 @router.put("/{run_id}/checkpoints/{kind}", status_code=204)
-async def upload_checkpoint(run_id: int, kind: str, request: Request, session: SessionDep,
+async def upload_checkpoint(run_id: int, kind: str, request: Request,
                             attempt: int = Query(), epoch: int = Query(ge=1)) -> None:
     if kind not in KINDS:
         raise HTTPException(404, f"Unknown checkpoint kind {kind!r}")
     data = await request.body()
-    run = get_run_or_404(session, run_id)
-    if run.attempt != attempt or run.status != "running":
-        raise HTTPException(409, f"run {run_id} is no longer running attempt {attempt}")
-    folder = Path(settings.CHECKPOINT_DIR) / f"run_{run_id}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{kind}.pt"
-    tmp = folder / f".{kind}.{os.getpid()}.tmp"
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    row = next((c for c in run.checkpoints if c.kind == kind), None)
-    if row is None:
-        row = Checkpoint(run_id=run_id, kind=kind, epoch=epoch, path=str(path), size_bytes=0, sha256="")
-        session.add(row)
-    row.epoch, row.path, row.size_bytes = epoch, str(path), len(data)
-    row.sha256 = hashlib.sha256(data).hexdigest()
-    session.commit()
+    if len(data) > MAX_CHECKPOINT_BYTES:
+        raise HTTPException(413, f"checkpoint of {len(data):,} bytes is over the limit of {MAX_CHECKPOINT_BYTES:,}")
+    # the file and the database work run off the event loop, so live streams never wait on them
+    await run_in_threadpool(store_checkpoint, run_id, kind, attempt, epoch, data)
+
+
+def store_checkpoint(run_id: int, kind: str, attempt: int, epoch: int, data: bytes) -> None:
+    with SessionLocal() as session:
+        run = get_run_or_404(session, run_id)
+        if run.attempt != attempt or run.status != "running":
+            raise HTTPException(409, f"run {run_id} is no longer running attempt {attempt}")
+        folder = Path(settings.CHECKPOINT_DIR) / f"run_{run_id}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{kind}.pt"
+        tmp = folder / f".{kind}.{os.getpid()}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        row = next((c for c in run.checkpoints if c.kind == kind), None)
+        if row is None:
+            row = Checkpoint(run_id=run_id, kind=kind, epoch=epoch, path=str(path), size_bytes=0, sha256="")
+            session.add(row)
+        row.epoch, row.path, row.size_bytes = epoch, str(path), len(data)
+        row.sha256 = hashlib.sha256(data).hexdigest()
+        session.commit()
 
 
 @router.get("/{run_id}/checkpoints/{kind}")
 def fetch_checkpoint(run_id: int, kind: str, session: SessionDep) -> Response:
-    run = get_run_or_404(session, run_id)
-    row = next((c for c in run.checkpoints if c.kind == kind), None)
-    if row is None or not Path(row.path).is_file():
-        raise HTTPException(404, f"Run {run_id} has no {kind!r} checkpoint")
+    row = checkpoint_or_404(get_run_or_404(session, run_id), kind)
     return FileResponse(row.path, media_type="application/octet-stream", headers={"X-Checkpoint-Epoch": str(row.epoch)})
 
 

@@ -61,5 +61,7 @@ const cnn = {
       }
     }
   },
+  // Plotly renders a little HTML in trace names, labels and text: user text goes through this first
+  plotText: (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"),
   colors: ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"],
 };

@@ -21,7 +21,7 @@
   function draw(data) {
     const acc = [], loss = [];
     data.forEach((d, i) => {
-      const color = cnn.colors[i % cnn.colors.length], label = `${d.run.name} (#${d.run.id})`, s = d.series;
+      const color = cnn.colors[i % cnn.colors.length], label = cnn.plotText(`${d.run.name} (#${d.run.id})`), s = d.series;
       acc.push({ x: s.epoch, y: s.train_acc, name: label + " train", legendgroup: label, line: { color, dash: "dash" }, mode: "lines" });
       acc.push({ x: s.epoch, y: s.test_acc, name: label + " test", legendgroup: label, line: { color }, mode: "lines" });
       loss.push({ x: s.epoch, y: s.train_loss, name: label + " train", legendgroup: label, line: { color, dash: "dash" }, mode: "lines" });
@@ -33,7 +33,7 @@
     Plotly.react("cmp-acc", acc, base("Accuracy (train dashed, test solid)", "accuracy", ".0%"), config);
     Plotly.react("cmp-loss", loss, base("Loss (train dashed, test solid)", "loss"), config);
     const done = data.filter((d) => d.run.best_test_acc !== null);
-    const points = (key) => ({ x: done.map((d) => d.run[key]), y: done.map((d) => d.run.best_test_acc), text: done.map((d) => d.run.name),
+    const points = (key) => ({ x: done.map((d) => d.run[key]), y: done.map((d) => d.run.best_test_acc), text: done.map((d) => cnn.plotText(d.run.name)),
       mode: "markers+text", textposition: "top center", marker: { size: 10, color: done.map((d) => cnn.colors[data.indexOf(d) % cnn.colors.length]) }, type: "scatter", name: "runs" });
     Plotly.react("cmp-macs", [points("macs")], { title: { text: "Best test accuracy vs MACs" }, xaxis: { title: { text: "MACs" } },
       yaxis: { title: { text: "best test accuracy" }, tickformat: ".0%" }, margin: { t: 40, r: 10, b: 40, l: 55 }, showlegend: false }, config);

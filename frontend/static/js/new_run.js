@@ -5,7 +5,7 @@
   const form = document.getElementById("run-form");
   const $ = (id) => document.getElementById(id);
   const budget = Number(document.body.dataset.paramBudget);
-  let presets = {}, withinBudget = false, timer = null, seq = 0;
+  let presets = {}, withinBudget = false, timer = null, seq = 0, original = null; // original: "Run again" source config
 
   const numList = (text) => text.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
   const stagesOf = (text) => text.split("/").map((s) => numList(s));
@@ -85,6 +85,11 @@
       early_stopping_patience: optNum("patience"), seed: Number($("seed").value), time_budget_s: Number($("time_budget").value),
       data: { source: $("data_source").value, train_limit: optNum("train_limit"), test_limit: optNum("test_limit") },
     };
+    if (original) { // keep what the form does not show (momentum, cutout, precision, input size, ...)
+      const arch = original.architecture.family === config.architecture.family ? { ...original.architecture, ...config.architecture } : config.architecture;
+      Object.assign(config, { ...original, ...config, architecture: arch, augment: { ...original.augment, ...config.augment },
+        data: { ...original.data, ...config.data } });
+    }
     const body = { config, owner: $("owner").value };
     if ($("name").value.trim()) body.name = $("name").value.trim();
     $("submit").disabled = true;
@@ -104,6 +109,7 @@
     if (from) { // "Run again": the form prefilled from an earlier run
       const run = await cnn.api("GET", `/api/runs/${from}`);
       if (run.ok) {
+        original = run.data.config;
         fillConfig(run.data.config); fillArchitecture(run.data.config.architecture);
         $("preset").value = presets[run.data.architecture] ? run.data.architecture : "";
         $("name").value = run.data.name + " (again)"; $("owner").value = run.data.owner;

@@ -46,13 +46,13 @@
   async function showClasses() {
     const r = await cnn.api("GET", `/api/runs/${runId}/evaluation`);
     if (!r.ok) return;
-    const e = r.data, names = e.classes;
+    const e = r.data, names = e.classes, labels = names.map(cnn.plotText);
     document.getElementById("classes").hidden = false;
     document.getElementById("eval-epoch").textContent = `(weights of epoch ${e.epoch}, ${cnn.pct(e.accuracy)} overall)`;
-    Plotly.react("confusion", [{ type: "heatmap", z: e.confusion, x: names, y: names, colorscale: "Blues", hoverongaps: false }],
+    Plotly.react("confusion", [{ type: "heatmap", z: e.confusion, x: labels, y: labels, colorscale: "Blues", hoverongaps: false }],
       { title: { text: "Confusion matrix" }, xaxis: { title: { text: "predicted" } }, yaxis: { title: { text: "true" }, autorange: "reversed" },
         margin: { t: 40, r: 10, b: 70, l: 80 } }, { responsive: true, displaylogo: false });
-    Plotly.react("per-class", [{ type: "bar", x: names, y: e.per_class_acc, marker: { color: "#1f77b4" } }],
+    Plotly.react("per-class", [{ type: "bar", x: labels, y: e.per_class_acc, marker: { color: "#1f77b4" } }],
       { title: { text: "Test accuracy per class" }, yaxis: { tickformat: ".0%", range: [0, 1] }, margin: { t: 40, r: 10, b: 70, l: 50 } },
       { responsive: true, displaylogo: false });
     document.getElementById("gallery").replaceChildren(...e.misclassified.map((m) => {
