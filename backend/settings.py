@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     HEARTBEAT_TIMEOUT_S: float = 30.0  # a running run silent this long is requeued to resume
     REAPER_INTERVAL_S: float = 5.0  # how often the backend looks for lost runs and lost messages
     REQUEUE_GRACE_S: float = 15.0  # a queued run's message may be missing only after this long
+    STALL_TIMEOUT_S: float = 900.0  # a worker whose training loop has not moved this long stops heartbeating
     MAX_ATTEMPTS: int = 5  # starts of one run before it is failed
     REPORT_RETRY_MAX_S: float = 30.0  # a worker's longest pause between retries of a report
 

@@ -300,3 +300,11 @@ def test_time_budget_over_the_lab_setting_is_refused(client) -> None:
     assert r.status_code == 422
     assert r.json()["detail"][0] == {"field": "config.time_budget_s",
                                      "message": "7200 s is over the lab's time budget of 3600 s"}
+
+
+@pytest.mark.parametrize("source", ["/etc", "../secrets", "data/../../x"])
+def test_data_source_outside_the_lab_data_folder_is_refused(client, source) -> None:
+    r = client.post("/api/runs", json={"config": {"architecture": "wide", "data": {"source": source}}})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["field"] == "config.data.source"
+    assert "inside the lab's data folder" in r.json()["detail"][0]["message"]

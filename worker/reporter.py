@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -28,6 +29,7 @@ class Reporter:
         self.client, self.run_id, self.attempt = client, run_id, attempt
         self.outbox: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self.stop_reason: str | None = None
+        self.last_progress = time.monotonic()  # the trainer asks should_stop before every batch
         self._done = threading.Event()
         self._sender = threading.Thread(target=self._send_loop, name=f"report-{run_id}", daemon=True)
         self._beater = threading.Thread(target=self._beat_loop, name=f"heartbeat-{run_id}", daemon=True)
@@ -39,6 +41,7 @@ class Reporter:
 
     # --- hooks given to the trainer -----------------------------------------------------------
     def should_stop(self) -> str | None:
+        self.last_progress = time.monotonic()
         return self.stop_reason
 
     def epoch(self, metrics: EpochMetrics) -> None:
@@ -83,6 +86,10 @@ class Reporter:
 
     def _beat_loop(self) -> None:
         while not self._done.wait(settings.HEARTBEAT_INTERVAL_S):
+            if time.monotonic() - self.last_progress > settings.STALL_TIMEOUT_S:
+                log.error("run %s: training has not moved for %.0f s; no more heartbeats, the backend will "
+                          "requeue it", self.run_id, time.monotonic() - self.last_progress)
+                continue  # a hung trainer must not keep its run "running" forever
             try:
                 answer = self.client.heartbeat(self.run_id, self.attempt)
             except Superseded:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import PurePosixPath
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
@@ -28,6 +29,18 @@ def public(run: Run, detail: bool = False) -> RunPublic:
     return model
 
 
+def check_data_source(config, field: str = "config.data.source") -> None:
+    """Runs sent to the workers read 'cifar10' or a dataset under the lab's data folder
+    (CNNLAB_DATA_DIR), never any path of a worker machine."""
+    source = config.data.source
+    if source == "cifar10":
+        return
+    path = PurePosixPath(source)
+    if path.is_absolute() or ".." in path.parts or "\\" in source:
+        raise field_error(field, f"must be 'cifar10' or a path inside the lab's data folder ({settings.DATA_DIR}), "
+                                 f"without '..'; got {source!r}")
+
+
 def check_budget(config, field: str = "config.architecture") -> None:
     """The lab's budgets: parameters (PARAM_BUDGET) and seconds of training (TIME_BUDGET_S)."""
     verdict = summarize(config.architecture).verdict(settings.PARAM_BUDGET)
@@ -41,6 +54,7 @@ def check_budget(config, field: str = "config.architecture") -> None:
 @router.post("", status_code=201, response_model=RunDetail)
 def create_run(body: RunCreate, session: SessionDep) -> RunPublic:
     check_budget(body.config)
+    check_data_source(body.config)
     run = run_service.new_run(session, body.config, body.name, body.owner)
     session.commit()
     queue.send_or_leave_to_reaper(run.id)

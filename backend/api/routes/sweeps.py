@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from backend import events, queue
 from backend.api.deps import SessionDep, field_error
-from backend.api.routes.runs import check_budget, public
+from backend.api.routes.runs import check_budget, check_data_source, public
 from backend.architecture import PRESETS
 from backend.models import Run, Sweep
 from backend.schemas import MAX_SWEEP_POINTS, SweepCreate, SweepPublic
@@ -73,6 +73,7 @@ def create_sweep(body: SweepCreate, session: SessionDep) -> SweepPublic:
         except ValueError as exc:
             raise field_error("grid", str(exc)) from None
         check_budget(config, field="base_config.architecture")
+        check_data_source(config, field="base_config.data.source")
         configs.append((point, config))
     sweep = Sweep(name=body.name, owner=body.owner, base_config=body.base_config, grid=body.grid)
     session.add(sweep)
