@@ -1,7 +1,7 @@
 "use strict";
 // Compare (and sweep) page: overlaid curves (train dashed, test solid, one colour per run), the
 // seed report's comparison table, and accuracy against MACs and against params with the budget.
-// The URL (?ids=… or /sweeps/N) reproduces the view; it refreshes while any run is unfinished.
+// The URL (?ids=… or /sweeps/N) reproduces the view; it refreshes every 0.5 s while any run is unfinished.
 (() => {
   const root = document.getElementById("compare-page");
   const sweepId = root.dataset.sweepId;
@@ -66,7 +66,8 @@
 
   (async () => {
     let finished = await load();
-    const tick = async () => { if (!finished) { finished = await load(); setTimeout(tick, 1000); } };
-    setTimeout(tick, 1000);
+    // every 0.5 s while a run is unfinished, so a new epoch shows within a second
+    const tick = async () => { if (!finished) { finished = await load(); setTimeout(tick, 500); } };
+    setTimeout(tick, 500);
   })();
 })();
