@@ -82,10 +82,15 @@ def metrics_of(session: Session, run_id: int, since_epoch: int = 0) -> Sequence[
     ).all()
 
 
+def ensure_current(run: Run, attempt: int) -> None:
+    """Only the attempt that holds a running run may write to it."""
+    if run.attempt != attempt or run.status != "running":
+        raise Conflict(f"run {run.id} is no longer running attempt {attempt}")
+
+
 def record_epochs(session: Session, run: Run, attempt: int, metrics: list[MetricPublic]) -> None:
     """Upsert epochs (a resumed attempt may re-send one) and refresh the run's summary columns."""
-    if attempt != run.attempt or run.status != "running":
-        raise Conflict(f"run {run.id} is no longer running attempt {attempt}")
+    ensure_current(run, attempt)
     existing = {m.epoch: m for m in metrics_of(session, run.id, min(m.epoch for m in metrics) - 1)} if metrics else {}
     for m in metrics:
         row = existing.get(m.epoch)
@@ -137,8 +142,7 @@ def heartbeat(session: Session, run: Run, attempt: int) -> bool:
 
 
 def finish(session: Session, run: Run, attempt: int, status: str, reason: str | None, elapsed_s: float | None) -> None:
-    if run.attempt != attempt or run.status != "running":
-        raise Conflict(f"run {run.id} is no longer running attempt {attempt}")
+    ensure_current(run, attempt)
     run.status, run.reason, run.finished_at = status, reason, utcnow()
     if elapsed_s is not None:
         run.elapsed_s = elapsed_s

@@ -82,8 +82,10 @@ async def upload_checkpoint(run_id: int, kind: str, request: Request,
 def store_checkpoint(run_id: int, kind: str, attempt: int, epoch: int, data: bytes) -> None:
     with SessionLocal() as session:
         run = get_run_or_404(session, run_id)
-        if run.attempt != attempt or run.status != "running":
-            raise HTTPException(409, f"run {run_id} is no longer running attempt {attempt}")
+        try:
+            run_service.ensure_current(run, attempt)
+        except run_service.Conflict as exc:
+            raise HTTPException(409, str(exc)) from None
         folder = Path(settings.CHECKPOINT_DIR) / f"run_{run_id}"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{kind}.pt"
@@ -108,8 +110,10 @@ def fetch_checkpoint(run_id: int, kind: str, session: SessionDep) -> Response:
 @router.put("/{run_id}/evaluation", status_code=204)
 def report_evaluation(run_id: int, body: EvaluationReport, session: SessionDep) -> None:
     run = get_run_or_404(session, run_id)
-    if run.attempt != body.attempt or run.status != "running":
-        raise HTTPException(409, f"run {run_id} is no longer running attempt {body.attempt}")
+    try:
+        run_service.ensure_current(run, body.attempt)
+    except run_service.Conflict as exc:
+        raise HTTPException(409, str(exc)) from None
     row = session.get(RunEvaluation, run_id) or RunEvaluation(run_id=run_id, epoch=body.report.epoch, report={})
     row.epoch, row.report = body.report.epoch, body.report.model_dump()
     session.add(row)

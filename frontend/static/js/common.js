@@ -1,6 +1,7 @@
 // Shared helpers. User text only ever reaches the page through textContent, never as HTML.
 "use strict";
 const cnn = {
+  FINISHED: new Set(["succeeded", "failed", "cancelled", "timed_out"]), // backend.models.FINISHED_STATUSES
   async api(method, path, body) {
     const opts = { method, headers: {} };
     if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }

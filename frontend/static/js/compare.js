@@ -6,7 +6,7 @@
   const root = document.getElementById("compare-page");
   const sweepId = root.dataset.sweepId;
   const budget = Number(document.body.dataset.paramBudget);
-  const FINISHED = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
+  const FINISHED = cnn.FINISHED;
   const config = { responsive: true, displaylogo: false };
 
   async function runIds() {

@@ -6,7 +6,7 @@
   const runId = Number(root.dataset.runId);
   const metrics = new Map();
   let status = null, analysis = {}, source = null, drawPending = false;
-  const FINISHED = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
+  const FINISHED = cnn.FINISHED;
 
   function vline(epoch, color, label) {
     return epoch ? { shapes: [{ type: "line", x0: epoch, x1: epoch, yref: "paper", y0: 0, y1: 1, line: { color, dash: "dot", width: 2 } }],
