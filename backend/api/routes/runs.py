@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
@@ -14,7 +14,7 @@ from backend.analysis import best_epoch, overfit_epoch
 from backend.api.deps import SessionDep, checkpoint_or_404, field_error, get_run_or_404
 from backend.architecture import summarize
 from backend.db import SessionLocal
-from backend.models import FINISHED_STATUSES, Run, RunEvaluation
+from backend.models import FINISHED_STATUSES, RUN_STATUSES, Run, RunEvaluation
 from backend.schemas import ClassReport, MetricPublic, MetricsPublic, RunCreate, RunDetail, RunPublic, RunsPublic
 from backend.services import runs as run_service
 from backend.settings import settings
@@ -76,8 +76,6 @@ def read_runs(
     if sort.lstrip("-") not in run_service.SORTABLE:
         raise field_error("sort", f"must be one of {', '.join(sorted(run_service.SORTABLE))} (with an optional '-')")
     if status:
-        from backend.models import RUN_STATUSES
-
         unknown = [s for s in status.split(",") if s not in RUN_STATUSES]
         if unknown:
             raise field_error("status", f"unknown status {unknown[0]!r}; one of {', '.join(RUN_STATUSES)}")
@@ -138,8 +136,6 @@ def delete_run(run_id: int, session: SessionDep) -> None:
     except run_service.Conflict as exc:
         raise HTTPException(409, str(exc)) from None
     for path in paths:
-        from pathlib import Path
-
         Path(path).unlink(missing_ok=True)
     events.changed(run_id)
 
