@@ -144,3 +144,52 @@ class RunEvaluation(Base):
     epoch: Mapped[int] = mapped_column(Integer)
     report: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Study(Base):
+    """A named, saved set of run configs ("entries") with the claims its report checks.
+
+    Shipped studies carry a slug and are kept equal to their definition in backend.studies.catalog;
+    users' studies have none. Each launch of a study makes one run per entry (StudyLaunch).
+    """
+
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str | None] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(100), default="anonymous")
+    description: Mapped[str] = mapped_column(Text, default="")
+    entries: Mapped[list[Any]] = mapped_column(JSON)
+    claims: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    launches: Mapped[list[StudyLaunch]] = relationship(
+        back_populates="study", cascade="all, delete-orphan", passive_deletes=True, order_by="StudyLaunch.id"
+    )
+
+
+class StudyLaunch(Base):
+    """One launch of a study: its runs, one per entry key, and how the epochs were scaled."""
+
+    __tablename__ = "study_launches"
+    __table_args__ = (Index("ix_study_launches_study", "study_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    owner: Mapped[str] = mapped_column(String(100), default="anonymous")
+    epochs_scale: Mapped[float] = mapped_column(Float, default=1.0)
+    data_override: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="launches")
+    runs: Mapped[list[StudyLaunchRun]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+class StudyLaunchRun(Base):
+    __tablename__ = "study_launch_runs"
+    __table_args__ = (Index("ix_study_launch_runs_run", "run_id"),)
+
+    launch_id: Mapped[int] = mapped_column(ForeignKey("study_launches.id", ondelete="CASCADE"), primary_key=True)
+    entry_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))

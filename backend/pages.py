@@ -23,6 +23,20 @@ def page(request: Request, name: str, **context: object) -> HTMLResponse:
     return templates.TemplateResponse(request, name, {"param_budget": settings.PARAM_BUDGET, **context})
 
 
+def inline_asset(path: Path) -> str:
+    """A static file's text, safe inside an inline <script> or <style> element."""
+    return path.read_text(encoding="utf-8").replace("</script", "<\\/script").replace("</style", "<\\/style")
+
+
+def export_page(request: Request, name: str, **context: object) -> HTMLResponse:
+    """A page that needs nothing but itself: Plotly, CSS and scripts inline (see study_export.html)."""
+    static = FRONTEND / "static"
+    assets = {"plotly_js": inline_asset(PLOTLY_JS), "app_css": inline_asset(static / "css" / "app.css"),
+              "common_js": inline_asset(static / "js" / "common.js"),
+              "report_js": inline_asset(static / "js" / "study_report.js")}
+    return page(request, name, **assets, **context)
+
+
 @router.get("/vendor/plotly.min.js")
 def plotly_js() -> FileResponse:
     return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
@@ -46,6 +60,16 @@ def run_page(request: Request, run_id: int) -> HTMLResponse:
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(request: Request) -> HTMLResponse:
     return page(request, "compare.html", title="Compare")
+
+
+@router.get("/studies", response_class=HTMLResponse)
+def studies_page(request: Request) -> HTMLResponse:
+    return page(request, "studies.html", title="Studies")
+
+
+@router.get("/studies/{study_id}", response_class=HTMLResponse)
+def study_page(request: Request, study_id: int) -> HTMLResponse:
+    return page(request, "study.html", title=f"Study {study_id}", study_id=study_id)
 
 
 @router.get("/sweeps/new", response_class=HTMLResponse)

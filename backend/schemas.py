@@ -188,3 +188,97 @@ class FinishRequest(BaseModel):
     status: Literal["succeeded", "failed", "cancelled", "timed_out"]
     reason: str | None = Field(None, max_length=10_000)
     elapsed_s: float | None = None
+
+
+# --- studies ---------------------------------------------------------------------------------
+
+MAX_STUDY_ENTRIES = 64
+
+
+class Reference(BaseModel):
+    """Figures reported elsewhere (the seed report) that an entry's run is set beside."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field("seed", max_length=100)
+    params: int | None = Field(None, ge=0)
+    macs: int | None = Field(None, ge=0)
+    train_acc: float | None = Field(None, ge=0.0, le=1.0)
+    test_acc: float | None = Field(None, ge=0.0, le=1.0)
+    minutes: float | None = Field(None, ge=0.0)
+    epochs: int | None = Field(None, ge=1)
+
+
+class StudyEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="unique within the study")
+    label: str = Field(min_length=1, max_length=200)
+    config: dict[str, Any] = Field(description="a run config, as POST /api/runs takes it")
+    reference: Reference | None = None
+    baseline: str | None = Field(None, description="key of the entry this one varies from")
+    group: str | None = Field(None, max_length=64, description="entries of one group are ranked together")
+    group_value: float | int | str | None = None
+
+
+class Claim(BaseModel):
+    """A statement the report checks against the runs (backend.studies.conclusions)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["raises", "lowers", "same", "more_overfit", "narrows_gap", "overfits_by", "best_in_group",
+                  "degrades", "slower", "beats"]
+    text: str = Field(min_length=1, max_length=500)
+    keys: list[str] = Field(default_factory=list, max_length=MAX_STUDY_ENTRIES,
+                            description="entries it is about; [variant, baseline] for comparisons")
+    group: str | None = None
+    expected: float | int | str | None = Field(None, description="an epoch, a group value or an accuracy")
+
+
+class StudyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    owner: str = Field("anonymous", min_length=1, max_length=100)
+    description: str = Field("", max_length=5000)
+    entries: list[StudyEntry] | None = Field(None, max_length=MAX_STUDY_ENTRIES, description="run configs")
+    run_ids: list[int] | None = Field(None, max_length=MAX_STUDY_ENTRIES,
+                                      description="or: existing runs, whose configs become the entries "
+                                                  "and which become the study's first launch")
+    claims: list[Claim] = Field(default_factory=list, max_length=64)
+
+
+class LaunchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    owner: str = Field("anonymous", min_length=1, max_length=100)
+    epochs_scale: float = Field(1.0, gt=0.0, le=1.0, description="each entry's epochs x this, at least 1")
+    data: dict[str, Any] | None = Field(None, description="overrides of the entries' data fields "
+                                                          "(source, train_limit, test_limit)")
+
+
+class LaunchPublic(BaseModel):
+    id: int
+    study_id: int
+    owner: str
+    epochs_scale: float
+    data_override: dict[str, Any] | None
+    created_at: datetime
+    runs: dict[str, int]  # entry key → run id
+    finished: int
+
+
+class StudyPublic(BaseModel):
+    id: int
+    slug: str | None
+    name: str
+    owner: str
+    description: str
+    entries: list[StudyEntry]
+    claims: list[Claim]
+    created_at: datetime
+    launches: list[LaunchPublic]
+
+
+class StudiesPublic(BaseModel):
+    data: list[StudyPublic]

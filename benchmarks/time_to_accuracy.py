@@ -22,13 +22,15 @@ SEED_SECONDS_TO_85 = 54 * 60 + 38
 RESULTS = Path(__file__).parent / "results"
 
 
-def recipe(preset: str, epochs: int, budget: float, batch_size: int, lr: float) -> TrainConfig:
+def recipe(
+    preset: str, epochs: int, budget: float, batch_size: int, lr: float, cutout: int = 0
+) -> TrainConfig:
     """Our modern recipe: nesterov SGD one-cycle (annealed by the time budget if it ends first),
-    label smoothing 0.2, crop+flip, flip TTA."""
+    label smoothing 0.2, crop+flip (+ cutout when asked), flip TTA."""
     return TrainConfig.model_validate(dict(
         architecture=preset, epochs=epochs, batch_size=batch_size, optimizer="sgd", nesterov=True,
         lr=lr, schedule="onecycle", schedule_by="time_budget", warmup_fraction=0.2, weight_decay=5e-4, label_smoothing=0.2,
-        augment={"crop": True, "flip": True}, tta=True, time_budget_s=budget, seed=0,
+        augment={"crop": True, "flip": True, "cutout": cutout}, tta=True, time_budget_s=budget, seed=0,
     ))
 
 
@@ -39,9 +41,10 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=900)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=0.2)
+    p.add_argument("--cutout", type=int, default=0)
     p.add_argument("--name", default="time_to_accuracy")
     args = p.parse_args()
-    config = recipe(args.preset, args.epochs, args.budget, args.batch_size, args.lr)
+    config = recipe(args.preset, args.epochs, args.budget, args.batch_size, args.lr, args.cutout)
     data = load_dataset(cifar10_path(), cache_dir="var/cache")
     result = train(config, data)
     reached: dict[str, float | None] = {}

@@ -5,6 +5,7 @@
   const tbody = document.querySelector("#runs tbody");
   const form = document.getElementById("filters");
   const compareBtn = document.getElementById("compare");
+  const studyBtn = document.getElementById("save-study");
   const selected = new Set();
   const params = () => new URLSearchParams(location.search);
 
@@ -31,7 +32,7 @@
     tr.dataset.runId = run.id;
     const box = cnn.el("input", null, { type: "checkbox", "aria-label": `Select run ${run.id}` });
     box.checked = selected.has(run.id);
-    box.addEventListener("change", () => { box.checked ? selected.add(run.id) : selected.delete(run.id); compareBtn.disabled = selected.size < 1; });
+    box.addEventListener("change", () => { box.checked ? selected.add(run.id) : selected.delete(run.id); compareBtn.disabled = studyBtn.disabled = selected.size < 1; });
     const tdBox = document.createElement("td"); tdBox.append(box); tr.append(tdBox);
     const tdName = document.createElement("td"); tdName.append(cnn.el("a", run.name, { href: `/runs/${run.id}` })); tr.append(tdName);
     const tdStatus = document.createElement("td"); const badge = cnn.el("span"); cnn.statusBadge(badge, run.status); tdStatus.append(badge); tr.append(tdStatus);
@@ -72,6 +73,13 @@
   document.getElementById("prev").addEventListener("click", () => go({ page: Math.max(1, Number(params().get("page") || 1) - 1) }));
   document.getElementById("next").addEventListener("click", () => go({ page: Number(params().get("page") || 1) + 1 }));
   compareBtn.addEventListener("click", () => { location.href = "/compare?ids=" + [...selected].join(","); });
+  studyBtn.addEventListener("click", async () => {
+    // the ticked runs' configs become the study's entries, the runs themselves its first launch
+    const name = document.getElementById("study-name").value.trim() || `${selected.size} runs`;
+    const r = await cnn.api("POST", "/api/studies", { name, run_ids: [...selected] });
+    if (r.ok) { location.href = `/studies/${r.data.id}`; return; }
+    cnn.showErrors(form, Array.isArray(r.data?.detail) ? r.data.detail : [{ field: "form", message: String(r.data?.detail ?? r.status) }]);
+  });
   window.addEventListener("popstate", () => { syncForm(); load(); });
   syncForm();
   load();

@@ -1,0 +1,220 @@
+"""Studies: saved sets of run configs, launched as a whole, reported side by side."""
+
+from __future__ import annotations
+
+import copy
+import json
+from types import SimpleNamespace
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend import events, pages, queue
+from backend.api.deps import SessionDep, field_error
+from backend.api.routes.runs import check_budget, check_data_source
+from backend.models import FINISHED_STATUSES, Run, Study, StudyLaunch, StudyLaunchRun
+from backend.schemas import LaunchCreate, LaunchPublic, StudiesPublic, StudyCreate, StudyPublic
+from backend.services import runs as run_service
+from backend.studies.catalog import SHIPPED, ensure_shipped
+from backend.studies.report import build_report, table_csv
+from backend.training_config import DataConfig, TrainConfig
+from backend.validation import describe_errors
+
+router = APIRouter(prefix="/api/studies", tags=["studies"])
+
+
+def study_or_404(session: Session, study_id: int) -> Study:
+    study = session.get(Study, study_id)
+    if study is None:
+        raise HTTPException(404, f"Study {study_id} not found")
+    return study
+
+
+def launch_public(session: Session, launch: StudyLaunch) -> LaunchPublic:
+    runs = {link.entry_key: link.run_id for link in launch.runs}
+    finished = session.scalar(select(func.count()).select_from(Run).where(
+        Run.id.in_(list(runs.values())), Run.status.in_(FINISHED_STATUSES))) if runs else 0
+    return LaunchPublic(id=launch.id, study_id=launch.study_id, owner=launch.owner, epochs_scale=launch.epochs_scale,
+                        data_override=launch.data_override, created_at=launch.created_at, runs=runs,
+                        finished=finished or 0)
+
+
+def study_public(session: Session, study: Study) -> StudyPublic:
+    return StudyPublic(id=study.id, slug=study.slug, name=study.name, owner=study.owner,
+                       description=study.description, entries=study.entries, claims=study.claims,
+                       created_at=study.created_at, launches=[launch_public(session, l) for l in study.launches])
+
+
+def validated_config(raw: dict[str, Any], field: str) -> TrainConfig:
+    """A run config as POST /api/runs would accept it; errors are named from ``field``."""
+    try:
+        config = TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = describe_errors(exc)[0]
+        raise field_error(f"{field}.{err['field']}" if err["field"] else field, err["message"]) from None
+    check_budget(config, field=f"{field}.architecture")
+    check_data_source(config, field=f"{field}.data.source")
+    return config
+
+
+def check_entries(body: StudyCreate) -> list[dict[str, Any]]:
+    entries = body.entries or []
+    if not entries:
+        raise field_error("entries", "needs at least one entry")
+    keys: set[str] = set()
+    for i, entry in enumerate(entries):
+        if entry.key in keys:
+            raise field_error(f"entries[{i}].key", f"duplicate key {entry.key!r}")
+        keys.add(entry.key)
+        validated_config(entry.config, f"entries[{i}].config")
+    for i, entry in enumerate(entries):
+        if entry.baseline is not None and (entry.baseline not in keys or entry.baseline == entry.key):
+            raise field_error(f"entries[{i}].baseline", f"{entry.baseline!r} is not the key of another entry")
+    for j, claim in enumerate(body.claims):
+        for key in claim.keys:
+            if key not in keys:
+                raise field_error(f"claims[{j}].keys", f"{key!r} is not the key of an entry")
+    return [e.model_dump(mode="json") for e in entries]
+
+
+@router.get("", response_model=StudiesPublic)
+def read_studies(session: SessionDep) -> StudiesPublic:
+    """Shipped studies first, then users' studies, newest first."""
+    if session.scalar(select(func.count()).select_from(Study).where(Study.slug.is_not(None))) < len(SHIPPED):
+        ensure_shipped(session)
+    studies = session.scalars(select(Study).order_by(Study.slug.is_(None), Study.id.desc())).all()
+    return StudiesPublic(data=[study_public(session, s) for s in studies])
+
+
+@router.post("", status_code=201, response_model=StudyPublic)
+def create_study(body: StudyCreate, session: SessionDep) -> StudyPublic:
+    """From run configs (``entries``), or from existing runs (``run_ids``): their configs become
+    the entries and the runs themselves the study's first launch, so its report is there at once."""
+    if (body.entries is None) == (body.run_ids is None):
+        raise field_error("entries", "give either entries (run configs) or run_ids (existing runs), not both")
+    adopted: list[Run] = []
+    if body.run_ids is not None:
+        if not body.run_ids:
+            raise field_error("run_ids", "needs at least one run id")
+        found = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(body.run_ids)))}
+        for i, run_id in enumerate(body.run_ids):
+            if run_id not in found:
+                raise field_error(f"run_ids[{i}]", f"no run with id {run_id}", status=404)
+        adopted = [found[i] for i in dict.fromkeys(body.run_ids)]
+        body = StudyCreate.model_validate({**body.model_dump(exclude={"run_ids", "entries"}), "entries": [
+            {"key": f"run{r.id}", "label": r.name, "config": r.config} for r in adopted]})
+    entries = check_entries(body)
+    study = Study(name=body.name, owner=body.owner, description=body.description, entries=entries,
+                  claims=[c.model_dump(mode="json") for c in body.claims])
+    session.add(study)
+    session.flush()
+    if adopted:
+        launch = StudyLaunch(study_id=study.id, owner=body.owner, epochs_scale=1.0)
+        session.add(launch)
+        session.flush()
+        session.add_all([StudyLaunchRun(launch_id=launch.id, entry_key=f"run{r.id}", run_id=r.id) for r in adopted])
+    session.commit()
+    session.refresh(study)
+    return study_public(session, study)
+
+
+@router.get("/{study_id}", response_model=StudyPublic)
+def read_study(study_id: int, session: SessionDep) -> StudyPublic:
+    return study_public(session, study_or_404(session, study_id))
+
+
+@router.delete("/{study_id}", status_code=204)
+def delete_study(study_id: int, session: SessionDep) -> None:
+    """Deletes the study and its launches; the runs stay."""
+    study = study_or_404(session, study_id)
+    if study.slug is not None:
+        raise HTTPException(409, f"Study {study_id} ships with cnnlab and cannot be deleted")
+    session.delete(study)
+    session.commit()
+
+
+@router.post("/{study_id}/launches", status_code=201, response_model=LaunchPublic)
+def launch_study(study_id: int, body: LaunchCreate, session: SessionDep) -> LaunchPublic:
+    """One run per entry, each entry's epochs scaled (at least 1); all are validated first."""
+    study = study_or_404(session, study_id)
+    if body.data is not None:
+        try:
+            data = DataConfig.model_validate({"source": "cifar10", **body.data})
+        except ValidationError as exc:
+            err = describe_errors(exc)[0]
+            raise field_error(f"data.{err['field']}", err["message"]) from None
+        check_data_source(SimpleNamespace(data=data), field="data.source")
+    configs = []
+    for i, entry in enumerate(study.entries):
+        raw = copy.deepcopy(entry["config"])
+        if body.data:
+            raw["data"] = {**(raw.get("data") or {}), **body.data}
+        config = validated_config(raw, f"entries[{i}].config")
+        scaled = max(1, round(config.epochs * body.epochs_scale))
+        configs.append((entry, config.model_copy(update={"epochs": scaled})))
+    launch = StudyLaunch(study_id=study.id, owner=body.owner, epochs_scale=body.epochs_scale, data_override=body.data)
+    session.add(launch)
+    session.flush()
+    runs = []
+    for entry, config in configs:
+        run = run_service.new_run(session, config, f"{study.name} · {entry['label']}"[:200], body.owner)
+        session.flush()
+        session.add(StudyLaunchRun(launch_id=launch.id, entry_key=entry["key"], run_id=run.id))
+        runs.append(run)
+    session.commit()
+    for run in runs:
+        queue.send_or_leave_to_reaper(run.id)
+        events.changed(run.id)
+    session.refresh(launch)
+    return launch_public(session, launch)
+
+
+def chosen_launch(session: Session, study: Study, launch_id: int | None) -> StudyLaunch | None:
+    if launch_id is None:
+        return study.launches[-1] if study.launches else None
+    launch = session.get(StudyLaunch, launch_id)
+    if launch is None or launch.study_id != study.id:
+        raise field_error("launch", f"study {study.id} has no launch {launch_id}", status=404)
+    return launch
+
+
+LaunchQuery = Query(None, description="a launch id of this study; the latest when omitted")
+
+
+@router.get("/{study_id}/report")
+def read_report(
+    study_id: int, session: SessionDep, launch: int | None = LaunchQuery,
+    images: bool = Query(True, description="false: leave out the class reports (for polling)"),
+) -> dict[str, Any]:
+    """Curves, the side-by-side table, the computed conclusions and the class reports of a launch."""
+    study = study_or_404(session, study_id)
+    return build_report(session, study, chosen_launch(session, study, launch), class_reports=images)
+
+
+def export_name(study: Study, report: dict[str, Any], ext: str) -> str:
+    launch = report["launch"]["id"] if report["launch"] else "none"
+    return f"study-{study.slug or study.id}-launch-{launch}.{ext}"
+
+
+@router.get("/{study_id}/report.csv")
+def read_report_csv(study_id: int, session: SessionDep, launch: int | None = LaunchQuery) -> Response:
+    study = study_or_404(session, study_id)
+    report = build_report(session, study, chosen_launch(session, study, launch))
+    return Response(table_csv(report), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{export_name(study, report, "csv")}"'})
+
+
+@router.get("/{study_id}/report.html", response_class=HTMLResponse)
+def read_report_html(request: Request, study_id: int, session: SessionDep, launch: int | None = LaunchQuery) -> HTMLResponse:
+    """The whole report as one self-contained file: Plotly, styles, scripts and data inline,
+    images as data: URIs — it opens offline, from disk, years later."""
+    study = study_or_404(session, study_id)
+    report = build_report(session, study, chosen_launch(session, study, launch))
+    data = json.dumps(report).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    response = pages.export_page(request, "study_export.html", title=f"{study.name} · report", report_json=data)
+    response.headers["Content-Disposition"] = f'attachment; filename="{export_name(study, report, "html")}"'
+    return response

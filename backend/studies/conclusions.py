@@ -1,0 +1,212 @@
+"""A study's conclusions, computed from its runs' metric series — never written by hand.
+
+Two kinds of output:
+- ``check_claim``: a statement someone made (the seed report's, or a user's) with a verdict
+  computed from our runs: ``holds``, ``fails``, ``pending`` (a run it needs is still training) or
+  ``untested`` (a run is missing, or too short to tell).
+- ``findings``: what the runs say by themselves: each variant's effect against its baseline, the
+  best of each group, where each run starts to overfit, the best run.
+
+Accuracy "after training" is the last recorded epoch's, as the seed report gives it. Thresholds,
+in accuracy points (1 pt = 0.01): a change "raises"/"lowers" when it moves test accuracy by at
+least CHANGE_PT; two runs are "the same" within SAME_PT; a run "degrades" when it ends at least
+DEGRADE_PT below its best epoch; a gap is wider/narrower when it moves by at least CHANGE_PT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend.analysis import overfit_epoch
+
+CHANGE_PT = 0.005
+SAME_PT = 0.01
+DEGRADE_PT = 0.01
+OVERFIT_WINDOW = 5
+SEED_EPOCHS = 120
+
+
+@dataclass
+class RunSeries:
+    """One entry's run as the conclusions see it."""
+
+    key: str
+    label: str
+    finished: bool
+    planned_epochs: int
+    epochs: list[int] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    baseline: str | None = None
+    group: str | None = None
+    group_value: Any = None
+
+    @property
+    def final_test(self) -> float:
+        return self.test_acc[-1]
+
+    @property
+    def final_train(self) -> float:
+        return self.train_acc[-1]
+
+    @property
+    def gap(self) -> float:
+        return self.final_train - self.final_test
+
+    @property
+    def best_test(self) -> float:
+        return max(self.test_acc)
+
+    def overfit(self) -> int | None:
+        return overfit_epoch(self.epochs, self.train_acc, self.test_acc, window=OVERFIT_WINDOW)
+
+
+@dataclass
+class Verdict:
+    text: str
+    verdict: str  # holds | fails | pending | untested
+    detail: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"text": self.text, "verdict": self.verdict, "detail": self.detail}
+
+
+def pt(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def signed_pt(x: float) -> str:
+    return f"{100 * x:+.1f} pt"
+
+
+def _runs_for(keys: Sequence[str], runs: Mapping[str, RunSeries]) -> tuple[list[RunSeries], str | None]:
+    """The runs a claim needs, or why it cannot be checked yet."""
+    missing = [k for k in keys if k not in runs or not runs[k].epochs]
+    if missing:
+        return [], f"no recorded epoch yet for {', '.join(missing)}"
+    chosen = [runs[k] for k in keys]
+    unfinished = [r.key for r in chosen if not r.finished]
+    if unfinished:
+        return chosen, f"still training: {', '.join(unfinished)}"
+    return chosen, None
+
+
+def check_claim(claim: Mapping[str, Any], runs: Mapping[str, RunSeries]) -> Verdict:
+    kind, text = claim["kind"], claim["text"]
+    keys: list[str] = list(claim.get("keys") or [])
+    if kind == "best_in_group":
+        keys = [r.key for r in runs.values() if r.group == claim.get("group")]
+        if not keys:
+            return Verdict(text, "untested", f"no entry in group {claim.get('group')!r}")
+    chosen, problem = _runs_for(keys, runs)
+    if not chosen:
+        return Verdict(text, "untested", problem or "no runs")
+    verdict, detail = _judge(kind, claim, chosen)
+    if problem and verdict != "untested":
+        return Verdict(text, "pending", f"{detail} ({problem})")
+    return Verdict(text, verdict, detail)
+
+
+def _judge(kind: str, claim: Mapping[str, Any], chosen: list[RunSeries]) -> tuple[str, str]:
+    if kind in ("raises", "lowers", "same"):
+        variant, base = chosen
+        delta = variant.final_test - base.final_test
+        ok = {"raises": delta >= CHANGE_PT, "lowers": delta <= -CHANGE_PT, "same": abs(delta) < SAME_PT}[kind]
+        return _v(ok), f"test accuracy {pt(base.final_test)} ({base.label}) → {pt(variant.final_test)} ({variant.label}): {signed_pt(delta)}"
+    if kind in ("more_overfit", "narrows_gap"):
+        variant, base = chosen
+        delta = variant.gap - base.gap
+        ok = delta >= CHANGE_PT if kind == "more_overfit" else delta <= -CHANGE_PT
+        return _v(ok), (f"train−test gap {signed_pt(base.gap)} ({base.label}) → {signed_pt(variant.gap)} "
+                        f"({variant.label}): {signed_pt(delta)}")
+    if kind == "overfits_by":
+        return _overfits_by(float(claim.get("expected") or 20), chosen)
+    if kind == "best_in_group":
+        ranked = sorted(chosen, key=lambda r: r.final_test, reverse=True)
+        listing = ", ".join(f"{r.group_value}: {pt(r.final_test)}" for r in ranked)
+        winner = ranked[0]
+        expected = claim.get("expected")
+        ok = expected is not None and str(winner.group_value) == str(expected)
+        return _v(ok), f"best {claim.get('group')} is {winner.group_value} ({listing})"
+    if kind == "degrades":
+        (run,) = chosen[:1]
+        drop = run.best_test - run.final_test
+        return _v(drop >= DEGRADE_PT), (f"{run.label}: best {pt(run.best_test)}, last epoch {pt(run.final_test)} "
+                                        f"({signed_pt(-drop)} from its best)")
+    if kind == "slower":
+        slow, fast = chosen
+        a, b = early_mean(slow), early_mean(fast)
+        return _v(a < b - CHANGE_PT), (f"mean test accuracy over the first half of the epochs: {pt(a)} ({slow.label}) "
+                                       f"vs {pt(b)} ({fast.label})")
+    if kind == "beats":
+        expected = float(claim.get("expected") or 0.0)
+        best = max(chosen, key=lambda r: r.final_test)
+        return _v(best.final_test > expected), f"{best.label}: {pt(best.final_test)} against {pt(expected)}"
+    return "untested", f"unknown claim kind {kind!r}"
+
+
+def _v(ok: bool) -> str:
+    return "holds" if ok else "fails"
+
+
+def early_mean(run: RunSeries) -> float:
+    half = max(1, len(run.test_acc) // 2)
+    return sum(run.test_acc[:half]) / half
+
+
+def _overfits_by(seed_epoch: float, chosen: list[RunSeries]) -> tuple[str, str]:
+    """The seed's "overfits after about N of 120 epochs", scaled to each run's planned epochs:
+    holds when every run starts to overfit at or before twice the scaled epoch."""
+    parts, verdicts = [], []
+    for run in chosen:
+        if len(run.epochs) <= OVERFIT_WINDOW:
+            parts.append(f"{run.label}: {len(run.epochs)} epochs, too few to tell (needs > {OVERFIT_WINDOW})")
+            verdicts.append("untested")
+            continue
+        limit = 2 * seed_epoch * run.planned_epochs / SEED_EPOCHS
+        onset = run.overfit()
+        if onset is None:
+            parts.append(f"{run.label}: no onset in {len(run.epochs)} epochs")
+            verdicts.append("fails")
+        else:
+            parts.append(f"{run.label}: from epoch {onset} of {run.planned_epochs}")
+            verdicts.append("holds" if onset <= limit else "fails")
+    verdict = "untested" if "untested" in verdicts else "fails" if "fails" in verdicts else "holds"
+    return verdict, "; ".join(parts)
+
+
+def findings(runs: Sequence[RunSeries]) -> list[str]:
+    """What the runs say without anyone's claim: effects against baselines, group winners,
+    overfitting onsets, the best run. Only runs with at least one epoch are read."""
+    have = {r.key: r for r in runs if r.epochs}
+    out: list[str] = []
+    if not have:
+        return out
+    best = max(have.values(), key=lambda r: r.final_test)
+    out.append(f"Best test accuracy after training: {pt(best.final_test)} ({best.label}).")
+    for run in have.values():
+        base = have.get(run.baseline or "")
+        if base is not None:
+            delta = run.final_test - base.final_test
+            word = "raises" if delta >= CHANGE_PT else "lowers" if delta <= -CHANGE_PT else "leaves"
+            out.append(f"{run.label} {word} test accuracy against {base.label}: "
+                       f"{pt(base.final_test)} → {pt(run.final_test)} ({signed_pt(delta)}); "
+                       f"train−test gap {signed_pt(base.gap)} → {signed_pt(run.gap)}.")
+    groups: dict[str, list[RunSeries]] = {}
+    for run in have.values():
+        if run.group:
+            groups.setdefault(run.group, []).append(run)
+    for name, members in groups.items():
+        ranked = sorted(members, key=lambda r: r.final_test, reverse=True)
+        listing = ", ".join(f"{r.group_value} ({pt(r.final_test)})" for r in ranked)
+        out.append(f"Best {name}: {ranked[0].group_value} — ranked {listing}.")
+    for run in have.values():
+        if len(run.epochs) <= OVERFIT_WINDOW:
+            continue
+        onset = run.overfit()
+        out.append(f"{run.label}: overfitting starts after epoch {onset} (test accuracy stops rising while train "
+                   f"accuracy keeps rising)." if onset else
+                   f"{run.label}: no overfitting onset in {len(run.epochs)} epochs.")
+    return out

@@ -1,0 +1,132 @@
+"""A study launch's report: every run's series, the side-by-side table against the reference
+figures, the computed conclusions and each run's class report — one dict for the page, the
+self-contained HTML export and the CSV.
+
+Reads are batched (runs, series, class reports: one query each), as in the compare endpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.analysis import best_epoch, overfit_epoch
+from backend.models import FINISHED_STATUSES, EpochMetric, Run, RunEvaluation, Study, StudyLaunch
+from backend.studies.conclusions import RunSeries, check_claim, findings
+
+SERIES_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+
+TABLE_COLUMNS = (
+    ("entry", "entry"), ("run_id", "run"), ("status", "status"), ("architecture", "architecture"),
+    ("params", "params"), ("ref_params", "seed params"), ("macs", "MACs"), ("ref_macs", "seed MACs"),
+    ("epochs_done", "epochs"), ("ref_epochs", "seed epochs"),
+    ("train_acc", "train acc"), ("ref_train_acc", "seed train acc"), ("diff_train_acc", "train acc diff"),
+    ("test_acc", "test acc"), ("ref_test_acc", "seed test acc"), ("diff_test_acc", "test acc diff"),
+    ("best_test_acc", "best test acc"), ("best_epoch", "best epoch"), ("overfit_epoch", "overfits from epoch"),
+    ("minutes", "minutes"), ("minutes_per_120", "minutes per 120 epochs"), ("ref_minutes", "seed minutes"),
+)
+
+
+def _series(session: Session, run_ids: list[int]) -> dict[int, dict[str, list]]:
+    out: dict[int, dict[str, list]] = defaultdict(lambda: {c: [] for c in SERIES_COLUMNS})
+    if not run_ids:
+        return out
+    columns = [getattr(EpochMetric, c) for c in SERIES_COLUMNS]
+    rows = session.execute(select(EpochMetric.run_id, *columns).where(EpochMetric.run_id.in_(run_ids))
+                           .order_by(EpochMetric.run_id, EpochMetric.epoch))
+    for row in rows:
+        target = out[row[0]]
+        for name, value in zip(SERIES_COLUMNS, row[1:], strict=True):
+            target[name].append(value)
+    return out
+
+
+def _diff(ours: float | None, ref: float | None) -> float | None:
+    return None if ours is None or ref is None else ours - ref
+
+
+def table_row(entry: dict[str, Any], run: Run | None, series: dict[str, list], overfit: int | None) -> dict[str, Any]:
+    ref = entry.get("reference") or {}
+    row: dict[str, Any] = {name: None for name, _ in TABLE_COLUMNS}
+    row.update(entry=entry["label"], ref_params=ref.get("params"), ref_macs=ref.get("macs"),
+               ref_epochs=ref.get("epochs"), ref_train_acc=ref.get("train_acc"), ref_test_acc=ref.get("test_acc"),
+               ref_minutes=ref.get("minutes"))
+    if run is None:
+        return row
+    epochs = series["epoch"]
+    minutes = sum(series["seconds"]) / 60 if epochs else None
+    row.update(run_id=run.id, status=run.status, architecture=run.architecture, params=run.params, macs=run.macs,
+               epochs_done=len(epochs), overfit_epoch=overfit,
+               train_acc=series["train_acc"][-1] if epochs else None,
+               test_acc=series["test_acc"][-1] if epochs else None,
+               best_test_acc=max(series["test_acc"]) if epochs else None,
+               best_epoch=best_epoch(epochs, series["test_acc"]), minutes=minutes,
+               minutes_per_120=minutes * 120 / len(epochs) if epochs else None)
+    row["diff_train_acc"] = _diff(row["train_acc"], row["ref_train_acc"])
+    row["diff_test_acc"] = _diff(row["test_acc"], row["ref_test_acc"])
+    return row
+
+
+def build_report(session: Session, study: Study, launch: StudyLaunch | None, class_reports: bool = True) -> dict[str, Any]:
+    links = {link.entry_key: link.run_id for link in launch.runs} if launch else {}
+    run_ids = list(links.values())
+    runs = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(run_ids)))} if run_ids else {}
+    series = _series(session, run_ids)
+    evaluations = {e.run_id: e.report for e in
+                   session.scalars(select(RunEvaluation).where(RunEvaluation.run_id.in_(run_ids)))} \
+        if run_ids and class_reports else {}
+    entries, table, seen = [], [], {}
+    for entry in study.entries:
+        run = runs.get(links.get(entry["key"], -1))
+        s = series[run.id] if run else {c: [] for c in SERIES_COLUMNS}
+        overfit = overfit_epoch(s["epoch"], s["train_acc"], s["test_acc"]) if run else None
+        row = table_row(entry, run, s, overfit)
+        table.append(row)
+        entries.append({**entry, "run": _run_summary(run), "series": s, "overfit_epoch": overfit,
+                        "best_epoch": row["best_epoch"], "evaluation": evaluations.get(run.id) if run else None})
+        if run is not None:
+            seen[entry["key"]] = RunSeries(
+                key=entry["key"], label=entry["label"], finished=run.status in FINISHED_STATUSES,
+                planned_epochs=run.epochs, epochs=list(s["epoch"]), train_acc=list(s["train_acc"]),
+                test_acc=list(s["test_acc"]), baseline=entry.get("baseline"), group=entry.get("group"),
+                group_value=entry.get("group_value"))
+    finished = sum(1 for r in runs.values() if r.status in FINISHED_STATUSES)
+    return {
+        "study": {"id": study.id, "slug": study.slug, "name": study.name, "owner": study.owner,
+                  "description": study.description},
+        "launch": None if launch is None else {
+            "id": launch.id, "created_at": launch.created_at.isoformat(), "owner": launch.owner,
+            "epochs_scale": launch.epochs_scale, "data_override": launch.data_override},
+        "finished": launch is not None and finished == len(study.entries) and len(runs) == len(study.entries),
+        "runs_finished": finished,
+        "runs_total": len(study.entries),
+        "columns": [{"name": n, "title": t} for n, t in TABLE_COLUMNS],
+        "table": table,
+        "claims": [check_claim(c, seen).to_dict() for c in study.claims],
+        "findings": findings(list(seen.values())),
+        "entries": entries,
+    }
+
+
+def _run_summary(run: Run | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {"id": run.id, "name": run.name, "status": run.status, "architecture": run.architecture,
+            "params": run.params, "macs": run.macs, "epochs": run.epochs, "epochs_done": run.epochs_done,
+            "best_test_acc": run.best_test_acc, "reason": run.reason, "device": run.device}
+
+
+def table_csv(report: dict[str, Any]) -> str:
+    """The side-by-side table; accuracies as fractions (0.85), minutes with two decimals."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([title for _, title in TABLE_COLUMNS])
+    for row in report["table"]:
+        writer.writerow(["" if row[n] is None else round(row[n], 4) if isinstance(row[n], float) else row[n]
+                         for n, _ in TABLE_COLUMNS])
+    return buf.getvalue()

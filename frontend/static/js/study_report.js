@@ -1,0 +1,138 @@
+"use strict";
+// A study launch's report, drawn from the object GET /api/studies/{id}/report returns. The same
+// code draws the live page (study.js) and the self-contained export (study_export.html), so what
+// is exported is exactly what was seen. User text reaches the page only through textContent, and
+// Plotly only through cnn.plotText.
+const cnnReport = (() => {
+  const plotCfg = { responsive: true, displaylogo: false };
+  const DIFF_PT = 0.005; // differences of at least half a point are highlighted
+
+  function cell(text, cls) { return cnn.el("td", text, cls ? { class: cls } : {}); }
+  function diffCell(d) {
+    if (d === null || d === undefined) return cell("–", "num");
+    const cls = d >= DIFF_PT ? "num diff up" : d <= -DIFF_PT ? "num diff down" : "num diff";
+    return cell(`${d >= 0 ? "+" : "−"}${Math.abs(100 * d).toFixed(1)} pt`, cls);
+  }
+  function sizeCell(ours, ref) {
+    const text = ref === null || ref === undefined || ours === null || ours === undefined || ours === ref
+      ? cnn.int(ours) : `${cnn.int(ours)} (seed ${cnn.int(ref)})`;
+    return cell(text, ours !== null && ref !== null && ref !== undefined && ours !== ref ? "num diff mismatch" : "num");
+  }
+  const num = (x, d = 1) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
+
+  function drawTable(table, rows, live) {
+    const tbody = table.querySelector("tbody");
+    tbody.replaceChildren(...rows.map((r) => {
+      const tr = document.createElement("tr");
+      const name = document.createElement("th"); name.scope = "row";
+      if (live && r.run_id) name.append(cnn.el("a", r.entry, { href: `/runs/${r.run_id}` })); else name.textContent = r.entry;
+      tr.append(name);
+      const st = document.createElement("td"); const badge = cnn.el("span"); cnn.statusBadge(badge, r.status || "no run"); st.append(badge); tr.append(st);
+      tr.append(sizeCell(r.params, r.ref_params), sizeCell(r.macs, r.ref_macs),
+        cell(`${r.epochs_done ?? "–"} / ${r.ref_epochs ?? "–"}`, "num"),
+        cell(cnn.pct(r.train_acc), "num"), cell(cnn.pct(r.ref_train_acc, 0), "num"), diffCell(r.diff_train_acc),
+        cell(cnn.pct(r.test_acc), "num"), cell(cnn.pct(r.ref_test_acc, 0), "num"), diffCell(r.diff_test_acc),
+        cell(r.best_test_acc === null ? "–" : `${cnn.pct(r.best_test_acc)} (ep ${r.best_epoch})`, "num"),
+        cell(r.overfit_epoch ?? "–", "num"), cell(num(r.minutes), "num"), cell(num(r.minutes_per_120), "num"),
+        cell(num(r.ref_minutes), "num"));
+      return tr;
+    }));
+  }
+
+  function drawConclusions(root, report) {
+    root.querySelector(".claims").replaceChildren(...report.claims.map((c) => {
+      const li = document.createElement("li");
+      li.dataset.verdict = c.verdict;
+      li.append(cnn.el("span", c.verdict, { class: "verdict " + c.verdict }), " ", cnn.el("span", c.text), cnn.el("br"),
+        cnn.el("small", c.detail, { class: "facts" }));
+      return li;
+    }));
+    root.querySelector(".claims-empty").hidden = report.claims.length > 0;
+    root.querySelector(".findings").replaceChildren(...report.findings.map((f) => cnn.el("li", f)));
+  }
+
+  function overlay(div, entries, field, title, ytitle, pct) {
+    const traces = [];
+    entries.forEach((e, i) => {
+      if (!e.series.epoch.length) return;
+      const color = cnn.colors[i % cnn.colors.length], name = cnn.plotText(e.label);
+      traces.push({ x: e.series.epoch, y: e.series["train_" + field], name: name + " (train)", legendgroup: e.key, showlegend: false, mode: "lines", line: { dash: "dash", color, width: 1 } });
+      traces.push({ x: e.series.epoch, y: e.series["test_" + field], name, legendgroup: e.key, mode: "lines", line: { color } });
+    });
+    Plotly.react(div, traces, { title: { text: title }, xaxis: { title: { text: "epoch" } },
+      yaxis: { title: { text: ytitle }, ...(pct ? { tickformat: ".0%" } : {}) }, margin: { t: 40, r: 10, b: 40, l: 55 },
+      legend: { font: { size: 10 } } }, plotCfg);
+  }
+
+  function minis(container, entries) {
+    if (container.children.length !== entries.length) {
+      container.replaceChildren(...entries.map((e) => cnn.el("div", null, { class: "mini", role: "img", "aria-label": `Train and test accuracy of ${e.label}` })));
+    }
+    entries.forEach((e, i) => {
+      const s = e.series, mark = [];
+      for (const [epoch, color, label] of [[e.best_epoch, "#1d6b36", "best"], [e.overfit_epoch, "#b3261e", "overfits"]]) {
+        if (epoch) mark.push({ type: "line", x0: epoch, x1: epoch, yref: "paper", y0: 0, y1: 1, line: { color, dash: "dot", width: 1.5 }, name: label });
+      }
+      Plotly.react(container.children[i], [
+        { x: s.epoch, y: s.train_acc, name: "train", mode: "lines", line: { dash: "dash", color: "#1f77b4" } },
+        { x: s.epoch, y: s.test_acc, name: "test", mode: "lines", line: { color: "#1f77b4" } },
+      ], { title: { text: cnn.plotText(e.label), font: { size: 12 } }, showlegend: false, shapes: mark,
+        xaxis: { title: { text: "epoch" } }, yaxis: { tickformat: ".0%" }, margin: { t: 30, r: 8, b: 35, l: 45 }, height: 220 }, plotCfg);
+    });
+  }
+
+  function classReport(details, entry) {
+    const e = entry.evaluation, names = e.classes, labels = names.map(cnn.plotText);
+    const confusion = cnn.el("div", null, { class: "chart", role: "img", "aria-label": `Confusion matrix of ${entry.label}` });
+    const perClass = cnn.el("div", null, { class: "chart", role: "img", "aria-label": `Test accuracy per class of ${entry.label}` });
+    const charts = cnn.el("div", null, { class: "charts" }); charts.append(confusion, perClass);
+    const gallery = cnn.el("div", null, { class: "gallery" });
+    gallery.append(...e.misclassified.map((m) => {
+      const fig = document.createElement("figure");
+      fig.append(cnn.el("img", null, { src: "data:image/png;base64," + m.png, alt: `test image ${m.index}: ${names[m.true]} taken for ${names[m.pred]}` }),
+        cnn.el("figcaption", `${names[m.true]} → ${names[m.pred]}`));
+      return fig;
+    }));
+    details.append(charts, cnn.el("h4", "Misclassified test images"), gallery);
+    const draw = () => {
+      Plotly.react(confusion, [{ type: "heatmap", z: e.confusion, x: labels, y: labels, colorscale: "Blues" }],
+        { title: { text: "Confusion matrix" }, xaxis: { title: { text: "predicted" } }, yaxis: { title: { text: "true" }, autorange: "reversed" },
+          margin: { t: 40, r: 10, b: 70, l: 80 } }, plotCfg);
+      Plotly.react(perClass, [{ type: "bar", x: labels, y: e.per_class_acc, marker: { color: "#1f77b4" } }],
+        { title: { text: "Test accuracy per class" }, yaxis: { tickformat: ".0%", range: [0, 1] }, margin: { t: 40, r: 10, b: 70, l: 50 } }, plotCfg);
+    };
+    // a chart drawn while its <details> is closed has no size: draw when first opened
+    details.addEventListener("toggle", () => { if (details.open && !details.dataset.drawn) { details.dataset.drawn = "1"; draw(); } });
+  }
+
+  function drawClasses(container, entries) {
+    for (const entry of entries) {
+      if (!entry.evaluation || container.querySelector(`[data-key="${CSS.escape(entry.key)}"]`)) continue;
+      const details = cnn.el("details", null, { "data-key": entry.key, class: "class-report" });
+      details.append(cnn.el("summary", `${entry.label}: ${cnn.pct(entry.evaluation.accuracy)} of the test set, weights of epoch ${entry.evaluation.epoch}`));
+      classReport(details, entry);
+      container.append(details);
+    }
+    container.parentElement.hidden = container.children.length === 0;
+  }
+
+  function render(root, report, live) {
+    const l = report.launch;
+    root.querySelector(".report-launch").textContent = l
+      ? `Launch ${l.id} · ${new Date(l.created_at).toLocaleString()} · epochs ×${l.epochs_scale}` +
+        (l.data_override ? ` · data ${JSON.stringify(l.data_override)}` : "") +
+        ` · ${report.runs_finished} of ${report.runs_total} runs finished`
+      : "Not launched yet: launch it to get a report.";
+    drawConclusions(root, report);
+    drawTable(root.querySelector(".report-table"), report.table, live);
+    const entries = report.entries.filter((e) => e.run);
+    overlay(root.querySelector(".report-acc"), entries, "acc", "Accuracy, every run (train dashed, test solid)", "accuracy", true);
+    overlay(root.querySelector(".report-loss"), entries, "loss", "Loss, every run (train dashed, test solid)", "loss", false);
+    minis(root.querySelector(".minis"), entries);
+    drawClasses(root.querySelector(".class-reports"), report.entries);
+    root.dataset.finished = report.finished ? "1" : "0";
+    root.dataset.runs = String(entries.length);
+  }
+
+  return { render };
+})();

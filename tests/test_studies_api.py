@@ -1,0 +1,208 @@
+"""Studies over the REST API in-process on SQLite, the worker's calls made by hand."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend import queue
+from backend.migrate import upgrade
+from tests.utils.factories import tiny_config
+
+PNG = "iVBORw0KGgo="
+
+
+@pytest.fixture(scope="module")
+def client():
+    upgrade()
+    from backend.main import create_app
+
+    with TestClient(create_app()) as c:
+        yield c
+
+
+def shipped(client, slug: str) -> dict:
+    return next(s for s in client.get("/api/studies").json()["data"] if s["slug"] == slug)
+
+
+def finish(client, run_id: int, tests: list[float], trains: list[float], report: bool = True) -> None:
+    attempt = client.post(f"/api/worker/runs/{run_id}/claim", json={"host": "h", "device": "cpu"}).json()["attempt"]
+    metrics = [{"epoch": i + 1, "train_loss": 1.0, "train_acc": tr, "test_loss": 1.1, "test_acc": te, "lr": 0.1,
+                "seconds": 30.0} for i, (te, tr) in enumerate(zip(tests, trains, strict=True))]
+    assert client.post(f"/api/worker/runs/{run_id}/epochs", json={"attempt": attempt, "metrics": metrics}).status_code == 204
+    if report:
+        rep = {"epoch": 1, "classes": ["a", "b"], "accuracy": 0.5, "per_class_acc": [1.0, 0.0],
+               "confusion": [[1, 0], [1, 0]], "misclassified": [{"index": 1, "true": 1, "pred": 0, "png": PNG}]}
+        assert client.put(f"/api/worker/runs/{run_id}/evaluation", json={"attempt": attempt, "report": rep}).status_code == 204
+    assert client.post(f"/api/worker/runs/{run_id}/finish", json={"attempt": attempt, "status": "succeeded"}).status_code == 204
+
+
+def test_the_seed_report_ships_with_the_seed_settings(client) -> None:
+    study = shipped(client, "seed-report")
+    entries = {e["key"]: e for e in study["entries"]}
+    assert list(entries) == ["wide", "deep", "wide_deep", "wide_deep_aug", "wide_deep_bn", "wide_deep_dropout",
+                             "dropout_bs4", "dropout_bs8", "dropout_bs32"]
+    presets = {k: e["config"]["architecture"] for k, e in entries.items()}
+    assert presets == {"wide": "wide", "deep": "deep", "wide_deep": "wide_deep", "wide_deep_aug": "wide_deep",
+                       "wide_deep_bn": "wide_deep_bn", "wide_deep_dropout": "wide_deep_dropout",
+                       "dropout_bs4": "wide_deep_dropout", "dropout_bs8": "wide_deep_dropout",
+                       "dropout_bs32": "wide_deep_dropout"}
+    assert all(e["config"]["epochs"] == 120 for e in entries.values())
+    assert {k: e["config"]["batch_size"] for k, e in entries.items() if k.startswith("dropout_bs")} == \
+        {"dropout_bs4": 4, "dropout_bs8": 8, "dropout_bs32": 32}
+    assert all(e["config"]["batch_size"] == 16 for k, e in entries.items() if not k.startswith("dropout_bs"))
+    augmented = {k for k, e in entries.items() if e["config"].get("augment", {}).get("crop")}
+    assert augmented == set(entries) - {"wide", "deep", "wide_deep"}
+    assert entries["wide_deep_aug"]["reference"]["test_acc"] == 0.85
+    assert shipped(client, "beyond-the-seed")["entries"][0]["config"]["architecture"] == "compact"
+
+
+def test_launch_scales_epochs_and_the_report_sets_our_sizes_beside_the_seeds(client) -> None:
+    study = shipped(client, "seed-report")
+    before = queue.queued_message_count()
+    r = client.post(f"/api/studies/{study['id']}/launches", json={"epochs_scale": 0.05, "data": {"train_limit": 500}})
+    assert r.status_code == 201, r.text
+    launch = r.json()
+    assert set(launch["runs"]) == {e["key"] for e in study["entries"]} and launch["finished"] == 0
+    assert queue.queued_message_count() == before + 9
+    run = client.get(f"/api/runs/{launch['runs']['dropout_bs4']}").json()
+    assert run["epochs"] == 6 and run["config"]["batch_size"] == 4 and run["config"]["data"]["train_limit"] == 500
+    report = client.get(f"/api/studies/{study['id']}/report").json()
+    assert report["launch"]["id"] == launch["id"] and report["finished"] is False
+    for row in report["table"]:  # the presets' sizes are the seed's, to the unit
+        assert row["params"] == row["ref_params"] and row["macs"] == row["ref_macs"], row
+    assert {c["verdict"] for c in report["claims"]} == {"untested"}  # no epoch recorded yet
+
+
+def test_report_computes_conclusions_and_differences_from_the_runs(client) -> None:
+    entries = [
+        {"key": "plain", "label": "plain", "config": tiny_config(epochs=4),
+         "reference": {"train_acc": 0.99, "test_acc": 0.74, "minutes": 45, "epochs": 120}},
+        {"key": "aug", "label": "augmented", "baseline": "plain", "config": tiny_config(epochs=4, augment={"crop": True}),
+         "reference": {"train_acc": 0.91, "test_acc": 0.85, "minutes": 54.6, "epochs": 120}},
+    ]
+    claims = [{"kind": "raises", "keys": ["aug", "plain"], "text": "augmentation helps"},
+              {"kind": "narrows_gap", "keys": ["aug", "plain"], "text": "augmentation narrows the gap"}]
+    r = client.post("/api/studies", json={"name": "aug study", "owner": "bob", "entries": entries, "claims": claims})
+    assert r.status_code == 201, r.text
+    study = r.json()
+    launch = client.post(f"/api/studies/{study['id']}/launches", json={"owner": "bob"}).json()
+    finish(client, launch["runs"]["plain"], [0.50, 0.60, 0.62, 0.61], [0.6, 0.8, 0.9, 0.97])
+    partial = client.get(f"/api/studies/{study['id']}/report").json()
+    assert [c["verdict"] for c in partial["claims"]] == ["untested", "untested"] and partial["runs_finished"] == 1
+    finish(client, launch["runs"]["aug"], [0.50, 0.65, 0.70, 0.72], [0.5, 0.66, 0.72, 0.75])
+    report = client.get(f"/api/studies/{study['id']}/report").json()
+    assert report["finished"] is True
+    assert [c["verdict"] for c in report["claims"]] == ["holds", "holds"]
+    assert "61.0% (plain) → 72.0% (augmented): +11.0 pt" in report["claims"][0]["detail"]
+    plain, aug = report["table"]
+    assert plain["test_acc"] == 0.61 and plain["best_test_acc"] == 0.62 and plain["best_epoch"] == 3
+    assert aug["diff_test_acc"] == pytest.approx(0.72 - 0.85) and aug["diff_train_acc"] == pytest.approx(0.75 - 0.91)
+    assert aug["minutes"] == pytest.approx(2.0) and aug["minutes_per_120"] == pytest.approx(60.0)
+    assert report["entries"][0]["evaluation"]["misclassified"][0]["png"] == PNG
+    assert client.get(f"/api/studies/{study['id']}/report?images=false").json()["entries"][0]["evaluation"] is None
+    assert any(f.startswith("augmented raises test accuracy against plain") for f in report["findings"])
+
+    text = client.get(f"/api/studies/{study['id']}/report.csv")
+    assert text.headers["content-type"].startswith("text/csv")
+    assert f'filename="study-{study["id"]}-launch-{launch["id"]}.csv"' in text.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(text.text)))
+    assert [r["entry"] for r in rows] == ["plain", "augmented"]
+    assert rows[1]["test acc"] == "0.72" and rows[1]["seed test acc"] == "0.85" and rows[1]["test acc diff"] == "-0.13"
+
+    page = client.get(f"/api/studies/{study['id']}/report.html")
+    assert page.status_code == 200 and "attachment" in page.headers["content-disposition"]
+    html = page.text
+    assert not re.search(r"<script[^>]*\bsrc=", html) and not re.search(r"<link\b", html)  # nothing fetched
+    embedded = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S).group(1)
+    assert json.loads(embedded)["table"][1]["test_acc"] == 0.72
+
+
+def test_a_study_made_from_runs_reports_those_runs_at_once_and_launches_again(client) -> None:
+    a = client.post("/api/runs", json={"name": "run a", "config": tiny_config(epochs=2)}).json()
+    b = client.post("/api/runs", json={"name": "run b", "config": tiny_config(epochs=2, lr=0.02)}).json()
+    finish(client, a["id"], [0.3, 0.4], [0.3, 0.5], report=False)
+    r = client.post("/api/studies", json={"name": "from runs", "run_ids": [a["id"], b["id"]]})
+    assert r.status_code == 201, r.text
+    study = r.json()
+    assert [e["label"] for e in study["entries"]] == ["run a", "run b"]
+    assert study["entries"][1]["config"]["lr"] == 0.02
+    assert study["launches"][0]["runs"] == {f"run{a['id']}": a["id"], f"run{b['id']}": b["id"]}
+    report = client.get(f"/api/studies/{study['id']}/report").json()
+    assert [row["run_id"] for row in report["table"]] == [a["id"], b["id"]] and report["runs_finished"] == 1
+    again = client.post(f"/api/studies/{study['id']}/launches", json={"epochs_scale": 0.5}).json()
+    assert set(again["runs"].values()).isdisjoint({a["id"], b["id"]})
+    again_a = again["runs"][f"run{a['id']}"]
+    assert client.get(f"/api/runs/{again_a}").json()["epochs"] == 1
+    older = client.get(f"/api/studies/{study['id']}/report?launch={study['launches'][0]['id']}").json()
+    assert older["launch"]["id"] == study["launches"][0]["id"]
+    assert client.delete(f"/api/studies/{study['id']}").status_code == 204
+    assert client.get(f"/api/studies/{study['id']}").status_code == 404
+    assert client.get(f"/api/runs/{a['id']}").status_code == 200  # the runs stay
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "needle"),
+    [
+        ({"name": "x"}, "entries", "either entries"),
+        ({"name": "x", "entries": []}, "entries", "at least one entry"),
+        ({"name": "", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}}]}, "name", "at least 1 character"),
+        ({"name": "x", "entries": [{"key": "a b", "label": "A", "config": {"architecture": "wide"}}]}, "entries[0].key", "pattern"),
+        ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide", "epochs": 0}}]},
+         "entries[0].config.epochs", "greater than or equal to 1"),
+        ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": {"stages": [[600]]}}}]},
+         "entries[0].config.architecture", "over the budget of 256,000"),
+        ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}},
+                                   {"key": "a", "label": "B", "config": {"architecture": "deep"}}]}, "entries[1].key", "duplicate"),
+        ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}, "baseline": "a"}]},
+         "entries[0].baseline", "not the key of another entry"),
+        ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}}],
+          "claims": [{"kind": "raises", "text": "t", "keys": ["a", "zz"]}]}, "claims[0].keys", "'zz'"),
+        ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}}],
+          "claims": [{"kind": "guess", "text": "t"}]}, "claims[0].kind", "raises"),
+        ({"name": "x", "run_ids": [10**6]}, "run_ids[0]", "no run with id"),
+    ],
+)
+def test_invalid_study_is_refused_by_field_and_creates_nothing(client, body, field, needle) -> None:
+    before = len(client.get("/api/studies").json()["data"])
+    r = client.post("/api/studies", json=body)
+    assert r.status_code in (404, 422), r.text
+    err = r.json()["detail"][0]
+    assert err["field"] == field and needle in err["message"], err
+    assert len(client.get("/api/studies").json()["data"]) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "needle"),
+    [
+        ({"epochs_scale": 0}, "epochs_scale", "greater than 0"),
+        ({"epochs_scale": 1.5}, "epochs_scale", "less than or equal to 1"),
+        ({"data": {"train_limit": 0}}, "data.train_limit", "greater than or equal to 1"),
+        ({"data": {"source": "/etc"}}, "data.source", "inside the lab's data folder"),
+        ({"data": {"colour": 1}}, "data.colour", "Extra inputs"),
+        ({"owner": ""}, "owner", "at least 1 character"),
+    ],
+)
+def test_invalid_launch_is_refused_by_field_and_queues_nothing(client, body, field, needle) -> None:
+    study = shipped(client, "beyond-the-seed")
+    runs_before = client.get("/api/runs").json()["count"]
+    r = client.post(f"/api/studies/{study['id']}/launches", json=body)
+    assert r.status_code == 422, r.text
+    err = r.json()["detail"][0]
+    assert err["field"] == field and needle in err["message"], err
+    assert client.get("/api/runs").json()["count"] == runs_before
+    assert len(client.get(f"/api/studies/{study['id']}").json()["launches"]) == len(study["launches"])
+
+
+def test_unknown_study_or_launch_404_and_shipped_studies_cannot_be_deleted(client) -> None:
+    study = shipped(client, "seed-report")
+    assert client.get("/api/studies/999999").status_code == 404
+    assert client.post("/api/studies/999999/launches", json={}).status_code == 404
+    r = client.get(f"/api/studies/{study['id']}/report?launch=999999")
+    assert r.status_code == 404 and r.json()["detail"][0]["field"] == "launch"
+    assert client.delete(f"/api/studies/{study['id']}").status_code == 409
