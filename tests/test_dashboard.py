@@ -180,3 +180,75 @@ def test_run_chart_recovers_by_itself_after_the_backend_restarts(page, lab, work
     page.wait_for_selector("#run-status.succeeded", timeout=120_000)
     points = page.evaluate("document.getElementById('acc-chart').data[1].x")
     assert points == list(range(1, 26))  # every epoch once, in order
+
+
+def test_a_study_of_two_tiny_runs_goes_from_launch_to_a_finished_report(page, lab, worker, tmp_path) -> None:
+    page.goto("/studies")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#studies tbody tr", has_text="shipped").count() == 2  # seed report, beyond the seed
+    spec = {
+        "entries": [
+            {"key": "plain", "label": "tiny plain", "config": tiny_config(epochs=3),
+             "reference": {"train_acc": 0.99, "test_acc": 0.74, "minutes": 45, "epochs": 120}},
+            {"key": "aug", "label": "tiny + flip", "baseline": "plain",
+             "config": tiny_config(epochs=3, augment={"flip": True}),
+             "reference": {"train_acc": 0.91, "test_acc": 0.85, "minutes": 54.6, "epochs": 120}},
+        ],
+        "claims": [{"kind": "raises", "keys": ["aug", "plain"], "text": "flipping raises test accuracy"}],
+    }
+    page.fill("#study-name", "browser study")
+    page.fill("#study-entries", json.dumps(spec))
+    page.click("#study-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/studies/\d+$"))
+    page.wait_for_selector("body[data-ready='1']")
+    assert "Not launched yet" in page.inner_text(".report-launch")
+    page.fill("#epochs-scale", "1")
+    page.click("#launch")
+    page.wait_for_selector("#report[data-finished='1']", timeout=180_000)
+    rows = page.locator(".report-table tbody tr")
+    assert rows.count() == 2 and rows.nth(0).locator(".status").inner_text() == "succeeded"
+    assert page.locator(".report-table td.diff.down").count() >= 2  # tiny runs are far below the seed's figures
+    verdict = page.get_attribute(".claims li", "data-verdict")
+    assert verdict in ("holds", "fails")  # computed from two finished runs, neither pending nor untested
+    assert "tiny + flip" in page.inner_text(".findings")
+    assert page.evaluate("document.querySelector('.report-acc').data.length") == 4  # train + test per run
+    assert page.locator(".minis .mini").count() == 2
+    page.click(".class-report summary >> nth=0")
+    page.wait_for_function("document.querySelector('.class-report[open] .js-plotly-plot') !== null")
+    assert page.locator(".class-report[open] .gallery figure").count() > 0
+
+    csv_text = lab.http.get(page.get_attribute("#export-csv", "href")).text
+    assert csv_text.splitlines()[0].startswith("entry,run,status") and "tiny + flip" in csv_text
+    with page.expect_download() as info:
+        page.click("#export-html")
+    exported = tmp_path / "report.html"
+    info.value.save_as(exported)
+    offline = page.context.new_page()
+    requested: list[str] = []
+    offline.on("request", lambda r: requested.append(r.url))
+    offline.goto(exported.as_uri())
+    offline.wait_for_selector("body[data-ready='1']")
+    assert offline.locator(".report-table tbody tr").count() == 2
+    assert offline.evaluate("document.querySelector('.report-acc').data.length") == 4
+    assert offline.get_attribute(".claims li", "data-verdict") == verdict
+    assert [u for u in requested if not u.startswith(("file:", "data:"))] == []  # self-contained
+    offline.close()
+
+
+def test_ticked_runs_are_saved_as_a_study_with_their_report(page, lab, worker) -> None:
+    a = lab.submit(tiny_config(epochs=2), name="study-pick-a")
+    b = lab.submit(tiny_config(epochs=2, lr=0.02), name="study-pick-b")
+    lab.wait_status(b["id"], {"succeeded"})
+    lab.wait_status(a["id"], {"succeeded"})
+    page.goto("/?q=study-pick")
+    page.wait_for_selector("body[data-loaded='1']")
+    page.check(f"tr[data-run-id='{a['id']}'] input[type=checkbox]")
+    page.check(f"tr[data-run-id='{b['id']}'] input[type=checkbox]")
+    page.fill("#study-name", "picked runs")
+    page.click("#save-study")
+    page.wait_for_url(re.compile(r".*/studies/\d+$"))
+    page.wait_for_selector("#report[data-finished='1']")
+    assert page.inner_text("#study-name") == "picked runs"
+    names = page.locator(".report-table tbody th").all_inner_texts()
+    assert names == ["study-pick-a", "study-pick-b"]
+    assert page.locator("#entries tbody tr").count() == 2

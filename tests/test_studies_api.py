@@ -113,7 +113,7 @@ def test_report_computes_conclusions_and_differences_from_the_runs(client) -> No
     assert f'filename="study-{study["id"]}-launch-{launch["id"]}.csv"' in text.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(text.text)))
     assert [r["entry"] for r in rows] == ["plain", "augmented"]
-    assert rows[1]["test acc"] == "0.72" and rows[1]["seed test acc"] == "0.85" and rows[1]["test acc diff"] == "-0.13"
+    assert rows[1]["test acc"] == "0.72" and rows[1]["ref test acc"] == "0.85" and rows[1]["test acc diff"] == "-0.13"
 
     page = client.get(f"/api/studies/{study['id']}/report.html")
     assert page.status_code == 200 and "attachment" in page.headers["content-disposition"]

@@ -23,12 +23,12 @@ SERIES_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "
 
 TABLE_COLUMNS = (
     ("entry", "entry"), ("run_id", "run"), ("status", "status"), ("architecture", "architecture"),
-    ("params", "params"), ("ref_params", "seed params"), ("macs", "MACs"), ("ref_macs", "seed MACs"),
-    ("epochs_done", "epochs"), ("ref_epochs", "seed epochs"),
-    ("train_acc", "train acc"), ("ref_train_acc", "seed train acc"), ("diff_train_acc", "train acc diff"),
-    ("test_acc", "test acc"), ("ref_test_acc", "seed test acc"), ("diff_test_acc", "test acc diff"),
+    ("params", "params"), ("ref_params", "ref params"), ("macs", "MACs"), ("ref_macs", "ref MACs"),
+    ("epochs_done", "epochs"), ("ref_epochs", "ref epochs"),
+    ("train_acc", "train acc"), ("ref_train_acc", "ref train acc"), ("diff_train_acc", "train acc diff"),
+    ("test_acc", "test acc"), ("ref_test_acc", "ref test acc"), ("diff_test_acc", "test acc diff"),
     ("best_test_acc", "best test acc"), ("best_epoch", "best epoch"), ("overfit_epoch", "overfits from epoch"),
-    ("minutes", "minutes"), ("minutes_per_120", "minutes per 120 epochs"), ("ref_minutes", "seed minutes"),
+    ("minutes", "minutes"), ("minutes_per_120", "minutes per 120 epochs"), ("ref_minutes", "ref minutes"),
 )
 
 

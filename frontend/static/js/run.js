@@ -49,7 +49,7 @@
     const e = r.data, names = e.classes, labels = names.map(cnn.plotText);
     document.getElementById("classes").hidden = false;
     document.getElementById("eval-epoch").textContent = `(weights of epoch ${e.epoch}, ${cnn.pct(e.accuracy)} overall)`;
-    Plotly.react("confusion", [{ type: "heatmap", z: e.confusion, x: labels, y: labels, colorscale: "Blues", hoverongaps: false }],
+    Plotly.react("confusion", [{ type: "heatmap", z: e.confusion, x: labels, y: labels, colorscale: "Blues", reversescale: true, hoverongaps: false }],
       { title: { text: "Confusion matrix" }, xaxis: { title: { text: "predicted" } }, yaxis: { title: { text: "true" }, autorange: "reversed" },
         margin: { t: 40, r: 10, b: 70, l: 80 } }, { responsive: true, displaylogo: false });
     Plotly.react("per-class", [{ type: "bar", x: labels, y: e.per_class_acc, marker: { color: "#1f77b4" } }],

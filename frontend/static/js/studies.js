@@ -24,12 +24,15 @@
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    let entries;
-    try { entries = JSON.parse($("study-entries").value); } catch (err) {
+    let parsed;
+    try { parsed = JSON.parse($("study-entries").value); } catch (err) {
       cnn.showErrors(form, [{ field: "entries", message: `not valid JSON (${err.message})` }]); return;
     }
+    // a list of entries, or {"entries": [...], "claims": [...]}
+    const entries = Array.isArray(parsed) ? parsed : parsed?.entries;
     const body = { name: $("study-name").value.trim(), owner: $("study-owner").value.trim() || "anonymous",
       description: $("study-description").value, entries };
+    if (!Array.isArray(parsed) && parsed?.claims) body.claims = parsed.claims;
     const r = await cnn.api("POST", "/api/studies", body);
     if (r.ok) { location.href = `/studies/${r.data.id}`; return; }
     cnn.showErrors(form, Array.isArray(r.data?.detail) ? r.data.detail : [{ field: "form", message: String(r.data?.detail ?? r.status) }]);

@@ -15,7 +15,7 @@ const cnnReport = (() => {
   }
   function sizeCell(ours, ref) {
     const text = ref === null || ref === undefined || ours === null || ours === undefined || ours === ref
-      ? cnn.int(ours) : `${cnn.int(ours)} (seed ${cnn.int(ref)})`;
+      ? cnn.int(ours) : `${cnn.int(ours)} (ref ${cnn.int(ref)})`;
     return cell(text, ours !== null && ref !== null && ref !== undefined && ours !== ref ? "num diff mismatch" : "num");
   }
   const num = (x, d = 1) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
@@ -59,7 +59,8 @@ const cnnReport = (() => {
       traces.push({ x: e.series.epoch, y: e.series["train_" + field], name: name + " (train)", legendgroup: e.key, showlegend: false, mode: "lines", line: { dash: "dash", color, width: 1 } });
       traces.push({ x: e.series.epoch, y: e.series["test_" + field], name, legendgroup: e.key, mode: "lines", line: { color } });
     });
-    Plotly.react(div, traces, { title: { text: title }, xaxis: { title: { text: "epoch" } },
+    const longest = Math.max(1, ...entries.map((e) => e.series.epoch.length));
+    Plotly.react(div, traces, { title: { text: title }, xaxis: { title: { text: "epoch" }, tickformat: "d", dtick: Math.max(1, Math.ceil(longest / 12)) },
       yaxis: { title: { text: ytitle }, ...(pct ? { tickformat: ".0%" } : {}) }, margin: { t: 40, r: 10, b: 40, l: 55 },
       legend: { font: { size: 10 } } }, plotCfg);
   }
@@ -77,7 +78,7 @@ const cnnReport = (() => {
         { x: s.epoch, y: s.train_acc, name: "train", mode: "lines", line: { dash: "dash", color: "#1f77b4" } },
         { x: s.epoch, y: s.test_acc, name: "test", mode: "lines", line: { color: "#1f77b4" } },
       ], { title: { text: cnn.plotText(e.label), font: { size: 12 } }, showlegend: false, shapes: mark,
-        xaxis: { title: { text: "epoch" } }, yaxis: { tickformat: ".0%" }, margin: { t: 30, r: 8, b: 35, l: 45 }, height: 220 }, plotCfg);
+        xaxis: { title: { text: "epoch" }, tickformat: "d", dtick: Math.max(1, Math.ceil(s.epoch.length / 10)) }, yaxis: { tickformat: ".0%" }, margin: { t: 30, r: 8, b: 35, l: 45 }, height: 220 }, plotCfg);
     });
   }
 
@@ -95,7 +96,7 @@ const cnnReport = (() => {
     }));
     details.append(charts, cnn.el("h4", "Misclassified test images"), gallery);
     const draw = () => {
-      Plotly.react(confusion, [{ type: "heatmap", z: e.confusion, x: labels, y: labels, colorscale: "Blues" }],
+      Plotly.react(confusion, [{ type: "heatmap", z: e.confusion, x: labels, y: labels, colorscale: "Blues", reversescale: true }],
         { title: { text: "Confusion matrix" }, xaxis: { title: { text: "predicted" } }, yaxis: { title: { text: "true" }, autorange: "reversed" },
           margin: { t: 40, r: 10, b: 70, l: 80 } }, plotCfg);
       Plotly.react(perClass, [{ type: "bar", x: labels, y: e.per_class_acc, marker: { color: "#1f77b4" } }],
