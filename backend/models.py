@@ -170,7 +170,9 @@ class Study(Base):
 
 
 class StudyLaunch(Base):
-    """One launch of a study: its runs, one per entry key, and how the epochs were scaled."""
+    """One launch of a study: its runs, one per entry key, how the epochs were scaled, and the
+    entries and claims as they were at launch (its report reads these, so a later edit of the
+    study, or of a shipped study's definition, does not rewrite an old report)."""
 
     __tablename__ = "study_launches"
     __table_args__ = (Index("ix_study_launches_study", "study_id"),)
@@ -180,6 +182,8 @@ class StudyLaunch(Base):
     owner: Mapped[str] = mapped_column(String(100), default="anonymous")
     epochs_scale: Mapped[float] = mapped_column(Float, default=1.0)
     data_override: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    entries: Mapped[list[Any]] = mapped_column(JSON)
+    claims: Mapped[list[Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     study: Mapped[Study] = relationship(back_populates="launches")
@@ -192,4 +196,4 @@ class StudyLaunchRun(Base):
 
     launch_id: Mapped[int] = mapped_column(ForeignKey("study_launches.id", ondelete="CASCADE"), primary_key=True)
     entry_key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))  # None: run deleted

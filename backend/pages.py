@@ -3,6 +3,7 @@ Plotly.js is served from the installed plotly package (no CDN: the lab may be of
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import plotly
@@ -24,8 +25,10 @@ def page(request: Request, name: str, **context: object) -> HTMLResponse:
 
 
 def inline_asset(path: Path) -> str:
-    """A static file's text, safe inside an inline <script> or <style> element."""
-    return path.read_text(encoding="utf-8").replace("</script", "<\\/script").replace("</style", "<\\/style")
+    """A static file's text, safe inside an inline <script> or <style> element: nothing in it can
+    close the element or open an HTML comment that would swallow the rest of the page."""
+    text = path.read_text(encoding="utf-8")
+    return re.sub(r"</(script|style)", r"<\\/\1", text, flags=re.IGNORECASE).replace("<!--", "<\\!--")
 
 
 def export_page(request: Request, name: str, **context: object) -> HTMLResponse:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -70,7 +70,7 @@ class RunsPublic(BaseModel):
 
 
 class MetricPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, allow_inf_nan=False)
 
     epoch: int
     train_loss: float
@@ -195,10 +195,13 @@ class FinishRequest(BaseModel):
 MAX_STUDY_ENTRIES = 64
 
 
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
+
+
 class Reference(BaseModel):
     """Figures reported elsewhere (the seed report) that an entry's run is set beside."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     label: str = Field("seed", max_length=100)
     params: int | None = Field(None, ge=0)
@@ -210,7 +213,7 @@ class Reference(BaseModel):
 
 
 class StudyEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     key: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="unique within the study")
     label: str = Field(min_length=1, max_length=200)
@@ -218,25 +221,31 @@ class StudyEntry(BaseModel):
     reference: Reference | None = None
     baseline: str | None = Field(None, description="key of the entry this one varies from")
     group: str | None = Field(None, max_length=64, description="entries of one group are ranked together")
-    group_value: float | int | str | None = None
+    group_value: int | float | Annotated[str, Field(max_length=64)] | None = None
 
 
 class Claim(BaseModel):
-    """A statement the report checks against the runs (backend.studies.conclusions)."""
+    """A statement the report checks against the runs (backend.studies.conclusions).
 
-    model_config = ConfigDict(extra="forbid")
+    keys: two entries [variant, baseline] for raises/lowers/same/more_overfit/narrows_gap and
+    [slower, faster] for slower; one for degrades; one or more for overfits_by and beats; none for
+    best_in_group, which names a group. expected: an epoch of 120 (overfits_by), an accuracy
+    (beats) or a group value (best_in_group)."""
+
+    model_config = STRICT
 
     kind: Literal["raises", "lowers", "same", "more_overfit", "narrows_gap", "overfits_by", "best_in_group",
                   "degrades", "slower", "beats"]
     text: str = Field(min_length=1, max_length=500)
-    keys: list[str] = Field(default_factory=list, max_length=MAX_STUDY_ENTRIES,
-                            description="entries it is about; [variant, baseline] for comparisons")
-    group: str | None = None
-    expected: float | int | str | None = Field(None, description="an epoch, a group value or an accuracy")
+    keys: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=MAX_STUDY_ENTRIES, description="entries it is about; [variant, baseline] for comparisons")
+    group: str | None = Field(None, max_length=64)
+    expected: int | float | Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="an epoch, a group value or an accuracy")
 
 
 class StudyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     name: str = Field(min_length=1, max_length=200)
     owner: str = Field("anonymous", min_length=1, max_length=100)
@@ -249,10 +258,11 @@ class StudyCreate(BaseModel):
 
 
 class LaunchCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     owner: str = Field("anonymous", min_length=1, max_length=100)
-    epochs_scale: float = Field(1.0, gt=0.0, le=1.0, description="each entry's epochs x this, at least 1")
+    epochs_scale: float = Field(1.0, gt=0.0, le=1.0, description="each entry's epochs x this (and its step_epochs "
+                                                                  "and early-stopping patience), at least 1")
     data: dict[str, Any] | None = Field(None, description="overrides of the entries' data fields "
                                                           "(source, train_limit, test_limit)")
 
@@ -264,7 +274,7 @@ class LaunchPublic(BaseModel):
     epochs_scale: float
     data_override: dict[str, Any] | None
     created_at: datetime
-    runs: dict[str, int]  # entry key → run id
+    runs: dict[str, int | None]  # entry key → run id (None: the run was deleted)
     finished: int
 
 

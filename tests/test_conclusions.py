@@ -110,11 +110,25 @@ def test_findings_state_effects_group_winners_onsets_and_the_best_run() -> None:
     assert findings([]) == []
 
 
+def test_a_run_that_failed_or_was_cancelled_tests_nothing_and_finds_nothing() -> None:
+    base = series("base", [0.5, 0.6])
+    crashed = series("crashed", [0.7], status="failed", planned=4)
+    stopped = series("stopped", [0.7, 0.8], status="cancelled", planned=4)
+    timed = series("timed", [0.7, 0.8], status="timed_out", planned=4)  # a time budget is a normal end
+    rs = runs(base, crashed, stopped, timed)
+    v = check_claim(claim("raises", ["crashed", "base"]), rs)
+    assert (v.verdict, v.detail) == ("untested", "crashed failed after 1 of 4 epochs")
+    assert check_claim(claim("raises", ["stopped", "base"]), rs).verdict == "untested"
+    assert check_claim(claim("raises", ["timed", "base"]), rs).verdict == "holds"
+    assert all("crashed" not in f and "stopped" not in f for f in findings(list(rs.values())))
+    assert check_claim(claim("best_in_group"), rs).verdict == "untested"  # no group named
+
+
 @pytest.mark.parametrize("spec", [SEED_REPORT, BEYOND_THE_SEED])
-def test_shipped_claims_name_entries_of_their_study(spec) -> None:
-    keys = {e["key"] for e in spec["entries"]}
-    groups = {e.get("group") for e in spec["entries"]}
-    for c in spec["claims"]:
-        assert set(c.get("keys", [])) <= keys, c
-        if c["kind"] == "best_in_group":
-            assert c["group"] in groups
+def test_shipped_studies_pass_the_checks_a_users_study_gets(spec) -> None:
+    from backend.api.routes.studies import check_entries
+    from backend.schemas import StudyCreate
+
+    body = StudyCreate.model_validate({k: spec[k] for k in ("name", "description", "entries", "claims")})
+    stored = check_entries(body)  # every config valid and within the lab's budgets, every claim well-formed
+    assert len(stored) == len(spec["entries"])

@@ -252,3 +252,31 @@ def test_ticked_runs_are_saved_as_a_study_with_their_report(page, lab, worker) -
     names = page.locator(".report-table tbody th").all_inner_texts()
     assert names == ["study-pick-a", "study-pick-b"]
     assert page.locator("#entries tbody tr").count() == 2
+
+
+def test_study_text_is_never_rendered_as_html_live_or_exported(page, lab, tmp_path) -> None:
+    evil = "</script><img src=x onerror=\"window.__pwned=1\"><!--"
+    body = {"name": evil, "description": evil,
+            "entries": [{"key": "a", "label": evil, "config": tiny_config()},
+                        {"key": "b", "label": "plain", "baseline": "a", "config": tiny_config(lr=0.02)}],
+            "claims": [{"kind": "raises", "keys": ["b", "a"], "text": evil}]}
+    study = lab.http.post("/api/studies", json=body).json()
+    page.goto("/studies")
+    page.wait_for_selector("body[data-ready='1']")
+    assert evil in page.inner_text("#studies tbody")
+    page.goto(f"/studies/{study['id']}")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.inner_text("#study-name") == evil and page.inner_text("#study-description") == evil
+    assert page.locator(".report-table tbody th").first.inner_text() == evil
+    assert page.inner_text(".claims li span:nth-child(2)") == evil
+    exported = tmp_path / "evil.html"
+    exported.write_text(lab.http.get(f"/api/studies/{study['id']}/report.html").text)
+    offline = page.context.new_page()
+    offline.goto(exported.as_uri())
+    offline.wait_for_selector("body[data-ready='1']")
+    assert offline.inner_text("#study-name") == evil
+    assert offline.locator(".report-table tbody th").first.inner_text() == evil
+    for p in (page, offline):
+        assert p.evaluate("window.__pwned") is None
+        assert p.locator("img[src=x]").count() == 0
+    offline.close()

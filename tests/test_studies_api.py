@@ -15,6 +15,8 @@ from backend.migrate import upgrade
 from tests.utils.factories import tiny_config
 
 PNG = "iVBORw0KGgo="
+ENTRY_A = {"key": "a", "label": "A", "config": {"architecture": "wide"}}
+ENTRY_B = {"key": "b", "label": "B", "config": {"architecture": "deep"}}
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +116,7 @@ def test_report_computes_conclusions_and_differences_from_the_runs(client) -> No
     rows = list(csv.DictReader(io.StringIO(text.text)))
     assert [r["entry"] for r in rows] == ["plain", "augmented"]
     assert rows[1]["test acc"] == "0.72" and rows[1]["ref test acc"] == "0.85" and rows[1]["test acc diff"] == "-0.13"
+    assert rows[1]["minutes per 120 epochs diff"] == "5.4"  # 60 min per 120 epochs against 54.6
 
     page = client.get(f"/api/studies/{study['id']}/report.html")
     assert page.status_code == 200 and "attachment" in page.headers["content-disposition"]
@@ -165,16 +168,103 @@ def test_a_study_made_from_runs_reports_those_runs_at_once_and_launches_again(cl
           "claims": [{"kind": "raises", "text": "t", "keys": ["a", "zz"]}]}, "claims[0].keys", "'zz'"),
         ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}}],
           "claims": [{"kind": "guess", "text": "t"}]}, "claims[0].kind", "raises"),
-        ({"name": "x", "run_ids": [10**6]}, "run_ids[0]", "no run with id"),
+        ({"name": "x", "entries": [ENTRY_A, ENTRY_B], "claims": [{"kind": "raises", "text": "t", "keys": ["a"]}]},
+         "claims[0].keys", "compares two entries"),
+        ({"name": "x", "entries": [ENTRY_A, ENTRY_B], "claims": [{"kind": "raises", "text": "t", "keys": ["a", "a"]}]},
+         "claims[0].keys", "twice"),
+        ({"name": "x", "entries": [ENTRY_A, ENTRY_B], "claims": [{"kind": "degrades", "text": "t", "keys": ["a", "b"]}]},
+         "claims[0].keys", "one entry"),
+        ({"name": "x", "entries": [ENTRY_A, ENTRY_B], "claims": [{"kind": "beats", "text": "t", "keys": ["a"], "expected": "abc"}]},
+         "claims[0].expected", "accuracy between 0 and 1"),
+        ({"name": "x", "entries": [ENTRY_A, ENTRY_B], "claims": [{"kind": "overfits_by", "text": "t", "keys": ["a"]}]},
+         "claims[0].expected", "epoch of 120"),
+        ({"name": "x", "entries": [ENTRY_A, ENTRY_B], "claims": [{"kind": "best_in_group", "text": "t", "expected": 4}]},
+         "claims[0].group", "not the group of any entry"),
+        ({"name": "   ", "entries": [ENTRY_A]}, "name", "at least 1 character"),
+        ({"name": "x", "entries": [{**ENTRY_A, "label": "y" * 201}]}, "entries[0].label", "at most 200"),
     ],
 )
 def test_invalid_study_is_refused_by_field_and_creates_nothing(client, body, field, needle) -> None:
     before = len(client.get("/api/studies").json()["data"])
     r = client.post("/api/studies", json=body)
-    assert r.status_code in (404, 422), r.text
+    assert r.status_code == 422, r.text
     err = r.json()["detail"][0]
     assert err["field"] == field and needle in err["message"], err
     assert len(client.get("/api/studies").json()["data"]) == before
+
+
+def test_a_study_of_runs_that_are_gone_gives_404_naming_the_id(client) -> None:
+    r = client.post("/api/studies", json={"name": "x", "run_ids": [10**6]})
+    assert r.status_code == 404 and r.json()["detail"][0] == {"field": "run_ids[0]", "message": "no run with id 1000000"}
+
+
+def test_non_finite_numbers_are_refused(client) -> None:
+    body = ('{"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}, '
+            '"reference": {"minutes": NaN}}]}')
+    r = client.post("/api/studies", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "entries[0].reference.minutes"
+
+
+def test_quick_launch_scales_the_epoch_counts_and_a_lab_with_less_time_caps_the_budget(client, monkeypatch) -> None:
+    from backend.settings import settings
+
+    config = tiny_config(epochs=40, schedule="step", step_epochs=20, early_stopping_patience=10, time_budget_s=3600)
+    study = client.post("/api/studies", json={"name": "scaled", "entries": [{"key": "a", "label": "A", "config": config}]}).json()
+    monkeypatch.setattr(settings, "TIME_BUDGET_S", 600.0)
+    launch = client.post(f"/api/studies/{study['id']}/launches", json={"epochs_scale": 0.1})
+    assert launch.status_code == 201, launch.text
+    run = client.get(f"/api/runs/{launch.json()['runs']['a']}").json()
+    assert (run["epochs"], run["config"]["step_epochs"], run["config"]["early_stopping_patience"]) == (4, 2, 1)
+    assert run["config"]["time_budget_s"] == 600.0
+
+
+def test_beyond_the_seed_launches_within_the_budget(client) -> None:
+    study = shipped(client, "beyond-the-seed")
+    launch = client.post(f"/api/studies/{study['id']}/launches", json={"epochs_scale": 0.05}).json()
+    report = client.get(f"/api/studies/{study['id']}/report?launch={launch['id']}").json()
+    rows = {row["entry"]: row for row in report["table"]}
+    assert len(rows) == 3 and all(row["params"] <= 256_000 for row in rows.values())
+    compact = client.get(f"/api/runs/{launch['runs']['compact']}").json()
+    assert compact["params"] == 244_746 and compact["epochs"] == 7 and compact["config"]["tta"] is True
+
+
+def test_a_failed_or_deleted_run_is_reported_as_such_and_the_launch_still_ends(client) -> None:
+    entries = [{"key": "base", "label": "base", "config": tiny_config(epochs=4)},
+               {"key": "var", "label": "variant", "baseline": "base", "config": tiny_config(epochs=4, lr=0.02)}]
+    claims = [{"kind": "raises", "keys": ["var", "base"], "text": "the variant helps"}]
+    study = client.post("/api/studies", json={"name": "fragile", "entries": entries, "claims": claims}).json()
+    launch = client.post(f"/api/studies/{study['id']}/launches", json={}).json()
+    finish(client, launch["runs"]["base"], [0.5, 0.6, 0.62, 0.61], [0.6, 0.8, 0.9, 0.97], report=False)
+    var_id = launch["runs"]["var"]
+    attempt = client.post(f"/api/worker/runs/{var_id}/claim", json={"host": "h", "device": "cpu"}).json()["attempt"]
+    metrics = [{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "test_loss": 1.0, "test_acc": 0.7, "lr": 0.1, "seconds": 1.0}]
+    client.post(f"/api/worker/runs/{var_id}/epochs", json={"attempt": attempt, "metrics": metrics})
+    client.post(f"/api/worker/runs/{var_id}/finish", json={"attempt": attempt, "status": "failed", "reason": "boom"})
+    report = client.get(f"/api/studies/{study['id']}/report").json()
+    assert report["finished"] is True
+    assert report["claims"][0]["verdict"] == "untested"
+    assert report["claims"][0]["detail"] == "var failed after 1 of 4 epochs"
+    assert not any("variant" in f for f in report["findings"])  # a crashed run is no finding
+    assert client.delete(f"/api/runs/{var_id}").status_code == 204
+    report = client.get(f"/api/studies/{study['id']}/report").json()
+    assert report["finished"] is True and report["table"][1]["status"] == "deleted"
+    assert report["claims"][0]["detail"] == "no run for var"
+    assert client.get(f"/api/studies/{study['id']}").json()["launches"][0]["runs"]["var"] is None
+
+
+def test_an_old_launch_keeps_the_entries_and_claims_it_was_launched_with(client) -> None:
+    from backend.db import SessionLocal
+    from backend.models import Study
+
+    entries = [{"key": "a", "label": "first label", "config": tiny_config(epochs=2)}]
+    study = client.post("/api/studies", json={"name": "edited", "entries": entries}).json()
+    launch = client.post(f"/api/studies/{study['id']}/launches", json={}).json()
+    with SessionLocal() as session:  # as a new definition of a shipped study would
+        row = session.get(Study, study["id"])
+        row.entries = [{**row.entries[0], "label": "new label"}]
+        session.commit()
+    old = client.get(f"/api/studies/{study['id']}/report?launch={launch['id']}").json()
+    assert old["table"][0]["entry"] == "first label"
 
 
 @pytest.mark.parametrize(
@@ -206,3 +296,11 @@ def test_unknown_study_or_launch_404_and_shipped_studies_cannot_be_deleted(clien
     r = client.get(f"/api/studies/{study['id']}/report?launch=999999")
     assert r.status_code == 404 and r.json()["detail"][0]["field"] == "launch"
     assert client.delete(f"/api/studies/{study['id']}").status_code == 409
+
+
+def test_csv_cells_are_never_spreadsheet_formulas() -> None:
+    from backend.studies.report import table_csv, table_row
+
+    row = table_row({"label": "=HYPERLINK(\"http://x\")"}, None, {}, None)
+    text = table_csv({"table": [row]})
+    assert next(csv.DictReader(io.StringIO(text)))["entry"] == "'=HYPERLINK(\"http://x\")"

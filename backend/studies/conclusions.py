@@ -36,12 +36,18 @@ class RunSeries:
     label: str
     finished: bool
     planned_epochs: int
+    status: str = "succeeded"
     epochs: list[int] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
     baseline: str | None = None
     group: str | None = None
     group_value: Any = None
+
+    @property
+    def completed(self) -> bool:
+        """Trained to its end: all its epochs, its time budget, or its early stop."""
+        return self.status in ("succeeded", "timed_out")
 
     @property
     def final_test(self) -> float:
@@ -83,10 +89,17 @@ def signed_pt(x: float) -> str:
 
 def _runs_for(keys: Sequence[str], runs: Mapping[str, RunSeries]) -> tuple[list[RunSeries], str | None]:
     """The runs a claim needs, or why it cannot be checked yet."""
-    missing = [k for k in keys if k not in runs or not runs[k].epochs]
-    if missing:
-        return [], f"no recorded epoch yet for {', '.join(missing)}"
+    absent = [k for k in keys if k not in runs]
+    if absent:
+        return [], f"no run for {', '.join(absent)}"
     chosen = [runs[k] for k in keys]
+    broken = [f"{r.key} {r.status} after {len(r.epochs)} of {r.planned_epochs} epochs"
+              for r in chosen if r.finished and not r.completed]
+    if broken:
+        return [], "; ".join(broken)
+    empty = [r.key for r in chosen if not r.epochs]
+    if empty:
+        return [], f"no recorded epoch yet for {', '.join(empty)}"
     unfinished = [r.key for r in chosen if not r.finished]
     if unfinished:
         return chosen, f"still training: {', '.join(unfinished)}"
@@ -97,13 +110,16 @@ def check_claim(claim: Mapping[str, Any], runs: Mapping[str, RunSeries]) -> Verd
     kind, text = claim["kind"], claim["text"]
     keys: list[str] = list(claim.get("keys") or [])
     if kind == "best_in_group":
-        keys = [r.key for r in runs.values() if r.group == claim.get("group")]
+        keys = [r.key for r in runs.values() if claim.get("group") and r.group == claim.get("group")]
         if not keys:
             return Verdict(text, "untested", f"no entry in group {claim.get('group')!r}")
     chosen, problem = _runs_for(keys, runs)
     if not chosen:
         return Verdict(text, "untested", problem or "no runs")
-    verdict, detail = _judge(kind, claim, chosen)
+    try:
+        verdict, detail = _judge(kind, claim, chosen)
+    except (ValueError, TypeError) as exc:  # a claim stored before the checks of today
+        return Verdict(text, "untested", f"cannot be checked: {exc}")
     if problem and verdict != "untested":
         return Verdict(text, "pending", f"{detail} ({problem})")
     return Verdict(text, verdict, detail)
@@ -122,7 +138,8 @@ def _judge(kind: str, claim: Mapping[str, Any], chosen: list[RunSeries]) -> tupl
         return _v(ok), (f"train−test gap {signed_pt(base.gap)} ({base.label}) → {signed_pt(variant.gap)} "
                         f"({variant.label}): {signed_pt(delta)}")
     if kind == "overfits_by":
-        return _overfits_by(float(claim.get("expected") or 20), chosen)
+        expected = claim.get("expected")
+        return _overfits_by(20.0 if expected is None else float(expected), chosen)
     if kind == "best_in_group":
         ranked = sorted(chosen, key=lambda r: r.final_test, reverse=True)
         listing = ", ".join(f"{r.group_value}: {pt(r.final_test)}" for r in ranked)
@@ -141,7 +158,7 @@ def _judge(kind: str, claim: Mapping[str, Any], chosen: list[RunSeries]) -> tupl
         return _v(a < b - CHANGE_PT), (f"mean test accuracy over the first half of the epochs: {pt(a)} ({slow.label}) "
                                        f"vs {pt(b)} ({fast.label})")
     if kind == "beats":
-        expected = float(claim.get("expected") or 0.0)
+        expected = float(claim.get("expected") or 0.0)  # validated numeric at creation
         best = max(chosen, key=lambda r: r.final_test)
         return _v(best.final_test > expected), f"{best.label}: {pt(best.final_test)} against {pt(expected)}"
     return "untested", f"unknown claim kind {kind!r}"
@@ -179,8 +196,8 @@ def _overfits_by(seed_epoch: float, chosen: list[RunSeries]) -> tuple[str, str]:
 
 def findings(runs: Sequence[RunSeries]) -> list[str]:
     """What the runs say without anyone's claim: effects against baselines, group winners,
-    overfitting onsets, the best run. Only runs with at least one epoch are read."""
-    have = {r.key: r for r in runs if r.epochs}
+    overfitting onsets, the best run. Only runs trained to their end are read."""
+    have = {r.key: r for r in runs if r.epochs and r.completed}
     out: list[str] = []
     if not have:
         return out

@@ -29,6 +29,7 @@ TABLE_COLUMNS = (
     ("test_acc", "test acc"), ("ref_test_acc", "ref test acc"), ("diff_test_acc", "test acc diff"),
     ("best_test_acc", "best test acc"), ("best_epoch", "best epoch"), ("overfit_epoch", "overfits from epoch"),
     ("minutes", "minutes"), ("minutes_per_120", "minutes per 120 epochs"), ("ref_minutes", "ref minutes"),
+    ("diff_minutes", "minutes per 120 epochs diff"),
 )
 
 
@@ -69,29 +70,38 @@ def table_row(entry: dict[str, Any], run: Run | None, series: dict[str, list], o
                minutes_per_120=minutes * 120 / len(epochs) if epochs else None)
     row["diff_train_acc"] = _diff(row["train_acc"], row["ref_train_acc"])
     row["diff_test_acc"] = _diff(row["test_acc"], row["ref_test_acc"])
+    # time set against time: ours per 120 epochs (the reference's epochs) against its minutes
+    row["diff_minutes"] = _diff(row["minutes_per_120"], row["ref_minutes"])
     return row
 
 
 def build_report(session: Session, study: Study, launch: StudyLaunch | None, class_reports: bool = True) -> dict[str, Any]:
+    """The report of ``launch`` (None: the study's entries, not launched yet), read against the
+    entries and claims as they were when it was launched."""
     links = {link.entry_key: link.run_id for link in launch.runs} if launch else {}
-    run_ids = list(links.values())
+    run_ids = [i for i in links.values() if i is not None]
+    study_entries = launch.entries if launch else study.entries
+    study_claims = launch.claims if launch else study.claims
     runs = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(run_ids)))} if run_ids else {}
     series = _series(session, run_ids)
     evaluations = {e.run_id: e.report for e in
                    session.scalars(select(RunEvaluation).where(RunEvaluation.run_id.in_(run_ids)))} \
         if run_ids and class_reports else {}
     entries, table, seen = [], [], {}
-    for entry in study.entries:
-        run = runs.get(links.get(entry["key"], -1))
+    for entry in study_entries:
+        run = runs.get(links.get(entry["key"]) or -1)
         s = series[run.id] if run else {c: [] for c in SERIES_COLUMNS}
         overfit = overfit_epoch(s["epoch"], s["train_acc"], s["test_acc"]) if run else None
         row = table_row(entry, run, s, overfit)
         table.append(row)
-        entries.append({**entry, "run": _run_summary(run), "series": s, "overfit_epoch": overfit,
+        deleted = entry["key"] in links and links[entry["key"]] is None
+        entries.append({**entry, "run": _run_summary(run), "run_deleted": deleted, "series": s, "overfit_epoch": overfit,
                         "best_epoch": row["best_epoch"], "evaluation": evaluations.get(run.id) if run else None})
+        if deleted:
+            row["status"] = "deleted"
         if run is not None:
             seen[entry["key"]] = RunSeries(
-                key=entry["key"], label=entry["label"], finished=run.status in FINISHED_STATUSES,
+                key=entry["key"], label=entry["label"], finished=run.status in FINISHED_STATUSES, status=run.status,
                 planned_epochs=run.epochs, epochs=list(s["epoch"]), train_acc=list(s["train_acc"]),
                 test_acc=list(s["test_acc"]), baseline=entry.get("baseline"), group=entry.get("group"),
                 group_value=entry.get("group_value"))
@@ -102,12 +112,13 @@ def build_report(session: Session, study: Study, launch: StudyLaunch | None, cla
         "launch": None if launch is None else {
             "id": launch.id, "created_at": launch.created_at.isoformat(), "owner": launch.owner,
             "epochs_scale": launch.epochs_scale, "data_override": launch.data_override},
-        "finished": launch is not None and finished == len(study.entries) and len(runs) == len(study.entries),
+        # every run of the launch has ended (a deleted run has too): nothing will change any more
+        "finished": launch is not None and finished == len(runs),
         "runs_finished": finished,
-        "runs_total": len(study.entries),
+        "runs_total": len(runs),
         "columns": [{"name": n, "title": t} for n, t in TABLE_COLUMNS],
         "table": table,
-        "claims": [check_claim(c, seen).to_dict() for c in study.claims],
+        "claims": [check_claim(c, seen).to_dict() for c in study_claims],
         "findings": findings(list(seen.values())),
         "entries": entries,
     }
@@ -121,12 +132,21 @@ def _run_summary(run: Run | None) -> dict[str, Any] | None:
             "best_test_acc": run.best_test_acc, "reason": run.reason, "device": run.device}
 
 
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value  # a spreadsheet would run it as a formula
+    return value
+
+
 def table_csv(report: dict[str, Any]) -> str:
-    """The side-by-side table; accuracies as fractions (0.85), minutes with two decimals."""
+    """The side-by-side table; accuracies as fractions (0.85), every float to 4 decimals."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([title for _, title in TABLE_COLUMNS])
     for row in report["table"]:
-        writer.writerow(["" if row[n] is None else round(row[n], 4) if isinstance(row[n], float) else row[n]
-                         for n, _ in TABLE_COLUMNS])
+        writer.writerow([_csv_cell(row[n]) for n, _ in TABLE_COLUMNS])
     return buf.getvalue()

@@ -37,6 +37,8 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(length=100), nullable=False),
         sa.Column("epochs_scale", sa.Float(), nullable=False),
         sa.Column("data_override", sa.JSON(), nullable=True),
+        sa.Column("entries", sa.JSON(), nullable=False),
+        sa.Column("claims", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["study_id"], ["studies.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
@@ -46,9 +48,9 @@ def upgrade() -> None:
         "study_launch_runs",
         sa.Column("launch_id", sa.Integer(), nullable=False),
         sa.Column("entry_key", sa.String(length=64), nullable=False),
-        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["launch_id"], ["study_launches.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("launch_id", "entry_key"),
     )
     op.create_index("ix_study_launch_runs_run", "study_launch_runs", ["run_id"])

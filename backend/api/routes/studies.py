@@ -17,7 +17,16 @@ from backend import events, pages, queue
 from backend.api.deps import SessionDep, field_error
 from backend.api.routes.runs import check_budget, check_data_source
 from backend.models import FINISHED_STATUSES, Run, Study, StudyLaunch, StudyLaunchRun
-from backend.schemas import LaunchCreate, LaunchPublic, StudiesPublic, StudyCreate, StudyPublic
+from backend.schemas import (
+    Claim,
+    LaunchCreate,
+    LaunchPublic,
+    StudiesPublic,
+    StudyCreate,
+    StudyEntry,
+    StudyPublic,
+)
+from backend.settings import settings
 from backend.services import runs as run_service
 from backend.studies.catalog import SHIPPED, ensure_shipped
 from backend.studies.report import build_report, table_csv
@@ -36,8 +45,9 @@ def study_or_404(session: Session, study_id: int) -> Study:
 
 def launch_public(session: Session, launch: StudyLaunch) -> LaunchPublic:
     runs = {link.entry_key: link.run_id for link in launch.runs}
+    ids = [i for i in runs.values() if i is not None]
     finished = session.scalar(select(func.count()).select_from(Run).where(
-        Run.id.in_(list(runs.values())), Run.status.in_(FINISHED_STATUSES))) if runs else 0
+        Run.id.in_(ids), Run.status.in_(FINISHED_STATUSES))) if ids else 0
     return LaunchPublic(id=launch.id, study_id=launch.study_id, owner=launch.owner, epochs_scale=launch.epochs_scale,
                         data_override=launch.data_override, created_at=launch.created_at, runs=runs,
                         finished=finished or 0)
@@ -61,24 +71,59 @@ def validated_config(raw: dict[str, Any], field: str) -> TrainConfig:
     return config
 
 
-def check_entries(body: StudyCreate) -> list[dict[str, Any]]:
+PAIR_CLAIMS = {"raises", "lowers", "same", "more_overfit", "narrows_gap", "slower"}
+
+
+def check_claims(claims: list[Claim], entries: list[StudyEntry]) -> None:
+    """Each claim kind gets the entries and expected value it reads (Claim's docstring)."""
+    keys = {e.key for e in entries}
+    groups = {e.group for e in entries if e.group}
+    for j, claim in enumerate(claims):
+        where = f"claims[{j}]"
+        for key in claim.keys:
+            if key not in keys:
+                raise field_error(f"{where}.keys", f"{key!r} is not the key of an entry")
+        if len(set(claim.keys)) != len(claim.keys):
+            raise field_error(f"{where}.keys", "names an entry twice")
+        n = len(claim.keys)
+        if claim.kind in PAIR_CLAIMS and n != 2:
+            raise field_error(f"{where}.keys", f"{claim.kind} compares two entries [variant, baseline], got {n}")
+        if claim.kind == "degrades" and n != 1:
+            raise field_error(f"{where}.keys", f"degrades reads one entry, got {n}")
+        if claim.kind in ("overfits_by", "beats") and n < 1:
+            raise field_error(f"{where}.keys", f"{claim.kind} needs at least one entry")
+        if claim.kind == "best_in_group":
+            if claim.group not in groups:
+                raise field_error(f"{where}.group", f"{claim.group!r} is not the group of any entry"
+                                                    + (f"; groups: {', '.join(sorted(groups))}" if groups else ""))
+            if claim.expected is None:
+                raise field_error(f"{where}.expected", "best_in_group needs the group value expected to win")
+        if claim.kind == "overfits_by" and not (isinstance(claim.expected, int | float) and 1 <= claim.expected <= 1000):
+            raise field_error(f"{where}.expected", "overfits_by needs an epoch of 120 between 1 and 1000")
+        if claim.kind == "beats" and not (isinstance(claim.expected, int | float) and 0 <= claim.expected <= 1):
+            raise field_error(f"{where}.expected", "beats needs an accuracy between 0 and 1")
+
+
+def check_entries(body: StudyCreate, field_of=None) -> list[dict[str, Any]]:
+    """The entries as stored: each config as validated, in full, so that launching the study
+    again gives the same runs whatever later defaults become. ``field_of(i)`` names where an
+    entry's config came from (for a study made of runs: run_ids[i])."""
     entries = body.entries or []
     if not entries:
         raise field_error("entries", "needs at least one entry")
     keys: set[str] = set()
+    stored = []
     for i, entry in enumerate(entries):
         if entry.key in keys:
             raise field_error(f"entries[{i}].key", f"duplicate key {entry.key!r}")
         keys.add(entry.key)
-        validated_config(entry.config, f"entries[{i}].config")
+        config = validated_config(entry.config, field_of(i) if field_of else f"entries[{i}].config")
+        stored.append({**entry.model_dump(mode="json"), "config": config.model_dump(mode="json")})
     for i, entry in enumerate(entries):
         if entry.baseline is not None and (entry.baseline not in keys or entry.baseline == entry.key):
             raise field_error(f"entries[{i}].baseline", f"{entry.baseline!r} is not the key of another entry")
-    for j, claim in enumerate(body.claims):
-        for key in claim.keys:
-            if key not in keys:
-                raise field_error(f"claims[{j}].keys", f"{key!r} is not the key of an entry")
-    return [e.model_dump(mode="json") for e in entries]
+    check_claims(body.claims, entries)
+    return stored
 
 
 @router.get("", response_model=StudiesPublic)
@@ -107,13 +152,14 @@ def create_study(body: StudyCreate, session: SessionDep) -> StudyPublic:
         adopted = [found[i] for i in dict.fromkeys(body.run_ids)]
         body = StudyCreate.model_validate({**body.model_dump(exclude={"run_ids", "entries"}), "entries": [
             {"key": f"run{r.id}", "label": r.name, "config": r.config} for r in adopted]})
-    entries = check_entries(body)
+    entries = check_entries(body, field_of=(lambda i: f"run_ids[{i}]") if adopted else None)
     study = Study(name=body.name, owner=body.owner, description=body.description, entries=entries,
                   claims=[c.model_dump(mode="json") for c in body.claims])
     session.add(study)
     session.flush()
     if adopted:
-        launch = StudyLaunch(study_id=study.id, owner=body.owner, epochs_scale=1.0)
+        launch = StudyLaunch(study_id=study.id, owner=body.owner, epochs_scale=1.0, entries=study.entries,
+                             claims=study.claims)
         session.add(launch)
         session.flush()
         session.add_all([StudyLaunchRun(launch_id=launch.id, entry_key=f"run{r.id}", run_id=r.id) for r in adopted])
@@ -137,6 +183,18 @@ def delete_study(study_id: int, session: SessionDep) -> None:
     session.commit()
 
 
+def scaled_config(config: TrainConfig, scale: float) -> TrainConfig:
+    """The quick version of a config: its epochs, and the epoch counts that go with them (step
+    schedule period, early-stopping patience), times ``scale``, each at least 1."""
+    def scaled(n: int) -> int:
+        return max(1, round(n * scale))
+
+    update: dict[str, Any] = {"epochs": scaled(config.epochs), "step_epochs": scaled(config.step_epochs)}
+    if config.early_stopping_patience is not None:
+        update["early_stopping_patience"] = scaled(config.early_stopping_patience)
+    return config.model_copy(update=update)
+
+
 @router.post("/{study_id}/launches", status_code=201, response_model=LaunchPublic)
 def launch_study(study_id: int, body: LaunchCreate, session: SessionDep) -> LaunchPublic:
     """One run per entry, each entry's epochs scaled (at least 1); all are validated first."""
@@ -153,10 +211,12 @@ def launch_study(study_id: int, body: LaunchCreate, session: SessionDep) -> Laun
         raw = copy.deepcopy(entry["config"])
         if body.data:
             raw["data"] = {**(raw.get("data") or {}), **body.data}
+        # a study written for an hour runs within a lab that grants less
+        raw["time_budget_s"] = min(float(raw.get("time_budget_s", settings.TIME_BUDGET_S)), settings.TIME_BUDGET_S)
         config = validated_config(raw, f"entries[{i}].config")
-        scaled = max(1, round(config.epochs * body.epochs_scale))
-        configs.append((entry, config.model_copy(update={"epochs": scaled})))
-    launch = StudyLaunch(study_id=study.id, owner=body.owner, epochs_scale=body.epochs_scale, data_override=body.data)
+        configs.append((entry, scaled_config(config, body.epochs_scale)))
+    launch = StudyLaunch(study_id=study.id, owner=body.owner, epochs_scale=body.epochs_scale, data_override=body.data,
+                         entries=study.entries, claims=study.claims)
     session.add(launch)
     session.flush()
     runs = []
@@ -203,7 +263,7 @@ def export_name(study: Study, report: dict[str, Any], ext: str) -> str:
 @router.get("/{study_id}/report.csv")
 def read_report_csv(study_id: int, session: SessionDep, launch: int | None = LaunchQuery) -> Response:
     study = study_or_404(session, study_id)
-    report = build_report(session, study, chosen_launch(session, study, launch))
+    report = build_report(session, study, chosen_launch(session, study, launch), class_reports=False)
     return Response(table_csv(report), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{export_name(study, report, "csv")}"'})
 
@@ -214,7 +274,7 @@ def read_report_html(request: Request, study_id: int, session: SessionDep, launc
     images as data: URIs — it opens offline, from disk, years later."""
     study = study_or_404(session, study_id)
     report = build_report(session, study, chosen_launch(session, study, launch))
-    data = json.dumps(report).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    data = json.dumps(report, allow_nan=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     response = pages.export_page(request, "study_export.html", title=f"{study.name} · report", report_json=data)
     response.headers["Content-Disposition"] = f'attachment; filename="{export_name(study, report, "html")}"'
     return response

@@ -50,16 +50,19 @@
     }
   }
 
+  let generation = 0; // a response to an older request (another launch chosen since) is dropped
+
   async function loadReport() {
     clearTimeout(timer);
+    const mine = ++generation;
     const q = new URLSearchParams();
     if (select.value) q.set("launch", select.value);
     let r = await cnn.api("GET", `/api/studies/${studyId}/report?${q}&images=false`);
-    if (!r.ok) return;
+    if (mine !== generation || !r.ok) return;
     if (r.data.runs_finished !== finishedSeen) {
-      finishedSeen = r.data.runs_finished;
       const full = await cnn.api("GET", `/api/studies/${studyId}/report?${q}`);
-      if (full.ok) r = full;
+      if (mine !== generation) return;
+      if (full.ok) { r = full; finishedSeen = r.data.runs_finished; }
     }
     cnnReport.render(report, r.data, true);
     exportLinks();

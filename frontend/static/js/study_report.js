@@ -13,6 +13,12 @@ const cnnReport = (() => {
     const cls = d >= DIFF_PT ? "num diff up" : d <= -DIFF_PT ? "num diff down" : "num diff";
     return cell(`${d >= 0 ? "+" : "−"}${Math.abs(100 * d).toFixed(1)} pt`, cls);
   }
+  // minutes: fewer is better; a tenth of the reference or more counts as a difference
+  function minutesCell(d, ref) {
+    if (d === null || d === undefined) return cell("–", "num");
+    const big = Math.abs(d) >= 0.1 * ref;
+    return cell(`${d >= 0 ? "+" : "−"}${Math.abs(d).toFixed(1)}`, big ? (d < 0 ? "num diff up" : "num diff down") : "num diff");
+  }
   function sizeCell(ours, ref) {
     const text = ref === null || ref === undefined || ours === null || ours === undefined || ours === ref
       ? cnn.int(ours) : `${cnn.int(ours)} (ref ${cnn.int(ref)})`;
@@ -34,7 +40,7 @@ const cnnReport = (() => {
         cell(cnn.pct(r.test_acc), "num"), cell(cnn.pct(r.ref_test_acc, 0), "num"), diffCell(r.diff_test_acc),
         cell(r.best_test_acc === null ? "–" : `${cnn.pct(r.best_test_acc)} (ep ${r.best_epoch})`, "num"),
         cell(r.overfit_epoch ?? "–", "num"), cell(num(r.minutes), "num"), cell(num(r.minutes_per_120), "num"),
-        cell(num(r.ref_minutes), "num"));
+        cell(num(r.ref_minutes), "num"), minutesCell(r.diff_minutes, r.ref_minutes));
       return tr;
     }));
   }
