@@ -75,6 +75,25 @@ def list_runs(session: Session, *, status=None, owner=None, sweep_id=None, q=Non
     return rows, count
 
 
+SERIES_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+
+
+def series_of(session: Session, run_ids: list[int]) -> dict[int, dict[str, list]]:
+    """Columnar metric series of many runs in one indexed query; a run without epochs maps to
+    empty lists."""
+    out: dict[int, dict[str, list]] = {i: {c: [] for c in SERIES_COLUMNS} for i in run_ids}
+    if not run_ids:
+        return out
+    columns = [getattr(EpochMetric, c) for c in SERIES_COLUMNS]
+    rows = session.execute(select(EpochMetric.run_id, *columns).where(EpochMetric.run_id.in_(run_ids))
+                           .order_by(EpochMetric.run_id, EpochMetric.epoch))
+    for row in rows:
+        target = out[row[0]]
+        for name, value in zip(SERIES_COLUMNS, row[1:], strict=True):
+            target[name].append(value)
+    return out
+
+
 def metrics_of(session: Session, run_id: int, since_epoch: int = 0) -> Sequence[EpochMetric]:
     return session.scalars(
         select(EpochMetric).where(EpochMetric.run_id == run_id, EpochMetric.epoch > since_epoch)

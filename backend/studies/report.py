@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.analysis import best_epoch, overfit_epoch
-from backend.models import FINISHED_STATUSES, EpochMetric, Run, RunEvaluation, Study, StudyLaunch
+from backend.models import FINISHED_STATUSES, Run, RunEvaluation, Study, StudyLaunch
+from backend.services.runs import SERIES_COLUMNS, series_of
 from backend.studies.conclusions import RunSeries, check_claim, findings
-
-SERIES_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
 
 TABLE_COLUMNS = (
     ("entry", "entry"), ("run_id", "run"), ("status", "status"), ("architecture", "architecture"),
@@ -31,20 +29,6 @@ TABLE_COLUMNS = (
     ("minutes", "minutes"), ("minutes_per_120", "minutes per 120 epochs"), ("ref_minutes", "ref minutes"),
     ("diff_minutes", "minutes per 120 epochs diff"),
 )
-
-
-def _series(session: Session, run_ids: list[int]) -> dict[int, dict[str, list]]:
-    out: dict[int, dict[str, list]] = defaultdict(lambda: {c: [] for c in SERIES_COLUMNS})
-    if not run_ids:
-        return out
-    columns = [getattr(EpochMetric, c) for c in SERIES_COLUMNS]
-    rows = session.execute(select(EpochMetric.run_id, *columns).where(EpochMetric.run_id.in_(run_ids))
-                           .order_by(EpochMetric.run_id, EpochMetric.epoch))
-    for row in rows:
-        target = out[row[0]]
-        for name, value in zip(SERIES_COLUMNS, row[1:], strict=True):
-            target[name].append(value)
-    return out
 
 
 def _diff(ours: float | None, ref: float | None) -> float | None:
@@ -83,7 +67,7 @@ def build_report(session: Session, study: Study, launch: StudyLaunch | None, cla
     study_entries = launch.entries if launch else study.entries
     study_claims = launch.claims if launch else study.claims
     runs = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(run_ids)))} if run_ids else {}
-    series = _series(session, run_ids)
+    series = series_of(session, run_ids)
     evaluations = {e.run_id: e.report for e in
                    session.scalars(select(RunEvaluation).where(RunEvaluation.run_id.in_(run_ids)))} \
         if run_ids and class_reports else {}

@@ -1,17 +1,15 @@
 from __future__ import annotations
 
-from collections import defaultdict
-
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from backend.api.deps import SessionDep, field_error
 from backend.api.routes.runs import public
-from backend.models import EpochMetric, Run
+from backend.models import Run
 from backend.schemas import MAX_COMPARE, ComparePublic, CompareRun, Series
+from backend.services import runs as run_service
 
 router = APIRouter(prefix="/api/compare", tags=["compare"])
-SERIES_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
 
 
 def parse_ids(ids: str) -> list[int]:
@@ -34,15 +32,5 @@ def compare_runs(session: SessionDep, ids: str = Query(description="comma-separa
     missing = [i for i in wanted if i not in runs]
     if missing:
         raise field_error("ids", f"no run with id {missing[0]}", status=404)
-    columns = [getattr(EpochMetric, c) for c in SERIES_COLUMNS]
-    rows = session.execute(
-        select(EpochMetric.run_id, *columns).where(EpochMetric.run_id.in_(wanted))
-        .order_by(EpochMetric.run_id, EpochMetric.epoch)
-    )
-    series: dict[int, dict[str, list]] = defaultdict(lambda: {c: [] for c in SERIES_COLUMNS})
-    for row in rows:
-        target = series[row[0]]
-        for name, value in zip(SERIES_COLUMNS, row[1:], strict=True):
-            target[name].append(value)
-    empty = {c: [] for c in SERIES_COLUMNS}
-    return ComparePublic(data=[CompareRun(run=public(runs[i]), series=Series(**series.get(i, empty))) for i in wanted])
+    series = run_service.series_of(session, wanted)
+    return ComparePublic(data=[CompareRun(run=public(runs[i]), series=Series(**series[i])) for i in wanted])
