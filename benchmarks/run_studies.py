@@ -30,9 +30,11 @@ def study_by_slug(http: httpx.Client, slug: str) -> dict:
     raise SystemExit(f"no study {slug!r} on this lab")
 
 
-def wait_finished(http: httpx.Client, study_id: int, launch_id: int, poll_s: float) -> dict:
-    shown = None
+def wait_finished(http: httpx.Client, study_id: int, launch_id: int, poll_s: float, timeout_s: float) -> dict:
+    shown, deadline = None, time.monotonic() + timeout_s
     while True:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"study {study_id} launch {launch_id}: not finished after {timeout_s:.0f} s")
         report = http.get(f"/api/studies/{study_id}/report", params={"launch": launch_id, "images": "false"}).json()
         line = " · ".join(f"{r['entry']}: {r['status']} {r['epochs_done'] or 0} ep" for r in report["table"])
         if line != shown:
@@ -62,23 +64,24 @@ def main() -> None:
     p.add_argument("slugs", nargs="+")
     p.add_argument("--url", default="http://127.0.0.1:8000")
     p.add_argument("--scale", type=float, default=1.0, help="epochs scale of the launch")
-    p.add_argument("--launch", type=int, default=None, help="export this launch instead of launching")
+    p.add_argument("--export-only", action="store_true", help="export each study's latest launch, launch nothing")
     p.add_argument("--poll", type=float, default=10.0)
+    p.add_argument("--timeout", type=float, default=6 * 3600, help="seconds to wait for a launch to finish")
     args = p.parse_args()
     OUT.mkdir(exist_ok=True)
     http = httpx.Client(base_url=args.url, timeout=120)
     launches = {}
     for slug in args.slugs:  # queue every study first: the workers take the runs in order
         study = study_by_slug(http, slug)
-        if args.launch is None:
+        if args.export_only:
+            launches[slug] = (study, study["launches"][-1]["id"])
+        else:
             r = http.post(f"/api/studies/{study['id']}/launches", json={"epochs_scale": args.scale, "owner": "benchmarks"})
             r.raise_for_status()
             launches[slug] = (study, r.json()["id"])
-        else:
-            launches[slug] = (study, args.launch)
     for slug, (study, launch_id) in launches.items():
         started = time.monotonic()
-        report = wait_finished(http, study["id"], launch_id, args.poll)
+        report = wait_finished(http, study["id"], launch_id, args.poll, args.timeout)
         print(f"{slug}: finished, {time.monotonic() - started:.0f} s after it was waited for", flush=True)
         params = {"launch": launch_id}
         (OUT / f"{slug}.csv").write_text(http.get(f"/api/studies/{study['id']}/report.csv", params=params).text)

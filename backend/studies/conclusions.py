@@ -25,6 +25,7 @@ CHANGE_PT = 0.005
 SAME_PT = 0.01
 DEGRADE_PT = 0.01
 OVERFIT_WINDOW = 5
+MIN_OVERFIT_EPOCHS = 2 * OVERFIT_WINDOW
 SEED_EPOCHS = 120
 
 
@@ -175,11 +176,13 @@ def early_mean(run: RunSeries) -> float:
 
 def _overfits_by(seed_epoch: float, chosen: list[RunSeries]) -> tuple[str, str]:
     """The seed's "overfits after about N of 120 epochs", scaled to each run's planned epochs:
-    holds when every run starts to overfit at or before twice the scaled epoch."""
+    holds when every run starts to overfit at or before twice the scaled epoch. A run of fewer
+    than MIN_OVERFIT_EPOCHS epochs (a quick version) cannot tell: the onset test looks
+    OVERFIT_WINDOW epochs ahead, and such a run has barely left its first epochs."""
     parts, verdicts = [], []
     for run in chosen:
-        if len(run.epochs) <= OVERFIT_WINDOW:
-            parts.append(f"{run.label}: {len(run.epochs)} epochs, too few to tell (needs > {OVERFIT_WINDOW})")
+        if len(run.epochs) < MIN_OVERFIT_EPOCHS:
+            parts.append(f"{run.label}: {len(run.epochs)} epochs, too few to tell (needs {MIN_OVERFIT_EPOCHS})")
             verdicts.append("untested")
             continue
         limit = 2 * seed_epoch * run.planned_epochs / SEED_EPOCHS
