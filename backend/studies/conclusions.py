@@ -38,6 +38,7 @@ class RunSeries:
     finished: bool
     planned_epochs: int
     status: str = "succeeded"
+    classes: int = 10
     epochs: list[int] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
@@ -222,6 +223,10 @@ def findings(runs: Sequence[RunSeries]) -> list[str]:
         ranked = sorted(members, key=lambda r: r.final_test, reverse=True)
         listing = ", ".join(f"{r.group_value} ({pt(r.final_test)})" for r in ranked)
         out.append(f"Best {name}: {ranked[0].group_value} — ranked {listing}.")
+    for run in have.values():
+        if run.best_test <= 1 / run.classes + CHANGE_PT:
+            out.append(f"{run.label} never rose above chance ({pt(run.best_test)} at best, {run.classes} classes): "
+                       f"it did not learn with these settings.")
     for run in have.values():
         if len(run.epochs) <= OVERFIT_WINDOW:
             continue

@@ -88,7 +88,7 @@ def build_report(session: Session, study: Study, launch: StudyLaunch | None, cla
                 key=entry["key"], label=entry["label"], finished=run.status in FINISHED_STATUSES, status=run.status,
                 planned_epochs=run.epochs, epochs=list(s["epoch"]), train_acc=list(s["train_acc"]),
                 test_acc=list(s["test_acc"]), baseline=entry.get("baseline"), group=entry.get("group"),
-                group_value=entry.get("group_value"))
+                group_value=entry.get("group_value"), classes=_classes(run))
     finished = sum(1 for r in runs.values() if r.status in FINISHED_STATUSES)
     return {
         "study": {"id": study.id, "slug": study.slug, "name": study.name, "owner": study.owner,
@@ -106,6 +106,11 @@ def build_report(session: Session, study: Study, launch: StudyLaunch | None, cla
         "findings": findings(list(seen.values())),
         "entries": entries,
     }
+
+
+def _classes(run: Run) -> int:
+    architecture = run.config.get("architecture") if isinstance(run.config, dict) else None
+    return int(architecture.get("num_classes", 10)) if isinstance(architecture, dict) else 10
 
 
 def _run_summary(run: Run | None) -> dict[str, Any] | None:
