@@ -90,10 +90,10 @@ def test_report_computes_conclusions_and_differences_from_the_runs(client) -> No
     ]
     claims = [{"kind": "raises", "keys": ["aug", "plain"], "text": "augmentation helps"},
               {"kind": "narrows_gap", "keys": ["aug", "plain"], "text": "augmentation narrows the gap"}]
-    r = client.post("/api/studies", json={"name": "aug study", "owner": "bob", "entries": entries, "claims": claims})
+    r = client.post("/api/studies", json={"name": "aug study", "owner": "study-tester", "entries": entries, "claims": claims})
     assert r.status_code == 201, r.text
     study = r.json()
-    launch = client.post(f"/api/studies/{study['id']}/launches", json={"owner": "bob"}).json()
+    launch = client.post(f"/api/studies/{study['id']}/launches", json={"owner": "study-tester"}).json()
     finish(client, launch["runs"]["plain"], [0.50, 0.60, 0.62, 0.61], [0.6, 0.8, 0.9, 0.97])
     partial = client.get(f"/api/studies/{study['id']}/report").json()
     assert [c["verdict"] for c in partial["claims"]] == ["untested", "untested"] and partial["runs_finished"] == 1

@@ -7,7 +7,7 @@ from fastapi import Depends, HTTPException
 from sqlalchemy.orm import Session
 
 from backend.db import get_session
-from backend.models import Checkpoint, Run
+from backend.models import Checkpoint, Run, Study
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
@@ -17,6 +17,13 @@ def get_run_or_404(session: Session, run_id: int) -> Run:
     if run is None:
         raise HTTPException(404, f"Run {run_id} not found")
     return run
+
+
+def study_or_404(session: Session, study_id: int) -> Study:
+    study = session.get(Study, study_id)
+    if study is None:
+        raise HTTPException(404, f"Study {study_id} not found")
+    return study
 
 
 def checkpoint_or_404(run: Run, kind: str) -> Checkpoint:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend import events, pages, queue
-from backend.api.deps import SessionDep, field_error
+from backend.api.deps import SessionDep, field_error, study_or_404
 from backend.api.routes.runs import check_budget, check_data_source
 from backend.models import FINISHED_STATUSES, Run, Study, StudyLaunch, StudyLaunchRun
 from backend.schemas import (
@@ -34,13 +34,6 @@ from backend.training_config import DataConfig, TrainConfig
 from backend.validation import describe_errors
 
 router = APIRouter(prefix="/api/studies", tags=["studies"])
-
-
-def study_or_404(session: Session, study_id: int) -> Study:
-    study = session.get(Study, study_id)
-    if study is None:
-        raise HTTPException(404, f"Study {study_id} not found")
-    return study
 
 
 def launch_public(session: Session, launch: StudyLaunch) -> LaunchPublic:

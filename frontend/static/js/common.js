@@ -62,6 +62,22 @@ const cnn = {
       }
     }
   },
+  // A finished run's class report (GET /api/runs/{id}/evaluation): confusion heatmap, accuracy per
+  // class, gallery of misclassified test images. Used by the run page and the study report.
+  classReport(confusion, perClass, gallery, e) {
+    const names = e.classes, labels = names.map(cnn.plotText), cfg = { responsive: true, displaylogo: false };
+    Plotly.react(confusion, [{ type: "heatmap", z: e.confusion, x: labels, y: labels, colorscale: "Blues", reversescale: true, hoverongaps: false }],
+      { title: { text: "Confusion matrix" }, xaxis: { title: { text: "predicted" } }, yaxis: { title: { text: "true" }, autorange: "reversed" },
+        margin: { t: 40, r: 10, b: 70, l: 80 } }, cfg);
+    Plotly.react(perClass, [{ type: "bar", x: labels, y: e.per_class_acc, marker: { color: "#1f77b4" } }],
+      { title: { text: "Test accuracy per class" }, yaxis: { tickformat: ".0%", range: [0, 1] }, margin: { t: 40, r: 10, b: 70, l: 50 } }, cfg);
+    gallery.replaceChildren(...e.misclassified.map((m) => {
+      const fig = document.createElement("figure");
+      fig.append(cnn.el("img", null, { src: "data:image/png;base64," + m.png, alt: `test image ${m.index}: ${names[m.true]} taken for ${names[m.pred]}` }),
+        cnn.el("figcaption", `${names[m.true]} → ${names[m.pred]}`));
+      return fig;
+    }));
+  },
   // Plotly renders a little HTML in trace names, labels and text: user text goes through this first
   plotText: (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"),
   colors: ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"],

@@ -46,21 +46,10 @@
   async function showClasses() {
     const r = await cnn.api("GET", `/api/runs/${runId}/evaluation`);
     if (!r.ok) return;
-    const e = r.data, names = e.classes, labels = names.map(cnn.plotText);
+    const e = r.data;
     document.getElementById("classes").hidden = false;
     document.getElementById("eval-epoch").textContent = `(weights of epoch ${e.epoch}, ${cnn.pct(e.accuracy)} overall)`;
-    Plotly.react("confusion", [{ type: "heatmap", z: e.confusion, x: labels, y: labels, colorscale: "Blues", reversescale: true, hoverongaps: false }],
-      { title: { text: "Confusion matrix" }, xaxis: { title: { text: "predicted" } }, yaxis: { title: { text: "true" }, autorange: "reversed" },
-        margin: { t: 40, r: 10, b: 70, l: 80 } }, { responsive: true, displaylogo: false });
-    Plotly.react("per-class", [{ type: "bar", x: labels, y: e.per_class_acc, marker: { color: "#1f77b4" } }],
-      { title: { text: "Test accuracy per class" }, yaxis: { tickformat: ".0%", range: [0, 1] }, margin: { t: 40, r: 10, b: 70, l: 50 } },
-      { responsive: true, displaylogo: false });
-    document.getElementById("gallery").replaceChildren(...e.misclassified.map((m) => {
-      const fig = document.createElement("figure");
-      fig.append(cnn.el("img", null, { src: "data:image/png;base64," + m.png, alt: `test image ${m.index}: ${names[m.true]} taken for ${names[m.pred]}` }),
-        cnn.el("figcaption", `${names[m.true]} → ${names[m.pred]}`));
-      return fig;
-    }));
+    cnn.classReport(document.getElementById("confusion"), document.getElementById("per-class"), document.getElementById("gallery"), e);
     root.dataset.classes = "1";
   }
 

@@ -89,27 +89,15 @@ const cnnReport = (() => {
   }
 
   function classReport(details, entry) {
-    const e = entry.evaluation, names = e.classes, labels = names.map(cnn.plotText);
-    const confusion = cnn.el("div", null, { class: "chart", role: "img", "aria-label": `Confusion matrix of ${entry.label}` });
-    const perClass = cnn.el("div", null, { class: "chart", role: "img", "aria-label": `Test accuracy per class of ${entry.label}` });
+    const chart = (what) => cnn.el("div", null, { class: "chart", role: "img", "aria-label": `${what} of ${entry.label}` });
+    const confusion = chart("Confusion matrix"), perClass = chart("Test accuracy per class");
     const charts = cnn.el("div", null, { class: "charts" }); charts.append(confusion, perClass);
     const gallery = cnn.el("div", null, { class: "gallery" });
-    gallery.append(...e.misclassified.map((m) => {
-      const fig = document.createElement("figure");
-      fig.append(cnn.el("img", null, { src: "data:image/png;base64," + m.png, alt: `test image ${m.index}: ${names[m.true]} taken for ${names[m.pred]}` }),
-        cnn.el("figcaption", `${names[m.true]} → ${names[m.pred]}`));
-      return fig;
-    }));
     details.append(charts, cnn.el("h4", "Misclassified test images"), gallery);
-    const draw = () => {
-      Plotly.react(confusion, [{ type: "heatmap", z: e.confusion, x: labels, y: labels, colorscale: "Blues", reversescale: true }],
-        { title: { text: "Confusion matrix" }, xaxis: { title: { text: "predicted" } }, yaxis: { title: { text: "true" }, autorange: "reversed" },
-          margin: { t: 40, r: 10, b: 70, l: 80 } }, plotCfg);
-      Plotly.react(perClass, [{ type: "bar", x: labels, y: e.per_class_acc, marker: { color: "#1f77b4" } }],
-        { title: { text: "Test accuracy per class" }, yaxis: { tickformat: ".0%", range: [0, 1] }, margin: { t: 40, r: 10, b: 70, l: 50 } }, plotCfg);
-    };
     // a chart drawn while its <details> is closed has no size: draw when first opened
-    details.addEventListener("toggle", () => { if (details.open && !details.dataset.drawn) { details.dataset.drawn = "1"; draw(); } });
+    details.addEventListener("toggle", () => {
+      if (details.open && !details.dataset.drawn) { details.dataset.drawn = "1"; cnn.classReport(confusion, perClass, gallery, entry.evaluation); }
+    });
   }
 
   function drawClasses(container, entries) {
