@@ -8,10 +8,10 @@ from backend.studies.catalog import BEYOND_THE_SEED, SEED_REPORT
 from backend.studies.conclusions import RunSeries, check_claim, findings
 
 
-def series(key: str, test: list[float], train: list[float] | None = None, finished: bool = True,
-           planned: int | None = None, **kw) -> RunSeries:
+def series(key: str, test: list[float], train: list[float] | None = None, planned: int | None = None,
+           **kw) -> RunSeries:
     train = train if train is not None else [t + 0.02 for t in test]
-    return RunSeries(key=key, label=key, finished=finished, planned_epochs=planned or len(test),
+    return RunSeries(key=key, label=key, planned_epochs=planned or len(test),
                      epochs=list(range(1, len(test) + 1)), train_acc=train, test_acc=test, **kw)
 
 
@@ -56,7 +56,7 @@ def test_overfitting_onset_is_found_where_test_stalls_and_train_keeps_rising() -
     early = series("early", test, train, planned=10)
     healthy = series("healthy", [0.4 + 0.05 * i for i in range(10)], [0.42 + 0.05 * i for i in range(10)], planned=10)
     rs = runs(early, healthy)
-    assert early.overfit() == 4 and healthy.overfit() is None
+    assert early.overfit == 4 and healthy.overfit is None
     # the seed: "after about 20 of 120 epochs" → within 2 x 20/120 x 10 = 3.3 epochs of a 10-epoch run
     assert check_claim(claim("overfits_by", ["early"], expected=20), rs).verdict == "fails"
     assert check_claim(claim("overfits_by", ["early"], expected=30), rs).verdict == "holds"  # limit 5
@@ -83,12 +83,12 @@ def test_best_in_group_degrades_and_slower() -> None:
 
 def test_unfinished_or_missing_runs_make_a_verdict_pending_or_untested() -> None:
     base = series("base", [0.5, 0.6])
-    live = series("live", [0.7], finished=False)
+    live = series("live", [0.7], status="running")
     rs = runs(base, live)
     v = check_claim(claim("raises", ["live", "base"]), rs)
     assert v.verdict == "pending" and "still training: live" in v.detail
     assert check_claim(claim("raises", ["gone", "base"]), rs).verdict == "untested"
-    empty = RunSeries(key="empty", label="empty", finished=True, planned_epochs=3)
+    empty = RunSeries(key="empty", label="empty", planned_epochs=3)
     assert check_claim(claim("raises", ["empty", "base"]), runs(base, empty)).verdict == "untested"
 
 
@@ -103,7 +103,7 @@ def test_findings_state_effects_group_winners_onsets_and_the_best_run() -> None:
     train = [0.40, 0.58, 0.70, 0.78, 0.84, 0.89, 0.93, 0.96, 0.98, 0.99]
     base = series("plain", test, train)
     aug = series("aug", [t + 0.1 for t in test], [t + 0.1 for t in test], baseline="plain")
-    out = findings([base, aug, RunSeries(key="none", label="none", finished=False, planned_epochs=3)])
+    out = findings([base, aug, RunSeries(key="none", label="none", planned_epochs=3, status="running")])
     assert out[0] == "Best test accuracy after training: 75.0% (aug)."
     assert "aug raises test accuracy against plain: 65.0% → 75.0% (+10.0 pt); train−test gap +34.0 pt → +0.0 pt." in out
     assert "plain: overfitting starts after epoch 4 (test accuracy stops rising while train accuracy keeps rising)." in out

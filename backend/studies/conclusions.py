@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from backend.analysis import overfit_epoch
+from backend.models import FINISHED_STATUSES
 
 CHANGE_PT = 0.005
 SAME_PT = 0.01
@@ -35,7 +37,6 @@ class RunSeries:
 
     key: str
     label: str
-    finished: bool
     planned_epochs: int
     status: str = "succeeded"
     classes: int = 10
@@ -45,6 +46,10 @@ class RunSeries:
     baseline: str | None = None
     group: str | None = None
     group_value: Any = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
 
     @property
     def completed(self) -> bool:
@@ -67,7 +72,9 @@ class RunSeries:
     def best_test(self) -> float:
         return max(self.test_acc)
 
+    @cached_property
     def overfit(self) -> int | None:
+        """The epoch where overfitting starts (backend.analysis), read once per report."""
         return overfit_epoch(self.epochs, self.train_acc, self.test_acc, window=OVERFIT_WINDOW)
 
 
@@ -187,7 +194,7 @@ def _overfits_by(seed_epoch: float, chosen: list[RunSeries]) -> tuple[str, str]:
             verdicts.append("untested")
             continue
         limit = 2 * seed_epoch * run.planned_epochs / SEED_EPOCHS
-        onset = run.overfit()
+        onset = run.overfit
         if onset is None:
             parts.append(f"{run.label}: no onset in {len(run.epochs)} epochs")
             verdicts.append("fails")
@@ -230,7 +237,7 @@ def findings(runs: Sequence[RunSeries]) -> list[str]:
     for run in have.values():
         if len(run.epochs) <= OVERFIT_WINDOW:
             continue
-        onset = run.overfit()
+        onset = run.overfit
         out.append(f"{run.label}: overfitting starts after epoch {onset} (test accuracy stops rising while train "
                    f"accuracy keeps rising)." if onset else
                    f"{run.label}: no overfitting onset in {len(run.epochs)} epochs.")

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.analysis import best_epoch, overfit_epoch
+from backend.analysis import best_epoch
 from backend.models import FINISHED_STATUSES, Run, RunEvaluation, Study, StudyLaunch
 from backend.services.runs import SERIES_COLUMNS, series_of
 from backend.studies.conclusions import RunSeries, check_claim, findings
@@ -75,20 +75,19 @@ def build_report(session: Session, study: Study, launch: StudyLaunch | None, cla
     for entry in study_entries:
         run = runs.get(links.get(entry["key"]) or -1)
         s = series[run.id] if run else {c: [] for c in SERIES_COLUMNS}
-        overfit = overfit_epoch(s["epoch"], s["train_acc"], s["test_acc"]) if run else None
-        row = table_row(entry, run, s, overfit)
-        table.append(row)
-        deleted = entry["key"] in links and links[entry["key"]] is None
-        entries.append({**entry, "run": _run_summary(run), "run_deleted": deleted, "series": s, "overfit_epoch": overfit,
-                        "best_epoch": row["best_epoch"], "evaluation": evaluations.get(run.id) if run else None})
-        if deleted:
-            row["status"] = "deleted"
         if run is not None:
             seen[entry["key"]] = RunSeries(
-                key=entry["key"], label=entry["label"], finished=run.status in FINISHED_STATUSES, status=run.status,
-                planned_epochs=run.epochs, epochs=list(s["epoch"]), train_acc=list(s["train_acc"]),
-                test_acc=list(s["test_acc"]), baseline=entry.get("baseline"), group=entry.get("group"),
-                group_value=entry.get("group_value"), classes=_classes(run))
+                key=entry["key"], label=entry["label"], status=run.status, planned_epochs=run.epochs,
+                epochs=list(s["epoch"]), train_acc=list(s["train_acc"]), test_acc=list(s["test_acc"]),
+                baseline=entry.get("baseline"), group=entry.get("group"), group_value=entry.get("group_value"),
+                classes=run.config["architecture"]["num_classes"])
+        overfit = seen[entry["key"]].overfit if run is not None else None
+        row = table_row(entry, run, s, overfit)
+        if entry["key"] in links and links[entry["key"]] is None:
+            row["status"] = "deleted"
+        table.append(row)
+        entries.append({**entry, "run": _run_summary(run), "series": s, "overfit_epoch": overfit,
+                        "best_epoch": row["best_epoch"], "evaluation": evaluations.get(run.id) if run else None})
     finished = sum(1 for r in runs.values() if r.status in FINISHED_STATUSES)
     return {
         "study": {"id": study.id, "slug": study.slug, "name": study.name, "owner": study.owner,
@@ -106,11 +105,6 @@ def build_report(session: Session, study: Study, launch: StudyLaunch | None, cla
         "findings": findings(list(seen.values())),
         "entries": entries,
     }
-
-
-def _classes(run: Run) -> int:
-    architecture = run.config.get("architecture") if isinstance(run.config, dict) else None
-    return int(architecture.get("num_classes", 10)) if isinstance(architecture, dict) else 10
 
 
 def _run_summary(run: Run | None) -> dict[str, Any] | None:

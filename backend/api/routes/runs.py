@@ -3,10 +3,11 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path, PurePosixPath
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from backend import events, queue
@@ -18,6 +19,8 @@ from backend.models import FINISHED_STATUSES, RUN_STATUSES, Run, RunEvaluation
 from backend.schemas import ClassReport, MetricPublic, MetricsPublic, RunCreate, RunDetail, RunPublic, RunsPublic
 from backend.services import runs as run_service
 from backend.settings import settings
+from backend.training_config import TrainConfig
+from backend.validation import describe_errors
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 
@@ -49,6 +52,20 @@ def check_budget(config, field: str = "config.architecture") -> None:
     if config.time_budget_s > settings.TIME_BUDGET_S:
         raise field_error(field.rsplit(".", 1)[0] + ".time_budget_s",
                           f"{config.time_budget_s:g} s is over the lab's time budget of {settings.TIME_BUDGET_S:g} s")
+
+
+def validated_config(raw: dict[str, Any], field: str, note: str = "") -> TrainConfig:
+    """A run config given inside another body (a sweep's point, a study's entry), checked as
+    POST /api/runs checks its own: errors are named from ``field``; ``note`` ends a validation
+    message (which grid point, say)."""
+    try:
+        config = TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = describe_errors(exc)[0]
+        raise field_error(f"{field}.{err['field']}" if err["field"] else field, err["message"] + note) from None
+    check_budget(config, field=f"{field}.architecture")
+    check_data_source(config, field=f"{field}.data.source")
+    return config
 
 
 @router.post("", status_code=201, response_model=RunDetail)

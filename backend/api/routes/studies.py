@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from backend import events, pages, queue
 from backend.api.deps import SessionDep, field_error, study_or_404
-from backend.api.routes.runs import check_budget, check_data_source
+from backend.api.routes.runs import check_data_source, validated_config
 from backend.models import FINISHED_STATUSES, Run, Study, StudyLaunch, StudyLaunchRun
 from backend.schemas import (
     Claim,
@@ -50,18 +50,6 @@ def study_public(session: Session, study: Study) -> StudyPublic:
     return StudyPublic(id=study.id, slug=study.slug, name=study.name, owner=study.owner,
                        description=study.description, entries=study.entries, claims=study.claims,
                        created_at=study.created_at, launches=[launch_public(session, l) for l in study.launches])
-
-
-def validated_config(raw: dict[str, Any], field: str) -> TrainConfig:
-    """A run config as POST /api/runs would accept it; errors are named from ``field``."""
-    try:
-        config = TrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = describe_errors(exc)[0]
-        raise field_error(f"{field}.{err['field']}" if err["field"] else field, err["message"]) from None
-    check_budget(config, field=f"{field}.architecture")
-    check_data_source(config, field=f"{field}.data.source")
-    return config
 
 
 PAIR_CLAIMS = {"raises", "lowers", "same", "more_overfit", "narrows_gap", "slower"}

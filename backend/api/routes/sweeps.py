@@ -5,18 +5,15 @@ import itertools
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import ValidationError
 from sqlalchemy import select
 
 from backend import events, queue
 from backend.api.deps import SessionDep, field_error
-from backend.api.routes.runs import check_budget, check_data_source, public
+from backend.api.routes.runs import public, validated_config
 from backend.architecture import PRESETS
 from backend.models import Run, Sweep
 from backend.schemas import MAX_SWEEP_POINTS, SweepCreate, SweepPublic
 from backend.services import runs as run_service
-from backend.training_config import TrainConfig
-from backend.validation import describe_errors
 
 router = APIRouter(prefix="/api/sweeps", tags=["sweeps"])
 
@@ -66,15 +63,9 @@ def create_sweep(body: SweepCreate, session: SessionDep) -> SweepPublic:
         try:
             for key, value in point.items():
                 set_path(raw, key, value)
-            config = TrainConfig.model_validate(raw)
-        except ValidationError as exc:
-            err = describe_errors(exc)[0]
-            raise field_error(f"base_config.{err['field']}", f"{err['message']} (grid point {point})") from None
         except ValueError as exc:
             raise field_error("grid", str(exc)) from None
-        check_budget(config, field="base_config.architecture")
-        check_data_source(config, field="base_config.data.source")
-        configs.append((point, config))
+        configs.append((point, validated_config(raw, "base_config", note=f" (grid point {point})")))
     sweep = Sweep(name=body.name, owner=body.owner, base_config=body.base_config, grid=body.grid)
     session.add(sweep)
     session.flush()
