@@ -56,6 +56,11 @@ class TrainConfig(BaseModel):
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     tta: bool = Field(False, description="average predictions over the image and its mirror at test time")
+    tta_shift: int = Field(
+        0, ge=0, le=8,
+        description="also average over two copies shifted by this many pixels diagonally (and their mirrors "
+        "with tta), weighted half against the unshifted views; 0 = off. Costs 2-4 more forward passes per test image",
+    )
     early_stopping_patience: int | None = Field(
         None, ge=1, description="stop after this many epochs without a better test accuracy"
     )

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
+from backend.architecture import PRESETS
 from backend.training_config import TrainConfig
 from benchmarks.common import cifar10_path, machine
 from worker.data import load_dataset
@@ -23,15 +25,35 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def recipe(
-    preset: str, epochs: int, budget: float, batch_size: int, lr: float, cutout: int = 0
+    preset: str, epochs: int, budget: float, batch_size: int, lr: float, cutout: int = 0,
+    activation: str | None = None, tta_shift: int = 0,
 ) -> TrainConfig:
     """Our modern recipe: nesterov SGD one-cycle (annealed by the time budget if it ends first),
-    label smoothing 0.2, crop+flip (+ cutout when asked), flip TTA."""
+    label smoothing 0.2, crop+flip (+ cutout when asked), flip TTA (+ shifted copies when asked).
+    ``activation`` overrides the preset's (compact family only)."""
+    architecture: object = preset
+    if activation:
+        architecture = {**PRESETS[preset].model_dump(), "activation": activation}
     return TrainConfig.model_validate(dict(
-        architecture=preset, epochs=epochs, batch_size=batch_size, optimizer="sgd", nesterov=True,
+        architecture=architecture, epochs=epochs, batch_size=batch_size, optimizer="sgd", nesterov=True,
         lr=lr, schedule="onecycle", schedule_by="time_budget", warmup_fraction=0.2, weight_decay=5e-4, label_smoothing=0.2,
-        augment={"crop": True, "flip": True, "cutout": cutout}, tta=True, time_budget_s=budget, seed=0,
+        augment={"crop": True, "flip": True, "cutout": cutout}, tta=True, tta_shift=tta_shift, time_budget_s=budget, seed=0,
     ))
+
+
+def tta_ablation(config: TrainConfig, data, weights: Path) -> dict[str, float]:
+    """Test accuracy of the final weights under each test-time augmentation, for the record."""
+    from worker import checkpoint
+    from worker.model import build_model
+    from worker.trainer import DeviceData, evaluate, pick_device, use_bf16
+
+    device = pick_device(config.device)
+    dd = DeviceData(data, device, config.channels_last)
+    model = build_model(config.architecture).to(device).to(memory_format=dd.memory_format)
+    model.load_state_dict(checkpoint.load(weights, device)["model"])
+    bf16 = use_bf16(device, config.precision)
+    views = {"none": (False, 0), "flip": (True, 0), "flip + shift 1": (True, 1), "flip + shift 2": (True, 2)}
+    return {name: evaluate(model, dd, config.eval_batch_size, flip, bf16, shift)[1] for name, (flip, shift) in views.items()}
 
 
 def main() -> None:
@@ -42,11 +64,17 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=0.2)
     p.add_argument("--cutout", type=int, default=0)
+    p.add_argument("--activation", choices=["relu", "gelu", "gelu_tanh"], help="override the preset's")
+    p.add_argument("--tta-shift", type=int, default=0, help="pixels of the shifted test-time copies; 0 = off")
     p.add_argument("--name", default="time_to_accuracy")
     args = p.parse_args()
-    config = recipe(args.preset, args.epochs, args.budget, args.batch_size, args.lr, args.cutout)
+    config = recipe(args.preset, args.epochs, args.budget, args.batch_size, args.lr, args.cutout,
+                    args.activation, args.tta_shift)
     data = load_dataset(cifar10_path(), cache_dir="var/cache")
-    result = train(config, data)
+    weights = Path("var/benchmarks") / args.name
+    shutil.rmtree(weights, ignore_errors=True)  # a fresh run, not a resume of an older one
+    result = train(config, data, checkpoint_dir=weights)
+    ablation = tta_ablation(config, data, weights / "last.pt") if result.history else {}
     reached: dict[str, float | None] = {}
     clock = 0.0
     for m in result.history:
@@ -58,7 +86,8 @@ def main() -> None:
         reached.setdefault(target, None)
     out = {"machine": machine(), "preset": args.preset, "params": result.params, "macs": result.macs,
            "best_acc": result.best_acc, "best_epoch": result.best_epoch, "stop_reason": result.stop_reason,
-           "elapsed_s": result.elapsed_s, "seconds_to": reached, **{"result": result.to_dict()}}
+           "elapsed_s": result.elapsed_s, "seconds_to": reached,
+           "final_weights_test_acc_by_tta": ablation, **{"result": result.to_dict()}}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(out, indent=2))
     print(f"machine: {out['machine']}")
@@ -66,6 +95,8 @@ def main() -> None:
           f"(epoch {result.best_epoch}), {result.elapsed_s:.0f} s, stopped: {result.stop_reason}")
     for target, secs in reached.items():
         print(f"  {target}: {'not reached' if secs is None else f'{secs:.0f} s of training'}")
+    for views, acc in ablation.items():
+        print(f"  final weights, test-time views {views}: {acc:.2%}")
     if reached["85%"]:
         print(f"ratio, seed's {SEED_SECONDS_TO_85} s (GPU, reported) to 85% / ours: "
               f"{SEED_SECONDS_TO_85 / reached['85%']:.2f}x")

@@ -78,7 +78,8 @@ def random_description(rng: random.Random):
     residual = rng.random() < 0.5
     if residual:
         stages = [[s[0]] * len(s) for s in stages]
-    return CompactArchitecture(stages=stages, residual=residual, activation=rng.choice(["relu", "gelu"]),
+    return CompactArchitecture(stages=stages, residual=residual, activation=rng.choice(["relu", "gelu", "gelu_tanh"]),
+                               stem=rng.choice([0, 0, rng.randint(1, 16)]),
                                global_pool=rng.choice(["max", "avg"]), **common)
 
 

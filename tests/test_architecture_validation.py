@@ -25,6 +25,8 @@ from backend.validation import describe_errors
         ({"stages": [[8]], "batch_norm": "sometimes"}, "batch_norm", "'none', 'first' or 'every'"),
         ({"family": "compact", "stages": [[8]], "dropout": 1.2}, "dropout", "[0, 1)"),
         ({"family": "compact", "stages": [[8, 16]], "residual": True}, "stages[0]", "as wide as its first"),
+        ({"family": "compact", "stages": [[8]], "stem": -1}, "stem", "greater than or equal to 0"),
+        ({"family": "compact", "stages": [[8]], "stem": 5000}, "stem", "less than or equal to 4096"),
         ({"family": "mystery", "stages": [[8]]}, "family", "plain"),
         ({"stages": [[8]], "colour": "red"}, "colour", "Extra inputs"),
     ],

@@ -59,3 +59,15 @@ def test_summary_cli_table_and_json(tmp_path) -> None:
     assert json.loads(run("worker.summary", str(cfg), "--json").stdout)["total_params"] > 0
     bad = run("worker.summary", "nope")
     assert bad.returncode == 2 and "unknown preset 'nope'" in bad.stderr
+
+
+def test_train_cli_flags_reach_the_config() -> None:
+    from backend.training_config import TrainConfig
+    from worker.train import _parser, config_from_args
+
+    args = _parser().parse_args(["--preset", "compact", "--augment", "--cutout", "8", "--tta", "--tta-shift", "2",
+                                 "--time-budget", "900", "--patience", "5"])
+    config = TrainConfig.model_validate(config_from_args(args))
+    assert (config.augment.crop, config.augment.flip, config.augment.cutout) == (True, True, 8)
+    assert (config.tta, config.tta_shift, config.time_budget_s, config.early_stopping_patience) == (True, 2, 900, 5)
+    assert config.architecture.name == "compact"

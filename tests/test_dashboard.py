@@ -54,12 +54,21 @@ def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab,
     page.fill("#stages", "8 / 16")
     page.wait_for_function("document.getElementById('param-text').textContent.startsWith('1,')")
     assert page.locator("#layers tbody tr").count() == 8  # (conv, pool, bn) x2, global pool, fc
+    page.fill("#stem", "4")  # a full-resolution conv0 + bn0 before the stages: 3*4*9 + 2*4 + (4-3)*8*9 more
+    page.wait_for_function("document.querySelectorAll('#layers tbody tr').length === 10")
+    assert page.inner_text("#param-text").startswith("1,774 ")
+    page.select_option("#activation", "gelu_tanh")
+    page.fill("#cutout", "4")
+    page.fill("#tta_shift", "1")
     page.fill("#name", "form run")
     page.fill("#epochs", "4")
     page.fill("#batch_size", "8")
     page.fill("#lr", "0.05")
     page.click("#submit")
     page.wait_for_url(re.compile(r".*/runs/\d+$"))
+    config = lab.http.get(f"/api/runs/{page.url.rsplit('/', 1)[1]}").json()["config"]
+    assert (config["architecture"]["stem"], config["architecture"]["activation"]) == (4, "gelu_tanh")
+    assert (config["augment"]["cutout"], config["tta_shift"]) == (4, 1)
     page.wait_for_function("Number(document.getElementById('run').dataset.points || 0) >= 1", timeout=90_000)
     first = page.evaluate("document.getElementById('acc-chart').data[1].x.length")
     page.wait_for_function(f"document.getElementById('acc-chart').data[1].x.length > {first}", timeout=90_000)

@@ -14,7 +14,7 @@ from backend.training_config import TrainConfig
 from tests.utils.datasets import make_arrays
 from worker import checkpoint
 from worker.model import build_model
-from worker.trainer import EARLY_STOPPING, TIME_BUDGET, DeviceData, evaluate, finished_line, train
+from worker.trainer import EARLY_STOPPING, TIME_BUDGET, DeviceData, _tta_logits, evaluate, finished_line, train
 
 TINY_ARCH = {"family": "compact", "stages": [[8], [16]], "num_classes": 3}
 
@@ -198,3 +198,34 @@ def test_a_diverging_run_stops_without_recording_the_bad_epoch(data) -> None:
     result = train(config(architecture=no_bn, epochs=5, lr=100.0, schedule="constant"), data, log=None)
     assert result.stop_reason == DIVERGED
     assert len(result.history) < 5 and all(math.isfinite(m.train_loss) for m in result.history)
+
+
+def test_shifted_test_time_views_average_as_documented() -> None:
+    """Half the mean of (x, mirror), half the mean of the two moved copies (and their mirrors)."""
+    torch.manual_seed(0)
+    model = build_model(config().architecture).eval()
+    x = torch.randn(5, 3, 32, 32)
+
+    def views(v: torch.Tensor, flip: bool) -> torch.Tensor:
+        return (model(v) + model(v.flip(-1))) / 2 if flip else model(v)
+
+    def moved(shift: int) -> tuple[torch.Tensor, torch.Tensor]:
+        padded = torch.nn.functional.pad(x, (shift,) * 4, mode="reflect")
+        return padded[..., :32, :32], padded[..., 2 * shift :, 2 * shift :]
+
+    up_left, down_right = moved(2)  # the content moves down-right / up-left by 2 pixels
+    assert torch.equal(up_left[..., 2:, 2:], x[..., :30, :30]) and torch.equal(down_right[..., :30, :30], x[..., 2:, 2:])
+    with torch.no_grad():
+        for flip, shift in [(True, 0), (False, 0), (True, 2), (False, 1)]:
+            expected = views(x, flip)
+            if shift:
+                a, b = moved(shift)
+                expected = (expected + (views(a, flip) + views(b, flip)) / 2) / 2
+            assert torch.allclose(_tta_logits(model, x, flip, shift), expected, atol=1e-5), (flip, shift)
+
+
+def test_a_run_with_shifted_test_views_and_the_fast_gelu_trains(data) -> None:
+    arch = {**TINY_ARCH, "activation": "gelu_tanh", "stem": 4}
+    result = train(config(architecture=arch, epochs=6, tta=True, tta_shift=2), data, log=None)
+    assert result.history[-1].train_loss < result.history[0].train_loss
+    assert result.best_acc > 0.6  # 3 classes: chance is 1/3

@@ -6,14 +6,20 @@ layer by layer.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from backend.architecture import CompactArchitecture, PlainArchitecture
 
-_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "gelu_tanh": functools.partial(nn.GELU, approximate="tanh"),
+}
 
 
 class PlainNet(nn.Module):
@@ -51,7 +57,7 @@ class PlainNet(nn.Module):
 
 
 class ConvBN(nn.Sequential):
-    def __init__(self, conv: str, bn: str, cin: int, cout: int, act: type[nn.Module], pool: bool):
+    def __init__(self, conv: str, bn: str, cin: int, cout: int, act: Callable[[], nn.Module], pool: bool):
         parts: list[tuple[str, nn.Module]] = [(conv, nn.Conv2d(cin, cout, 3, padding=1, bias=False))]
         if pool:
             parts.append(("pool", nn.MaxPool2d(2)))
@@ -60,7 +66,7 @@ class ConvBN(nn.Sequential):
 
 
 class CompactStage(nn.Module):
-    def __init__(self, widths: list[int], cin: int, first: int, act: type[nn.Module], residual: bool):
+    def __init__(self, widths: list[int], cin: int, first: int, act: Callable[[], nn.Module], residual: bool):
         super().__init__()
         self.down = ConvBN(f"conv{first}", f"bn{first}", cin, widths[0], act, pool=True)
         rest = [
@@ -79,7 +85,12 @@ class CompactNet(nn.Module):
     def __init__(self, arch: CompactArchitecture) -> None:
         super().__init__()
         act = _ACTIVATIONS[arch.activation]
-        stages, channels, k = [], arch.in_channels, 1
+        channels = arch.in_channels
+        self.stem: nn.Module = nn.Identity()
+        if arch.stem:
+            self.stem = ConvBN("conv0", "bn0", channels, arch.stem, act, pool=False)
+            channels = arch.stem
+        stages, k = [], 1
         for widths in arch.stages:
             stages.append(CompactStage(widths, channels, k, act, arch.residual))
             channels, k = widths[-1], k + len(widths)
@@ -89,7 +100,7 @@ class CompactNet(nn.Module):
         self.fc = nn.Linear(channels, arch.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.drop(self.pool(self.stages(x)).flatten(1)))
+        return self.fc(self.drop(self.pool(self.stages(self.stem(x))).flatten(1)))
 
 
 def build_model(arch: PlainArchitecture | CompactArchitecture) -> nn.Module:

@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", action="store_true", help="random crop (padding 4) and horizontal flip")
     p.add_argument("--cutout", type=int)
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
+    p.add_argument("--tta-shift", type=int, help="also average copies shifted by this many pixels at test time")
     p.add_argument("--patience", type=int, help="early stopping patience, epochs")
     p.add_argument("--seed", type=int)
     p.add_argument("--time-budget", type=float, help="seconds")
@@ -73,6 +74,8 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         augment["cutout"] = args.cutout
     if args.tta:
         raw["tta"] = True
+    if args.tta_shift is not None:
+        raw["tta_shift"] = args.tta_shift
     raw.setdefault("architecture", "wide_deep")
     return raw
 

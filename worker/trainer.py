@@ -146,9 +146,33 @@ def _autocast(device: torch.device, enabled: bool):  # weights, optimizer and lo
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
+def _views_logits(model: nn.Module, x: torch.Tensor, flip: bool) -> torch.Tensor:
+    """Mean logits of ``x`` and, with ``flip``, its mirror image."""
+    logits = model(x).float()
+    return (logits + model(x.flip(-1)).float()) / 2 if flip else logits
+
+
+def _tta_logits(model: nn.Module, x: torch.Tensor, flip: bool, shift: int) -> torch.Tensor:
+    """Test-time augmentation: the image (and its mirror), and with ``shift`` two copies moved by
+    ``shift`` pixels up-left and down-right (reflect-padded, and their mirrors), weighted half and
+    half — the translate TTA of Keller Jordan's airbench."""
+    logits = _views_logits(model, x, flip)
+    if not shift:
+        return logits
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (shift,) * 4, mode="reflect")
+    shifted = [padded[..., : h, : w], padded[..., 2 * shift :, 2 * shift :]]
+    moved = sum(_views_logits(model, v.contiguous(memory_format=_memory_format(x)), flip) for v in shifted) / 2
+    return (logits + moved) / 2
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+
+
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: DeviceData, batch_size: int, tta: bool = False, bf16: bool = False
+    model: nn.Module, data: DeviceData, batch_size: int, tta: bool = False, bf16: bool = False, tta_shift: int = 0
 ) -> tuple[float, float, torch.Tensor]:
     """(mean test loss, test accuracy, predicted labels) over the whole test set."""
     model.eval()
@@ -158,9 +182,7 @@ def evaluate(
         x = data.normalize(data.test_x[i : i + batch_size])
         y = data.test_y[i : i + batch_size]
         with _autocast(device, bf16):
-            logits = model(x).float()
-            if tta:
-                logits = (logits + model(x.flip(-1)).float()) / 2
+            logits = _tta_logits(model, x, tta, tta_shift)
         total_loss += F.cross_entropy(logits, y, reduction="sum").item()
         preds.append(logits.argmax(1))
     n = len(data.test_y)
@@ -278,7 +300,7 @@ def train(
         if reason:
             emit(f"Stopped during epoch {epoch}: {describe_stop(reason, config)}; the partial epoch is not recorded")
             break
-        test_loss, test_acc, _ = evaluate(model, dd, config.eval_batch_size, config.tta, bf16)
+        test_loss, test_acc, _ = evaluate(model, dd, config.eval_batch_size, config.tta, bf16, config.tta_shift)
         metrics = EpochMetrics(
             epoch=epoch,
             train_loss=loss_sum.item() / max(seen, 1),
@@ -327,7 +349,7 @@ def train(
         best = checkpoint.load(ckpt_dir / checkpoint.BEST, device) if ckpt_dir else None
         if best is not None:
             model.load_state_dict(best["model"])  # the report describes the best epoch's weights
-        _, _, predicted = evaluate(model, dd, config.eval_batch_size, config.tta, bf16)
+        _, _, predicted = evaluate(model, dd, config.eval_batch_size, config.tta, bf16, config.tta_shift)
         result.evaluation = class_report(data, predicted, best["epoch"] if best else result.history[-1].epoch)
     return result
 

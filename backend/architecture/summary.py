@@ -128,6 +128,9 @@ def _plain_rows(arch: PlainArchitecture) -> list[LayerRow]:
 def _compact_rows(arch: CompactArchitecture) -> list[LayerRow]:
     rows: list[LayerRow] = []
     channels, size, k = arch.in_channels, arch.input_size, 0
+    if arch.stem:
+        rows += [_conv("conv0", channels, arch.stem, size, bias=False), _bn("bn0", arch.stem, size)]
+        channels = arch.stem
     for stage in arch.stages:
         for j, width in enumerate(stage):
             k += 1

@@ -18,7 +18,8 @@
       Object.assign(arch, { batch_norm: $("batch_norm").value, hidden: numList($("hidden").value),
         dropout_input: Number($("dropout_input").value || 0), dropout_hidden: Number($("dropout_hidden").value || 0) });
     } else {
-      Object.assign(arch, { residual: $("residual").checked, dropout: Number($("dropout").value || 0) });
+      Object.assign(arch, { residual: $("residual").checked, dropout: Number($("dropout").value || 0),
+        stem: Number($("stem").value || 0), activation: $("activation").value });
     }
     return arch;
   }
@@ -29,7 +30,10 @@
     if (a.family === "plain") {
       $("batch_norm").value = a.batch_norm; $("hidden").value = a.hidden.join(", ");
       $("dropout_input").value = a.dropout_input; $("dropout_hidden").value = a.dropout_hidden;
-    } else { $("residual").checked = a.residual; $("dropout").value = a.dropout; }
+    } else {
+      $("residual").checked = a.residual; $("dropout").value = a.dropout;
+      $("stem").value = a.stem || 0; $("activation").value = a.activation;
+    }
     form.className = a.family;
   }
 
@@ -39,8 +43,8 @@
     set("schedule", c.schedule); set("weight_decay", c.weight_decay); set("label_smoothing", c.label_smoothing);
     set("seed", c.seed); set("time_budget", c.time_budget_s); set("patience", c.early_stopping_patience);
     if (c.data) { set("data_source", c.data.source); set("train_limit", c.data.train_limit); set("test_limit", c.data.test_limit); }
-    if (c.augment) { $("crop").checked = c.augment.crop; $("flip").checked = c.augment.flip; }
-    $("tta").checked = !!c.tta;
+    if (c.augment) { $("crop").checked = c.augment.crop; $("flip").checked = c.augment.flip; set("cutout", c.augment.cutout); }
+    $("tta").checked = !!c.tta; set("tta_shift", c.tta_shift);
   }
 
   async function refresh() {
@@ -69,7 +73,7 @@
   }
 
   const schedule = () => { clearTimeout(timer); timer = setTimeout(refresh, 120); };
-  for (const id of ["family", "stages", "batch_norm", "hidden", "dropout_input", "dropout_hidden", "residual", "dropout"]) {
+  for (const id of ["family", "stages", "batch_norm", "hidden", "dropout_input", "dropout_hidden", "residual", "dropout", "stem", "activation"]) {
     $(id).addEventListener("input", () => { $("preset").dataset.edited = "1"; form.className = $("family").value; schedule(); });
   }
   $("preset").addEventListener("change", () => { $("preset").dataset.edited = "0"; fillArchitecture(presets[$("preset").value]); schedule(); });
@@ -81,11 +85,12 @@
       architecture: architecture(), epochs: Number($("epochs").value), batch_size: Number($("batch_size").value),
       optimizer: $("optimizer").value, lr: Number($("lr").value), schedule: $("schedule").value,
       weight_decay: Number($("weight_decay").value), label_smoothing: Number($("label_smoothing").value),
-      augment: { crop: $("crop").checked, flip: $("flip").checked }, tta: $("tta").checked,
+      augment: { crop: $("crop").checked, flip: $("flip").checked, cutout: Number($("cutout").value || 0) },
+      tta: $("tta").checked, tta_shift: Number($("tta_shift").value || 0),
       early_stopping_patience: optNum("patience"), seed: Number($("seed").value), time_budget_s: Number($("time_budget").value),
       data: { source: $("data_source").value, train_limit: optNum("train_limit"), test_limit: optNum("test_limit") },
     };
-    if (original) { // keep what the form does not show (momentum, cutout, precision, input size, ...)
+    if (original) { // keep what the form does not show (momentum, padding, precision, input size, ...)
       const arch = original.architecture.family === config.architecture.family ? { ...original.architecture, ...config.architecture } : config.architecture;
       Object.assign(config, { ...original, ...config, architecture: arch, augment: { ...original.augment, ...config.augment },
         data: { ...original.data, ...config.data } });
