@@ -26,14 +26,15 @@ RESULTS = Path(__file__).parent / "results"
 
 def recipe(
     preset: str, epochs: int, budget: float, batch_size: int, lr: float, cutout: int = 0,
-    activation: str | None = None, tta_shift: int = 0,
+    activation: str | None = None, tta_shift: int = 0, stem: int | None = None,
 ) -> TrainConfig:
     """Our modern recipe: nesterov SGD one-cycle (annealed by the time budget if it ends first),
     label smoothing 0.2, crop+flip (+ cutout when asked), flip TTA (+ shifted copies when asked).
-    ``activation`` overrides the preset's (compact family only)."""
+    ``activation`` and ``stem`` override the preset's (compact family only)."""
     architecture: object = preset
-    if activation:
-        architecture = {**PRESETS[preset].model_dump(), "activation": activation}
+    overrides = {k: v for k, v in (("activation", activation), ("stem", stem)) if v is not None}
+    if overrides:
+        architecture = {**PRESETS[preset].model_dump(), **overrides}
     return TrainConfig.model_validate(dict(
         architecture=architecture, epochs=epochs, batch_size=batch_size, optimizer="sgd", nesterov=True,
         lr=lr, schedule="onecycle", schedule_by="time_budget", warmup_fraction=0.2, weight_decay=5e-4, label_smoothing=0.2,
@@ -66,10 +67,11 @@ def main() -> None:
     p.add_argument("--cutout", type=int, default=0)
     p.add_argument("--activation", choices=["relu", "gelu", "gelu_tanh"], help="override the preset's")
     p.add_argument("--tta-shift", type=int, default=0, help="pixels of the shifted test-time copies; 0 = off")
+    p.add_argument("--stem", type=int, help="override the preset's full-resolution stem width")
     p.add_argument("--name", default="time_to_accuracy")
     args = p.parse_args()
     config = recipe(args.preset, args.epochs, args.budget, args.batch_size, args.lr, args.cutout,
-                    args.activation, args.tta_shift)
+                    args.activation, args.tta_shift, args.stem)
     data = load_dataset(cifar10_path(), cache_dir="var/cache")
     weights = Path("var/benchmarks") / args.name
     shutil.rmtree(weights, ignore_errors=True)  # a fresh run, not a resume of an older one
@@ -84,7 +86,9 @@ def main() -> None:
                 reached[f"{target:.0%}"] = round(clock, 1)
     for target in ("80%", "85%", "90%", "93%"):
         reached.setdefault(target, None)
-    out = {"machine": machine(), "preset": args.preset, "params": result.params, "macs": result.macs,
+    out = {"machine": machine(), "preset": args.preset,
+           "overrides": {"activation": args.activation, "stem": args.stem, "cutout": args.cutout, "tta_shift": args.tta_shift},
+           "params": result.params, "macs": result.macs,
            "best_acc": result.best_acc, "best_epoch": result.best_epoch, "stop_reason": result.stop_reason,
            "elapsed_s": result.elapsed_s, "seconds_to": reached,
            "final_weights_test_acc_by_tta": ablation, **{"result": result.to_dict()}}

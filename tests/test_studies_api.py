@@ -126,6 +126,40 @@ def test_report_computes_conclusions_and_differences_from_the_runs(client) -> No
     assert json.loads(embedded)["table"][1]["test_acc"] == 0.72
 
 
+def test_the_study_list_counts_finished_runs_in_a_fixed_number_of_queries(client) -> None:
+    from sqlalchemy import event
+
+    from backend.db import engine
+
+    def make_study(i: int) -> dict:
+        entries = [{"key": "a", "label": "A", "config": tiny_config(epochs=2)},
+                   {"key": "b", "label": "B", "config": tiny_config(epochs=3)}]
+        study = client.post("/api/studies", json={"name": f"list {i}", "owner": "lister", "entries": entries}).json()
+        return client.post(f"/api/studies/{study['id']}/launches", json={"owner": "lister"}).json()
+
+    def listed() -> tuple[dict, int]:
+        statements: list[str] = []
+        record = lambda *args: statements.append(args[2])  # noqa: E731  (conn, cursor, statement, ...)
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            body = client.get("/api/studies").json()
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        return {l["id"]: l["finished"] for s in body["data"] for l in s["launches"]}, len(statements)
+
+    first = make_study(0)
+    finish(client, first["runs"]["a"], [0.5, 0.6], [0.5, 0.6])
+    finished, queries = listed()
+    assert finished[first["id"]] == 1
+    more = [make_study(i) for i in range(1, 5)]
+    for launch in more:
+        finish(client, launch["runs"]["a"], [0.5, 0.6], [0.5, 0.6])
+        finish(client, launch["runs"]["b"], [0.5, 0.6, 0.7], [0.5, 0.6, 0.7])
+    finished_after, queries_after = listed()
+    assert finished_after[first["id"]] == 1 and all(finished_after[l["id"]] == 2 for l in more)
+    assert queries_after == queries  # four more studies, four more launches: not one query more
+
+
 def test_a_study_made_from_runs_reports_those_runs_at_once_and_launches_again(client) -> None:
     a = client.post("/api/runs", json={"name": "run a", "config": tiny_config(epochs=2)}).json()
     b = client.post("/api/runs", json={"name": "run b", "config": tiny_config(epochs=2, lr=0.02)}).json()

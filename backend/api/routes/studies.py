@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from backend import events, pages, queue
 from backend.api.deps import SessionDep, field_error, study_or_404
@@ -36,20 +36,39 @@ from backend.validation import describe_errors
 router = APIRouter(prefix="/api/studies", tags=["studies"])
 
 
-def launch_public(session: Session, launch: StudyLaunch) -> LaunchPublic:
+def finished_by_launch(session: Session, launch_ids: list[int]) -> dict[int, int]:
+    """How many runs of each launch have ended — one grouped query for any number of launches."""
+    if not launch_ids:
+        return {}
+    rows = session.execute(
+        select(StudyLaunchRun.launch_id, func.count())
+        .join(Run, Run.id == StudyLaunchRun.run_id)
+        .where(StudyLaunchRun.launch_id.in_(launch_ids), Run.status.in_(FINISHED_STATUSES))
+        .group_by(StudyLaunchRun.launch_id)
+    )
+    return {launch_id: count for launch_id, count in rows}
+
+
+def launch_public(launch: StudyLaunch, finished: int) -> LaunchPublic:
     runs = {link.entry_key: link.run_id for link in launch.runs}
-    ids = [i for i in runs.values() if i is not None]
-    finished = session.scalar(select(func.count()).select_from(Run).where(
-        Run.id.in_(ids), Run.status.in_(FINISHED_STATUSES))) if ids else 0
     return LaunchPublic(id=launch.id, study_id=launch.study_id, owner=launch.owner, epochs_scale=launch.epochs_scale,
                         data_override=launch.data_override, created_at=launch.created_at, runs=runs,
-                        finished=finished or 0)
+                        finished=finished)
+
+
+def studies_public(session: Session, studies: list[Study]) -> list[StudyPublic]:
+    finished = finished_by_launch(session, [launch.id for study in studies for launch in study.launches])
+    return [
+        StudyPublic(id=study.id, slug=study.slug, name=study.name, owner=study.owner,
+                    description=study.description, entries=study.entries, claims=study.claims,
+                    created_at=study.created_at,
+                    launches=[launch_public(launch, finished.get(launch.id, 0)) for launch in study.launches])
+        for study in studies
+    ]
 
 
 def study_public(session: Session, study: Study) -> StudyPublic:
-    return StudyPublic(id=study.id, slug=study.slug, name=study.name, owner=study.owner,
-                       description=study.description, entries=study.entries, claims=study.claims,
-                       created_at=study.created_at, launches=[launch_public(session, l) for l in study.launches])
+    return studies_public(session, [study])[0]
 
 
 PAIR_CLAIMS = {"raises", "lowers", "same", "more_overfit", "narrows_gap", "slower"}
@@ -112,8 +131,12 @@ def read_studies(session: SessionDep) -> StudiesPublic:
     """Shipped studies first, then users' studies, newest first."""
     if session.scalar(select(func.count()).select_from(Study).where(Study.slug.is_not(None))) < len(SHIPPED):
         ensure_shipped(session)
-    studies = session.scalars(select(Study).order_by(Study.slug.is_(None), Study.id.desc())).all()
-    return StudiesPublic(data=[study_public(session, s) for s in studies])
+    studies = session.scalars(
+        select(Study)
+        .options(selectinload(Study.launches).selectinload(StudyLaunch.runs))
+        .order_by(Study.slug.is_(None), Study.id.desc())
+    ).all()
+    return StudiesPublic(data=studies_public(session, list(studies)))
 
 
 @router.post("", status_code=201, response_model=StudyPublic)
@@ -211,7 +234,7 @@ def launch_study(study_id: int, body: LaunchCreate, session: SessionDep) -> Laun
         queue.send_or_leave_to_reaper(run.id)
         events.changed(run.id)
     session.refresh(launch)
-    return launch_public(session, launch)
+    return launch_public(launch, finished_by_launch(session, [launch.id]).get(launch.id, 0))
 
 
 def chosen_launch(session: Session, study: Study, launch_id: int | None) -> StudyLaunch | None:
