@@ -86,4 +86,6 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 f"augment.cutout: must be smaller than the input size {self.architecture.input_size}"
             )
+        if self.tta_shift >= self.architecture.input_size:
+            raise ValueError(f"tta_shift: must be smaller than the input size {self.architecture.input_size}")
         return self

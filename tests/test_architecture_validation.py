@@ -57,6 +57,8 @@ def test_unknown_preset_is_refused_with_the_known_names() -> None:
         ({"architecture": "wide", "optimizer": "lbfgs"}, "optimizer", "'sgd', 'adam' or 'adamw'"),
         ({"architecture": "wide", "augment": {"padding": -1}}, "augment.padding", "greater than or equal to 0"),
         ({"architecture": "wide", "augment": {"cutout": 32}}, "augment.cutout", "smaller than the input size"),
+        ({"architecture": {"family": "compact", "stages": [[8]], "input_size": 4}, "tta_shift": 4}, "tta_shift",
+         "smaller than the input size 4"),
         ({"architecture": "wide", "data": {"train_limit": 0}}, "data.train_limit", "greater than or equal to 1"),
         ({"architecture": "wide", "time_budget_s": -5}, "time_budget_s", "greater than 0"),
         ({"architecture": "wide", "device": "tpu"}, "device", "'auto', 'cpu' or 'cuda'"),

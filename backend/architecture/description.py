@@ -10,8 +10,9 @@ Two families:
   optional stem (one conv → BN → act at full resolution), then stages of conv → max-pool → BN →
   act followed by the stage's further convs (conv → BN → act), optionally as one residual
   branch; global pooling; one linear head. Convs carry no bias (BN follows). The stem buys
-  full-resolution features for few parameters (3 x stem x 9) but many MACs; on a small budget
-  that trade is where accuracy comes from once more epochs stop helping.
+  full-resolution features for few parameters (3 x stem x 9) but many MACs — a trade for when
+  the parameter budget, not the time, is the limit (on 2 CPU cores it did not pay within 15
+  minutes: benchmarks/RESULTS.md).
 
 Invalid descriptions raise :class:`ArchitectureError` whose message starts with the field path.
 """
@@ -98,7 +99,7 @@ class CompactArchitecture(_Base):
     )
     residual: bool = Field(False, description="add each stage's later convs back as one residual branch")
     activation: Literal["relu", "gelu", "gelu_tanh"] = Field(
-        "gelu", description="gelu_tanh: GELU's tanh approximation, about 1.3x faster to train on CPU"
+        "gelu", description="gelu_tanh: GELU's tanh approximation, faster to train on CPU"
     )
     global_pool: Literal["max", "avg"] = "max"
     dropout: float = Field(0.0, description="dropout probability before the linear head")
