@@ -13,8 +13,9 @@ import argparse
 import json
 import shutil
 from pathlib import Path
+from typing import get_args
 
-from backend.architecture import PRESETS
+from backend.architecture import PRESETS, CompactArchitecture
 from backend.training_config import TrainConfig
 from benchmarks.common import cifar10_path, machine
 from worker.data import load_dataset
@@ -65,7 +66,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=0.2)
     p.add_argument("--cutout", type=int, default=0)
-    p.add_argument("--activation", choices=["relu", "gelu", "gelu_tanh"], help="override the preset's")
+    p.add_argument("--activation", choices=get_args(CompactArchitecture.model_fields["activation"].annotation),
+                   help="override the preset's")
     p.add_argument("--tta-shift", type=int, default=0, help="pixels of the shifted test-time copies; 0 = off")
     p.add_argument("--stem", type=int, help="override the preset's full-resolution stem width")
     p.add_argument("--name", default="time_to_accuracy")

@@ -152,7 +152,10 @@ def _views_logits(model: nn.Module, x: torch.Tensor, flip: bool) -> torch.Tensor
     return (logits + model(x.flip(-1)).float()) / 2 if flip else logits
 
 
-def _tta_logits(model: nn.Module, x: torch.Tensor, flip: bool, shift: int) -> torch.Tensor:
+def _tta_logits(
+    model: nn.Module, x: torch.Tensor, flip: bool, shift: int,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> torch.Tensor:
     """Test-time augmentation: the image (and its mirror), and with ``shift`` two copies moved by
     ``shift`` pixels up-left and down-right (reflect-padded, and their mirrors), weighted half and
     half — the translate TTA of Keller Jordan's airbench."""
@@ -162,12 +165,8 @@ def _tta_logits(model: nn.Module, x: torch.Tensor, flip: bool, shift: int) -> to
     h, w = x.shape[-2:]
     padded = F.pad(x, (shift,) * 4, mode="reflect")
     shifted = [padded[..., : h, : w], padded[..., 2 * shift :, 2 * shift :]]
-    moved = sum(_views_logits(model, v.contiguous(memory_format=_memory_format(x)), flip) for v in shifted) / 2
+    moved = sum(_views_logits(model, v.contiguous(memory_format=memory_format), flip) for v in shifted) / 2
     return (logits + moved) / 2
-
-
-def _memory_format(x: torch.Tensor) -> torch.memory_format:
-    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
 
 
 @torch.no_grad()
@@ -182,7 +181,7 @@ def evaluate(
         x = data.normalize(data.test_x[i : i + batch_size])
         y = data.test_y[i : i + batch_size]
         with _autocast(device, bf16):
-            logits = _tta_logits(model, x, tta, tta_shift)
+            logits = _tta_logits(model, x, tta, tta_shift, data.memory_format)
         total_loss += F.cross_entropy(logits, y, reduction="sum").item()
         preds.append(logits.argmax(1))
     n = len(data.test_y)
