@@ -80,6 +80,7 @@ def random_description(rng: random.Random):
         stages = [[s[0]] * len(s) for s in stages]
     return CompactArchitecture(stages=stages, residual=residual, activation=rng.choice(["relu", "gelu", "gelu_tanh"]),
                                stem=rng.choice([0, 0, rng.randint(1, 16)]),
+                               pool_at="first" if residual else rng.choice(["first", "last"]),
                                global_pool=rng.choice(["max", "avg"]), **common)
 
 
@@ -87,6 +88,20 @@ def random_description(rng: random.Random):
 def test_random_descriptions_summary_equals_torch_model(seed: int) -> None:
     arch = random_description(random.Random(seed))
     assert_summary_matches_model(arch)
+
+
+def test_pool_at_last_keeps_the_params_and_moves_the_pool_after_each_stages_last_conv() -> None:
+    first, last = PRESETS["compact"], PRESETS["compact_pool_last"]
+    assert (last.stages, last.pool_at) == (first.stages, "last")
+    rows = summarize(last).rows
+    assert summarize(last).total_params == summarize(first).total_params == 244_746
+    # by hand: each conv's in x out x 9 x its output pixels; conv2, conv4, conv6 now at the stage's input size
+    convs = [(3, 32, 32), (32, 32, 32), (32, 64, 16), (64, 64, 16), (64, 112, 8), (112, 112, 8)]
+    assert summarize(last).total_macs == sum(i * o * 9 * s * s for i, o, s in convs) + 112 * 10 == 35_832_928
+    names = [r.name for r in rows]
+    assert names[:5] == ["conv1", "bn1", "conv2", "pool", "bn2"]
+    assert rows[names.index("bn1")].output_shape == [1, 32, 32, 32]
+    assert_summary_matches_model(last)
 
 
 def test_format_table_prints_seed_layout_and_totals() -> None:

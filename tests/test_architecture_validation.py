@@ -27,6 +27,8 @@ from backend.validation import describe_errors
         ({"family": "compact", "stages": [[8, 16]], "residual": True}, "stages[0]", "as wide as its first"),
         ({"family": "compact", "stages": [[8]], "stem": -1}, "stem", "greater than or equal to 0"),
         ({"family": "compact", "stages": [[8]], "stem": 5000}, "stem", "less than or equal to 4096"),
+        ({"family": "compact", "stages": [[8, 8]], "residual": True, "pool_at": "last"}, "pool_at", "residual"),
+        ({"family": "compact", "stages": [[8]], "pool_at": "middle"}, "pool_at", "'first' or 'last'"),
         ({"family": "mystery", "stages": [[8]]}, "family", "plain"),
         ({"stages": [[8]], "colour": "red"}, "colour", "Extra inputs"),
     ],

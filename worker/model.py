@@ -66,11 +66,14 @@ class ConvBN(nn.Sequential):
 
 
 class CompactStage(nn.Module):
-    def __init__(self, widths: list[int], cin: int, first: int, act: Callable[[], nn.Module], residual: bool):
+    def __init__(
+        self, widths: list[int], cin: int, first: int, act: Callable[[], nn.Module], residual: bool, pool_last: bool
+    ):
         super().__init__()
-        self.down = ConvBN(f"conv{first}", f"bn{first}", cin, widths[0], act, pool=True)
+        pool_index = len(widths) - 1 if pool_last else 0
+        self.down = ConvBN(f"conv{first}", f"bn{first}", cin, widths[0], act, pool=pool_index == 0)
         rest = [
-            ConvBN(f"conv{first + j}", f"bn{first + j}", widths[j - 1], widths[j], act, pool=False)
+            ConvBN(f"conv{first + j}", f"bn{first + j}", widths[j - 1], widths[j], act, pool=pool_index == j)
             for j in range(1, len(widths))
         ]
         self.rest = nn.Sequential(*rest)
@@ -92,7 +95,7 @@ class CompactNet(nn.Module):
             channels = arch.stem
         stages, k = [], 1
         for widths in arch.stages:
-            stages.append(CompactStage(widths, channels, k, act, arch.residual))
+            stages.append(CompactStage(widths, channels, k, act, arch.residual, arch.pool_at == "last"))
             channels, k = widths[-1], k + len(widths)
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveMaxPool2d(1) if arch.global_pool == "max" else nn.AdaptiveAvgPool2d(1)

@@ -9,7 +9,10 @@ Two families:
 * ``compact`` — a modern conv-BN family meant to beat the seed under 256k parameters: an
   optional stem (one conv → BN → act at full resolution), then stages of conv → max-pool → BN →
   act followed by the stage's further convs (conv → BN → act), optionally as one residual
-  branch; global pooling; one linear head. Convs carry no bias (BN follows). The stem buys
+  branch; global pooling; one linear head. Convs carry no bias (BN follows). With
+  ``pool_at="last"`` the max-pool moves to the stage's last conv (conv → BN → act ... conv →
+  max-pool → BN → act), so all of a stage's convs work at its input resolution: the same
+  parameters, about twice the MACs (for the `compact` preset 35.8M instead of 16.3M). The stem buys
   full-resolution features for few parameters (3 x stem x 9) but many MACs — a trade for when
   the parameter budget, not the time, is the limit (on 2 CPU cores it did not pay within 15
   minutes: benchmarks/RESULTS.md).
@@ -98,6 +101,9 @@ class CompactArchitecture(_Base):
         0, ge=0, le=MAX_WIDTH, description="width of a full-resolution 3x3 conv-BN-act before the stages; 0 = none"
     )
     residual: bool = Field(False, description="add each stage's later convs back as one residual branch")
+    pool_at: Literal["first", "last"] = Field(
+        "first", description="which conv of each stage the max-pool follows: its first (fewer MACs) or its last"
+    )
     activation: Literal["relu", "gelu", "gelu_tanh"] = Field(
         "gelu", description="gelu_tanh: GELU's tanh approximation (within 0.0005 of the exact curve)"
     )
@@ -108,6 +114,11 @@ class CompactArchitecture(_Base):
     def _check_compact(self) -> CompactArchitecture:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout: dropout probability must be in [0, 1), got {self.dropout}")
+        if self.residual and self.pool_at == "last":
+            raise ValueError(
+                "pool_at: a residual stage pools after its first conv (its branch keeps that resolution); "
+                "use pool_at 'first' with residual, or residual false"
+            )
         if self.residual:
             for i, stage in enumerate(self.stages):
                 if any(w != stage[0] for w in stage[1:]):

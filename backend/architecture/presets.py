@@ -25,6 +25,11 @@ PRESETS: dict[str, PlainArchitecture | CompactArchitecture] = {
     ),
     # Conv-BN-GELU, 32/64/112, global max-pool: 244,736 params (TRAINING_NOTES.md's starting point).
     "compact": CompactArchitecture(name="compact", stages=[[32, 32], [64, 64], [112, 112]]),
+    # The same convs with each stage's max-pool after its last conv: every conv at the stage's input
+    # resolution, 35,832,928 MACs for the same 244,746 params (benchmarks/RESULTS.md, 1-hour runs).
+    "compact_pool_last": CompactArchitecture(
+        name="compact_pool_last", pool_at="last", stages=[[32, 32], [64, 64], [112, 112]]
+    ),
     # Residual variant: each stage's later convs form one residual branch around the first.
     "compact_res": CompactArchitecture(
         name="compact_res", residual=True, stages=[[32, 32], [64, 64, 64], [96, 96]]
