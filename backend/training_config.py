@@ -61,6 +61,11 @@ class TrainConfig(BaseModel):
         description="also average over two copies shifted by this many pixels diagonally (and their mirrors "
         "with tta), weighted half against the unshifted views; 0 = off. Costs 2-4 more forward passes per test image",
     )
+    whiten_init: bool = Field(
+        False,
+        description="initialise the first conv as a whitening of the training images' patches (airbench): "
+        "the patch covariance's top eigenvectors, scaled to unit variance, in +/- pairs; still trained",
+    )
     early_stopping_patience: int | None = Field(
         None, ge=1, description="stop after this many epochs without a better test accuracy"
     )

@@ -66,8 +66,9 @@ def test_train_cli_flags_reach_the_config() -> None:
     from worker.train import _parser, config_from_args
 
     args = _parser().parse_args(["--preset", "compact", "--augment", "--cutout", "8", "--tta", "--tta-shift", "2",
-                                 "--time-budget", "900", "--patience", "5"])
+                                 "--time-budget", "900", "--patience", "5", "--whiten-init"])
     config = TrainConfig.model_validate(config_from_args(args))
+    assert config.whiten_init
     assert (config.augment.crop, config.augment.flip, config.augment.cutout) == (True, True, 8)
     assert (config.tta, config.tta_shift, config.time_budget_s, config.early_stopping_patience) == (True, 2, 900, 5)
     assert config.architecture.name == "compact"

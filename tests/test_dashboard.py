@@ -58,8 +58,10 @@ def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab,
     page.wait_for_function("document.querySelectorAll('#layers tbody tr').length === 10")
     assert page.inner_text("#param-text").startswith("1,774 ")
     page.select_option("#activation", "gelu_tanh")
+    page.select_option("#pool_at", "last")  # one conv per stage: the same table, but the choice is sent
     page.fill("#cutout", "4")
     page.fill("#tta_shift", "1")
+    page.check("#whiten_init")
     page.fill("#name", "form run")
     page.fill("#epochs", "4")
     page.fill("#batch_size", "8")
@@ -68,7 +70,8 @@ def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab,
     page.wait_for_url(re.compile(r".*/runs/\d+$"))
     config = lab.http.get(f"/api/runs/{page.url.rsplit('/', 1)[1]}").json()["config"]
     assert (config["architecture"]["stem"], config["architecture"]["activation"]) == (4, "gelu_tanh")
-    assert (config["augment"]["cutout"], config["tta_shift"]) == (4, 1)
+    assert config["architecture"]["pool_at"] == "last"
+    assert (config["augment"]["cutout"], config["tta_shift"], config["whiten_init"]) == (4, 1, True)
     page.wait_for_function("Number(document.getElementById('run').dataset.points || 0) >= 1", timeout=90_000)
     first = page.evaluate("document.getElementById('acc-chart').data[1].x.length")
     page.wait_for_function(f"document.getElementById('acc-chart').data[1].x.length > {first}", timeout=90_000)

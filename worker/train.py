@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cutout", type=int)
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
     p.add_argument("--tta-shift", type=int, help="also average copies shifted by this many pixels at test time")
+    p.add_argument("--whiten-init", action="store_true", help="initialise the first conv as a patch whitening")
     p.add_argument("--patience", type=int, help="early stopping patience, epochs")
     p.add_argument("--seed", type=int)
     p.add_argument("--time-budget", type=float, help="seconds")
@@ -76,6 +77,8 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         raw["tta"] = True
     if args.tta_shift is not None:
         raw["tta_shift"] = args.tta_shift
+    if args.whiten_init:
+        raw["whiten_init"] = True
     raw.setdefault("architecture", "wide_deep")
     return raw
 

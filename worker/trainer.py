@@ -34,11 +34,15 @@ from worker.data import ImageDataset
 from worker.evaluation import class_report
 from worker.model import build_model
 from worker.schedule import lr_at
+from worker.whitening import whiten_first_conv
 
 COMPLETED = "completed"
 EARLY_STOPPING = "early_stopping"
 TIME_BUDGET = "time_budget"
 DIVERGED = "diverged"
+# whiten_init estimates the patch covariance on every k-th training image, k = n // WHITEN_IMAGES:
+# between this many and twice this many images (all of them when there are fewer)
+WHITEN_IMAGES = 10_000
 
 
 @dataclass(frozen=True)
@@ -234,6 +238,8 @@ def train(
     model = build_model(arch).to(device)
     dd = DeviceData(data, device, config.channels_last)
     model = model.to(memory_format=dd.memory_format)
+    if config.whiten_init and len(dd.train_y):
+        whiten_first_conv(model, dd.normalize(dd.train_x[:: max(1, len(dd.train_y) // WHITEN_IMAGES)]))
     optimizer = _optimizer(config, model)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 

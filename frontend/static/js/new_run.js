@@ -19,7 +19,7 @@
         dropout_input: Number($("dropout_input").value || 0), dropout_hidden: Number($("dropout_hidden").value || 0) });
     } else {
       Object.assign(arch, { residual: $("residual").checked, dropout: Number($("dropout").value || 0),
-        stem: Number($("stem").value || 0), activation: $("activation").value });
+        stem: Number($("stem").value || 0), activation: $("activation").value, pool_at: $("pool_at").value });
     }
     return arch;
   }
@@ -32,7 +32,7 @@
       $("dropout_input").value = a.dropout_input; $("dropout_hidden").value = a.dropout_hidden;
     } else {
       $("residual").checked = a.residual; $("dropout").value = a.dropout;
-      $("stem").value = a.stem || 0; $("activation").value = a.activation;
+      $("stem").value = a.stem || 0; $("activation").value = a.activation; $("pool_at").value = a.pool_at || "first";
     }
     form.className = a.family;
   }
@@ -44,7 +44,7 @@
     set("seed", c.seed); set("time_budget", c.time_budget_s); set("patience", c.early_stopping_patience);
     if (c.data) { set("data_source", c.data.source); set("train_limit", c.data.train_limit); set("test_limit", c.data.test_limit); }
     if (c.augment) { $("crop").checked = c.augment.crop; $("flip").checked = c.augment.flip; set("cutout", c.augment.cutout); }
-    $("tta").checked = !!c.tta; set("tta_shift", c.tta_shift);
+    $("tta").checked = !!c.tta; set("tta_shift", c.tta_shift); $("whiten_init").checked = !!c.whiten_init;
   }
 
   async function refresh() {
@@ -73,7 +73,7 @@
   }
 
   const schedule = () => { clearTimeout(timer); timer = setTimeout(refresh, 120); };
-  for (const id of ["family", "stages", "batch_norm", "hidden", "dropout_input", "dropout_hidden", "residual", "dropout", "stem", "activation"]) {
+  for (const id of ["family", "stages", "batch_norm", "hidden", "dropout_input", "dropout_hidden", "residual", "dropout", "stem", "activation", "pool_at"]) {
     $(id).addEventListener("input", () => { $("preset").dataset.edited = "1"; form.className = $("family").value; schedule(); });
   }
   $("preset").addEventListener("change", () => { $("preset").dataset.edited = "0"; fillArchitecture(presets[$("preset").value]); schedule(); });
@@ -86,7 +86,7 @@
       optimizer: $("optimizer").value, lr: Number($("lr").value), schedule: $("schedule").value,
       weight_decay: Number($("weight_decay").value), label_smoothing: Number($("label_smoothing").value),
       augment: { crop: $("crop").checked, flip: $("flip").checked, cutout: Number($("cutout").value || 0) },
-      tta: $("tta").checked, tta_shift: Number($("tta_shift").value || 0),
+      tta: $("tta").checked, tta_shift: Number($("tta_shift").value || 0), whiten_init: $("whiten_init").checked,
       early_stopping_patience: optNum("patience"), seed: Number($("seed").value), time_budget_s: Number($("time_budget").value),
       data: { source: $("data_source").value, train_limit: optNum("train_limit"), test_limit: optNum("test_limit") },
     };
