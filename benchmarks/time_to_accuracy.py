@@ -27,19 +27,22 @@ RESULTS = Path(__file__).parent / "results"
 
 def recipe(
     preset: str, epochs: int, budget: float, batch_size: int, lr: float, cutout: int = 0,
-    activation: str | None = None, tta_shift: int = 0, stem: int | None = None,
+    activation: str | None = None, tta_shift: int = 0, stem: int | None = None, pool_at: str | None = None,
+    whiten_init: bool = False,
 ) -> TrainConfig:
     """Our modern recipe: nesterov SGD one-cycle (annealed by the time budget if it ends first),
-    label smoothing 0.2, crop+flip (+ cutout when asked), flip TTA (+ shifted copies when asked).
-    ``activation`` and ``stem`` override the preset's (compact family only)."""
+    label smoothing 0.2, crop+flip (+ cutout when asked), flip TTA (+ shifted copies when asked),
+    whitening init of the first conv when asked.
+    ``activation``, ``stem`` and ``pool_at`` override the preset's (compact family only)."""
     architecture: object = preset
-    overrides = {k: v for k, v in (("activation", activation), ("stem", stem)) if v is not None}
+    overrides = {k: v for k, v in (("activation", activation), ("stem", stem), ("pool_at", pool_at)) if v is not None}
     if overrides:
         architecture = {**PRESETS[preset].model_dump(), **overrides}
     return TrainConfig.model_validate(dict(
         architecture=architecture, epochs=epochs, batch_size=batch_size, optimizer="sgd", nesterov=True,
         lr=lr, schedule="onecycle", schedule_by="time_budget", warmup_fraction=0.2, weight_decay=5e-4, label_smoothing=0.2,
         augment={"crop": True, "flip": True, "cutout": cutout}, tta=True, tta_shift=tta_shift, time_budget_s=budget, seed=0,
+        whiten_init=whiten_init,
     ))
 
 
@@ -70,10 +73,13 @@ def main() -> None:
                    help="override the preset's")
     p.add_argument("--tta-shift", type=int, default=0, help="pixels of the shifted test-time copies; 0 = off")
     p.add_argument("--stem", type=int, help="override the preset's full-resolution stem width")
+    p.add_argument("--pool-at", choices=get_args(CompactArchitecture.model_fields["pool_at"].annotation),
+                   help="override the preset's: which conv of each stage the max-pool follows")
+    p.add_argument("--whiten-init", action="store_true", help="whitening init of the first conv")
     p.add_argument("--name", default="time_to_accuracy")
     args = p.parse_args()
     config = recipe(args.preset, args.epochs, args.budget, args.batch_size, args.lr, args.cutout,
-                    args.activation, args.tta_shift, args.stem)
+                    args.activation, args.tta_shift, args.stem, args.pool_at, args.whiten_init)
     data = load_dataset(cifar10_path(), cache_dir="var/cache")
     weights = Path("var/benchmarks") / args.name
     shutil.rmtree(weights, ignore_errors=True)  # a fresh run, not a resume of an older one
@@ -89,7 +95,9 @@ def main() -> None:
     for target in ("80%", "85%", "90%", "93%"):
         reached.setdefault(target, None)
     out = {"machine": machine(), "preset": args.preset,
-           "overrides": {"activation": args.activation, "stem": args.stem, "cutout": args.cutout, "tta_shift": args.tta_shift},
+           "overrides": {"activation": args.activation, "stem": args.stem, "pool_at": args.pool_at,
+                         "whiten_init": args.whiten_init,
+                         "cutout": args.cutout, "tta_shift": args.tta_shift},
            "params": result.params, "macs": result.macs,
            "best_acc": result.best_acc, "best_epoch": result.best_epoch, "stop_reason": result.stop_reason,
            "elapsed_s": result.elapsed_s, "seconds_to": reached,
