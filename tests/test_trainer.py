@@ -100,17 +100,18 @@ def test_cancel_stops_within_one_batch(data) -> None:
     assert batches_after_cancel == []
 
 
-def test_resume_continues_the_same_metric_series(data, tmp_path) -> None:
-    straight = train(config(epochs=4), data, log=None)
+@pytest.mark.parametrize("whiten_init", [False, True])
+def test_resume_continues_the_same_metric_series(data, tmp_path, whiten_init) -> None:
+    straight = train(config(epochs=4, whiten_init=whiten_init), data, log=None)
 
     stop = {"now": False}
-    first = train(config(epochs=4), data, checkpoint_dir=tmp_path, log=None,
+    first = train(config(epochs=4, whiten_init=whiten_init), data, checkpoint_dir=tmp_path, log=None,
                   on_epoch=lambda m: stop.update(now=m.epoch == 2),
                   should_stop=lambda: "cancelled" if stop["now"] else None)
     assert [m.epoch for m in first.history] == [1, 2]
 
     lines: list[str] = []
-    resumed = train(config(epochs=4), data, checkpoint_dir=tmp_path, log=lines.append)
+    resumed = train(config(epochs=4, whiten_init=whiten_init), data, checkpoint_dir=tmp_path, log=lines.append)
     assert resumed.resumed_from == 2
     assert lines[0].startswith("Resuming from epoch 2")
     assert [m.epoch for m in resumed.history] == [1, 2, 3, 4]

@@ -238,8 +238,6 @@ def train(
     model = build_model(arch).to(device)
     dd = DeviceData(data, device, config.channels_last)
     model = model.to(memory_format=dd.memory_format)
-    if config.whiten_init and len(dd.train_y):
-        whiten_first_conv(model, dd.normalize(dd.train_x[:: max(1, len(dd.train_y) // WHITEN_IMAGES)]))
     optimizer = _optimizer(config, model)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
@@ -254,6 +252,8 @@ def train(
         start_epoch, prior_elapsed = state["epoch"] + 1, state["elapsed_s"]
         result.resumed_from = state["epoch"]
         emit(f"Resuming from epoch {state['epoch']} ({ckpt_dir / checkpoint.LAST})")
+    elif config.whiten_init and len(dd.train_y):  # a fresh run; a resumed one has its trained weights
+        whiten_first_conv(model, dd.normalize(dd.train_x[:: max(1, len(dd.train_y) // WHITEN_IMAGES)]))
 
     n = len(dd.train_y)
     steps_per_epoch = max(1, math.ceil(n / config.batch_size))

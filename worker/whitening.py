@@ -4,8 +4,8 @@ The first conv's filters become the top eigenvectors of the covariance of the tr
 k x k patches (after the run's normalisation), each scaled by 1/sqrt(eigenvalue + eps), in +/-
 pairs: a filter and its negative. On the training patches the filters' responses are then
 uncorrelated with unit variance, so the first layer starts from the data's own decorrelated
-directions instead of random ones. Filters beyond 2 x (patch size) keep their random init. The
-weights stay trainable.
+directions instead of random ones. Filters beyond 2 x min(out_channels // 2, patch size) keep
+their random init. The weights stay trainable.
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ def patch_covariance(images: torch.Tensor, kernel: int, chunk: int = 512) -> tor
 
 @torch.no_grad()
 def whitening_filters(images: torch.Tensor, kernel: int, out_channels: int) -> torch.Tensor:
-    """(min(out_channels, 2 x dims), C, k, k) filters: eigenvectors by falling eigenvalue, +/- pairs."""
+    """(2 x min(out_channels // 2, dims), C, k, k) filters: eigenvectors by falling eigenvalue, +/- pairs."""
     channels = images.shape[1]
     eigenvalues, eigenvectors = torch.linalg.eigh(patch_covariance(images, kernel))  # ascending
-    order = eigenvalues.flip(0)
+    falling = eigenvalues.flip(0)
     vectors = eigenvectors.flip(1).T  # rows, by falling eigenvalue
-    pairs = min(out_channels // 2, len(order))
-    scaled = vectors[:pairs] / (order[:pairs].clamp(min=0) + EPS).sqrt()[:, None]
+    pairs = min(out_channels // 2, len(falling))
+    scaled = vectors[:pairs] / (falling[:pairs].clamp(min=0) + EPS).sqrt()[:, None]
     filters = torch.stack([scaled, -scaled], dim=1).reshape(2 * pairs, channels, kernel, kernel)
     return filters.float()
 
@@ -58,8 +58,7 @@ def whiten_first_conv(model: nn.Module, images: torch.Tensor) -> int:
     conv = first_conv(model)
     kernel = conv.kernel_size[0]
     filters = whitening_filters(images, kernel, conv.out_channels)
-    with torch.no_grad():
-        conv.weight[: len(filters)] = filters.to(conv.weight.device, conv.weight.dtype)
-        if conv.bias is not None:
-            conv.bias[: len(filters)] = 0.0
+    conv.weight[: len(filters)] = filters.to(conv.weight.device, conv.weight.dtype)
+    if conv.bias is not None:
+        conv.bias[: len(filters)] = 0.0
     return len(filters)
