@@ -10,7 +10,7 @@ from backend.training_config import TrainConfig
 from tests.utils.datasets import make_arrays
 from worker import checkpoint
 from worker.model import build_model
-from worker.trainer import WHITEN_IMAGES, DeviceData, train
+from worker.trainer import DeviceData, train, whitening_sample
 from worker.whitening import EPS, patch_covariance, whiten_first_conv, whitening_filters
 
 
@@ -71,6 +71,6 @@ def test_training_starts_from_the_whitened_conv(tmp_path) -> None:
         lr=1e-9, momentum=0.0, weight_decay=0.0, device="cpu", whiten_init=True))
     train(config, data, checkpoint_dir=tmp_path, log=None)
     trained = checkpoint.load(tmp_path / checkpoint.LAST, torch.device("cpu"))["model"]["stages.0.down.conv1.weight"]
-    dd = DeviceData(data, torch.device("cpu"), channels_last=True)
-    stride = max(1, len(dd.train_y) // WHITEN_IMAGES)
-    assert torch.allclose(trained, whitening_filters(dd.normalize(dd.train_x[::stride]), 3, 8), atol=1e-6)
+    sample = whitening_sample(DeviceData(data, torch.device("cpu"), channels_last=True))
+    assert len(sample) == len(data.train_y)  # fewer than WHITEN_IMAGES: all of them
+    assert torch.allclose(trained, whitening_filters(sample, 3, 8), atol=1e-6)

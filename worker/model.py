@@ -67,10 +67,9 @@ class ConvBN(nn.Sequential):
 
 class CompactStage(nn.Module):
     def __init__(
-        self, widths: list[int], cin: int, first: int, act: Callable[[], nn.Module], residual: bool, pool_last: bool
+        self, widths: list[int], cin: int, first: int, act: Callable[[], nn.Module], residual: bool, pool_index: int
     ):
         super().__init__()
-        pool_index = len(widths) - 1 if pool_last else 0
         self.down = ConvBN(f"conv{first}", f"bn{first}", cin, widths[0], act, pool=pool_index == 0)
         rest = [
             ConvBN(f"conv{first + j}", f"bn{first + j}", widths[j - 1], widths[j], act, pool=pool_index == j)
@@ -95,7 +94,7 @@ class CompactNet(nn.Module):
             channels = arch.stem
         stages, k = [], 1
         for widths in arch.stages:
-            stages.append(CompactStage(widths, channels, k, act, arch.residual, arch.pool_at == "last"))
+            stages.append(CompactStage(widths, channels, k, act, arch.residual, arch.pooled_conv(widths)))
             channels, k = widths[-1], k + len(widths)
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveMaxPool2d(1) if arch.global_pool == "max" else nn.AdaptiveAvgPool2d(1)

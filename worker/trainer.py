@@ -117,6 +117,11 @@ class DeviceData:
         return ((x.float() - self.mean) / self.std).contiguous(memory_format=self.memory_format)
 
 
+def whitening_sample(data: DeviceData) -> torch.Tensor:
+    """The normalised training images whiten_init estimates the patch covariance on."""
+    return data.normalize(data.train_x[:: max(1, len(data.train_y) // WHITEN_IMAGES)])
+
+
 def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     # no weight decay on batch-norm and bias parameters (1-D tensors)
     decay = [p for p in model.parameters() if p.ndim > 1]
@@ -253,7 +258,7 @@ def train(
         result.resumed_from = state["epoch"]
         emit(f"Resuming from epoch {state['epoch']} ({ckpt_dir / checkpoint.LAST})")
     elif config.whiten_init and len(dd.train_y):  # a fresh run; a resumed one has its trained weights
-        whiten_first_conv(model, dd.normalize(dd.train_x[:: max(1, len(dd.train_y) // WHITEN_IMAGES)]))
+        whiten_first_conv(model, whitening_sample(dd))
 
     n = len(dd.train_y)
     steps_per_epoch = max(1, math.ceil(n / config.batch_size))

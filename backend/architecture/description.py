@@ -110,6 +110,10 @@ class CompactArchitecture(_Base):
     global_pool: Literal["max", "avg"] = "max"
     dropout: float = Field(0.0, description="dropout probability before the linear head")
 
+    def pooled_conv(self, stage: list[int]) -> int:
+        """Index, within ``stage``, of the conv its max-pool follows (the summary and the model agree on it)."""
+        return 0 if self.pool_at == "first" else len(stage) - 1
+
     @model_validator(mode="after")
     def _check_compact(self) -> CompactArchitecture:
         if not 0.0 <= self.dropout < 1.0:

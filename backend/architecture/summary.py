@@ -135,7 +135,7 @@ def _compact_rows(arch: CompactArchitecture) -> list[LayerRow]:
         for j, width in enumerate(stage):
             k += 1
             rows.append(_conv(f"conv{k}", channels, width, size, bias=False))
-            if j == (0 if arch.pool_at == "first" else len(stage) - 1):
+            if j == arch.pooled_conv(stage):
                 size //= 2
                 rows.append(_pool(width, size))
             rows.append(_bn(f"bn{k}", width, size))
