@@ -163,6 +163,7 @@ class ClassReport(BaseModel):
     epoch: int = Field(ge=1)
     classes: list[str] = Field(max_length=1000)
     accuracy: float
+    views: str = Field("image", max_length=100, description="the test-time views the predictions averaged")
     per_class_acc: list[float | None]
     confusion: list[list[int]]
     misclassified: list[MisclassifiedImage] = Field(max_length=64)

@@ -61,6 +61,11 @@ class TrainConfig(BaseModel):
         description="also average over two copies shifted by this many pixels diagonally (and their mirrors "
         "with tta), weighted half against the unshifted views; 0 = off. Costs 2-4 more forward passes per test image",
     )
+    tta_each_epoch: bool = Field(
+        True,
+        description="evaluate every epoch with the test-time views; off: each epoch is evaluated on the image "
+        "alone (one forward pass per test image) and the views serve only the run's final evaluation",
+    )
     whiten_init: bool = Field(
         False,
         description="initialise the first conv as a whitening of the training images' patches (airbench): "

@@ -286,11 +286,14 @@ def test_class_report_is_stored_and_served(client) -> None:
     run = submit(client)
     attempt = claim(client, run["id"])
     assert client.get(f"/api/runs/{run['id']}/evaluation").status_code == 404
-    report = {"epoch": 2, "classes": ["a", "b"], "accuracy": 0.75, "per_class_acc": [1.0, 0.5],
+    report = {"epoch": 2, "classes": ["a", "b"], "accuracy": 0.75, "views": "image + mirror", "per_class_acc": [1.0, 0.5],
               "confusion": [[2, 0], [1, 1]], "misclassified": [{"index": 3, "true": 1, "pred": 0, "png": "iVBORw0KGgo="}]}
     r = client.put(f"/api/worker/runs/{run['id']}/evaluation", json={"attempt": attempt, "report": report})
     assert r.status_code == 204
     assert client.get(f"/api/runs/{run['id']}/evaluation").json() == report
+    older = {k: v for k, v in report.items() if k != "views"}  # a report from before views were named
+    client.put(f"/api/worker/runs/{run['id']}/evaluation", json={"attempt": attempt, "report": older})
+    assert client.get(f"/api/runs/{run['id']}/evaluation").json() == {**older, "views": "image"}
     bad = {**report, "misclassified": [{"index": 0, "true": 0, "pred": 1, "png": "<script>"}]}
     r = client.put(f"/api/worker/runs/{run['id']}/evaluation", json={"attempt": attempt, "report": bad})
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "report.misclassified[0].png"

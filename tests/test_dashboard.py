@@ -62,6 +62,7 @@ def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab,
     page.fill("#cutout", "4")
     page.fill("#tta_shift", "1")
     page.check("#whiten_init")
+    page.uncheck("#tta_each_epoch")  # epochs on the image alone, the views in the final evaluation
     page.fill("#name", "form run")
     page.fill("#epochs", "4")
     page.fill("#batch_size", "8")
@@ -72,6 +73,7 @@ def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab,
     assert (config["architecture"]["stem"], config["architecture"]["activation"]) == (4, "gelu_tanh")
     assert config["architecture"]["pool_at"] == "last"
     assert (config["augment"]["cutout"], config["tta_shift"], config["whiten_init"]) == (4, 1, True)
+    assert (config["tta"], config["tta_each_epoch"]) == (True, False)
     page.wait_for_function("Number(document.getElementById('run').dataset.points || 0) >= 1", timeout=90_000)
     first = page.evaluate("document.getElementById('acc-chart').data[1].x.length")
     page.wait_for_function(f"document.getElementById('acc-chart').data[1].x.length > {first}", timeout=90_000)
@@ -81,6 +83,7 @@ def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab,
     page.wait_for_selector("#run[data-classes='1']")  # the class report of the best weights
     assert page.evaluate("document.getElementById('confusion').data[0].z.flat().reduce((a, b) => a + b, 0)") == 100
     assert page.locator("#gallery figure").count() > 0
+    assert "test-time views: image + mirror + 1-px shifts" in page.inner_text("#eval-epoch")
 
 
 def test_over_budget_architecture_shows_the_error_and_queues_nothing(page, lab) -> None:

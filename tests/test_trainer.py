@@ -190,6 +190,41 @@ def test_class_report_on_a_hand_made_prediction() -> None:
     assert report["confusion"] == [[2, 1], [1, 2]]
     assert report["per_class_acc"] == pytest.approx([2 / 3, 2 / 3])
     assert [(m["index"], m["true"], m["pred"]) for m in report["misclassified"]] == [(2, 0, 1)]
+    assert report["views"] == "image"  # the default: a prediction on the image alone
+
+
+def test_views_label_names_what_was_averaged() -> None:
+    from worker.evaluation import views_label
+
+    assert [views_label(False, 0), views_label(True, 0), views_label(False, 2), views_label(True, 1)] == [
+        "image", "image + mirror", "image + 2-px shifts", "image + mirror + 1-px shifts"]
+
+
+def test_views_only_in_the_final_evaluation(data, tmp_path) -> None:
+    """tta_each_epoch off: the same training, each epoch evaluated on the image alone, the views
+    in the final evaluation of the best weights."""
+    views = dict(tta=True, tta_shift=1, precision="fp32", epochs=3)
+    lines: list[str] = []
+    final_only = train(config(**views, tta_each_epoch=False), data, checkpoint_dir=tmp_path / "final", log=lines.append)
+    every = train(config(**views), data, checkpoint_dir=tmp_path / "every", log=None)
+    assert [m.train_loss for m in final_only.history] == [m.train_loss for m in every.history]
+
+    dd = DeviceData(data, torch.device("cpu"), True)
+    model = build_model(config().architecture).to(memory_format=dd.memory_format)
+    model.load_state_dict(checkpoint.load(tmp_path / "final" / checkpoint.LAST)["model"])
+    alone, with_views = evaluate(model, dd, 64), evaluate(model, dd, 64, True, False, 1)
+    assert alone[0] != pytest.approx(with_views[0])  # the two evaluations are told apart by their loss
+    assert (final_only.history[-1].test_loss, final_only.history[-1].test_acc) == pytest.approx(alone[:2])
+    assert (every.history[-1].test_loss, every.history[-1].test_acc) == pytest.approx(with_views[:2])
+
+    model.load_state_dict(checkpoint.load(tmp_path / "final" / checkpoint.BEST)["model"])
+    best_with_views = evaluate(model, dd, 64, True, False, 1)
+    report = final_only.evaluation
+    assert report["epoch"] == final_only.best_epoch and report["views"] == "image + mirror + 1-px shifts"
+    assert report["accuracy"] == pytest.approx(best_with_views[1])
+    assert every.evaluation["views"] == report["views"] and final_only.final_eval_s > 0
+    assert lines[-1] == (f"Final evaluation (image + mirror + 1-px shifts, weights of epoch {report['epoch']}): "
+                         f"test accuracy {report['accuracy']:.2%} in {final_only.final_eval_s:.1f} s")
 
 
 def test_a_diverging_run_stops_without_recording_the_bad_epoch(data) -> None:

@@ -19,8 +19,16 @@ def png_base64(image: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def class_report(data: ImageDataset, predicted: torch.Tensor, epoch: int, gallery: int = 24) -> dict:
-    """``predicted`` holds one label per test image, in the dataset's order."""
+def views_label(flip: bool, shift: int) -> str:
+    """The test-time views a prediction averaged, in words (trainer._tta_logits)."""
+    return "image" + (" + mirror" if flip else "") + (f" + {shift}-px shifts" if shift else "")
+
+
+def class_report(
+    data: ImageDataset, predicted: torch.Tensor, epoch: int, gallery: int = 24, views: str = "image"
+) -> dict:
+    """``predicted`` holds one label per test image, in the dataset's order; ``views`` names the
+    test-time views it averaged (views_label)."""
     truth = data.test_y
     pred = predicted.numpy().astype(np.int64)
     k = len(data.classes)
@@ -40,6 +48,7 @@ def class_report(data: ImageDataset, predicted: torch.Tensor, epoch: int, galler
         "epoch": epoch,
         "classes": list(data.classes),
         "accuracy": float((pred == truth).mean()) if len(truth) else 0.0,
+        "views": views,
         "per_class_acc": per_class,
         "confusion": confusion.tolist(),
         "misclassified": [

@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cutout", type=int)
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
     p.add_argument("--tta-shift", type=int, help="also average copies shifted by this many pixels at test time")
+    p.add_argument("--final-views-only", action="store_true",
+                   help="evaluate each epoch on the image alone; the test-time views only in the final evaluation")
     p.add_argument("--whiten-init", action="store_true", help="initialise the first conv as a patch whitening")
     p.add_argument("--patience", type=int, help="early stopping patience, epochs")
     p.add_argument("--seed", type=int)
@@ -77,6 +79,8 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         raw["tta"] = True
     if args.tta_shift is not None:
         raw["tta_shift"] = args.tta_shift
+    if args.final_views_only:
+        raw["tta_each_epoch"] = False
     if args.whiten_init:
         raw["whiten_init"] = True
     raw.setdefault("architecture", "wide_deep")

@@ -31,7 +31,7 @@ from backend.training_config import TrainConfig
 from worker import checkpoint
 from worker.augment import cutout, random_crop, random_flip
 from worker.data import ImageDataset
-from worker.evaluation import class_report
+from worker.evaluation import class_report, views_label
 from worker.model import build_model
 from worker.schedule import lr_at
 from worker.whitening import whiten_first_conv
@@ -77,6 +77,7 @@ class TrainResult:
     elapsed_s: float = 0.0
     resumed_from: int = 0  # the epoch the last checkpoint held when this call started
     evaluation: dict[str, Any] | None = None  # worker.evaluation.class_report of the best weights
+    final_eval_s: float = 0.0  # the class report's evaluation, after (and outside) the training time
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -236,6 +237,8 @@ def train(
         )
     summary = summarize(arch)
     bf16 = use_bf16(device, config.precision)
+    # the test-time views of each epoch's evaluation; the final one always uses the config's
+    epoch_flip, epoch_shift = (config.tta, config.tta_shift) if config.tta_each_epoch else (False, 0)
     result = TrainResult(config.model_dump(mode="json"), summary.total_params, summary.total_macs,
                          f"{device} ({'bf16' if bf16 else 'fp32'})")
 
@@ -310,7 +313,7 @@ def train(
         if reason:
             emit(f"Stopped during epoch {epoch}: {describe_stop(reason, config)}; the partial epoch is not recorded")
             break
-        test_loss, test_acc, _ = evaluate(model, dd, config.eval_batch_size, config.tta, bf16, config.tta_shift)
+        test_loss, test_acc, _ = evaluate(model, dd, config.eval_batch_size, epoch_flip, bf16, epoch_shift)
         metrics = EpochMetrics(
             epoch=epoch,
             train_loss=loss_sum.item() / max(seen, 1),
@@ -356,11 +359,17 @@ def train(
     result.elapsed_s = elapsed()
     emit(finished_line(result.elapsed_s))
     if result.history:
+        eval_start = clock()
         best = checkpoint.load(ckpt_dir / checkpoint.BEST, device) if ckpt_dir else None
         if best is not None:
             model.load_state_dict(best["model"])  # the report describes the best epoch's weights
         _, _, predicted = evaluate(model, dd, config.eval_batch_size, config.tta, bf16, config.tta_shift)
-        result.evaluation = class_report(data, predicted, best["epoch"] if best else result.history[-1].epoch)
+        result.evaluation = class_report(data, predicted, best["epoch"] if best else result.history[-1].epoch,
+                                         views=views_label(config.tta, config.tta_shift))
+        result.final_eval_s = clock() - eval_start
+        if not config.tta_each_epoch:
+            emit(f"Final evaluation ({result.evaluation['views']}, weights of epoch {result.evaluation['epoch']}): "
+                 f"test accuracy {result.evaluation['accuracy']:.2%} in {result.final_eval_s:.1f} s")
     return result
 
 

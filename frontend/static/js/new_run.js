@@ -45,6 +45,7 @@
     if (c.data) { set("data_source", c.data.source); set("train_limit", c.data.train_limit); set("test_limit", c.data.test_limit); }
     if (c.augment) { $("crop").checked = c.augment.crop; $("flip").checked = c.augment.flip; set("cutout", c.augment.cutout); }
     $("tta").checked = !!c.tta; set("tta_shift", c.tta_shift); $("whiten_init").checked = !!c.whiten_init;
+    $("tta_each_epoch").checked = c.tta_each_epoch !== false;
   }
 
   async function refresh() {
@@ -87,6 +88,7 @@
       weight_decay: Number($("weight_decay").value), label_smoothing: Number($("label_smoothing").value),
       augment: { crop: $("crop").checked, flip: $("flip").checked, cutout: Number($("cutout").value || 0) },
       tta: $("tta").checked, tta_shift: Number($("tta_shift").value || 0), whiten_init: $("whiten_init").checked,
+      tta_each_epoch: $("tta_each_epoch").checked,
       early_stopping_patience: optNum("patience"), seed: Number($("seed").value), time_budget_s: Number($("time_budget").value),
       data: { source: $("data_source").value, train_limit: optNum("train_limit"), test_limit: optNum("test_limit") },
     };
