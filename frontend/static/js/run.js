@@ -48,7 +48,7 @@
     if (!r.ok) return;
     const e = r.data;
     document.getElementById("classes").hidden = false;
-    document.getElementById("eval-epoch").textContent = `(weights of epoch ${e.epoch}, ${cnn.pct(e.accuracy)} overall, test-time views: ${e.views || "image"})`;
+    document.getElementById("eval-epoch").textContent = `(weights of epoch ${e.epoch}, ${cnn.pct(e.accuracy)} overall, test-time views: ${e.views})`;
     cnn.classReport(document.getElementById("confusion"), document.getElementById("per-class"), document.getElementById("gallery"), e);
     root.dataset.classes = "1";
   }

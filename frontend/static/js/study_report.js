@@ -104,6 +104,7 @@ const cnnReport = (() => {
     for (const entry of entries) {
       if (!entry.evaluation || container.querySelector(`[data-key="${CSS.escape(entry.key)}"]`)) continue;
       const details = cnn.el("details", null, { "data-key": entry.key, class: "class-report" });
+      // stored reports are served as saved: those from before views were named lack the field
       details.append(cnn.el("summary", `${entry.label}: ${cnn.pct(entry.evaluation.accuracy)} of the test set (${entry.evaluation.views || "image"}), weights of epoch ${entry.evaluation.epoch}`));
       classReport(details, entry);
       container.append(details);
