@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backend.architecture import ArchitectureError, parse_architecture
-from backend.architecture.description import CompactArchitecture, PlainArchitecture
+from backend.architecture.description import AnyArchitecture
 
 
 class AugmentConfig(BaseModel):
@@ -34,7 +34,7 @@ class DataConfig(BaseModel):
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    architecture: PlainArchitecture | CompactArchitecture = Field(
+    architecture: AnyArchitecture = Field(
         description="a preset name or a full description"
     )
     data: DataConfig = Field(default_factory=DataConfig)

@@ -8,12 +8,14 @@ reports is the enclosing field (``architecture``), so the two are joined:
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
+from backend.architecture.description import AnyArchitecture
+
 _INNER_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])*(?:\.[A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])*)*): (.*)$", re.S)
-_TAGS = {"plain", "compact"}  # the architecture union's discriminator tags
+_TAGS = {family.model_fields["family"].default for family in get_args(AnyArchitecture)}  # the union's tags
 
 
 def field_path(loc: tuple[Any, ...]) -> str:

@@ -28,7 +28,7 @@ RESULTS = Path(__file__).parent / "results"
 def recipe(
     preset: str, epochs: int, budget: float, batch_size: int, lr: float, cutout: int = 0,
     activation: str | None = None, tta_shift: int = 0, stem: int | None = None, pool_at: str | None = None,
-    whiten_init: bool = False, tta_each_epoch: bool = True, stages: list[list[int]] | None = None,
+    whiten_init: bool = False, tta_each_epoch: bool = True, stages: list[list[int]] | None = None, seed: int = 0,
 ) -> TrainConfig:
     """Our modern recipe: nesterov SGD one-cycle (annealed by the time budget if it ends first),
     label smoothing 0.2, crop+flip (+ cutout when asked), flip TTA (+ shifted copies when asked),
@@ -44,7 +44,7 @@ def recipe(
     return TrainConfig.model_validate(dict(
         architecture=architecture, epochs=epochs, batch_size=batch_size, optimizer="sgd", nesterov=True,
         lr=lr, schedule="onecycle", schedule_by="time_budget", warmup_fraction=0.2, weight_decay=5e-4, label_smoothing=0.2,
-        augment={"crop": True, "flip": True, "cutout": cutout}, tta=True, tta_shift=tta_shift, time_budget_s=budget, seed=0,
+        augment={"crop": True, "flip": True, "cutout": cutout}, tta=True, tta_shift=tta_shift, time_budget_s=budget, seed=seed,
         whiten_init=whiten_init, tta_each_epoch=tta_each_epoch,
     ))
 
@@ -90,11 +90,12 @@ def main() -> None:
     p.add_argument("--whiten-init", action="store_true", help="whitening init of the first conv")
     p.add_argument("--final-views-only", action="store_true",
                    help="evaluate each epoch on the image alone; the test-time views only in the final evaluation")
+    p.add_argument("--seed", type=int, default=0, help="the run's seed (init, batch order, augmentation)")
     p.add_argument("--name", default="time_to_accuracy")
     args = p.parse_args()
     config = recipe(args.preset, args.epochs, args.budget, args.batch_size, args.lr, args.cutout,
                     args.activation, args.tta_shift, args.stem, args.pool_at, args.whiten_init,
-                    not args.final_views_only, args.stages)
+                    not args.final_views_only, args.stages, args.seed)
     data = load_dataset(cifar10_path(), cache_dir="var/cache")
     weights = Path("var/benchmarks") / args.name
     shutil.rmtree(weights, ignore_errors=True)  # a fresh run, not a resume of an older one
@@ -117,7 +118,7 @@ def main() -> None:
     out = {"machine": machine(), "preset": args.preset,
            "overrides": {"stages": args.stages, "activation": args.activation, "stem": args.stem, "pool_at": args.pool_at,
                          "whiten_init": args.whiten_init, "final_views_only": args.final_views_only,
-                         "cutout": args.cutout, "tta_shift": args.tta_shift},
+                         "cutout": args.cutout, "tta_shift": args.tta_shift, "seed": args.seed},
            "params": result.params, "macs": result.macs,
            "best_acc": result.best_acc, "best_epoch": result.best_epoch, "stop_reason": result.stop_reason,
            "elapsed_s": result.elapsed_s, "seconds_to": reached,

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from backend.architecture import PRESETS, CompactArchitecture, PlainArchitecture, summarize
+from backend.architecture import PRESETS, CompactArchitecture, PlainArchitecture, ResNetArchitecture, summarize
 from worker.model import build_model, count_params
 
 SEED_FIGURES = {  # SEED_STUDY.md, to the unit
@@ -71,7 +71,14 @@ def random_description(rng: random.Random):
     max_stages = min(3, size.bit_length() - 1)
     stages = [[rng.randint(1, 24) for _ in range(rng.randint(1, 3))] for _ in range(rng.randint(1, max_stages))]
     common = dict(input_size=size, in_channels=rng.choice([1, 3]), num_classes=rng.randint(2, 12))
-    if rng.random() < 0.5:
+    family = rng.choice(["plain", "compact", "resnet"])
+    if family == "resnet":  # odd sizes too: a stride-2 conv rounds up where a max-pool rounds down
+        size = rng.choice([7, 16, 28, 32, 33])
+        stages = [[rng.randint(1, 24) for _ in range(2 * rng.randint(1, 2))] for _ in range(rng.randint(1, 4))]
+        common["input_size"] = size
+        return ResNetArchitecture(stages=stages, stem=rng.randint(1, 16), activation=rng.choice(["relu", "gelu"]),
+                                  global_pool=rng.choice(["max", "avg"]), **common)
+    if family == "plain":
         return PlainArchitecture(stages=stages, batch_norm=rng.choice(["none", "first", "every"]),
                                  hidden=[rng.randint(1, 40) for _ in range(rng.randint(0, 2))],
                                  dropout_input=rng.choice([0.0, 0.3]), dropout_hidden=rng.choice([0.0, 0.5]), **common)
@@ -123,3 +130,42 @@ def test_description_round_trips_through_json() -> None:
         again = type(arch).model_validate_json(arch.model_dump_json())
         assert again == arch
         assert summarize(again).to_dict() == summarize(arch).to_dict()
+
+
+def test_resnet20_by_hand() -> None:
+    """The preset against He et al.'s ResNet-20 arithmetic: 3x3 convs in blocks of two, stride 2 and
+    a 1x1 projection where a stage starts, BN (2 params per channel) after every conv."""
+    arch = PRESETS["resnet20"]
+    conv, bn = (lambda i, o: i * o * 9), (lambda c: 2 * c)
+    stem = conv(3, 16) + bn(16)
+    stage1 = 6 * (conv(16, 16) + bn(16))
+    stage2 = conv(16, 32) + 5 * conv(32, 32) + 6 * bn(32) + 16 * 32 + bn(32)  # + the 1x1 projection
+    stage3 = conv(32, 60) + 5 * conv(60, 60) + 6 * bn(60) + 32 * 60 + bn(60)
+    head = 60 * 10 + 10
+    assert summarize(arch).total_params == stem + stage1 + stage2 + stage3 + head == 248_778
+    macs = (conv(3, 16) + 6 * conv(16, 16)) * 32 * 32 + (conv(16, 32) + 5 * conv(32, 32) + 16 * 32) * 16 * 16 \
+        + (conv(32, 60) + 5 * conv(60, 60) + 32 * 60) * 8 * 8 + 60 * 10
+    assert summarize(arch).total_macs == macs == 39_302_744
+    rows = summarize(arch).rows
+    names = [r.name for r in rows]
+    assert names[:6] == ["conv0", "bn0", "conv1", "bn1", "conv2", "bn2"]
+    assert names.index("short7") == names.index("bn8") + 1  # stage 2's first block: its convs, then the shortcut
+    assert [n for n in names if n.startswith("short")] == ["short7", "shortbn7", "short13", "shortbn13"]
+    assert rows[names.index("conv7")].output_shape == [1, 32, 16, 16]
+    assert rows[names.index("short13")].kernel_shape == [32, 60, 1, 1]
+    assert rows[-1].name == "fc" and rows[-2].name == "avgpool"
+    assert_summary_matches_model(arch)
+
+
+def test_resnet_identity_blocks_add_their_input() -> None:
+    """A block whose shape is unchanged adds its input back: with the branch's last BN zeroed, the
+    block is act(x); a shortcut-free stack would give act(0) = 0 instead."""
+    from worker.model import BasicBlock
+
+    block = BasicBlock(1, 8, 8, 8, 1, torch.nn.ReLU).eval()
+    torch.nn.init.zeros_(block.branch.bn2.weight)
+    x = torch.randn(2, 8, 5, 5)
+    assert isinstance(block.shortcut, torch.nn.Identity)
+    torch.testing.assert_close(block(x), torch.relu(x))
+    projected = BasicBlock(1, 8, 8, 12, 2, torch.nn.ReLU)
+    assert projected(x).shape == (2, 12, 3, 3)

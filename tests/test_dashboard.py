@@ -86,6 +86,40 @@ def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab,
     assert "test-time views: image + mirror + 1-px shifts" in page.inner_text("#eval-epoch")
 
 
+def test_a_resnet_from_the_form_shows_its_blocks_and_trains(page, lab, worker) -> None:
+    page.goto("/runs/new")
+    page.wait_for_selector("body[data-ready='1']")
+    page.select_option("#preset", "resnet20")
+    page.wait_for_function("document.getElementById('param-text').textContent.startsWith('248,778 ')")
+    assert page.is_visible("#stem") and page.is_visible("#activation")
+    assert not page.is_visible("#pool_at") and not page.is_visible("#residual") and not page.is_visible("#hidden")
+    page.fill("#stages", "8 / 16,16")  # a block is two convs: an odd stage is named
+    error = page.wait_for_selector("[data-error-for='config.architecture.stages[0]']:has-text('even number')")
+    assert "got 1" in error.inner_text()
+    page.select_option("#preset", "compact")  # stem 0 = none there; switching the family offers resnet's 16
+    page.select_option("#family", "resnet")
+    assert page.input_value("#stem") == "16" and not page.is_visible("#pool_at")
+    page.fill("#stages", "8,8 / 16,16")
+    page.fill("#stem", "8")
+    # conv0 216 + bn0 16, block 1: 2 x 576 + 2 x 16, block 2: 1,152 + 2,304 + 2 x 32 and its 1x1
+    # shortcut 128 + 32, fc 170
+    page.wait_for_function("document.getElementById('param-text').textContent.startsWith('5,266 ')")
+    names = page.locator("#layers tbody tr td:first-child").all_inner_texts()
+    assert [n.split("_", 1)[1] for n in names] == ["conv0", "bn0", "conv1", "bn1", "conv2", "bn2", "conv3", "bn3",
+                                                    "conv4", "bn4", "short3", "shortbn3", "avgpool", "fc"]
+    page.fill("#name", "form resnet")
+    page.fill("#epochs", "2")
+    page.fill("#batch_size", "8")
+    page.click("#submit")
+    page.wait_for_url(re.compile(r".*/runs/\d+$"))
+    config = lab.http.get(f"/api/runs/{page.url.rsplit('/', 1)[1]}").json()["config"]
+    assert config["architecture"]["family"] == "resnet"
+    assert (config["architecture"]["stages"], config["architecture"]["stem"]) == ([[8, 8], [16, 16]], 8)
+    assert config["architecture"]["global_pool"] == "avg"
+    page.wait_for_selector("#run-status.succeeded", timeout=90_000)
+    assert page.evaluate("document.getElementById('acc-chart').data[1].x.length") == 2
+
+
 def test_over_budget_architecture_shows_the_error_and_queues_nothing(page, lab) -> None:
     before = run_count(lab)
     page.goto("/runs/new")

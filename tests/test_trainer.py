@@ -34,13 +34,15 @@ def without_seconds(history) -> list[dict]:
     return [{k: v for k, v in asdict(m).items() if k != "seconds"} for m in history]
 
 
-def test_loss_falls_and_the_net_learns(data) -> None:
-    result = train(config(epochs=6), data, log=None)
+@pytest.mark.parametrize("architecture", [TINY_ARCH, {"family": "resnet", "stem": 8, "stages": [[8, 8], [16, 16]],
+                                                       "num_classes": 3}], ids=["compact", "resnet"])
+def test_loss_falls_and_the_net_learns(data, architecture) -> None:
+    result = train(config(epochs=6, architecture=architecture), data, log=None)
     assert len(result.history) == 6
     assert result.history[-1].train_loss < 0.7 * result.history[0].train_loss
     assert result.best_acc > 0.8  # three easy classes; chance is 1/3
     assert result.stop_reason == "completed"
-    assert result.params == sum(p.numel() for p in build_model(config().architecture).parameters())
+    assert result.params == sum(p.numel() for p in build_model(config(architecture=architecture).architecture).parameters())
 
 
 def test_every_epoch_reaches_the_callback_in_order(data) -> None:

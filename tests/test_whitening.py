@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-from backend.architecture import CompactArchitecture, PlainArchitecture
+from backend.architecture import CompactArchitecture, PlainArchitecture, ResNetArchitecture
 from backend.training_config import TrainConfig
 from tests.utils.datasets import make_arrays
 from worker import checkpoint
@@ -57,20 +58,25 @@ def test_only_twice_the_patch_size_filters_are_set_and_a_plain_bias_is_zeroed() 
     assert torch.equal(model.features.conv1.bias[:18], torch.zeros(18))
 
 
-def test_the_stem_is_the_first_conv_when_there_is_one() -> None:
-    model = build_model(CompactArchitecture(stages=[[8]], stem=6, input_size=12, num_classes=3))
+@pytest.mark.parametrize("family", [CompactArchitecture, ResNetArchitecture])
+def test_the_stem_is_the_first_conv_when_there_is_one(family) -> None:
+    model = build_model(family(stages=[[8, 8]], stem=6, input_size=12, num_classes=3))
     images = correlated_images()
     whiten_first_conv(model, images)
     assert torch.equal(model.stem.conv0.weight.detach(), whitening_filters(images, 3, 6))
 
 
-def test_training_starts_from_the_whitened_conv(tmp_path) -> None:
+@pytest.mark.parametrize(("architecture", "first"), [
+    ({"family": "compact", "stages": [[8], [16]], "num_classes": 3}, "stages.0.down.conv1.weight"),
+    ({"family": "resnet", "stem": 8, "stages": [[8, 8], [16, 16]], "num_classes": 3}, "stem.conv0.weight"),
+])
+def test_training_starts_from_the_whitened_conv(tmp_path, architecture, first) -> None:
     data = make_arrays(classes=3, train_per_class=40, test_per_class=10)
     config = TrainConfig.model_validate(dict(
-        architecture={"family": "compact", "stages": [[8], [16]], "num_classes": 3}, epochs=1, batch_size=16,
+        architecture=architecture, epochs=1, batch_size=16,
         lr=1e-9, momentum=0.0, weight_decay=0.0, device="cpu", whiten_init=True))
     train(config, data, checkpoint_dir=tmp_path, log=None)
-    trained = checkpoint.load(tmp_path / checkpoint.LAST, torch.device("cpu"))["model"]["stages.0.down.conv1.weight"]
+    trained = checkpoint.load(tmp_path / checkpoint.LAST, torch.device("cpu"))["model"][first]
     sample = whitening_sample(DeviceData(data, torch.device("cpu"), channels_last=True))
     assert len(sample) == len(data.train_y)  # fewer than WHITEN_IMAGES: all of them
     assert torch.allclose(trained, whitening_filters(sample, 3, 8), atol=1e-6)

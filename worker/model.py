@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from backend.architecture import CompactArchitecture, PlainArchitecture
+from backend.architecture import AnyArchitecture, CompactArchitecture, PlainArchitecture, ResNetArchitecture
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -105,10 +105,54 @@ class CompactNet(nn.Module):
         return self.fc(self.drop(self.pool(self.stages(self.stem(x))).flatten(1)))
 
 
-def build_model(arch: PlainArchitecture | CompactArchitecture) -> nn.Module:
+class BasicBlock(nn.Module):
+    """conv → BN → act → conv → BN, plus the shortcut, then act (He et al. 2016, post-activation)."""
+
+    def __init__(self, k: int, cin: int, first: int, second: int, stride: int, act: Callable[[], nn.Module]):
+        super().__init__()
+        self.branch = nn.Sequential(OrderedDict([
+            (f"conv{k}", nn.Conv2d(cin, first, 3, stride, padding=1, bias=False)),
+            (f"bn{k}", nn.BatchNorm2d(first)),
+            ("act", act()),
+            (f"conv{k + 1}", nn.Conv2d(first, second, 3, padding=1, bias=False)),
+            (f"bn{k + 1}", nn.BatchNorm2d(second)),
+        ]))
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or cin != second:
+            self.shortcut = nn.Sequential(OrderedDict([
+                (f"short{k}", nn.Conv2d(cin, second, 1, stride, bias=False)),
+                (f"shortbn{k}", nn.BatchNorm2d(second)),
+            ]))
+        self.act = act()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.branch(x) + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    def __init__(self, arch: ResNetArchitecture) -> None:
+        super().__init__()
+        act = _ACTIVATIONS[arch.activation]
+        self.stem = ConvBN("conv0", "bn0", arch.in_channels, arch.stem, act, pool=False)
+        blocks, channels = [], arch.stem
+        for k, first, second, stride in arch.blocks():
+            blocks.append(BasicBlock(k, channels, first, second, stride, act))
+            channels = second
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveMaxPool2d(1) if arch.global_pool == "max" else nn.AdaptiveAvgPool2d(1)
+        self.drop = nn.Dropout(arch.dropout) if arch.dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(channels, arch.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.drop(self.pool(self.blocks(self.stem(x))).flatten(1)))
+
+
+def build_model(arch: AnyArchitecture) -> nn.Module:
     if isinstance(arch, PlainArchitecture):
         return PlainNet(arch)
-    return CompactNet(arch)
+    if isinstance(arch, CompactArchitecture):
+        return CompactNet(arch)
+    return ResNet(arch)
 
 
 def count_params(model: nn.Module) -> int:

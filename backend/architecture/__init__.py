@@ -5,10 +5,12 @@ worker (to build the network) import this package, so it must never import torch
 """
 
 from backend.architecture.description import (
+    AnyArchitecture,
     Architecture,
     ArchitectureError,
     CompactArchitecture,
     PlainArchitecture,
+    ResNetArchitecture,
     parse_architecture,
 )
 from backend.architecture.presets import PRESETS, preset
@@ -16,11 +18,13 @@ from backend.architecture.summary import LayerRow, Summary, summarize
 
 __all__ = [
     "PRESETS",
+    "AnyArchitecture",
     "Architecture",
     "ArchitectureError",
     "CompactArchitecture",
     "LayerRow",
     "PlainArchitecture",
+    "ResNetArchitecture",
     "Summary",
     "parse_architecture",
     "preset",

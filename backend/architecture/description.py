@@ -1,6 +1,6 @@
 """The serialisable (JSON) description of a network.
 
-Two families:
+Three families:
 
 * ``plain`` — the seed study's family: stages of 3x3 convs (bias, ReLU), a 2x2 max-pool after
   every stage, optional batch norm (none / first conv of each stage / every conv), then
@@ -16,6 +16,13 @@ Two families:
   full-resolution features for few parameters (3 x stem x 9) but many MACs — a trade for when
   the parameter budget, not the time, is the limit (on 2 CPU cores it did not pay within 15
   minutes: benchmarks/RESULTS.md).
+* ``resnet`` — He et al.'s CIFAR ResNets (ResNet-20 and kin): a full-resolution stem (conv → BN →
+  act), then stages of residual blocks, two 3x3 convs each (conv → BN → act → conv → BN, added to
+  the block's input, then act). A stage lists its convs' widths, two per block; every stage after
+  the first halves the resolution with a stride-2 first conv instead of a max-pool. Where a block
+  changes the width or the resolution, its shortcut is a 1x1 conv → BN ("option B"); elsewhere
+  the identity. Global pooling, one linear head. Depth at a small width is what makes these nets
+  parameter-efficient: the `resnet20` preset has 20 weight layers in 248,778 parameters.
 
 Invalid descriptions raise :class:`ArchitectureError` whose message starts with the field path.
 """
@@ -66,12 +73,17 @@ class _Base(BaseModel):
                 if width > MAX_WIDTH:
                     raise ValueError(f"stages[{i}][{j}]: width must be at most {MAX_WIDTH}, got {width}")
         allowed = _pools_allowed(self.input_size)
-        if len(self.stages) > allowed:
+        halvings, what = self._halvings()
+        if halvings > allowed:
             raise ValueError(
-                f"stages: {len(self.stages)} stages means {len(self.stages)} max-pools, but a "
+                f"stages: {len(self.stages)} stages means {halvings} {what}, but a "
                 f"{self.input_size}x{self.input_size} input allows at most {allowed}"
             )
         return self
+
+    def _halvings(self) -> tuple[int, str]:
+        """How many times the stages halve the resolution, and by what: a max-pool per stage here."""
+        return len(self.stages), "max-pools"
 
 
 class PlainArchitecture(_Base):
@@ -133,13 +145,46 @@ class CompactArchitecture(_Base):
         return self
 
 
-Architecture = Annotated[PlainArchitecture | CompactArchitecture, Field(discriminator="family")]
-_ADAPTER: TypeAdapter[PlainArchitecture | CompactArchitecture] = TypeAdapter(Architecture)
+class ResNetArchitecture(_Base):
+    family: Literal["resnet"] = "resnet"
+    stem: int = Field(16, ge=1, le=MAX_WIDTH, description="width of the full-resolution 3x3 conv-BN-act before the blocks")
+    activation: Literal["relu", "gelu", "gelu_tanh"] = "relu"
+    global_pool: Literal["max", "avg"] = "avg"
+    dropout: float = Field(0.0, description="dropout probability before the linear head")
+
+    def _halvings(self) -> tuple[int, str]:
+        return len(self.stages) - 1, "stride-2 downsamplings"  # the first stage keeps the stem's resolution
+
+    @model_validator(mode="after")
+    def _check_resnet(self) -> ResNetArchitecture:
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout: dropout probability must be in [0, 1), got {self.dropout}")
+        for i, stage in enumerate(self.stages):
+            if len(stage) % 2:
+                raise ValueError(
+                    f"stages[{i}]: a resnet stage is residual blocks of two convs each, so it needs an even "
+                    f"number of widths, got {len(stage)}"
+                )
+        return self
+
+    def blocks(self) -> list[tuple[int, int, int, int]]:
+        """(index of the block's first conv, first width, second width, stride) for every block, in order."""
+        out, k = [], 1
+        for i, stage in enumerate(self.stages):
+            for j in range(0, len(stage), 2):
+                out.append((k, stage[j], stage[j + 1], 2 if i > 0 and j == 0 else 1))
+                k += 2
+        return out
 
 
-def parse_architecture(data: Any) -> PlainArchitecture | CompactArchitecture:
+AnyArchitecture = PlainArchitecture | CompactArchitecture | ResNetArchitecture
+Architecture = Annotated[AnyArchitecture, Field(discriminator="family")]
+_ADAPTER: TypeAdapter[AnyArchitecture] = TypeAdapter(Architecture)
+
+
+def parse_architecture(data: Any) -> AnyArchitecture:
     """A preset name or a JSON-like dict → a validated description (or ArchitectureError)."""
-    if isinstance(data, (PlainArchitecture, CompactArchitecture)):
+    if isinstance(data, (PlainArchitecture, CompactArchitecture, ResNetArchitecture)):
         return data
     if isinstance(data, str):
         from backend.architecture.presets import preset

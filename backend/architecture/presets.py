@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from backend.architecture.description import (
+    AnyArchitecture,
     ArchitectureError,
     CompactArchitecture,
     PlainArchitecture,
+    ResNetArchitecture,
 )
 
 _WIDE_DEEP = dict(stages=[[24, 24], [32, 32], [48, 48]], hidden=[220, 120])
 
-PRESETS: dict[str, PlainArchitecture | CompactArchitecture] = {
+PRESETS: dict[str, AnyArchitecture] = {
     # SEED_STUDY.md model 1: 222,226 params, 13,131,728 MACs.
     "wide": PlainArchitecture(name="wide", stages=[[64], [64], [48]], hidden=[200]),
     # model 2: 127,724 params, 2,689,740 MACs.
@@ -34,10 +36,15 @@ PRESETS: dict[str, PlainArchitecture | CompactArchitecture] = {
     "compact_res": CompactArchitecture(
         name="compact_res", residual=True, stages=[[32, 32], [64, 64, 64], [96, 96]]
     ),
+    # He et al.'s ResNet-20 (stem 16, three stages of three blocks, 16/32/64) with the last stage
+    # narrowed to 60 so that it fits the budget: 248,778 params (option-B shortcuts), 39.3M MACs.
+    "resnet20": ResNetArchitecture(
+        name="resnet20", stem=16, stages=[[16] * 6, [32] * 6, [60] * 6]
+    ),
 }
 
 
-def preset(name: str) -> PlainArchitecture | CompactArchitecture:
+def preset(name: str) -> AnyArchitecture:
     try:
         return PRESETS[name]
     except KeyError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from backend.architecture.description import CompactArchitecture, PlainArchitecture
+from backend.architecture.description import AnyArchitecture, CompactArchitecture, PlainArchitecture, ResNetArchitecture
 
 KERNEL = 3
 
@@ -88,10 +88,11 @@ class Summary:
         return "\n".join(out)
 
 
-def _conv(name: str, cin: int, cout: int, size: int, bias: bool) -> LayerRow:
-    params = cin * cout * KERNEL * KERNEL + (cout if bias else 0)
-    macs = size * size * cin * cout * KERNEL * KERNEL
-    return LayerRow(name, "conv", [cin, cout, KERNEL, KERNEL], [1, cout, size, size], params, macs)
+def _conv(name: str, cin: int, cout: int, size: int, bias: bool, kernel: int = KERNEL) -> LayerRow:
+    """``size``: the conv's output height = width."""
+    params = cin * cout * kernel * kernel + (cout if bias else 0)
+    macs = size * size * cin * cout * kernel * kernel
+    return LayerRow(name, "conv", [cin, cout, kernel, kernel], [1, cout, size, size], params, macs)
 
 
 def _bn(name: str, channels: int, size: int) -> LayerRow:
@@ -145,6 +146,26 @@ def _compact_rows(arch: CompactArchitecture) -> list[LayerRow]:
     return rows
 
 
-def summarize(arch: PlainArchitecture | CompactArchitecture) -> Summary:
-    rows = _plain_rows(arch) if isinstance(arch, PlainArchitecture) else _compact_rows(arch)
-    return Summary(arch.name, rows)
+def _resnet_rows(arch: ResNetArchitecture) -> list[LayerRow]:
+    """Rows in application order: a block's two convs, then its shortcut (when it has one)."""
+    rows = [_conv("conv0", arch.in_channels, arch.stem, arch.input_size, bias=False),
+            _bn("bn0", arch.stem, arch.input_size)]
+    channels, size = arch.stem, arch.input_size
+    for k, first, second, stride in arch.blocks():
+        out = (size - 1) // stride + 1  # a 3x3 conv with padding 1, or a 1x1 without, at this stride
+        rows += [_conv(f"conv{k}", channels, first, out, bias=False), _bn(f"bn{k}", first, out),
+                 _conv(f"conv{k + 1}", first, second, out, bias=False), _bn(f"bn{k + 1}", second, out)]
+        if stride != 1 or channels != second:
+            rows += [_conv(f"short{k}", channels, second, out, bias=False, kernel=1), _bn(f"shortbn{k}", second, out)]
+        channels, size = second, out
+    rows.append(LayerRow(f"{arch.global_pool}pool", "gpool", None, [1, channels], 0, 0))
+    rows.append(_fc("fc", channels, arch.num_classes))
+    return rows
+
+
+def summarize(arch: AnyArchitecture) -> Summary:
+    if isinstance(arch, PlainArchitecture):
+        return Summary(arch.name, _plain_rows(arch))
+    if isinstance(arch, CompactArchitecture):
+        return Summary(arch.name, _compact_rows(arch))
+    return Summary(arch.name, _resnet_rows(arch))

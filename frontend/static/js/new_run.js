@@ -17,9 +17,12 @@
     if (family === "plain") {
       Object.assign(arch, { batch_norm: $("batch_norm").value, hidden: numList($("hidden").value),
         dropout_input: Number($("dropout_input").value || 0), dropout_hidden: Number($("dropout_hidden").value || 0) });
-    } else {
+    } else if (family === "compact") {
       Object.assign(arch, { residual: $("residual").checked, dropout: Number($("dropout").value || 0),
         stem: Number($("stem").value || 0), activation: $("activation").value, pool_at: $("pool_at").value });
+    } else { // resnet
+      Object.assign(arch, { dropout: Number($("dropout").value || 0), stem: Number($("stem").value || 0),
+        activation: $("activation").value });
     }
     return arch;
   }
@@ -31,8 +34,8 @@
       $("batch_norm").value = a.batch_norm; $("hidden").value = a.hidden.join(", ");
       $("dropout_input").value = a.dropout_input; $("dropout_hidden").value = a.dropout_hidden;
     } else {
-      $("residual").checked = a.residual; $("dropout").value = a.dropout;
-      $("stem").value = a.stem || 0; $("activation").value = a.activation; $("pool_at").value = a.pool_at || "first";
+      $("dropout").value = a.dropout; $("stem").value = a.stem || 0; $("activation").value = a.activation;
+      if (a.family === "compact") { $("residual").checked = a.residual; $("pool_at").value = a.pool_at || "first"; }
     }
     form.className = a.family;
   }
@@ -77,6 +80,8 @@
   for (const id of ["family", "stages", "batch_norm", "hidden", "dropout_input", "dropout_hidden", "residual", "dropout", "stem", "activation", "pool_at"]) {
     $(id).addEventListener("input", () => { $("preset").dataset.edited = "1"; form.className = $("family").value; schedule(); });
   }
+  // a resnet needs a stem (compact's 0 = none is refused): switching to it offers ResNet-20's
+  $("family").addEventListener("input", () => { if ($("family").value === "resnet" && !Number($("stem").value)) $("stem").value = 16; });
   $("preset").addEventListener("change", () => { $("preset").dataset.edited = "0"; fillArchitecture(presets[$("preset").value]); schedule(); });
 
   form.addEventListener("submit", async (e) => {
