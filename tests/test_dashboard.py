@@ -47,6 +47,16 @@ def run_count(lab) -> int:
     return lab.http.get("/api/runs").json()["count"]
 
 
+def submit_run(page, lab, name: str, epochs: int, batch_size: int) -> dict:
+    """Name the run, set its length, submit the form; the config the API stored for it."""
+    page.fill("#name", name)
+    page.fill("#epochs", str(epochs))
+    page.fill("#batch_size", str(batch_size))
+    page.click("#submit")
+    page.wait_for_url(re.compile(r".*/runs/\d+$"))
+    return lab.http.get(f"/api/runs/{page.url.rsplit('/', 1)[1]}").json()["config"]
+
+
 def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab, worker) -> None:
     page.goto("/runs/new")
     page.wait_for_selector("body[data-ready='1']")
@@ -63,13 +73,8 @@ def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab,
     page.fill("#tta_shift", "1")
     page.check("#whiten_init")
     page.uncheck("#tta_each_epoch")  # epochs on the image alone, the views in the final evaluation
-    page.fill("#name", "form run")
-    page.fill("#epochs", "4")
-    page.fill("#batch_size", "8")
     page.fill("#lr", "0.05")
-    page.click("#submit")
-    page.wait_for_url(re.compile(r".*/runs/\d+$"))
-    config = lab.http.get(f"/api/runs/{page.url.rsplit('/', 1)[1]}").json()["config"]
+    config = submit_run(page, lab, "form run", epochs=4, batch_size=8)
     assert (config["architecture"]["stem"], config["architecture"]["activation"]) == (4, "gelu_tanh")
     assert config["architecture"]["pool_at"] == "last"
     assert (config["augment"]["cutout"], config["tta_shift"], config["whiten_init"]) == (4, 1, True)
@@ -107,12 +112,7 @@ def test_a_resnet_from_the_form_shows_its_blocks_and_trains(page, lab, worker) -
     names = page.locator("#layers tbody tr td:first-child").all_inner_texts()
     assert [n.split("_", 1)[1] for n in names] == ["conv0", "bn0", "conv1", "bn1", "conv2", "bn2", "conv3", "bn3",
                                                     "conv4", "bn4", "short3", "shortbn3", "avgpool", "fc"]
-    page.fill("#name", "form resnet")
-    page.fill("#epochs", "2")
-    page.fill("#batch_size", "8")
-    page.click("#submit")
-    page.wait_for_url(re.compile(r".*/runs/\d+$"))
-    config = lab.http.get(f"/api/runs/{page.url.rsplit('/', 1)[1]}").json()["config"]
+    config = submit_run(page, lab, "form resnet", epochs=2, batch_size=8)
     assert config["architecture"]["family"] == "resnet"
     assert (config["architecture"]["stages"], config["architecture"]["stem"]) == ([[8, 8], [16, 16]], 8)
     assert config["architecture"]["global_pool"] == "avg"

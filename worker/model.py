@@ -65,6 +65,13 @@ class ConvBN(nn.Sequential):
         super().__init__(OrderedDict(parts))
 
 
+def global_head(arch: CompactArchitecture | ResNetArchitecture, channels: int) -> tuple[nn.Module, nn.Module, nn.Linear]:
+    """Global pool, dropout (or identity), linear to the classes: the compact and resnet families' head."""
+    pool = nn.AdaptiveMaxPool2d(1) if arch.global_pool == "max" else nn.AdaptiveAvgPool2d(1)
+    drop = nn.Dropout(arch.dropout) if arch.dropout > 0 else nn.Identity()
+    return pool, drop, nn.Linear(channels, arch.num_classes)
+
+
 class CompactStage(nn.Module):
     def __init__(
         self, widths: list[int], cin: int, first: int, act: Callable[[], nn.Module], residual: bool, pool_index: int
@@ -97,9 +104,7 @@ class CompactNet(nn.Module):
             stages.append(CompactStage(widths, channels, k, act, arch.residual, arch.pooled_conv(widths)))
             channels, k = widths[-1], k + len(widths)
         self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveMaxPool2d(1) if arch.global_pool == "max" else nn.AdaptiveAvgPool2d(1)
-        self.drop = nn.Dropout(arch.dropout) if arch.dropout > 0 else nn.Identity()
-        self.fc = nn.Linear(channels, arch.num_classes)
+        self.pool, self.drop, self.fc = global_head(arch, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.drop(self.pool(self.stages(self.stem(x))).flatten(1)))
@@ -139,9 +144,7 @@ class ResNet(nn.Module):
             blocks.append(BasicBlock(k, channels, first, second, stride, act))
             channels = second
         self.blocks = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveMaxPool2d(1) if arch.global_pool == "max" else nn.AdaptiveAvgPool2d(1)
-        self.drop = nn.Dropout(arch.dropout) if arch.dropout > 0 else nn.Identity()
-        self.fc = nn.Linear(channels, arch.num_classes)
+        self.pool, self.drop, self.fc = global_head(arch, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.drop(self.pool(self.blocks(self.stem(x))).flatten(1)))
