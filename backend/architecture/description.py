@@ -35,6 +35,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 MAX_WIDTH = 4096
+Activation = Literal["relu", "gelu", "gelu_tanh"]
 
 
 class ArchitectureError(ValueError):
@@ -49,6 +50,11 @@ class ArchitectureError(ValueError):
 def _pools_allowed(input_size: int) -> int:
     """How many 2x2 pools a square input of this size survives (32 → 5: 32,16,8,4,2,1)."""
     return int(math.log2(input_size)) if input_size > 0 else 0
+
+
+def _check_dropout(field: str, p: float) -> None:
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"{field}: dropout probability must be in [0, 1), got {p}")
 
 
 class _Base(BaseModel):
@@ -101,9 +107,7 @@ class PlainArchitecture(_Base):
             if not 1 <= width <= 65536:
                 raise ValueError(f"hidden[{j}]: width must be between 1 and 65536, got {width}")
         for field in ("dropout_input", "dropout_hidden"):
-            p = getattr(self, field)
-            if not 0.0 <= p < 1.0:
-                raise ValueError(f"{field}: dropout probability must be in [0, 1), got {p}")
+            _check_dropout(field, getattr(self, field))
         return self
 
 
@@ -116,7 +120,7 @@ class CompactArchitecture(_Base):
     pool_at: Literal["first", "last"] = Field(
         "first", description="which conv of each stage the max-pool follows: its first (fewer MACs) or its last"
     )
-    activation: Literal["relu", "gelu", "gelu_tanh"] = Field(
+    activation: Activation = Field(
         "gelu", description="gelu_tanh: GELU's tanh approximation (within 0.0005 of the exact curve)"
     )
     global_pool: Literal["max", "avg"] = "max"
@@ -128,8 +132,7 @@ class CompactArchitecture(_Base):
 
     @model_validator(mode="after")
     def _check_compact(self) -> CompactArchitecture:
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout: dropout probability must be in [0, 1), got {self.dropout}")
+        _check_dropout("dropout", self.dropout)
         if self.residual and self.pool_at == "last":
             raise ValueError(
                 "pool_at: a residual stage pools after its first conv (its branch keeps that resolution); "
@@ -148,7 +151,7 @@ class CompactArchitecture(_Base):
 class ResNetArchitecture(_Base):
     family: Literal["resnet"] = "resnet"
     stem: int = Field(16, ge=1, le=MAX_WIDTH, description="width of the full-resolution 3x3 conv-BN-act before the blocks")
-    activation: Literal["relu", "gelu", "gelu_tanh"] = "relu"
+    activation: Activation = "relu"
     global_pool: Literal["max", "avg"] = "avg"
     dropout: float = Field(0.0, description="dropout probability before the linear head")
 
@@ -157,8 +160,7 @@ class ResNetArchitecture(_Base):
 
     @model_validator(mode="after")
     def _check_resnet(self) -> ResNetArchitecture:
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout: dropout probability must be in [0, 1), got {self.dropout}")
+        _check_dropout("dropout", self.dropout)
         for i, stage in enumerate(self.stages):
             if len(stage) % 2:
                 raise ValueError(
