@@ -186,7 +186,7 @@ _ADAPTER: TypeAdapter[AnyArchitecture] = TypeAdapter(Architecture)
 
 def parse_architecture(data: Any) -> AnyArchitecture:
     """A preset name or a JSON-like dict → a validated description (or ArchitectureError)."""
-    if isinstance(data, (PlainArchitecture, CompactArchitecture, ResNetArchitecture)):
+    if isinstance(data, AnyArchitecture):  # the union itself: a new family needs no edit here
         return data
     if isinstance(data, str):
         from backend.architecture.presets import preset
