@@ -20,6 +20,11 @@ class AugmentConfig(BaseModel):
     crop: bool = Field(False, description="random crop after zero padding")
     padding: int = Field(4, ge=0, le=16, description="pixels of zero padding for the random crop")
     flip: bool = Field(False, description="random horizontal flip, p=0.5")
+    alternate_flip: bool = Field(
+        False,
+        description="with flip: mirror a random half of the images in the first epoch, then exactly the other "
+        "half in each next epoch, so every image is seen both ways every two epochs (airbench's alternating flip)",
+    )
     cutout: int = Field(0, ge=0, le=32, description="side of a random square zeroed per image, 0 = off")
 
 
@@ -71,6 +76,12 @@ class TrainConfig(BaseModel):
         description="initialise the first conv as a whitening of the training images' patches (airbench): "
         "the patch covariance's top eigenvectors, scaled to unit variance, in +/- pairs; still trained",
     )
+    ema_epochs: float | None = Field(
+        None, gt=0.0, le=100.0,
+        description="keep an exponential moving average of the weights (and batch-norm statistics) with this "
+        "time constant, in epochs; each epoch is evaluated and checkpointed with the averaged weights, which are "
+        "the run's reported model; empty = off",
+    )
     early_stopping_patience: int | None = Field(
         None, ge=1, description="stop after this many epochs without a better test accuracy"
     )
@@ -91,7 +102,9 @@ class TrainConfig(BaseModel):
             raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
-    def _check_crop(self) -> TrainConfig:
+    def _check_combinations(self) -> TrainConfig:
+        if self.augment.alternate_flip and not self.augment.flip:
+            raise ValueError("augment.alternate_flip: says how to flip, so it needs augment.flip on")
         if self.augment.cutout >= self.architecture.input_size:
             raise ValueError(
                 f"augment.cutout: must be smaller than the input size {self.architecture.input_size}"

@@ -29,10 +29,12 @@ def recipe(
     preset: str, epochs: int, budget: float, batch_size: int, lr: float, cutout: int = 0,
     activation: str | None = None, tta_shift: int = 0, stem: int | None = None, pool_at: str | None = None,
     whiten_init: bool = False, tta_each_epoch: bool = True, stages: list[list[int]] | None = None, seed: int = 0,
+    ema_epochs: float | None = None, alternate_flip: bool = False,
 ) -> TrainConfig:
     """Our modern recipe: nesterov SGD one-cycle (annealed by the time budget if it ends first),
     label smoothing 0.2, crop+flip (+ cutout when asked), flip TTA (+ shifted copies when asked),
-    whitening init of the first conv when asked; with ``tta_each_epoch`` off, each epoch is evaluated
+    whitening init of the first conv, a moving average of the weights (``ema_epochs``) and
+    alternating flip when asked; with ``tta_each_epoch`` off, each epoch is evaluated
     on the image alone and the views serve the final evaluation only.
     ``activation``, ``stem``, ``pool_at`` and ``stages`` override the preset's (``stages``: any
     family; the others: compact only)."""
@@ -44,8 +46,8 @@ def recipe(
     return TrainConfig.model_validate(dict(
         architecture=architecture, epochs=epochs, batch_size=batch_size, optimizer="sgd", nesterov=True,
         lr=lr, schedule="onecycle", schedule_by="time_budget", warmup_fraction=0.2, weight_decay=5e-4, label_smoothing=0.2,
-        augment={"crop": True, "flip": True, "cutout": cutout}, tta=True, tta_shift=tta_shift, time_budget_s=budget, seed=seed,
-        whiten_init=whiten_init, tta_each_epoch=tta_each_epoch,
+        augment={"crop": True, "flip": True, "cutout": cutout, "alternate_flip": alternate_flip}, tta=True, tta_shift=tta_shift, time_budget_s=budget, seed=seed,
+        whiten_init=whiten_init, tta_each_epoch=tta_each_epoch, ema_epochs=ema_epochs,
     ))
 
 
@@ -58,7 +60,9 @@ def parse_stages(text: str) -> list[list[int]]:
 
 
 def tta_ablation(config: TrainConfig, data, weights: Path) -> dict[str, float]:
-    """Test accuracy of the final weights under each test-time augmentation, for the record."""
+    """Test accuracy of the final weights under each test-time augmentation, for the record; with
+    ``ema_epochs``, also of the final trained weights without the average ("raw: ..."), so one run
+    measures what the average adds."""
     from worker import checkpoint
     from worker.model import build_model
     from worker.trainer import DeviceData, evaluate, pick_device, use_bf16
@@ -66,10 +70,16 @@ def tta_ablation(config: TrainConfig, data, weights: Path) -> dict[str, float]:
     device = pick_device(config.device)
     dd = DeviceData(data, device, config.channels_last)
     model = build_model(config.architecture).to(device).to(memory_format=dd.memory_format)
-    model.load_state_dict(checkpoint.load(weights, device)["model"])
+    state = checkpoint.load(weights, device)
     bf16 = use_bf16(device, config.precision)
     views = {"none": (False, 0), "flip": (True, 0), "flip + shift 1": (True, 1), "flip + shift 2": (True, 2)}
-    return {name: evaluate(model, dd, config.eval_batch_size, flip, bf16, shift)[1] for name, (flip, shift) in views.items()}
+    out = {}
+    for prefix, key in (("", "model"), ("raw: ", "train_model")):
+        if key in state:
+            model.load_state_dict(state[key])
+            out.update({prefix + name: evaluate(model, dd, config.eval_batch_size, flip, bf16, shift)[1]
+                        for name, (flip, shift) in views.items()})
+    return out
 
 
 def main() -> None:
@@ -91,11 +101,13 @@ def main() -> None:
     p.add_argument("--final-views-only", action="store_true",
                    help="evaluate each epoch on the image alone; the test-time views only in the final evaluation")
     p.add_argument("--seed", type=int, default=0, help="the run's seed (init, batch order, augmentation)")
+    p.add_argument("--ema-epochs", type=float, help="moving average of the weights, time constant in epochs")
+    p.add_argument("--alternate-flip", action="store_true", help="alternating flip instead of random flips")
     p.add_argument("--name", default="time_to_accuracy")
     args = p.parse_args()
     config = recipe(args.preset, args.epochs, args.budget, args.batch_size, args.lr, args.cutout,
                     args.activation, args.tta_shift, args.stem, args.pool_at, args.whiten_init,
-                    not args.final_views_only, args.stages, args.seed)
+                    not args.final_views_only, args.stages, args.seed, args.ema_epochs, args.alternate_flip)
     data = load_dataset(cifar10_path(), cache_dir="var/cache")
     weights = Path("var/benchmarks") / args.name
     shutil.rmtree(weights, ignore_errors=True)  # a fresh run, not a resume of an older one
@@ -118,7 +130,8 @@ def main() -> None:
     out = {"machine": machine(), "preset": args.preset,
            "overrides": {"stages": args.stages, "activation": args.activation, "stem": args.stem, "pool_at": args.pool_at,
                          "whiten_init": args.whiten_init, "final_views_only": args.final_views_only,
-                         "cutout": args.cutout, "tta_shift": args.tta_shift, "seed": args.seed},
+                         "cutout": args.cutout, "tta_shift": args.tta_shift, "seed": args.seed,
+                         "ema_epochs": args.ema_epochs, "alternate_flip": args.alternate_flip},
            "params": result.params, "macs": result.macs,
            "best_acc": result.best_acc, "best_epoch": result.best_epoch, "stop_reason": result.stop_reason,
            "elapsed_s": result.elapsed_s, "seconds_to": reached,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from worker.augment import cutout, random_crop, random_flip
+from worker.augment import alternating_flips, cutout, flip_where, random_crop, random_flip
 
 
 def test_random_crop_equals_pad_then_slice_at_the_drawn_offsets() -> None:
@@ -25,6 +25,16 @@ def test_random_flip_mirrors_about_half_of_the_batch() -> None:
     kept = (out == x).all(dim=(1, 2, 3))
     assert bool((flipped | kept).all())
     assert 150 < int(flipped.sum()) < 250
+
+
+def test_alternating_flips_mirror_each_image_on_every_other_epoch() -> None:
+    first, second, third = (alternating_flips(1000, seed=5, epoch=e) for e in (1, 2, 3))
+    assert bool((second == ~first).all()) and bool((third == first).all())
+    assert 400 < int(first.sum()) < 600  # a random half
+    assert not bool((alternating_flips(1000, seed=6, epoch=1) == first).all())  # drawn from the seed
+    x = torch.arange(3 * 4).view(3, 1, 1, 4)
+    out = flip_where(x, torch.tensor([True, False, True]))
+    assert out[0].tolist() == x[0].flip(-1).tolist() and out[1].tolist() == x[1].tolist()
 
 
 def test_cutout_zeroes_at_most_one_square_per_image() -> None:

@@ -67,9 +67,10 @@ def test_train_cli_flags_reach_the_config() -> None:
 
     args = _parser().parse_args(["--preset", "compact", "--augment", "--cutout", "8", "--tta", "--tta-shift", "2",
                                  "--time-budget", "900", "--patience", "5", "--whiten-init",
-                                 "--final-views-only"])
+                                 "--final-views-only", "--alternate-flip", "--ema-epochs", "2.5"])
     config = TrainConfig.model_validate(config_from_args(args))
     assert config.whiten_init and not config.tta_each_epoch
+    assert (config.augment.alternate_flip, config.ema_epochs) == (True, 2.5)
     assert TrainConfig.model_validate(config_from_args(_parser().parse_args(["--tta"]))).tta_each_epoch  # the default
     assert (config.augment.crop, config.augment.flip, config.augment.cutout) == (True, True, 8)
     assert (config.tta, config.tta_shift, config.time_budget_s, config.early_stopping_patience) == (True, 2, 900, 5)

@@ -73,8 +73,15 @@ def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab,
     page.fill("#tta_shift", "1")
     page.check("#whiten_init")
     page.uncheck("#tta_each_epoch")  # epochs on the image alone, the views in the final evaluation
+    page.check("#alternate_flip")
+    page.uncheck("#flip")  # alternating is a way to flip: without the flip it is cleared and not offered
+    assert page.is_disabled("#alternate_flip") and not page.is_checked("#alternate_flip")
+    page.check("#flip")
+    page.check("#alternate_flip")
+    page.fill("#ema_epochs", "0.5")
     page.fill("#lr", "0.05")
     config = submit_run(page, lab, "form run", epochs=4, batch_size=8)
+    assert (config["augment"]["flip"], config["augment"]["alternate_flip"], config["ema_epochs"]) == (True, True, 0.5)
     assert (config["architecture"]["stem"], config["architecture"]["activation"]) == (4, "gelu_tanh")
     assert config["architecture"]["pool_at"] == "last"
     assert (config["augment"]["cutout"], config["tta_shift"], config["whiten_init"]) == (4, 1, True)
@@ -89,6 +96,12 @@ def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab,
     assert page.evaluate("document.getElementById('confusion').data[0].z.flat().reduce((a, b) => a + b, 0)") == 100
     assert page.locator("#gallery figure").count() > 0
     assert "test-time views: image + mirror + 1-px shifts" in page.inner_text("#eval-epoch")
+
+    page.goto(f"/runs/new?from={page.url.rsplit('/', 1)[1]}")  # "Run again": the form holds the run's choices
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.input_value("#name") == "form run (again)"
+    assert (page.input_value("#ema_epochs"), page.input_value("#tta_shift"), page.input_value("#cutout")) == ("0.5", "1", "4")
+    assert page.is_checked("#alternate_flip") and page.is_checked("#whiten_init") and not page.is_checked("#tta_each_epoch")
 
 
 def test_a_resnet_from_the_form_shows_its_blocks_and_trains(page, lab, worker) -> None:

@@ -13,6 +13,7 @@ import torch
 from backend.training_config import TrainConfig
 from tests.utils.datasets import make_arrays
 from worker import checkpoint
+from worker.augment import alternating_flips
 from worker.model import build_model
 from worker.trainer import EARLY_STOPPING, TIME_BUDGET, DeviceData, _tta_logits, evaluate, finished_line, train
 
@@ -102,22 +103,91 @@ def test_cancel_stops_within_one_batch(data) -> None:
     assert batches_after_cancel == []
 
 
-@pytest.mark.parametrize("whiten_init", [False, True])
-def test_resume_continues_the_same_metric_series(data, tmp_path, whiten_init) -> None:
-    straight = train(config(epochs=4, whiten_init=whiten_init), data, log=None)
+@pytest.mark.parametrize("extra", [{}, {"whiten_init": True},
+                                   {"ema_epochs": 0.5, "augment": {"crop": True, "flip": True, "alternate_flip": True}}],
+                         ids=["plain", "whiten_init", "ema_and_alternate_flip"])
+def test_resume_continues_the_same_metric_series(data, tmp_path, extra) -> None:
+    straight = train(config(epochs=4, **extra), data, checkpoint_dir=tmp_path / "straight", log=None)
 
     stop = {"now": False}
-    first = train(config(epochs=4, whiten_init=whiten_init), data, checkpoint_dir=tmp_path, log=None,
+    first = train(config(epochs=4, **extra), data, checkpoint_dir=tmp_path, log=None,
                   on_epoch=lambda m: stop.update(now=m.epoch == 2),
                   should_stop=lambda: "cancelled" if stop["now"] else None)
     assert [m.epoch for m in first.history] == [1, 2]
 
     lines: list[str] = []
-    resumed = train(config(epochs=4, whiten_init=whiten_init), data, checkpoint_dir=tmp_path, log=lines.append)
+    resumed = train(config(epochs=4, **extra), data, checkpoint_dir=tmp_path, log=lines.append)
     assert resumed.resumed_from == 2
     assert lines[0].startswith("Resuming from epoch 2")
     assert [m.epoch for m in resumed.history] == [1, 2, 3, 4]
     assert without_seconds(resumed.history) == without_seconds(straight.history)
+    ends = [checkpoint.load(folder / checkpoint.LAST) for folder in (tmp_path, tmp_path / "straight")]
+    assert ends[0].keys() == ends[1].keys()  # with ema_epochs, the average and the trained weights
+    for key in ends[0].keys() & {"model", "train_model"}:
+        for name, tensor in ends[0][key].items():
+            torch.testing.assert_close(tensor, ends[1][key][name], rtol=0, atol=0, msg=f"{key}.{name}")
+
+
+def test_weight_average_is_what_the_run_reports_and_keeps(data, tmp_path) -> None:
+    """ema_epochs leaves the training alone and evaluates, reports and keeps the average."""
+    plain = train(config(epochs=3), data, checkpoint_dir=tmp_path / "plain", log=None)
+    averaged = train(config(epochs=3, ema_epochs=1.0), data, checkpoint_dir=tmp_path / "ema", log=None)
+    assert [m.train_loss for m in averaged.history] == [m.train_loss for m in plain.history]
+    assert [m.test_acc for m in averaged.history] != [m.test_acc for m in plain.history] or \
+        [m.test_loss for m in averaged.history] != [m.test_loss for m in plain.history]
+
+    last = checkpoint.load(tmp_path / "ema" / checkpoint.LAST)
+    trained = checkpoint.load(tmp_path / "plain" / checkpoint.LAST)["model"]
+    assert all(torch.equal(last["train_model"][k], trained[k]) for k in trained)  # the same training
+    first_conv = next(k for k in trained if k.endswith("weight") and trained[k].ndim == 4)
+    assert not torch.equal(last["model"][first_conv], trained[first_conv])  # the average is another net
+    dd = DeviceData(data, torch.device("cpu"), True)
+    model = build_model(config().architecture).to(memory_format=dd.memory_format)
+    model.load_state_dict(last["model"])
+    loss, acc, _ = evaluate(model, dd, 64)
+    assert (averaged.history[-1].test_loss, averaged.history[-1].test_acc) == pytest.approx((loss, acc))
+    best = checkpoint.load(tmp_path / "ema" / checkpoint.BEST)
+    model.load_state_dict(best["model"])
+    assert averaged.evaluation["accuracy"] == pytest.approx(evaluate(model, dd, 64, True)[1])  # the report's views
+
+
+def test_alternating_flip_shows_each_image_mirrored_on_every_other_epoch(data) -> None:
+    """With crop off, every training input is an image of the set or its mirror: which one, per
+    epoch, must be alternating_flips' choice."""
+    dd = DeviceData(data, torch.device("cpu"), True)
+    images = dd.normalize(dd.train_x)
+    index = {}
+    for i, image in enumerate(images):
+        index[image.numpy().tobytes()] = (i, False)
+        index[image.flip(-1).contiguous().numpy().tobytes()] = (i, True)
+    seen: dict[int, dict[int, bool]] = {}
+    epoch = {"now": 1}
+
+    def record(module, inputs) -> None:
+        if module.training:
+            for x in inputs[0]:
+                i, mirrored = index[x.contiguous().numpy().tobytes()]
+                seen.setdefault(epoch["now"], {})[i] = mirrored
+
+    import worker.trainer as trainer_module
+    real_build = trainer_module.build_model
+
+    def build_and_watch(arch):
+        model = real_build(arch)
+        model.register_forward_pre_hook(record)
+        return model
+
+    trainer_module.build_model = build_and_watch
+    try:
+        train(config(epochs=3, seed=4, augment={"flip": True, "alternate_flip": True}), data, log=None,
+              on_epoch=lambda m: epoch.update(now=m.epoch + 1))
+    finally:
+        trainer_module.build_model = real_build
+    n = len(data.train_y)
+    for e in (1, 2, 3):
+        expected = alternating_flips(n, 4, e)
+        assert sorted(seen[e]) == list(range(n))  # every image once per epoch
+        assert [seen[e][i] for i in range(n)] == expected.tolist()
 
 
 def test_checkpoint_round_trip_rebuilds_the_best_model(data, tmp_path) -> None:

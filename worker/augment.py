@@ -21,9 +21,23 @@ def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Te
     return padded[batch, chans, rows, cols]
 
 
+def flip_where(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mirror the images of ``x`` (NCHW) where the boolean ``mask`` (N) is true."""
+    return torch.where(mask[:, None, None, None], x.flip(-1), x)
+
+
 def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     mask = torch.rand(x.shape[0], generator=gen, device=gen.device).to(x.device) < 0.5
-    return torch.where(mask[:, None, None, None], x.flip(-1), x)
+    return flip_where(x, mask)
+
+
+def alternating_flips(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """Which of ``n`` training images are mirrored in ``epoch`` (1-based) under alternating flip:
+    a random half, drawn from ``seed`` alone, in odd epochs and exactly the other half in even
+    ones (Keller Jordan's airbench). Random flips show an image the same way in two epochs running
+    half the time; this never does."""
+    first = torch.rand(n, generator=torch.Generator().manual_seed(seed)) < 0.5
+    return first if epoch % 2 else ~first
 
 
 def cutout(x: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:

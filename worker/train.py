@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--final-views-only", action="store_true",
                    help="evaluate each epoch on the image alone; the test-time views only in the final evaluation")
     p.add_argument("--whiten-init", action="store_true", help="initialise the first conv as a patch whitening")
+    p.add_argument("--alternate-flip", action="store_true",
+                   help="with --augment: mirror each image on every other epoch instead of at random")
+    p.add_argument("--ema-epochs", type=float,
+                   help="evaluate and keep a moving average of the weights, time constant in epochs")
     p.add_argument("--patience", type=int, help="early stopping patience, epochs")
     p.add_argument("--seed", type=int)
     p.add_argument("--time-budget", type=float, help="seconds")
@@ -83,6 +87,10 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         raw["tta_each_epoch"] = False
     if args.whiten_init:
         raw["whiten_init"] = True
+    if args.alternate_flip:
+        augment["alternate_flip"] = True
+    if args.ema_epochs is not None:
+        raw["ema_epochs"] = args.ema_epochs
     raw.setdefault("architecture", "wide_deep")
     return raw
 

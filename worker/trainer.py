@@ -7,6 +7,9 @@
 * ``should_stop()`` — checked before every batch; returns a reason (e.g. "cancelled") or None.
 * ``on_checkpoint(folder, epoch, best_too)`` — after last.pt (and best.pt when it improved) is written.
 
+With ``ema_epochs`` the run evaluates, reports and checkpoints (as "model") a moving average of
+the weights; the weights being trained are checkpointed beside it as "train_model" for resuming.
+
 Randomness is drawn per epoch from generators seeded by (seed, epoch), so a run resumed from its
 last checkpoint continues exactly as if it had never stopped (same seed, same CPU → same numbers).
 """
@@ -29,7 +32,8 @@ from torch import nn
 from backend.architecture import summarize
 from backend.training_config import TrainConfig
 from worker import checkpoint
-from worker.augment import cutout, random_crop, random_flip
+from worker.augment import alternating_flips, cutout, flip_where, random_crop, random_flip
+from worker.averaging import WeightAverage
 from worker.data import ImageDataset
 from worker.evaluation import class_report, views_label
 from worker.model import build_model
@@ -200,12 +204,13 @@ def evaluate(
     return (total_loss / n if n else 0.0), acc, pred.cpu()
 
 
-def _augment(x: torch.Tensor, config: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+def _augment(x: torch.Tensor, config: TrainConfig, gen: torch.Generator, flips: torch.Tensor | None) -> torch.Tensor:
+    """``flips``: which images of the batch to mirror (alternating flip); None draws them at random."""
     aug = config.augment
     if aug.crop:
         x = random_crop(x, aug.padding, gen)
     if aug.flip:
-        x = random_flip(x, gen)
+        x = flip_where(x, flips) if flips is not None else random_flip(x, gen)
     if aug.cutout:
         x = cutout(x, aug.cutout, gen)
     return x
@@ -249,11 +254,15 @@ def train(
     optimizer = _optimizer(config, model)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
+    n = len(dd.train_y)
+    steps_per_epoch = max(1, math.ceil(n / config.batch_size))
+    drop_single = n % config.batch_size == 1  # a batch of one breaks batch norm
+
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     start_epoch, prior_elapsed = 1, 0.0
     state = checkpoint.load(ckpt_dir / checkpoint.LAST, device) if ckpt_dir else None
     if state is not None:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state.get("train_model", state["model"]))
         optimizer.load_state_dict(state["optimizer"])
         result.history = [EpochMetrics(**m) for m in state["history"]]
         result.best_acc, result.best_epoch = state["best_acc"], state["best_epoch"]
@@ -262,10 +271,10 @@ def train(
         emit(f"Resuming from epoch {state['epoch']} ({ckpt_dir / checkpoint.LAST})")
     elif config.whiten_init and len(dd.train_y):  # a fresh run; a resumed one has its trained weights
         whiten_first_conv(model, whitening_sample(dd))
-
-    n = len(dd.train_y)
-    steps_per_epoch = max(1, math.ceil(n / config.batch_size))
-    drop_single = n % config.batch_size == 1  # a batch of one breaks batch norm
+    average = WeightAverage(model, config.ema_epochs * steps_per_epoch) if config.ema_epochs else None
+    if average and state is not None:
+        average.model.load_state_dict(state["model"])
+    evaluated = average.model if average else model  # the weights each epoch reports and checkpoints as "model"
     started = clock()
 
     def elapsed() -> float:
@@ -284,6 +293,7 @@ def train(
         torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout and the like
         gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
         order = torch.randperm(n, generator=gen).to(device)
+        flips = alternating_flips(n, config.seed, epoch).to(device) if config.augment.alternate_flip else None
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
@@ -299,7 +309,7 @@ def train(
             lr = lr_at(config, step, steps_per_epoch, elapsed())
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x = dd.normalize(_augment(dd.train_x[idx], config, gen))
+            x = dd.normalize(_augment(dd.train_x[idx], config, gen, flips[idx] if flips is not None else None))
             y = dd.train_y[idx]
             with _autocast(device, bf16):
                 logits = model(x)
@@ -307,13 +317,15 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if average:
+                average.update(model, step)
             loss_sum += loss.detach() * len(idx)
             correct += (logits.argmax(1) == y).sum()
             seen += len(idx)
         if reason:
             emit(f"Stopped during epoch {epoch}: {describe_stop(reason, config)}; the partial epoch is not recorded")
             break
-        test_loss, test_acc, _ = evaluate(model, dd, config.eval_batch_size, epoch_flip, bf16, epoch_shift)
+        test_loss, test_acc, _ = evaluate(evaluated, dd, config.eval_batch_size, epoch_flip, bf16, epoch_shift)
         metrics = EpochMetrics(
             epoch=epoch,
             train_loss=loss_sum.item() / max(seen, 1),
@@ -336,7 +348,8 @@ def train(
             on_epoch(metrics)
         if ckpt_dir:
             state = {
-                "model": model.state_dict(),
+                "model": evaluated.state_dict(),
+                **({"train_model": model.state_dict()} if average else {}),
                 "optimizer": optimizer.state_dict(),
                 "epoch": epoch,
                 "config": result.config,
@@ -362,8 +375,8 @@ def train(
         eval_start = clock()
         best = checkpoint.load(ckpt_dir / checkpoint.BEST, device) if ckpt_dir else None
         if best is not None:
-            model.load_state_dict(best["model"])  # the report describes the best epoch's weights
-        _, _, predicted = evaluate(model, dd, config.eval_batch_size, config.tta, bf16, config.tta_shift)
+            evaluated.load_state_dict(best["model"])  # the report describes the best epoch's weights
+        _, _, predicted = evaluate(evaluated, dd, config.eval_batch_size, config.tta, bf16, config.tta_shift)
         result.evaluation = class_report(data, predicted, best["epoch"] if best else result.history[-1].epoch,
                                          views=views_label(config.tta, config.tta_shift))
         result.final_eval_s = clock() - eval_start

@@ -46,7 +46,12 @@
     set("schedule", c.schedule); set("weight_decay", c.weight_decay); set("label_smoothing", c.label_smoothing);
     set("seed", c.seed); set("time_budget", c.time_budget_s); set("patience", c.early_stopping_patience);
     if (c.data) { set("data_source", c.data.source); set("train_limit", c.data.train_limit); set("test_limit", c.data.test_limit); }
-    if (c.augment) { $("crop").checked = c.augment.crop; $("flip").checked = c.augment.flip; set("cutout", c.augment.cutout); }
+    if (c.augment) {
+      $("crop").checked = c.augment.crop; $("flip").checked = c.augment.flip; set("cutout", c.augment.cutout);
+      $("alternate_flip").checked = !!c.augment.alternate_flip;
+    }
+    set("ema_epochs", c.ema_epochs);
+    flipChanged();
     $("tta").checked = !!c.tta; set("tta_shift", c.tta_shift); $("whiten_init").checked = !!c.whiten_init;
     $("tta_each_epoch").checked = c.tta_each_epoch !== false;
   }
@@ -76,6 +81,13 @@
     document.body.dataset.summaryParams = s.total_params;
   }
 
+  // alternating is a way to flip: it is offered only while the flip is on
+  function flipChanged() {
+    $("alternate_flip").disabled = !$("flip").checked;
+    if (!$("flip").checked) $("alternate_flip").checked = false;
+  }
+  $("flip").addEventListener("change", flipChanged);
+
   const schedule = () => { clearTimeout(timer); timer = setTimeout(refresh, 120); };
   for (const id of ["family", "stages", "batch_norm", "hidden", "dropout_input", "dropout_hidden", "residual", "dropout", "stem", "activation", "pool_at"]) {
     $(id).addEventListener("input", () => { $("preset").dataset.edited = "1"; form.className = $("family").value; schedule(); });
@@ -91,7 +103,9 @@
       architecture: architecture(), epochs: Number($("epochs").value), batch_size: Number($("batch_size").value),
       optimizer: $("optimizer").value, lr: Number($("lr").value), schedule: $("schedule").value,
       weight_decay: Number($("weight_decay").value), label_smoothing: Number($("label_smoothing").value),
-      augment: { crop: $("crop").checked, flip: $("flip").checked, cutout: Number($("cutout").value || 0) },
+      augment: { crop: $("crop").checked, flip: $("flip").checked, cutout: Number($("cutout").value || 0),
+        alternate_flip: $("alternate_flip").checked },
+      ema_epochs: optNum("ema_epochs"),
       tta: $("tta").checked, tta_shift: Number($("tta_shift").value || 0), whiten_init: $("whiten_init").checked,
       tta_each_epoch: $("tta_each_epoch").checked,
       early_stopping_patience: optNum("patience"), seed: Number($("seed").value), time_budget_s: Number($("time_budget").value),
