@@ -14,7 +14,7 @@
     if (!a) return "none";
     const parts = [];
     if (a.crop) parts.push(`crop (pad ${a.padding ?? 4})`);
-    if (a.flip) parts.push("flip");
+    if (a.flip) parts.push(a.alternate_flip ? "alternating flip" : "flip");
     if (a.cutout) parts.push(`cutout ${a.cutout}`);
     return parts.join(" + ") || "none";
   }
