@@ -36,6 +36,15 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {dev}, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
+def images_per_s_after_first_epoch(config, data) -> float:
+    """Training images per second of epoch wall time (its evaluation included) through the
+    trainer, the first epoch (allocator and kernel warm-up) left out: ``config`` needs two epochs."""
+    from worker.trainer import train
+
+    timed = train(config, data, log=None).history[1:]
+    return len(data.train_y) * len(timed) / sum(m.seconds for m in timed)
+
+
 # --- real services for the benchmarks (the tests keep their own helpers: nothing imports tests) ---
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -46,7 +46,8 @@ def recipe(
     return TrainConfig.model_validate(dict(
         architecture=architecture, epochs=epochs, batch_size=batch_size, optimizer="sgd", nesterov=True,
         lr=lr, schedule="onecycle", schedule_by="time_budget", warmup_fraction=0.2, weight_decay=5e-4, label_smoothing=0.2,
-        augment={"crop": True, "flip": True, "cutout": cutout, "alternate_flip": alternate_flip}, tta=True, tta_shift=tta_shift, time_budget_s=budget, seed=seed,
+        augment={"crop": True, "flip": True, "cutout": cutout, "alternate_flip": alternate_flip},
+        tta=True, tta_shift=tta_shift, time_budget_s=budget, seed=seed,
         whiten_init=whiten_init, tta_each_epoch=tta_each_epoch, ema_epochs=ema_epochs,
     ))
 
