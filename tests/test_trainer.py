@@ -151,7 +151,7 @@ def test_weight_average_is_what_the_run_reports_and_keeps(data, tmp_path) -> Non
     assert averaged.evaluation["accuracy"] == pytest.approx(evaluate(model, dd, 64, True)[1])  # the report's views
 
 
-def test_alternating_flip_shows_each_image_mirrored_on_every_other_epoch(data) -> None:
+def test_alternating_flip_shows_each_image_mirrored_on_every_other_epoch(data, monkeypatch) -> None:
     """With crop off, every training input is an image of the set or its mirror: which one, per
     epoch, must be alternating_flips' choice."""
     dd = DeviceData(data, torch.device("cpu"), True)
@@ -169,20 +169,14 @@ def test_alternating_flip_shows_each_image_mirrored_on_every_other_epoch(data) -
                 i, mirrored = index[x.contiguous().numpy().tobytes()]
                 seen.setdefault(epoch["now"], {})[i] = mirrored
 
-    import worker.trainer as trainer_module
-    real_build = trainer_module.build_model
-
     def build_and_watch(arch):
-        model = real_build(arch)
+        model = build_model(arch)
         model.register_forward_pre_hook(record)
         return model
 
-    trainer_module.build_model = build_and_watch
-    try:
-        train(config(epochs=3, seed=4, augment={"flip": True, "alternate_flip": True}), data, log=None,
-              on_epoch=lambda m: epoch.update(now=m.epoch + 1))
-    finally:
-        trainer_module.build_model = real_build
+    monkeypatch.setattr("worker.trainer.build_model", build_and_watch)
+    train(config(epochs=3, seed=4, augment={"flip": True, "alternate_flip": True}), data, log=None,
+          on_epoch=lambda m: epoch.update(now=m.epoch + 1))
     n = len(data.train_y)
     for e in (1, 2, 3):
         expected = alternating_flips(n, 4, e)
