@@ -15,6 +15,7 @@ import urllib.request
 import webbrowser
 from pathlib import Path
 
+from backend.auth.mode import worker_credential
 from backend.settings import settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +45,8 @@ def main() -> int:
     args = parser.parse_args()
     Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    # the local worker proves itself with the lab's worker credential, kept under the var folder
+    env["CNNLAB_WORKER_TOKEN"] = worker_credential()
     subprocess.run(MIGRATE, cwd=ROOT, env=env, check=True)
     children = [subprocess.Popen(BACKEND, cwd=ROOT, env=env)]
     if not args.no_worker:

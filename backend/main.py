@@ -7,16 +7,21 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from urllib.parse import quote
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from backend import pages
-from backend.api.routes import catalog, compare, health, runs, studies, sweeps, worker
+from backend.api.routes import catalog, compare, health, identity, runs, studies, sweeps, worker
+from backend.auth.mode import allowed_hosts, check_admin_exists, check_mode
 from backend.db import SessionLocal
 from backend.reaper import reap_forever
+from backend.security_headers import SecurityHeaders
 from backend.studies.catalog import ensure_shipped
 from backend.validation import describe_errors
 
@@ -25,12 +30,24 @@ logger = logging.getLogger("cnnlab.backend")
 
 @contextlib.asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    await asyncio.to_thread(check_startup)
     await asyncio.to_thread(_ship_studies)
     task = asyncio.create_task(reap_forever())
     try:
         yield
     finally:
         task.cancel()
+
+
+def check_startup() -> None:
+    """Refuse to serve when the mode would leave the lab open (local mode off loopback) or closed
+    to everyone (sign-in required and no admin): backend.auth.mode.StartupRefused says why."""
+    check_mode()
+    try:
+        with SessionLocal() as session:
+            check_admin_exists(session)
+    except SQLAlchemyError as exc:  # a database that is down (or not migrated) is checked when it is back
+        logger.warning("could not check for an admin yet: %s", exc.__class__.__name__)
 
 
 def _ship_studies() -> None:
@@ -45,7 +62,10 @@ def _ship_studies() -> None:
 
 def create_app() -> FastAPI:
     app = FastAPI(title="cnnlab", version="0.1.0", lifespan=lifespan,
-                  description="Train small image classifiers under a budget and compare the runs.")
+                  description="Train small image classifiers under a budget and compare the runs. Every route "
+                              "but /api/health needs a signed-in user (API token or session cookie), or the "
+                              "worker credential for /api/worker/*; in local mode (a laptop) requests without "
+                              "credentials act as the local admin.")
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -56,10 +76,16 @@ def create_app() -> FastAPI:
         return JSONResponse({"detail": "database unavailable, retry later"}, status_code=503,
                             headers={"Retry-After": "1"})
 
-    for module in (runs, worker, catalog, sweeps, studies, compare, health):
+    @app.exception_handler(pages.SignInRequired)
+    async def _sign_in(_request: Request, exc: pages.SignInRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
+
+    for module in (runs, worker, catalog, sweeps, studies, compare, health, identity):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.FRONTEND / "static"), name="static")
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts())
     return app
 
 

@@ -28,6 +28,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
 FINISHED_STATUSES = ("succeeded", "failed", "cancelled", "timed_out")
+ROLES = ("admin", "member")
+TOKEN_KINDS = ("user", "worker")
+SYSTEM_USERNAME = "cnnlab"  # owns the shipped studies; cannot sign in
+LOCAL_USERNAME = "local"  # the one admin of local mode (CNNLAB_AUTH=local); cannot sign in
 
 
 def utcnow() -> datetime:
@@ -38,17 +42,108 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
 
 
+class User(Base):
+    """A lab member. ``username`` is stored lower-case (unique, so case-insensitive); the display
+    name keeps the spelling people chose. A user without a password hash cannot sign in (users
+    carried over from free-text owners, the system and local users) until an admin sets one."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'member')", name="ck_users_role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(8), default="member")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[datetime | None]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def can_sign_in(self) -> bool:
+        return self.active and self.password_hash is not None
+
+
+class UserSession(Base):
+    """A browser's sign-in: the cookie holds a random secret, the database only its SHA-256.
+    Deleting the row ends the session on the next request."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (Index("ix_user_sessions_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class ApiToken(Base):
+    """A script's personal token (kind 'user') or a worker's credential issued by an admin (kind
+    'worker', no user). Shown once; stored as its SHA-256."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint("kind IN ('user', 'worker')", name="ck_api_tokens_kind"),
+        Index("ix_api_tokens_user", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), default="user")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to recognise it in a list
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id], lazy="joined")
+
+
+class AuditEvent(Base):
+    """Who did what, when: cancels, deletes, role changes, deactivations, token revocations…"""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_target", "target_type", "target_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(32))
+    target_type: Mapped[str] = mapped_column(String(16))
+    target_id: Mapped[int | None] = mapped_column(Integer)
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+    actor: Mapped[User | None] = relationship(lazy="joined")
+
+    @property
+    def actor_name(self) -> str | None:
+        return self.actor.username if self.actor else None
+
+
 class Sweep(Base):
     __tablename__ = "sweeps"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    owner: Mapped[str] = mapped_column(String(100), default="anonymous")
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     base_config: Mapped[dict[str, Any]]
     grid: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     runs: Mapped[list[Run]] = relationship(back_populates="sweep")
+    owner: Mapped[User] = relationship(lazy="joined")
 
 
 class Run(Base):
@@ -59,7 +154,7 @@ class Run(Base):
             name="ck_runs_status",
         ),
         Index("ix_runs_status_created", "status", "created_at"),
-        Index("ix_runs_owner_created", "owner", "created_at"),
+        Index("ix_runs_owner_created", "owner_id", "created_at"),
         Index("ix_runs_sweep", "sweep_id"),
         Index("ix_runs_created", "created_at"),
         Index("ix_runs_best_test_acc", "best_test_acc"),
@@ -68,7 +163,7 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    owner: Mapped[str] = mapped_column(String(100), default="anonymous")
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     config: Mapped[dict[str, Any]]
     architecture: Mapped[str] = mapped_column(String(64))
@@ -85,6 +180,8 @@ class Run(Base):
     heartbeat_at: Mapped[datetime | None]
     attempt: Mapped[int] = mapped_column(Integer, default=0)  # bumped at every (re)start
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    lease_hash: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the running attempt's lease
     worker_host: Mapped[str | None] = mapped_column(String(200))
     device: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)  # why it stopped, or the error
@@ -102,6 +199,16 @@ class Run(Base):
     train_seconds: Mapped[float] = mapped_column(Float, default=0.0)  # sum of epoch seconds
 
     sweep: Mapped[Sweep | None] = relationship(back_populates="runs")
+    owner: Mapped[User] = relationship(foreign_keys=[owner_id], lazy="joined")
+    cancelled_by: Mapped[User | None] = relationship(foreign_keys=[cancelled_by_id], lazy="joined")
+
+    @property
+    def owner_name(self) -> str:
+        return self.owner.username
+
+    @property
+    def cancelled_by_name(self) -> str | None:
+        return self.cancelled_by.username if self.cancelled_by else None
     checkpoints: Mapped[list[Checkpoint]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
 
@@ -158,7 +265,7 @@ class Study(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str | None] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    owner: Mapped[str] = mapped_column(String(100), default="anonymous")
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     description: Mapped[str] = mapped_column(Text, default="")
     entries: Mapped[list[Any]] = mapped_column(JSON)
     claims: Mapped[list[Any]] = mapped_column(JSON)
@@ -167,6 +274,7 @@ class Study(Base):
     launches: Mapped[list[StudyLaunch]] = relationship(
         back_populates="study", cascade="all, delete-orphan", passive_deletes=True, order_by="StudyLaunch.id"
     )
+    owner: Mapped[User] = relationship(lazy="joined")
 
 
 class StudyLaunch(Base):
@@ -179,7 +287,7 @@ class StudyLaunch(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
-    owner: Mapped[str] = mapped_column(String(100), default="anonymous")
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     epochs_scale: Mapped[float] = mapped_column(Float, default=1.0)
     data_override: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     entries: Mapped[list[Any]] = mapped_column(JSON)
@@ -187,6 +295,7 @@ class StudyLaunch(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     study: Mapped[Study] = relationship(back_populates="launches")
+    owner: Mapped[User] = relationship(lazy="joined")
     runs: Mapped[list[StudyLaunchRun]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
 

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated
 
 import plotly
-from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
+from backend.auth.limiter import signin_limiter
+from backend.auth.mode import auth_mode
+from backend.auth.passwords import verify_password
+from backend.auth.rules import SESSION_COOKIE, Identity, check_not_cross_site, identify, public
+from backend.auth.secrets import same
+from backend.db import get_session
+from backend.services import users as user_service
 from backend.settings import settings
 
 FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
@@ -18,10 +27,45 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 templates = Jinja2Templates(directory=FRONTEND / "templates")  # autoescaping on: user text is never HTML
 
 router = APIRouter(include_in_schema=False)
+SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def page(request: Request, name: str, **context: object) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"param_budget": settings.PARAM_BUDGET, **context})
+class SignInRequired(Exception):
+    """A page asked for without a signed-in user: main.py answers with a redirect to /login."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+def page_member(request: Request, identity: Annotated[Identity, Depends(identify)]) -> Identity:
+    """The rule ``member`` for pages: a signed-in user, else the sign-in page."""
+    if identity.is_worker:
+        raise HTTPException(403, "the worker credential only reaches the worker routes")
+    if identity.user is None:
+        raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    return identity
+
+
+def page_admin(identity: Annotated[Identity, Depends(page_member)]) -> Identity:
+    """The rule ``admin`` for pages."""
+    if not identity.is_admin:
+        raise HTTPException(403, f"only an admin may open this page; {identity.user.username} is a member")
+    return identity
+
+
+page_member.__rule__ = "member"  # type: ignore[attr-defined]
+page_admin.__rule__ = "admin"  # type: ignore[attr-defined]
+PageMember = Annotated[Identity, Depends(page_member)]
+PageAdmin = Annotated[Identity, Depends(page_admin)]
+
+
+def page(request: Request, name: str, identity: Identity | None = None, **context: object) -> HTMLResponse:
+    """A page; with an identity, the header shows who is signed in and the page carries the CSRF
+    token its scripts send with every change (common.js)."""
+    csrf = identity.session_row.csrf_token if identity and identity.session_row else ""
+    return templates.TemplateResponse(request, name, {"param_budget": settings.PARAM_BUDGET, "me": identity.user if
+                                                      identity else None, "via": identity.via if identity else None,
+                                                      "csrf_token": csrf, **context})
 
 
 def inline_asset(path: Path) -> str:
@@ -40,46 +84,127 @@ def export_page(request: Request, name: str, **context: object) -> HTMLResponse:
     return page(request, name, **assets, **context)
 
 
-@router.get("/vendor/plotly.min.js")
+@router.get("/vendor/plotly.min.js", dependencies=[Depends(public)])
 def plotly_js() -> FileResponse:
     return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
 
 
 @router.get("/", response_class=HTMLResponse)
-def runs_page(request: Request) -> HTMLResponse:
-    return page(request, "runs.html", title="Runs")
+def runs_page(request: Request, identity: PageMember) -> HTMLResponse:
+    return page(request, "runs.html", identity, title="Runs")
 
 
 @router.get("/runs/new", response_class=HTMLResponse)
-def new_run_page(request: Request) -> HTMLResponse:
-    return page(request, "new_run.html", title="New run")
+def new_run_page(request: Request, identity: PageMember) -> HTMLResponse:
+    return page(request, "new_run.html", identity, title="New run")
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: int) -> HTMLResponse:
-    return page(request, "run.html", title=f"Run {run_id}", run_id=run_id)
+def run_page(request: Request, run_id: int, identity: PageMember) -> HTMLResponse:
+    return page(request, "run.html", identity, title=f"Run {run_id}", run_id=run_id)
 
 
 @router.get("/compare", response_class=HTMLResponse)
-def compare_page(request: Request) -> HTMLResponse:
-    return page(request, "compare.html", title="Compare")
+def compare_page(request: Request, identity: PageMember) -> HTMLResponse:
+    return page(request, "compare.html", identity, title="Compare")
 
 
 @router.get("/studies", response_class=HTMLResponse)
-def studies_page(request: Request) -> HTMLResponse:
-    return page(request, "studies.html", title="Studies")
+def studies_page(request: Request, identity: PageMember) -> HTMLResponse:
+    return page(request, "studies.html", identity, title="Studies")
 
 
 @router.get("/studies/{study_id}", response_class=HTMLResponse)
-def study_page(request: Request, study_id: int) -> HTMLResponse:
-    return page(request, "study.html", title=f"Study {study_id}", study_id=study_id)
+def study_page(request: Request, study_id: int, identity: PageMember) -> HTMLResponse:
+    return page(request, "study.html", identity, title=f"Study {study_id}", study_id=study_id)
 
 
 @router.get("/sweeps/new", response_class=HTMLResponse)
-def new_sweep_page(request: Request) -> HTMLResponse:
-    return page(request, "new_sweep.html", title="New sweep")
+def new_sweep_page(request: Request, identity: PageMember) -> HTMLResponse:
+    return page(request, "new_sweep.html", identity, title="New sweep")
 
 
 @router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
-def sweep_page(request: Request, sweep_id: int) -> HTMLResponse:
-    return page(request, "compare.html", title=f"Sweep {sweep_id}", sweep_id=sweep_id)
+def sweep_page(request: Request, sweep_id: int, identity: PageMember) -> HTMLResponse:
+    return page(request, "compare.html", identity, title=f"Sweep {sweep_id}", sweep_id=sweep_id)
+
+
+@router.get("/tokens", response_class=HTMLResponse)
+def tokens_page(request: Request, identity: PageMember) -> HTMLResponse:
+    return page(request, "tokens.html", identity, title="API tokens")
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request, identity: PageMember) -> HTMLResponse:
+    return page(request, "account.html", identity, title="Account")
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, identity: PageAdmin) -> HTMLResponse:
+    return page(request, "users.html", identity, title="Users")
+
+
+# --- signing in and out --------------------------------------------------------------------------
+
+def safe_next(next_url: str | None) -> str:
+    """Only a path of this site: never another site (an open redirect) or a scheme."""
+    if next_url and next_url.startswith("/") and not next_url.startswith("//") and "\\" not in next_url:
+        return next_url
+    return "/"
+
+
+SIGNIN_FAILED = "Wrong username or password."  # the same whether or not the username exists
+
+
+@router.get("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
+def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    return page(request, "login.html", title="Sign in", next=safe_next(next), error="", username="")
+
+
+@router.post("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
+def login(request: Request, session: SessionDep, username: Annotated[str, Form(max_length=100)],
+          password: Annotated[str, Form(max_length=256)], next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
+    """Signs in with a password: an HttpOnly, SameSite=Lax session cookie (Secure over https).
+    Failed attempts are limited per username and per client address (429 with Retry-After)."""
+    check_not_cross_site(request)
+    name = user_service.canonical(username)
+    address = request.client.host if request.client else "unknown"
+    keys = [(f"user:{name}", settings.SIGNIN_MAX_FAILURES_PER_USER), (f"addr:{address}", settings.SIGNIN_MAX_FAILURES_PER_ADDRESS)]
+    wait = signin_limiter.retry_after(keys, settings.SIGNIN_WINDOW_S)
+
+    def again(message: str, status: int, headers: dict[str, str] | None = None) -> HTMLResponse:
+        response = page(request, "login.html", title="Sign in", next=safe_next(next), error=message, username=username)
+        response.status_code = status
+        response.headers.update(headers or {})
+        return response
+
+    if wait is not None:
+        return again(f"Too many failed sign-ins; try again in {wait} s.", 429, {"Retry-After": str(wait)})
+    user = user_service.find_user(session, name)
+    ok = verify_password(password, user.password_hash if user is not None and user.active else None)
+    if not ok or user is None:
+        signin_limiter.failed(*(k for k, _ in keys))
+        return again(SIGNIN_FAILED, 401)
+    signin_limiter.succeeded(f"user:{name}")
+    made = user_service.start_session(session, user)
+    session.commit()
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, made.cookie, max_age=int(settings.SESSION_DAYS * 86400), httponly=True,
+                        samesite="lax", secure=request.url.scheme == "https", path="/")
+    return response
+
+
+@router.post("/logout", dependencies=[Depends(public)])
+def logout(request: Request, session: SessionDep, csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
+    """Ends this browser's session (the form carries the page's CSRF token)."""
+    check_not_cross_site(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        row = user_service.session_of(session, cookie)
+        if row is not None and not same(csrf_token, row.csrf_token):
+            raise HTTPException(403, "signing out needs the page's CSRF token")
+        user_service.end_session(session, cookie)
+        session.commit()
+    response = RedirectResponse("/login" if auth_mode() == "required" else "/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

@@ -5,19 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from backend.training_config import TrainConfig
 
 MAX_COMPARE = 100
 MAX_SWEEP_POINTS = 64
+OWNER_HELP = "the caller's username, or left out: what you make belongs to you (another name is refused)"
 
 
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, max_length=200, description="defaults to the architecture's name")
-    owner: str = Field("anonymous", min_length=1, max_length=100)
+    owner: str | None = Field(None, min_length=1, max_length=100, description=OWNER_HELP)
     config: TrainConfig
 
     @field_validator("name", "owner")
@@ -31,7 +32,7 @@ class RunPublic(BaseModel):
 
     id: int
     name: str
-    owner: str
+    owner: str = Field(validation_alias=AliasChoices("owner_name", "owner"), description="the owner's username")
     status: str
     architecture: str
     params: int
@@ -62,6 +63,8 @@ class RunPublic(BaseModel):
 
 class RunDetail(RunPublic):
     config: dict[str, Any]
+    cancelled_by: str | None = Field(None, validation_alias=AliasChoices("cancelled_by_name", "cancelled_by"),
+                                     description="who asked to cancel it")
 
 
 class RunsPublic(BaseModel):
@@ -91,7 +94,7 @@ class SweepCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    owner: str = Field("anonymous", min_length=1, max_length=100)
+    owner: str | None = Field(None, min_length=1, max_length=100, description=OWNER_HELP)
     base_config: dict[str, Any] = Field(description="a run config; grid values override its fields")
     grid: dict[str, list[Any]] = Field(
         description="dotted config field → values, e.g. {'batch_size': [4, 8, 16, 32]}; one run per point"
@@ -142,7 +145,9 @@ class ClaimRequest(BaseModel):
 
 
 class ClaimResponse(BaseModel):
-    attempt: int
+    attempt: int  # for ordering only: the lease is what later calls prove the attempt with
+    lease: str = Field(description="the secret of this attempt: every later call for it sends it as X-Run-Lease; "
+                                   "it appears in no other response")
     config: dict[str, Any]
     resume_epoch: int  # 0: start afresh; else the epoch of the last checkpoint the backend holds
 
@@ -249,7 +254,7 @@ class StudyCreate(BaseModel):
     model_config = STRICT
 
     name: str = Field(min_length=1, max_length=200)
-    owner: str = Field("anonymous", min_length=1, max_length=100)
+    owner: str | None = Field(None, min_length=1, max_length=100, description=OWNER_HELP)
     description: str = Field("", max_length=5000)
     entries: list[StudyEntry] | None = Field(None, max_length=MAX_STUDY_ENTRIES, description="run configs")
     run_ids: list[int] | None = Field(None, max_length=MAX_STUDY_ENTRIES,
@@ -261,7 +266,7 @@ class StudyCreate(BaseModel):
 class LaunchCreate(BaseModel):
     model_config = STRICT
 
-    owner: str = Field("anonymous", min_length=1, max_length=100)
+    owner: str | None = Field(None, min_length=1, max_length=100, description=OWNER_HELP)
     epochs_scale: float = Field(1.0, gt=0.0, le=1.0, description="each entry's epochs x this (and its step_epochs "
                                                                   "and early-stopping patience), at least 1")
     data: dict[str, Any] | None = Field(None, description="overrides of the entries' data fields "
@@ -293,3 +298,98 @@ class StudyPublic(BaseModel):
 
 class StudiesPublic(BaseModel):
     data: list[StudyPublic]
+
+
+# --- identity --------------------------------------------------------------------------------
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    display_name: str
+    role: Literal["admin", "member"]
+    active: bool
+    can_sign_in: bool = Field(description="false until the user has a password")
+    created_at: datetime
+    last_sign_in_at: datetime | None
+
+
+class MePublic(UserPublic):
+    via: Literal["token", "session", "local"] = Field(description="how this request proved who it is")
+    auth_mode: Literal["local", "required"]
+
+
+class UserCreate(BaseModel):
+    model_config = STRICT
+
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    display_name: str | None = Field(None, min_length=1, max_length=200)
+    role: Literal["admin", "member"] = "member"
+    password: str = Field(min_length=8, max_length=256)
+
+
+class UserUpdate(BaseModel):
+    model_config = STRICT
+
+    display_name: str | None = Field(None, min_length=1, max_length=200)
+    role: Literal["admin", "member"] | None = None
+    active: bool | None = None
+    password: str | None = Field(None, min_length=8, max_length=256, description="a new password; ends the "
+                                                                                  "user's sessions")
+
+
+class UsersPublic(BaseModel):
+    data: list[UserPublic]
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(min_length=8, max_length=256)
+
+
+class TokenCreate(BaseModel):
+    model_config = STRICT
+
+    label: str = Field(min_length=1, max_length=100)
+    expires_days: float | None = Field(None, gt=0, le=3650, description="none: never expires")
+
+
+class TokenPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: Literal["user", "worker"]
+    label: str
+    prefix: str = Field(description="the token's first characters, to recognise it")
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="the secret: shown this once, stored only as a hash")
+
+
+class TokensPublic(BaseModel):
+    data: list[TokenPublic]
+
+
+class AuditPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str | None = Field(validation_alias=AliasChoices("actor_name", "actor"))
+    action: str
+    target_type: str
+    target_id: int | None
+    summary: str
+
+
+class AuditList(BaseModel):
+    data: list[AuditPublic]

@@ -12,7 +12,8 @@ from backend.migrate import downgrade, upgrade
 from backend.models import Base
 from tests.utils.services import postgres_database
 
-TABLES = {"runs", "epoch_metrics", "sweeps", "checkpoints", "run_evaluations"}
+TABLES = {"runs", "epoch_metrics", "sweeps", "checkpoints", "run_evaluations", "users", "user_sessions", "api_tokens",
+          "audit_events"}
 
 
 def check_both_ways(url: str) -> None:
@@ -26,9 +27,10 @@ def check_both_ways(url: str) -> None:
             # the status CHECK is in the database itself
             with pytest.raises(Exception, match="ck_runs_status|CHECK"):
                 conn.execute(text(
-                    "INSERT INTO runs (name, owner, status, config, architecture, params, macs, seed, epochs, "
+                    "INSERT INTO runs (name, owner_id, status, config, architecture, params, macs, seed, epochs, "
                     "created_at, attempt, cancel_requested, epochs_done, train_seconds) VALUES "
-                    "('x', 'y', 'sleeping', '{}', 'a', 1, 1, 0, 1, CURRENT_TIMESTAMP, 0, false, 0, 0)"))
+                    "('x', (SELECT id FROM users LIMIT 1), 'sleeping', '{}', 'a', 1, 1, 0, 1, CURRENT_TIMESTAMP, "
+                    "0, false, 0, 0)"))
         downgrade(url)
         assert not TABLES & set(inspect(engine).get_table_names())
         upgrade(url)  # and up again on the emptied database
@@ -37,11 +39,61 @@ def check_both_ways(url: str) -> None:
         engine.dispose()
 
 
+RUN_ROW = ("INSERT INTO runs (name, owner, status, config, architecture, params, macs, seed, epochs, created_at, "
+           "attempt, cancel_requested, epochs_done, train_seconds) VALUES (:name, :owner, 'succeeded', '{}', 'a', 1, 1, "
+           "0, 1, CURRENT_TIMESTAMP, 1, false, 0, 0)")
+
+
+def check_owners_carried(url: str) -> None:
+    """Free-text owners of 0003 become users (one per spelling, case-insensitively, without a
+    password), shipped studies the system user's; downgrading writes the names back."""
+    upgrade(url, "0003")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for name, owner in (("r1", "Ada"), ("r2", "ada"), ("r3", "bob"), ("r4", "anonymous")):
+                conn.execute(text(RUN_ROW), {"name": name, "owner": owner})
+            conn.execute(text("INSERT INTO sweeps (name, owner, base_config, grid, created_at) VALUES "
+                              "('s', 'carol', '{}', '{}', CURRENT_TIMESTAMP)"))
+            for slug, owner in (("shipped", "cnnlab"), (None, "dave")):
+                conn.execute(text("INSERT INTO studies (slug, name, owner, description, entries, claims, created_at) "
+                                  "VALUES (:slug, 'st', :owner, '', '[]', '[]', CURRENT_TIMESTAMP)"),
+                             {"slug": slug, "owner": owner})
+        upgrade(url)
+        with engine.connect() as conn:
+            users = {row.username: row for row in conn.execute(text("SELECT * FROM users"))}
+            assert set(users) == {"ada", "bob", "anonymous", "carol", "dave", "cnnlab"}
+            assert all(u.password_hash is None and u.role == "member" for u in users.values())  # none can sign in
+            owners = dict(conn.execute(text("SELECT runs.name, users.username FROM runs JOIN users ON users.id = runs.owner_id")).all())
+            assert owners == {"r1": "ada", "r2": "ada", "r3": "bob", "r4": "anonymous"}
+            assert conn.execute(text("SELECT users.username FROM sweeps JOIN users ON users.id = sweeps.owner_id")).scalar() == "carol"
+            studies = dict(conn.execute(text("SELECT studies.slug, users.username FROM studies JOIN users ON users.id = studies.owner_id")).all())
+            assert studies == {"shipped": "cnnlab", None: "dave"}
+        downgrade(url, "0003")
+        with engine.connect() as conn:
+            assert dict(conn.execute(text("SELECT name, owner FROM runs")).all()) == \
+                {"r1": "ada", "r2": "ada", "r3": "bob", "r4": "anonymous"}
+            assert "users" not in inspect(engine).get_table_names()
+        downgrade(url)
+    finally:
+        engine.dispose()
+
+
 def test_migrations_both_ways_on_sqlite(tmp_path) -> None:
     check_both_ways(f"sqlite:///{tmp_path / 'm.db'}")
+
+
+def test_migration_carries_free_text_owners_on_sqlite(tmp_path) -> None:
+    check_owners_carried(f"sqlite:///{tmp_path / 'o.db'}")
 
 
 @pytest.mark.integration
 def test_migrations_both_ways_on_postgresql() -> None:
     with postgres_database() as url:
         check_both_ways(url)
+
+
+@pytest.mark.integration
+def test_migration_carries_free_text_owners_on_postgresql() -> None:
+    with postgres_database() as url:
+        check_owners_carried(url)

@@ -1,5 +1,6 @@
 """The worker's side of the backend API, with retries: a backend or database outage only
-delays a report, never loses it."""
+delays a report, never loses it. Every call carries the worker credential; every call after a
+claim carries that claim's lease (X-Run-Lease)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from backend.auth.mode import worker_credential
 from backend.settings import settings
 
 log = logging.getLogger("cnnlab.worker.client")
@@ -23,10 +25,11 @@ class Superseded(Exception):
 
 
 class BackendClient:
-    def __init__(self, base_url: str | None = None, retry_max_s: float | None = None) -> None:
+    def __init__(self, base_url: str | None = None, retry_max_s: float | None = None, token: str | None = None) -> None:
         self.base_url = (base_url or settings.BACKEND_URL).rstrip("/")
         self.retry_max_s = retry_max_s if retry_max_s is not None else settings.REPORT_RETRY_MAX_S
-        self.http = httpx.Client(base_url=self.base_url, timeout=30.0)
+        self.http = httpx.Client(base_url=self.base_url, timeout=30.0,
+                                 headers={"Authorization": f"Bearer {token or worker_credential()}"})
 
     def call(self, method: str, path: str, *, give_up_after: float | None = None, **kwargs: Any) -> httpx.Response:
         """Retry connection errors and 5xx with backoff; 409 → Superseded; other 4xx raise."""
@@ -54,20 +57,21 @@ class BackendClient:
         except Superseded:
             return None  # cancelled, already taken, or finished: a duplicate message
 
-    def report_epochs(self, run_id: int, attempt: int, metrics: list[dict[str, Any]]) -> None:
-        self.call("POST", f"/api/worker/runs/{run_id}/epochs", json={"attempt": attempt, "metrics": metrics})
+    def report_epochs(self, run_id: int, attempt: int, lease: str, metrics: list[dict[str, Any]]) -> None:
+        self.call("POST", f"/api/worker/runs/{run_id}/epochs", json={"attempt": attempt, "metrics": metrics},
+                  headers=leased(lease))
 
-    def heartbeat(self, run_id: int, attempt: int) -> dict[str, Any]:
+    def heartbeat(self, run_id: int, attempt: int, lease: str) -> dict[str, Any]:
         return self.call("POST", f"/api/worker/runs/{run_id}/heartbeat", json={"attempt": attempt},
-                         give_up_after=5.0).json()
+                         headers=leased(lease), give_up_after=5.0).json()
 
-    def upload_checkpoint(self, run_id: int, attempt: int, kind: str, epoch: int, data: bytes) -> None:
+    def upload_checkpoint(self, run_id: int, attempt: int, lease: str, kind: str, epoch: int, data: bytes) -> None:
         self.call("PUT", f"/api/worker/runs/{run_id}/checkpoints/{kind}", params={"attempt": attempt, "epoch": epoch},
-                  content=data, headers={"Content-Type": "application/octet-stream"})
+                  content=data, headers={"Content-Type": "application/octet-stream", **leased(lease)})
 
-    def download_checkpoint(self, run_id: int, kind: str, dest: Path) -> bool:
+    def download_checkpoint(self, run_id: int, lease: str, kind: str, dest: Path) -> bool:
         try:
-            response = self.call("GET", f"/api/worker/runs/{run_id}/checkpoints/{kind}")
+            response = self.call("GET", f"/api/worker/runs/{run_id}/checkpoints/{kind}", headers=leased(lease))
         except httpx.HTTPStatusError as exc:
             if exc.response.status_code == 404:
                 return False
@@ -76,10 +80,16 @@ class BackendClient:
         dest.write_bytes(response.content)
         return True
 
-    def report_evaluation(self, run_id: int, attempt: int, report: dict[str, Any]) -> None:
-        self.call("PUT", f"/api/worker/runs/{run_id}/evaluation", json={"attempt": attempt, "report": report})
+    def report_evaluation(self, run_id: int, attempt: int, lease: str, report: dict[str, Any]) -> None:
+        self.call("PUT", f"/api/worker/runs/{run_id}/evaluation", json={"attempt": attempt, "report": report},
+                  headers=leased(lease))
 
-    def finish(self, run_id: int, attempt: int, status: str, reason: str | None, elapsed_s: float | None) -> None:
+    def finish(self, run_id: int, attempt: int, lease: str, status: str, reason: str | None,
+               elapsed_s: float | None) -> None:
         self.call("POST", f"/api/worker/runs/{run_id}/finish",
                   json={"attempt": attempt, "status": status, "reason": reason[:MAX_REASON] if reason else reason,
-                        "elapsed_s": elapsed_s})
+                        "elapsed_s": elapsed_s}, headers=leased(lease))
+
+
+def leased(lease: str) -> dict[str, str]:
+    return {"X-Run-Lease": lease}

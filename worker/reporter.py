@@ -25,8 +25,8 @@ SUPERSEDED = "superseded"
 
 
 class Reporter:
-    def __init__(self, client: BackendClient, run_id: int, attempt: int) -> None:
-        self.client, self.run_id, self.attempt = client, run_id, attempt
+    def __init__(self, client: BackendClient, run_id: int, attempt: int, lease: str) -> None:
+        self.client, self.run_id, self.attempt, self.lease = client, run_id, attempt, lease
         self.outbox: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self.stop_reason: str | None = None
         self.last_progress = time.monotonic()  # the trainer asks should_stop before every batch
@@ -46,22 +46,22 @@ class Reporter:
 
     def epoch(self, metrics: EpochMetrics) -> None:
         payload = [asdict(metrics)]
-        self.outbox.put(lambda: self.client.report_epochs(self.run_id, self.attempt, payload))
+        self.outbox.put(lambda: self.client.report_epochs(self.run_id, self.attempt, self.lease, payload))
 
     def checkpoint(self, folder: Path, epoch: int, best_too: bool) -> None:
         # read now: the file will be overwritten by the next epoch before the upload may run
         files = [(checkpoint.LAST, "last")] + ([(checkpoint.BEST, "best")] if best_too else [])
         for name, kind in files:
             data = (folder / name).read_bytes()
-            self.outbox.put(lambda k=kind, d=data: self.client.upload_checkpoint(self.run_id, self.attempt, k, epoch, d))
+            self.outbox.put(lambda k=kind, d=data: self.client.upload_checkpoint(self.run_id, self.attempt, self.lease, k, epoch, d))
 
     def evaluation(self, report: dict) -> None:
-        self.outbox.put(lambda: self.client.report_evaluation(self.run_id, self.attempt, report))
+        self.outbox.put(lambda: self.client.report_evaluation(self.run_id, self.attempt, self.lease, report))
 
     # --- the end ------------------------------------------------------------------------------
     def finish(self, status: str, reason: str | None, elapsed_s: float | None) -> None:
         """Send everything still in the outbox, then the final status."""
-        self.outbox.put(lambda: self.client.finish(self.run_id, self.attempt, status, reason, elapsed_s))
+        self.outbox.put(lambda: self.client.finish(self.run_id, self.attempt, self.lease, status, reason, elapsed_s))
         self.close()
 
     def close(self) -> None:
@@ -91,7 +91,7 @@ class Reporter:
                           "requeue it", self.run_id, time.monotonic() - self.last_progress)
                 continue  # a hung trainer must not keep its run "running" forever
             try:
-                answer = self.client.heartbeat(self.run_id, self.attempt)
+                answer = self.client.heartbeat(self.run_id, self.attempt, self.lease)
             except Superseded:
                 self.stop_reason = SUPERSEDED
                 continue

@@ -42,15 +42,15 @@ def execute(run_id: int, client: BackendClient) -> str:
     if claim is None:
         log.info("run %s is not queued any more; skipping this message", run_id)
         return "skipped"
-    attempt = claim["attempt"]
+    attempt, lease = claim["attempt"], claim["lease"]
     workdir = Path(settings.VAR_DIR) / "worker" / f"run_{run_id}"
     shutil.rmtree(workdir, ignore_errors=True)
-    reporter = Reporter(client, run_id, attempt).start()
+    reporter = Reporter(client, run_id, attempt, lease).start()
     try:
         config = TrainConfig.model_validate(claim["config"])
         if claim["resume_epoch"]:
-            client.download_checkpoint(run_id, "last", workdir / checkpoint.LAST)
-            client.download_checkpoint(run_id, "best", workdir / checkpoint.BEST)
+            client.download_checkpoint(run_id, lease, "last", workdir / checkpoint.LAST)
+            client.download_checkpoint(run_id, lease, "best", workdir / checkpoint.BEST)
         source, may_download = resolve_source(config.data.source)
         if config.data.source != "cifar10":  # the API only lets paths inside the lab's data folder through
             source = str(Path(settings.DATA_DIR) / config.data.source)

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from backend.db import get_session
 from backend.models import Checkpoint, Run, Study
+from backend.services.runs import QuotaExceeded
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
@@ -35,3 +39,28 @@ def checkpoint_or_404(run: Run, kind: str) -> Checkpoint:
 
 def field_error(field: str, message: str, status: int = 422) -> HTTPException:
     return HTTPException(status, [{"field": field, "message": message}])
+
+
+class QuotaError(BaseModel):
+    detail: list[dict[str, Any]]
+
+
+@contextlib.contextmanager
+def _quota_error() -> Iterator[None]:
+    """run_service.QuotaExceeded → 429 naming the quota, its limit and the caller's count."""
+    try:
+        yield
+    except QuotaExceeded as exc:
+        raise HTTPException(429, [{"field": f"quota.{exc.quota}", "message": exc.message, "limit": exc.limit,
+                                   "current": exc.current}]) from None
+
+
+class _QuotaErrorFactory:
+    responses: dict[int | str, dict[str, Any]] = {
+        429: {"model": QuotaError, "description": "Over a quota of the lab: nothing was queued"}}
+
+    def __call__(self) -> contextlib.AbstractContextManager[None]:
+        return _quota_error()
+
+
+quota_error = _QuotaErrorFactory()

@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 
 from backend.analysis import best_epoch
 from backend.architecture import summarize
-from backend.models import FINISHED_STATUSES, EpochMetric, Run, utcnow
+from backend.auth.secrets import digest, new_secret, same
+from backend.models import FINISHED_STATUSES, EpochMetric, Run, User, utcnow
 from backend.schemas import MetricPublic
+from backend.settings import settings
 from backend.training_config import TrainConfig
 
 SORTABLE = {
@@ -30,7 +32,39 @@ class Conflict(Exception):
     """The request is valid but the run's state refuses it (HTTP 409)."""
 
 
-def new_run(session: Session, config: TrainConfig, name: str | None, owner: str, sweep_id: int | None = None) -> Run:
+class QuotaExceeded(Exception):
+    """Admitting the runs would pass one of the lab's quotas (HTTP 429); nothing was queued."""
+
+    def __init__(self, quota: str, limit: int, current: int, message: str) -> None:
+        super().__init__(message)
+        self.quota, self.limit, self.current, self.message = quota, limit, current, message
+
+
+ACTIVE_STATUSES = ("queued", "running")
+
+
+def check_quotas(session: Session, owner: User, new_runs: int) -> None:
+    """The lab's quotas (0: unlimited): runs one request may create, and queued + running runs per
+    user. On PostgreSQL the owner's row is locked first, so two requests cannot both pass."""
+    per_request = settings.MAX_RUNS_PER_REQUEST
+    if per_request and new_runs > per_request:
+        raise QuotaExceeded("runs_per_request", per_request, new_runs,
+                            f"one request may create at most {per_request} runs (CNNLAB_MAX_RUNS_PER_REQUEST); "
+                            f"this one would create {new_runs}")
+    per_user = settings.MAX_ACTIVE_RUNS_PER_USER
+    if not per_user:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(User.id).where(User.id == owner.id).with_for_update())
+    active = session.scalar(select(func.count()).select_from(Run).where(
+        Run.owner_id == owner.id, Run.status.in_(ACTIVE_STATUSES))) or 0
+    if active + new_runs > per_user:
+        raise QuotaExceeded("active_runs_per_user", per_user, active,
+                            f"{owner.username} has {active} queued or running runs; the quota is {per_user} "
+                            f"(CNNLAB_MAX_ACTIVE_RUNS_PER_USER), so {new_runs} more would pass it")
+
+
+def new_run(session: Session, config: TrainConfig, name: str | None, owner: User, sweep_id: int | None = None) -> Run:
     summary = summarize(config.architecture)
     run = Run(
         name=name or config.architecture.name,
@@ -50,16 +84,16 @@ def new_run(session: Session, config: TrainConfig, name: str | None, owner: str,
 
 
 def filtered_runs(status: str | None, owner: str | None, sweep_id: int | None, q: str | None) -> Select:
-    stmt = select(Run)
+    stmt = select(Run).join(User, User.id == Run.owner_id)
     if status:
         stmt = stmt.where(Run.status.in_(status.split(",")))
     if owner:
-        stmt = stmt.where(Run.owner == owner)
+        stmt = stmt.where(User.username == owner.strip().lower())
     if sweep_id is not None:
         stmt = stmt.where(Run.sweep_id == sweep_id)
     if q:
         like = f"%{q.lower()}%"
-        stmt = stmt.where(or_(func.lower(Run.name).like(like), func.lower(Run.owner).like(like),
+        stmt = stmt.where(or_(func.lower(Run.name).like(like), User.username.like(like),
                               func.lower(Run.architecture).like(like)))
     return stmt
 
@@ -68,7 +102,7 @@ def list_runs(session: Session, *, status=None, owner=None, sweep_id=None, q=Non
               limit=50, offset=0) -> tuple[Sequence[Run], int]:
     stmt = filtered_runs(status, owner, sweep_id, q)
     count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    column = getattr(Run, sort.lstrip("-"))
+    column = User.username if sort.lstrip("-") == "owner" else getattr(Run, sort.lstrip("-"))
     order = desc(column) if sort.startswith("-") else asc(column)
     tiebreak = desc(Run.id) if sort.startswith("-") else asc(Run.id)
     rows = session.scalars(stmt.order_by(order.nulls_last(), tiebreak).limit(limit).offset(offset)).all()
@@ -101,15 +135,19 @@ def metrics_of(session: Session, run_id: int, since_epoch: int = 0) -> Sequence[
     ).all()
 
 
-def ensure_current(run: Run, attempt: int) -> None:
-    """Only the attempt that holds a running run may write to it."""
-    if run.attempt != attempt or run.status != "running":
-        raise Conflict(f"run {run.id} is no longer running attempt {attempt}")
+def holds_lease(run: Run, lease: str | None) -> bool:
+    return bool(lease) and run.status == "running" and run.lease_hash is not None and same(digest(lease), run.lease_hash)
 
 
-def record_epochs(session: Session, run: Run, attempt: int, metrics: list[MetricPublic]) -> None:
+def ensure_current(run: Run, lease: str | None) -> None:
+    """Only the attempt that holds a running run's lease may write to it."""
+    if not holds_lease(run, lease):
+        raise Conflict(f"this lease does not hold run {run.id} (wrong, or superseded by a newer attempt)")
+
+
+def record_epochs(session: Session, run: Run, lease: str | None, metrics: list[MetricPublic]) -> None:
     """Upsert epochs (a resumed attempt may re-send one) and refresh the run's summary columns."""
-    ensure_current(run, attempt)
+    ensure_current(run, lease)
     existing = {m.epoch: m for m in metrics_of(session, run.id, min(m.epoch for m in metrics) - 1)} if metrics else {}
     for m in metrics:
         row = existing.get(m.epoch)
@@ -138,43 +176,48 @@ def refresh_summary(session: Session, run: Run) -> None:
     run.train_seconds = sum(m.seconds for m in series)
 
 
-def claim(session: Session, run_id: int, host: str, device: str) -> Run | None:
-    """queued → running, atomically; None when the run is not queued (cancelled, taken, gone)."""
+def claim(session: Session, run_id: int, host: str, device: str) -> tuple[Run, str] | None:
+    """queued → running, atomically, with a new random lease (returned once; only its digest is
+    kept); None when the run is not queued (cancelled, taken, gone)."""
     now = utcnow()
+    lease = new_secret()
     result = session.execute(
         update(Run).where(Run.id == run_id, Run.status == "queued")
         .values(status="running", attempt=Run.attempt + 1, started_at=func.coalesce(Run.started_at, now),
-                heartbeat_at=now, worker_host=host, device=device)
+                heartbeat_at=now, worker_host=host, device=device, lease_hash=digest(lease))
     )
     session.commit()
     if result.rowcount != 1:
         return None
-    return session.get(Run, run_id)
+    run = session.get(Run, run_id)
+    session.refresh(run)
+    return run, lease
 
 
-def heartbeat(session: Session, run: Run, attempt: int) -> bool:
-    current = run.attempt == attempt and run.status == "running"
+def heartbeat(session: Session, run: Run, lease: str | None) -> bool:
+    current = holds_lease(run, lease)
     if current:
         run.heartbeat_at = utcnow()
         session.commit()
     return current
 
 
-def finish(session: Session, run: Run, attempt: int, status: str, reason: str | None, elapsed_s: float | None) -> None:
-    ensure_current(run, attempt)
-    run.status, run.reason, run.finished_at = status, reason, utcnow()
+def finish(session: Session, run: Run, lease: str | None, status: str, reason: str | None, elapsed_s: float | None) -> None:
+    ensure_current(run, lease)
+    run.status, run.reason, run.finished_at, run.lease_hash = status, reason, utcnow(), None
     if elapsed_s is not None:
         run.elapsed_s = elapsed_s
     session.commit()
 
 
-def cancel(session: Session, run: Run) -> None:
+def cancel(session: Session, run: Run, by: User) -> None:
     if run.status in FINISHED_STATUSES:
         raise Conflict(f"run {run.id} has already finished ({run.status}); nothing to cancel")
     if run.status == "queued":
         result = session.execute(
             update(Run).where(Run.id == run.id, Run.status == "queued")
-            .values(status="cancelled", reason="cancelled before it started", finished_at=utcnow())
+            .values(status="cancelled", reason=f"cancelled by {by.username} before it started", finished_at=utcnow(),
+                    cancelled_by_id=by.id)
         )
         if result.rowcount == 1:
             session.commit()
@@ -182,7 +225,9 @@ def cancel(session: Session, run: Run) -> None:
             return
         session.refresh(run)  # it started meanwhile: ask the worker to stop
     run.cancel_requested = True
+    run.cancelled_by_id = by.id
     session.commit()
+    session.refresh(run)
 
 
 def delete_run(session: Session, run: Run) -> None:
@@ -204,11 +249,13 @@ def requeue_lost(session: Session, run: Run, max_attempts: int) -> bool:
     stale = run.heartbeat_at
     values: dict[str, object]
     if run.cancel_requested:
-        values = dict(status="cancelled", reason="cancelled (its worker stopped answering)", finished_at=utcnow())
+        values = dict(status="cancelled", reason="cancelled (its worker stopped answering)", finished_at=utcnow(),
+                      lease_hash=None)
     elif run.attempt >= max_attempts:
-        values = dict(status="failed", reason=f"its worker was lost {run.attempt} times", finished_at=utcnow())
+        values = dict(status="failed", reason=f"its worker was lost {run.attempt} times", finished_at=utcnow(),
+                      lease_hash=None)
     else:
-        values = dict(status="queued", enqueued_at=utcnow(),
+        values = dict(status="queued", enqueued_at=utcnow(), lease_hash=None,
                       reason=f"worker {run.worker_host} lost after epoch {run.epochs_done}; resuming from its last checkpoint")
     result = session.execute(
         update(Run).where(Run.id == run.id, Run.status == "running", Run.attempt == run.attempt,

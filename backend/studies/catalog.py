@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.models import Study
+from backend.models import SYSTEM_USERNAME, Study
+from backend.services.users import ensure_user
 
 SEED_MINUTES_AUG = 54 + 38 / 60
 
@@ -136,7 +137,8 @@ def ensure_shipped(session: Session) -> None:
     for spec in SHIPPED:
         study = session.scalar(select(Study).where(Study.slug == spec["slug"]))
         if study is None:
-            session.add(Study(slug=spec["slug"], name=spec["name"], owner="cnnlab", description=spec["description"],
+            session.add(Study(slug=spec["slug"], name=spec["name"], owner=ensure_user(session, SYSTEM_USERNAME),
+                              description=spec["description"],
                               entries=spec["entries"], claims=spec["claims"]))
         else:
             for attr in ("name", "description", "entries", "claims"):

@@ -90,10 +90,10 @@ def build_report(session: Session, study: Study, launch: StudyLaunch | None, cla
                         "best_epoch": row["best_epoch"], "evaluation": evaluations.get(run.id) if run else None})
     finished = sum(1 for r in runs.values() if r.status in FINISHED_STATUSES)
     return {
-        "study": {"id": study.id, "slug": study.slug, "name": study.name, "owner": study.owner,
+        "study": {"id": study.id, "slug": study.slug, "name": study.name, "owner": study.owner.username,
                   "description": study.description},
         "launch": None if launch is None else {
-            "id": launch.id, "created_at": launch.created_at.isoformat(), "owner": launch.owner,
+            "id": launch.id, "created_at": launch.created_at.isoformat(), "owner": launch.owner.username,
             "epochs_scale": launch.epochs_scale, "data_override": launch.data_override},
         # every run of the launch has ended (a deleted run has too): nothing will change any more
         "finished": launch is not None and finished == len(runs),

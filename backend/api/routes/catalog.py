@@ -8,10 +8,11 @@ from fastapi import APIRouter
 
 from backend.api.deps import field_error
 from backend.architecture import PRESETS, ArchitectureError, parse_architecture, summarize
+from backend.auth.rules import AUTH_RESPONSES, Member
 from backend.schemas import ArchitectureSummaryRequest
 from backend.settings import settings
 
-router = APIRouter(prefix="/api", tags=["architectures"])
+router = APIRouter(prefix="/api", tags=["architectures"], responses=AUTH_RESPONSES)
 
 
 def summary_body(arch) -> dict[str, Any]:
@@ -21,13 +22,13 @@ def summary_body(arch) -> dict[str, Any]:
 
 
 @router.get("/presets")
-def read_presets() -> dict[str, Any]:
+def read_presets(_identity: Member) -> dict[str, Any]:
     return {"data": [summary_body(arch) for arch in PRESETS.values()], "param_budget": settings.PARAM_BUDGET,
             "time_budget_s": settings.TIME_BUDGET_S}
 
 
 @router.post("/architectures/summary")
-def summarize_architecture(body: ArchitectureSummaryRequest) -> dict[str, Any]:
+def summarize_architecture(body: ArchitectureSummaryRequest, _identity: Member) -> dict[str, Any]:
     """A description (or preset name) → the per-layer table, totals and the budget verdict."""
     try:
         arch = parse_architecture(body.architecture)

@@ -5,11 +5,12 @@ from sqlalchemy import select
 
 from backend.api.deps import SessionDep, field_error
 from backend.api.routes.runs import public
+from backend.auth.rules import AUTH_RESPONSES, Member
 from backend.models import Run
 from backend.schemas import MAX_COMPARE, ComparePublic, CompareRun, Series
 from backend.services import runs as run_service
 
-router = APIRouter(prefix="/api/compare", tags=["compare"])
+router = APIRouter(prefix="/api/compare", tags=["compare"], responses=AUTH_RESPONSES)
 
 
 def parse_ids(ids: str) -> list[int]:
@@ -25,7 +26,7 @@ def parse_ids(ids: str) -> list[int]:
 
 
 @router.get("", response_model=ComparePublic)
-def compare_runs(session: SessionDep, ids: str = Query(description="comma-separated run ids, at most 100")) -> ComparePublic:
+def compare_runs(session: SessionDep, _identity: Member, ids: str = Query(description="comma-separated run ids, at most 100")) -> ComparePublic:
     """Summaries and full series of up to 100 runs: two indexed queries, no per-run round trips."""
     wanted = parse_ids(ids)
     runs = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(wanted)))}

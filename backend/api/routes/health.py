@@ -1,17 +1,19 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from backend import queue
+from backend.auth.rules import public
 from backend.db import engine
 
-router = APIRouter(prefix="/api", tags=["health"])
+router = APIRouter(prefix="/api", tags=["health"], dependencies=[Depends(public)])
 
 
 @router.get("/health")
 def read_health() -> JSONResponse:
+    """Anyone (load balancers, compose health checks): says nothing but whether the parts answer."""
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))

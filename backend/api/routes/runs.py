@@ -12,17 +12,19 @@ from starlette.concurrency import run_in_threadpool
 
 from backend import events, queue
 from backend.analysis import best_epoch, overfit_epoch
-from backend.api.deps import SessionDep, checkpoint_or_404, field_error, get_run_or_404
+from backend.api.deps import SessionDep, checkpoint_or_404, field_error, get_run_or_404, quota_error
 from backend.architecture import summarize
+from backend.auth.rules import AUTH_RESPONSES, Member, check_owner_field, require_owner
 from backend.db import SessionLocal
 from backend.models import FINISHED_STATUSES, RUN_STATUSES, Run, RunEvaluation
 from backend.schemas import ClassReport, MetricPublic, MetricsPublic, RunCreate, RunDetail, RunPublic, RunsPublic
 from backend.services import runs as run_service
+from backend.services.users import record
 from backend.settings import settings
 from backend.training_config import TrainConfig
 from backend.validation import describe_errors
 
-router = APIRouter(prefix="/api/runs", tags=["runs"])
+router = APIRouter(prefix="/api/runs", tags=["runs"], responses=AUTH_RESPONSES)
 
 
 def public(run: Run, detail: bool = False) -> RunPublic:
@@ -68,11 +70,15 @@ def validated_config(raw: dict[str, Any], field: str, note: str = "") -> TrainCo
     return config
 
 
-@router.post("", status_code=201, response_model=RunDetail)
-def create_run(body: RunCreate, session: SessionDep) -> RunPublic:
+@router.post("", status_code=201, response_model=RunDetail, responses=quota_error.responses)
+def create_run(body: RunCreate, session: SessionDep, identity: Member) -> RunPublic:
+    """Queue a run of the caller's (any signed-in user)."""
+    check_owner_field(identity, body.owner)
     check_budget(body.config)
     check_data_source(body.config)
-    run = run_service.new_run(session, body.config, body.name, body.owner)
+    with quota_error():
+        run_service.check_quotas(session, identity.user, 1)
+    run = run_service.new_run(session, body.config, body.name, identity.user)
     session.commit()
     queue.send_or_leave_to_reaper(run.id)
     events.changed(run.id)
@@ -82,6 +88,7 @@ def create_run(body: RunCreate, session: SessionDep) -> RunPublic:
 @router.get("", response_model=RunsPublic)
 def read_runs(
     session: SessionDep,
+    _identity: Member,
     status: str | None = Query(None, description="comma-separated statuses"),
     owner: str | None = None,
     sweep: int | None = None,
@@ -102,19 +109,19 @@ def read_runs(
 
 
 @router.get("/{run_id}", response_model=RunDetail)
-def read_run(run_id: int, session: SessionDep) -> RunPublic:
+def read_run(run_id: int, session: SessionDep, _identity: Member) -> RunPublic:
     return public(get_run_or_404(session, run_id), detail=True)
 
 
 @router.get("/{run_id}/metrics", response_model=MetricsPublic)
-def read_metrics(run_id: int, session: SessionDep, since_epoch: int = Query(0, ge=0)) -> MetricsPublic:
+def read_metrics(run_id: int, session: SessionDep, _identity: Member, since_epoch: int = Query(0, ge=0)) -> MetricsPublic:
     run = get_run_or_404(session, run_id)
     rows = run_service.metrics_of(session, run_id, since_epoch)
     return MetricsPublic(run_id=run_id, status=run.status, data=[MetricPublic.model_validate(m) for m in rows])
 
 
 @router.get("/{run_id}/analysis")
-def read_analysis(run_id: int, session: SessionDep) -> dict[str, int | None]:
+def read_analysis(run_id: int, session: SessionDep, _identity: Member) -> dict[str, int | None]:
     """The epoch of best test accuracy and the epoch where overfitting starts (backend.analysis)."""
     get_run_or_404(session, run_id)
     rows = run_service.metrics_of(session, run_id)
@@ -124,7 +131,7 @@ def read_analysis(run_id: int, session: SessionDep) -> dict[str, int | None]:
 
 
 @router.get("/{run_id}/evaluation", response_model=ClassReport)
-def read_evaluation(run_id: int, session: SessionDep) -> ClassReport:
+def read_evaluation(run_id: int, session: SessionDep, _identity: Member) -> ClassReport:
     """Per-class test accuracy, confusion matrix and misclassified images of the best weights."""
     get_run_or_404(session, run_id)
     row = session.get(RunEvaluation, run_id)
@@ -134,20 +141,27 @@ def read_evaluation(run_id: int, session: SessionDep) -> ClassReport:
 
 
 @router.post("/{run_id}/cancel", response_model=RunDetail)
-def cancel_run(run_id: int, session: SessionDep) -> RunPublic:
+def cancel_run(run_id: int, session: SessionDep, identity: Member) -> RunPublic:
+    """The run's owner or an admin; recorded (who, when) and shown on the run's page."""
     run = get_run_or_404(session, run_id)
+    require_owner(identity, run.owner, f"run {run_id}", "cancel")
     try:
-        run_service.cancel(session, run)
+        run_service.cancel(session, run, identity.user)
     except run_service.Conflict as exc:
         raise HTTPException(409, str(exc)) from None
+    record(session, identity.user, "run.cancel", "run", run_id, f"cancel of run {run_id} ({run.name}) asked")
+    session.commit()
     events.changed(run_id)
     return public(run, detail=True)
 
 
 @router.delete("/{run_id}", status_code=204)
-def delete_run(run_id: int, session: SessionDep) -> None:
+def delete_run(run_id: int, session: SessionDep, identity: Member) -> None:
+    """The run's owner or an admin; recorded."""
     run = get_run_or_404(session, run_id)
+    require_owner(identity, run.owner, f"run {run_id}", "delete")
     paths = [c.path for c in run.checkpoints]
+    record(session, identity.user, "run.delete", "run", run_id, f"run {run_id} ({run.name}) of {run.owner.username} deleted")
     try:
         run_service.delete_run(session, run)
     except run_service.Conflict as exc:
@@ -158,7 +172,7 @@ def delete_run(run_id: int, session: SessionDep) -> None:
 
 
 @router.get("/{run_id}/checkpoints/{kind}")
-def download_checkpoint(run_id: int, kind: str, session: SessionDep) -> FileResponse:
+def download_checkpoint(run_id: int, kind: str, session: SessionDep, _identity: Member) -> FileResponse:
     ckpt = checkpoint_or_404(get_run_or_404(session, run_id), kind)
     return FileResponse(ckpt.path, media_type="application/octet-stream",
                         filename=f"run{run_id}-{kind}-epoch{ckpt.epoch}.pt",
@@ -183,6 +197,7 @@ def _sse(event: str, data: str, event_id: str | None = None) -> str:
 async def read_events(
     run_id: int,
     request: Request,
+    _identity: Member,
     since_epoch: int = Query(0, ge=0),
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:

@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from backend import events, pages, queue
-from backend.api.deps import SessionDep, field_error, study_or_404
+from backend.api.deps import SessionDep, field_error, quota_error, study_or_404
 from backend.api.routes.runs import check_data_source, validated_config
+from backend.auth.rules import AUTH_RESPONSES, Member, check_owner_field, require_owner
 from backend.models import FINISHED_STATUSES, Run, Study, StudyLaunch, StudyLaunchRun
 from backend.schemas import (
     Claim,
@@ -28,12 +29,13 @@ from backend.schemas import (
 )
 from backend.settings import settings
 from backend.services import runs as run_service
+from backend.services.users import record
 from backend.studies.catalog import SHIPPED, ensure_shipped
 from backend.studies.report import build_report, table_csv
 from backend.training_config import DataConfig, TrainConfig
 from backend.validation import describe_errors
 
-router = APIRouter(prefix="/api/studies", tags=["studies"])
+router = APIRouter(prefix="/api/studies", tags=["studies"], responses=AUTH_RESPONSES)
 
 
 def finished_by_launch(session: Session, launch_ids: list[int]) -> dict[int, int]:
@@ -51,7 +53,7 @@ def finished_by_launch(session: Session, launch_ids: list[int]) -> dict[int, int
 
 def launch_public(launch: StudyLaunch, finished: int) -> LaunchPublic:
     runs = {link.entry_key: link.run_id for link in launch.runs}
-    return LaunchPublic(id=launch.id, study_id=launch.study_id, owner=launch.owner, epochs_scale=launch.epochs_scale,
+    return LaunchPublic(id=launch.id, study_id=launch.study_id, owner=launch.owner.username, epochs_scale=launch.epochs_scale,
                         data_override=launch.data_override, created_at=launch.created_at, runs=runs,
                         finished=finished)
 
@@ -59,7 +61,7 @@ def launch_public(launch: StudyLaunch, finished: int) -> LaunchPublic:
 def studies_public(session: Session, studies: list[Study]) -> list[StudyPublic]:
     finished = finished_by_launch(session, [launch.id for study in studies for launch in study.launches])
     return [
-        StudyPublic(id=study.id, slug=study.slug, name=study.name, owner=study.owner,
+        StudyPublic(id=study.id, slug=study.slug, name=study.name, owner=study.owner.username,
                     description=study.description, entries=study.entries, claims=study.claims,
                     created_at=study.created_at,
                     launches=[launch_public(launch, finished.get(launch.id, 0)) for launch in study.launches])
@@ -127,7 +129,7 @@ def check_entries(body: StudyCreate, field_of=None) -> list[dict[str, Any]]:
 
 
 @router.get("", response_model=StudiesPublic)
-def read_studies(session: SessionDep) -> StudiesPublic:
+def read_studies(session: SessionDep, _identity: Member) -> StudiesPublic:
     """Shipped studies first, then users' studies, newest first."""
     if session.scalar(select(func.count()).select_from(Study).where(Study.slug.is_not(None))) < len(SHIPPED):
         ensure_shipped(session)
@@ -140,9 +142,11 @@ def read_studies(session: SessionDep) -> StudiesPublic:
 
 
 @router.post("", status_code=201, response_model=StudyPublic)
-def create_study(body: StudyCreate, session: SessionDep) -> StudyPublic:
-    """From run configs (``entries``), or from existing runs (``run_ids``): their configs become
-    the entries and the runs themselves the study's first launch, so its report is there at once."""
+def create_study(body: StudyCreate, session: SessionDep, identity: Member) -> StudyPublic:
+    """From run configs (``entries``), or from existing runs (``run_ids``, anyone's: a lab shares
+    results): their configs become the entries and the runs themselves the study's first launch,
+    so its report is there at once. The study is the caller's."""
+    check_owner_field(identity, body.owner)
     if (body.entries is None) == (body.run_ids is None):
         raise field_error("entries", "give either entries (run configs) or run_ids (existing runs), not both")
     adopted: list[Run] = []
@@ -157,12 +161,12 @@ def create_study(body: StudyCreate, session: SessionDep) -> StudyPublic:
         body = StudyCreate.model_validate({**body.model_dump(exclude={"run_ids", "entries"}), "entries": [
             {"key": f"run{r.id}", "label": r.name, "config": r.config} for r in adopted]})
     entries = check_entries(body, field_of=(lambda i: f"run_ids[{i}]") if adopted else None)
-    study = Study(name=body.name, owner=body.owner, description=body.description, entries=entries,
+    study = Study(name=body.name, owner=identity.user, description=body.description, entries=entries,
                   claims=[c.model_dump(mode="json") for c in body.claims])
     session.add(study)
     session.flush()
     if adopted:
-        launch = StudyLaunch(study_id=study.id, owner=body.owner, epochs_scale=1.0, entries=study.entries,
+        launch = StudyLaunch(study_id=study.id, owner=identity.user, epochs_scale=1.0, entries=study.entries,
                              claims=study.claims)
         session.add(launch)
         session.flush()
@@ -173,16 +177,18 @@ def create_study(body: StudyCreate, session: SessionDep) -> StudyPublic:
 
 
 @router.get("/{study_id}", response_model=StudyPublic)
-def read_study(study_id: int, session: SessionDep) -> StudyPublic:
+def read_study(study_id: int, session: SessionDep, _identity: Member) -> StudyPublic:
     return study_public(session, study_or_404(session, study_id))
 
 
 @router.delete("/{study_id}", status_code=204)
-def delete_study(study_id: int, session: SessionDep) -> None:
-    """Deletes the study and its launches; the runs stay."""
+def delete_study(study_id: int, session: SessionDep, identity: Member) -> None:
+    """The study's owner or an admin deletes it and its launches; the runs stay. Recorded."""
     study = study_or_404(session, study_id)
     if study.slug is not None:
         raise HTTPException(409, f"Study {study_id} ships with cnnlab and cannot be deleted")
+    require_owner(identity, study.owner, f"study {study_id}", "delete")
+    record(session, identity.user, "study.delete", "study", study_id, f"study {study_id} ({study.name}) deleted")
     session.delete(study)
     session.commit()
 
@@ -199,9 +205,11 @@ def scaled_config(config: TrainConfig, scale: float) -> TrainConfig:
     return config.model_copy(update=update)
 
 
-@router.post("/{study_id}/launches", status_code=201, response_model=LaunchPublic)
-def launch_study(study_id: int, body: LaunchCreate, session: SessionDep) -> LaunchPublic:
-    """One run per entry, each entry's epochs scaled (at least 1); all are validated first."""
+@router.post("/{study_id}/launches", status_code=201, response_model=LaunchPublic, responses=quota_error.responses)
+def launch_study(study_id: int, body: LaunchCreate, session: SessionDep, identity: Member) -> LaunchPublic:
+    """Anyone launches any study: one run per entry, the caller's, each entry's epochs scaled (at
+    least 1); all are validated first."""
+    check_owner_field(identity, body.owner)
     study = study_or_404(session, study_id)
     if body.data is not None:
         try:
@@ -219,13 +227,15 @@ def launch_study(study_id: int, body: LaunchCreate, session: SessionDep) -> Laun
         raw["time_budget_s"] = min(float(raw.get("time_budget_s", settings.TIME_BUDGET_S)), settings.TIME_BUDGET_S)
         config = validated_config(raw, f"entries[{i}].config")
         configs.append((entry, scaled_config(config, body.epochs_scale)))
-    launch = StudyLaunch(study_id=study.id, owner=body.owner, epochs_scale=body.epochs_scale, data_override=body.data,
+    with quota_error():
+        run_service.check_quotas(session, identity.user, len(configs))
+    launch = StudyLaunch(study_id=study.id, owner=identity.user, epochs_scale=body.epochs_scale, data_override=body.data,
                          entries=study.entries, claims=study.claims)
     session.add(launch)
     session.flush()
     runs = []
     for entry, config in configs:
-        run = run_service.new_run(session, config, f"{study.name} · {entry['label']}"[:200], body.owner)
+        run = run_service.new_run(session, config, f"{study.name} · {entry['label']}"[:200], identity.user)
         session.flush()
         session.add(StudyLaunchRun(launch_id=launch.id, entry_key=entry["key"], run_id=run.id))
         runs.append(run)
@@ -251,7 +261,7 @@ LaunchQuery = Query(None, description="a launch id of this study; the latest whe
 
 @router.get("/{study_id}/report")
 def read_report(
-    study_id: int, session: SessionDep, launch: int | None = LaunchQuery,
+    study_id: int, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery,
     images: bool = Query(True, description="false: leave out the class reports (for polling)"),
 ) -> dict[str, Any]:
     """Curves, the side-by-side table, the computed conclusions and the class reports of a launch."""
@@ -265,7 +275,7 @@ def export_name(study: Study, report: dict[str, Any], ext: str) -> str:
 
 
 @router.get("/{study_id}/report.csv")
-def read_report_csv(study_id: int, session: SessionDep, launch: int | None = LaunchQuery) -> Response:
+def read_report_csv(study_id: int, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery) -> Response:
     study = study_or_404(session, study_id)
     report = build_report(session, study, chosen_launch(session, study, launch), class_reports=False)
     return Response(table_csv(report), media_type="text/csv; charset=utf-8",
@@ -273,7 +283,7 @@ def read_report_csv(study_id: int, session: SessionDep, launch: int | None = Lau
 
 
 @router.get("/{study_id}/report.html", response_class=HTMLResponse)
-def read_report_html(request: Request, study_id: int, session: SessionDep, launch: int | None = LaunchQuery) -> HTMLResponse:
+def read_report_html(request: Request, study_id: int, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery) -> HTMLResponse:
     """The whole report as one self-contained file: Plotly, styles, scripts and data inline,
     images as data: URIs — it opens offline, from disk, years later."""
     study = study_or_404(session, study_id)

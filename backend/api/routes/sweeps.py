@@ -8,14 +8,15 @@ from fastapi import APIRouter, HTTPException
 from sqlalchemy import select
 
 from backend import events, queue
-from backend.api.deps import SessionDep, field_error
+from backend.api.deps import SessionDep, field_error, quota_error
 from backend.api.routes.runs import public, validated_config
+from backend.auth.rules import AUTH_RESPONSES, Member, check_owner_field
 from backend.architecture import PRESETS
 from backend.models import Run, Sweep
 from backend.schemas import MAX_SWEEP_POINTS, SweepCreate, SweepPublic
 from backend.services import runs as run_service
 
-router = APIRouter(prefix="/api/sweeps", tags=["sweeps"])
+router = APIRouter(prefix="/api/sweeps", tags=["sweeps"], responses=AUTH_RESPONSES)
 
 
 def set_path(config: dict[str, Any], path: str, value: Any) -> None:
@@ -42,13 +43,14 @@ def points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 def sweep_public(session, sweep: Sweep) -> SweepPublic:
     runs = session.scalars(select(Run).where(Run.sweep_id == sweep.id).order_by(Run.id)).all()
-    return SweepPublic(id=sweep.id, name=sweep.name, owner=sweep.owner, base_config=sweep.base_config,
+    return SweepPublic(id=sweep.id, name=sweep.name, owner=sweep.owner.username, base_config=sweep.base_config,
                        grid=sweep.grid, created_at=sweep.created_at, runs=[public(r) for r in runs])
 
 
-@router.post("", status_code=201, response_model=SweepPublic)
-def create_sweep(body: SweepCreate, session: SessionDep) -> SweepPublic:
-    """One run per point of the grid; every point is validated before anything is queued."""
+@router.post("", status_code=201, response_model=SweepPublic, responses=quota_error.responses)
+def create_sweep(body: SweepCreate, session: SessionDep, identity: Member) -> SweepPublic:
+    """One run per point of the grid, the caller's; every point is validated before anything is queued."""
+    check_owner_field(identity, body.owner)
     if not body.grid:
         raise field_error("grid", "needs at least one field with values")
     for key, values in body.grid.items():
@@ -66,13 +68,15 @@ def create_sweep(body: SweepCreate, session: SessionDep) -> SweepPublic:
         except ValueError as exc:
             raise field_error("grid", str(exc)) from None
         configs.append((point, validated_config(raw, "base_config", note=f" (grid point {point})")))
-    sweep = Sweep(name=body.name, owner=body.owner, base_config=body.base_config, grid=body.grid)
+    with quota_error():
+        run_service.check_quotas(session, identity.user, len(configs))
+    sweep = Sweep(name=body.name, owner=identity.user, base_config=body.base_config, grid=body.grid)
     session.add(sweep)
     session.flush()
     runs = []
     for point, config in configs:
         label = " ".join(f"{k.split('.')[-1]}={v}" for k, v in point.items())
-        runs.append(run_service.new_run(session, config, f"{body.name} {label}"[:200], body.owner, sweep.id))
+        runs.append(run_service.new_run(session, config, f"{body.name} {label}"[:200], identity.user, sweep.id))
     session.commit()
     for run in runs:
         queue.send_or_leave_to_reaper(run.id)
@@ -81,7 +85,7 @@ def create_sweep(body: SweepCreate, session: SessionDep) -> SweepPublic:
 
 
 @router.get("/{sweep_id}", response_model=SweepPublic)
-def read_sweep(sweep_id: int, session: SessionDep) -> SweepPublic:
+def read_sweep(sweep_id: int, session: SessionDep, _identity: Member) -> SweepPublic:
     sweep = session.get(Sweep, sweep_id)
     if sweep is None:
         raise HTTPException(404, f"Sweep {sweep_id} not found")

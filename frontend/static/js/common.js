@@ -2,8 +2,15 @@
 "use strict";
 const cnn = {
   FINISHED: new Set(["succeeded", "failed", "cancelled", "timed_out"]), // backend.models.FINISHED_STATUSES
+  // the signed-in browser's CSRF token (base.html), sent with every request that changes something
+  csrf: () => (document.querySelector('meta[name="csrf-token"]') || {}).content || "",
+  me: () => ({ username: document.body.dataset.me || null, admin: document.body.dataset.meRole === "admin" }),
+  // only the owner of a thing, or an admin, may change it (the backend decides; this hides the buttons)
+  mayChange: (owner) => { const me = cnn.me(); return me.admin || (me.username !== null && me.username === owner); },
+  when: (iso) => (iso ? new Date(iso).toLocaleString() : "–"),
   async api(method, path, body) {
     const opts = { method, headers: {} };
+    if (method !== "GET" && method !== "HEAD" && cnn.csrf()) opts.headers["X-CSRF-Token"] = cnn.csrf();
     if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
     const r = await fetch(path, opts);
     let data = null;

@@ -116,7 +116,7 @@
       Object.assign(config, { ...original, ...config, architecture: arch, augment: { ...original.augment, ...config.augment },
         data: { ...original.data, ...config.data } });
     }
-    const body = { config, owner: $("owner").value };
+    const body = { config };
     if ($("name").value.trim()) body.name = $("name").value.trim();
     $("submit").disabled = true;
     const r = await cnn.api("POST", "/api/runs", body);
@@ -138,7 +138,7 @@
         original = run.data.config;
         fillConfig(run.data.config); fillArchitecture(run.data.config.architecture);
         $("preset").value = presets[run.data.architecture] ? run.data.architecture : "";
-        $("name").value = run.data.name + " (again)"; $("owner").value = run.data.owner;
+        $("name").value = run.data.name + " (again)";
       }
     } else {
       $("preset").value = "compact"; fillArchitecture(presets.compact);

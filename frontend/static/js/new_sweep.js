@@ -10,7 +10,7 @@
       cnn.showErrors(form, [{ field: "base_config", message: `not valid JSON (${err.message})` }]); return;
     }
     const values = $("grid-values").value.split(",").map((s) => s.trim()).filter(Boolean).map(parseValue);
-    const body = { name: $("sweep-name").value, owner: $("sweep-owner").value, base_config: base, grid: { [$("grid-key").value.trim()]: values } };
+    const body = { name: $("sweep-name").value, base_config: base, grid: { [$("grid-key").value.trim()]: values } };
     const r = await cnn.api("POST", "/api/sweeps", body);
     if (r.ok) { location.href = `/sweeps/${r.data.id}`; return; }
     cnn.showErrors(form, Array.isArray(r.data.detail) ? r.data.detail : [{ field: "form", message: String(r.data.detail) }]);

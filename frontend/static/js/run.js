@@ -61,8 +61,12 @@
       `${run.architecture} · ${cnn.int(run.params)} params · ${cnn.int(run.macs)} MACs · owner ${run.owner} · epoch ${run.epochs_done} of ${run.epochs}` +
       (run.best_test_acc !== null ? ` · best test ${cnn.pct(run.best_test_acc)} (epoch ${run.best_epoch})` : "") +
       (run.worker_host ? ` · ${run.worker_host} (${run.device})` : "") + (run.attempt > 1 ? ` · attempt ${run.attempt}` : "");
-    document.getElementById("run-reason").textContent = run.reason || "";
+    document.getElementById("run-reason").textContent = (run.reason || "") +
+      (run.cancelled_by ? ` (cancel asked by ${run.cancelled_by})` : "");
+    const mine = cnn.mayChange(run.owner);
+    document.getElementById("cancel").hidden = !mine;
     document.getElementById("cancel").disabled = FINISHED.has(run.status) || run.cancel_requested;
+    document.getElementById("delete").hidden = !mine || !FINISHED.has(run.status);
     document.getElementById("ckpt-best").hidden = run.epochs_done === 0;
     document.getElementById("ckpt-last").hidden = run.epochs_done === 0;
   }
@@ -83,6 +87,11 @@
   document.getElementById("cancel").addEventListener("click", async () => {
     const r = await cnn.api("POST", `/api/runs/${runId}/cancel`);
     if (r.ok) showStatus(r.data);
+  });
+  document.getElementById("delete").addEventListener("click", async () => {
+    if (!confirm("Delete this run, its epochs and checkpoints?")) return;
+    const r = await cnn.api("DELETE", `/api/runs/${runId}`);
+    if (r.ok) window.location.assign("/");
   });
 
   (async () => {

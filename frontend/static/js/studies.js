@@ -30,7 +30,7 @@
     }
     // a list of entries, or {"entries": [...], "claims": [...]}
     const entries = Array.isArray(parsed) ? parsed : parsed?.entries;
-    const body = { name: $("study-name").value.trim(), owner: $("study-owner").value.trim() || "anonymous",
+    const body = { name: $("study-name").value.trim(), 
       description: $("study-description").value, entries };
     if (!Array.isArray(parsed) && parsed?.claims) body.claims = parsed.claims;
     const r = await cnn.api("POST", "/api/studies", body);

@@ -33,7 +33,7 @@
       }
       return tr;
     }));
-    document.getElementById("delete-study").hidden = Boolean(s.slug);
+    document.getElementById("delete-study").hidden = Boolean(s.slug) || !cnn.mayChange(s.owner);
     const current = select.value;
     select.replaceChildren(...[...s.launches].reverse().map((l) =>
       cnn.el("option", `launch ${l.id} · ${new Date(l.created_at).toLocaleString()} · ×${l.epochs_scale} · ${l.finished}/${Object.keys(l.runs).length} finished`, { value: String(l.id) })));
@@ -74,7 +74,7 @@
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const body = { epochs_scale: Number(form.elements.epochs_scale.value), owner: form.elements.owner.value.trim() || "anonymous" };
+    const body = { epochs_scale: Number(form.elements.epochs_scale.value) };
     if (form.elements.epochs_scale.value.trim() === "") body.epochs_scale = null;
     const data = {};
     for (const [name, key] of [["train_limit", "train_limit"], ["test_limit", "test_limit"]]) {

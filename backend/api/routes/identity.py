@@ -1,0 +1,162 @@
+"""People and credentials over the API: who am I, my password, my tokens; for admins, users,
+worker tokens and the audit record. The same actions as `python -m backend.users` and the
+Users and Tokens pages."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import select
+
+from backend.api.deps import SessionDep, field_error
+from backend.auth.mode import auth_mode
+from backend.auth.passwords import verify_password
+from backend.auth.rules import AUTH_RESPONSES, Admin, Member, Message
+from backend.models import ApiToken, AuditEvent, User
+from backend.schemas import (
+    AuditList,
+    AuditPublic,
+    MePublic,
+    PasswordChange,
+    TokenCreate,
+    TokenCreated,
+    TokenPublic,
+    TokensPublic,
+    UserCreate,
+    UserPublic,
+    UsersPublic,
+    UserUpdate,
+)
+from backend.services import users as user_service
+
+router = APIRouter(prefix="/api", tags=["identity"], responses=AUTH_RESPONSES)
+NOT_FOUND = {404: {"model": Message, "description": "No such user or token"}}
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except user_service.UserError as exc:
+        raise field_error(exc.field, exc.message) from None
+
+
+@router.get("/me", response_model=MePublic)
+def read_me(identity: Member) -> MePublic:
+    """Who the caller is, and how the request proved it."""
+    user = identity.user
+    return MePublic.model_validate({**UserPublic.model_validate(user).model_dump(), "via": identity.via,
+                                    "auth_mode": auth_mode()})
+
+
+@router.post("/me/password", status_code=204)
+def change_my_password(body: PasswordChange, session: SessionDep, identity: Member) -> None:
+    """Needs the current password; ends every session of the caller (sign in again)."""
+    user = identity.user
+    if not verify_password(body.current_password, user.password_hash):
+        raise field_error("current_password", "is not your current password")
+    with user_errors():
+        user_service.set_password(session, user, body.new_password, actor=user)
+    session.commit()
+
+
+# --- personal API tokens -----------------------------------------------------------------------
+
+@router.get("/tokens", response_model=TokensPublic)
+def read_my_tokens(session: SessionDep, identity: Member) -> TokensPublic:
+    rows = session.scalars(select(ApiToken).where(ApiToken.user_id == identity.user.id, ApiToken.kind == "user")
+                           .order_by(ApiToken.id.desc())).all()
+    return TokensPublic(data=[TokenPublic.model_validate(r) for r in rows])
+
+
+@router.post("/tokens", status_code=201, response_model=TokenCreated)
+def create_my_token(body: TokenCreate, session: SessionDep, identity: Member) -> TokenCreated:
+    """A new token of the caller's; its secret is in this response only."""
+    with user_errors():
+        made = user_service.issue_token(session, identity.user, body.label, body.expires_days, actor=identity.user)
+    session.commit()
+    return TokenCreated.model_validate({**TokenPublic.model_validate(made.row).model_dump(), "token": made.secret})
+
+
+@router.delete("/tokens/{token_id}", status_code=204, responses=NOT_FOUND)
+def revoke_my_token(token_id: int, session: SessionDep, identity: Member) -> None:
+    """The token's owner, or an admin; refused from the next request on. Recorded."""
+    token = session.get(ApiToken, token_id)
+    if token is None or token.kind != "user":
+        raise HTTPException(404, f"Token {token_id} not found")
+    if token.user_id != identity.user.id and not identity.is_admin:
+        raise HTTPException(403, f"token {token_id} belongs to {token.user.username}; only they or an admin may "
+                                 "revoke it")
+    user_service.revoke_token(session, token, identity.user)
+    session.commit()
+
+
+# --- admins: users, worker tokens, the audit record ----------------------------------------------
+
+@router.get("/users", response_model=UsersPublic)
+def read_users(session: SessionDep, _identity: Admin) -> UsersPublic:
+    rows = session.scalars(select(User).order_by(User.username)).all()
+    return UsersPublic(data=[UserPublic.model_validate(u) for u in rows])
+
+
+@router.post("/users", status_code=201, response_model=UserPublic)
+def create_user(body: UserCreate, session: SessionDep, identity: Admin) -> UserPublic:
+    with user_errors():
+        user = user_service.create_user(session, body.username, body.password, body.role, body.display_name,
+                                        actor=identity.user)
+    session.commit()
+    return UserPublic.model_validate(user)
+
+
+@router.patch("/users/{user_id}", response_model=UserPublic, responses=NOT_FOUND)
+def update_user(user_id: int, body: UserUpdate, session: SessionDep, identity: Admin) -> UserPublic:
+    """Display name, role, active flag, password. Deactivating a user or setting their password
+    ends their sessions at once; each change is recorded."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise HTTPException(404, f"User {user_id} not found")
+    with user_errors():
+        if body.display_name is not None:
+            user.display_name = body.display_name
+        if body.role is not None:
+            user_service.set_role(session, user, body.role, actor=identity.user)
+        if body.active is not None:
+            user_service.set_active(session, user, body.active, actor=identity.user)
+        if body.password is not None:
+            user_service.set_password(session, user, body.password, actor=identity.user)
+    session.commit()
+    return UserPublic.model_validate(user)
+
+
+@router.get("/worker-tokens", response_model=TokensPublic)
+def read_worker_tokens(session: SessionDep, _identity: Admin) -> TokensPublic:
+    rows = session.scalars(select(ApiToken).where(ApiToken.kind == "worker").order_by(ApiToken.id.desc())).all()
+    return TokensPublic(data=[TokenPublic.model_validate(r) for r in rows])
+
+
+@router.post("/worker-tokens", status_code=201, response_model=TokenCreated)
+def create_worker_token(body: TokenCreate, session: SessionDep, identity: Admin) -> TokenCreated:
+    """A credential for one worker machine (CNNLAB_WORKER_TOKEN there); revocable on its own."""
+    with user_errors():
+        made = user_service.issue_token(session, None, body.label, body.expires_days, actor=identity.user,
+                                        kind="worker")
+    session.commit()
+    return TokenCreated.model_validate({**TokenPublic.model_validate(made.row).model_dump(), "token": made.secret})
+
+
+@router.delete("/worker-tokens/{token_id}", status_code=204, responses=NOT_FOUND)
+def revoke_worker_token(token_id: int, session: SessionDep, identity: Admin) -> None:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.kind != "worker":
+        raise HTTPException(404, f"Worker token {token_id} not found")
+    user_service.revoke_token(session, token, identity.user)
+    session.commit()
+
+
+@router.get("/audit", response_model=AuditList)
+def read_audit(session: SessionDep, _identity: Admin, limit: int = Query(100, ge=1, le=1000)) -> AuditList:
+    """The newest recorded actions first."""
+    rows = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)).all()
+    return AuditList(data=[AuditPublic.model_validate(r) for r in rows])

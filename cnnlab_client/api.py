@@ -1,0 +1,106 @@
+"""The few calls of the cnnlab REST API that the command line makes, and its error bodies as lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+TOKEN_HINT = ("hint: set CNNLAB_TOKEN (make a token on the Tokens page or with "
+              "`python -m backend.users token NAME --name LABEL`)")
+
+
+class ApiError(Exception):
+    """An HTTP error answer of the API; ``lines`` are what to print, one per field error."""
+
+    def __init__(self, status: int, detail: Any) -> None:
+        self.status = status
+        self.detail = detail
+        self.lines = [f"HTTP {status}: {text}" for text in detail_messages(detail)]
+        super().__init__("\n".join(self.lines))
+
+
+def detail_messages(detail: Any) -> list[str]:
+    """``{"detail": [{"field", "message"}]}`` or ``{"detail": "text"}`` (or FastAPI's own loc/msg) as messages."""
+    if isinstance(detail, str):
+        return [detail]
+    if isinstance(detail, list) and detail:
+        out = []
+        for item in detail:
+            if isinstance(item, dict):
+                field = item.get("field")
+                if field is None and isinstance(item.get("loc"), list):
+                    field = ".".join(str(p) for p in item["loc"] if p not in ("body", "query", "path", "header"))
+                message = item.get("message", item.get("msg", ""))
+                out.append(f"{field}: {message}" if field else str(message))
+            else:
+                out.append(str(item))
+        return out
+    return [str(detail)] if detail not in (None, "", [], {}) else []
+
+
+def error_from(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if not detail_messages(detail):
+        text = response.text.strip().splitlines()
+        detail = text[0][:200] if text else (response.reason_phrase or "error")
+    return ApiError(response.status_code, detail)
+
+
+def check(response: httpx.Response) -> httpx.Response:
+    if response.is_error:
+        response.read()
+        raise error_from(response)
+    return response
+
+
+class Client:
+    """An httpx.Client on the server with the token, if any, as ``Authorization: Bearer``."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
+        from cnnlab_client import __version__
+
+        headers = {"User-Agent": f"cnnlab-client/{__version__}", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.url = url
+        self.http = httpx.Client(base_url=url, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def get(self, path: str, **params: Any) -> Any:
+        query = {k: v for k, v in params.items() if v is not None}
+        return check(self.http.get(path, params=query)).json()
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return check(self.http.post(path, json=body)).json()
+
+    # --- the API ---
+    def submit_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.post("/api/runs", body)
+
+    def submit_sweep(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.post("/api/sweeps", body)
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        return self.get(f"/api/runs/{run_id}")
+
+    def runs(self, status: str | None = None, owner: str | None = None, limit: int | None = None) -> dict[str, Any]:
+        return self.get("/api/runs", status=status, owner=owner, limit=limit)
+
+    def cancel(self, run_id: int) -> dict[str, Any]:
+        return self.post(f"/api/runs/{run_id}/cancel")
+
+    def me(self) -> dict[str, Any]:
+        return self.get("/api/me")

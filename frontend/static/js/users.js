@@ -1,0 +1,84 @@
+// Users page (admins): make users, change roles, deactivate, set passwords; worker tokens; the audit record.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const errors = (form, r) => cnn.showErrors(form, r.data && (Array.isArray(r.data.detail) ? r.data.detail : [{ field: "form", message: r.data.detail }]));
+
+  function button(text, cls, onClick) {
+    const b = cnn.el("button", text, { type: "button", class: cls });
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  async function loadUsers() {
+    const r = await cnn.api("GET", "/api/users");
+    if (!r.ok) return;
+    $("users").querySelector("tbody").replaceChildren(...r.data.data.map((u) => {
+      const tr = document.createElement("tr");
+      tr.dataset.username = u.username;
+      const stateText = !u.active ? "deactivated" : u.can_sign_in ? "active" : "no password yet";
+      for (const text of [u.username, u.display_name, u.role, stateText, cnn.when(u.last_sign_in_at)]) tr.append(cnn.el("td", text));
+      const cell = document.createElement("td");
+      const patch = async (body) => { const p = await cnn.api("PATCH", `/api/users/${u.id}`, body); if (!p.ok) alert(`${u.username}: ${JSON.stringify(p.data.detail)}`); loadUsers(); loadAudit(); };
+      if (u.username !== "cnnlab" && u.username !== "local") {
+        cell.append(button(u.role === "admin" ? "Make member" : "Make admin", "role", () => patch({ role: u.role === "admin" ? "member" : "admin" })));
+        cell.append(button(u.active ? "Deactivate" : "Reactivate", "active", () => patch({ active: !u.active })));
+        cell.append(button("Set password", "password", () => {
+          const pw = prompt(`New password for ${u.username} (at least 8 characters; it ends their sessions):`);
+          if (pw) patch({ password: pw });
+        }));
+      }
+      tr.append(cell);
+      return tr;
+    }));
+  }
+
+  async function loadWorkerTokens() {
+    const r = await cnn.api("GET", "/api/worker-tokens");
+    if (!r.ok) return;
+    $("worker-tokens").querySelector("tbody").replaceChildren(...r.data.data.map((t) => {
+      const tr = document.createElement("tr");
+      for (const text of [t.label, t.prefix + "…", cnn.when(t.created_at), cnn.when(t.last_used_at), t.revoked_at ? "revoked" : "active"]) tr.append(cnn.el("td", text));
+      const cell = document.createElement("td");
+      if (!t.revoked_at) cell.append(button("Revoke", "revoke", async () => { await cnn.api("DELETE", `/api/worker-tokens/${t.id}`); loadWorkerTokens(); loadAudit(); }));
+      tr.append(cell);
+      return tr;
+    }));
+  }
+
+  async function loadAudit() {
+    const r = await cnn.api("GET", "/api/audit?limit=50");
+    if (!r.ok) return;
+    $("audit").querySelector("tbody").replaceChildren(...r.data.data.map((a) => {
+      const tr = document.createElement("tr");
+      for (const text of [cnn.when(a.at), a.actor || "–", a.summary]) tr.append(cnn.el("td", text));
+      return tr;
+    }));
+  }
+
+  $("new-user").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    const body = { username: $("new-username").value.trim(), role: $("new-role").value, password: $("new-password").value };
+    if ($("new-display").value.trim()) body.display_name = $("new-display").value.trim();
+    const r = await cnn.api("POST", "/api/users", body);
+    if (!r.ok) { errors(form, r); return; }
+    cnn.showErrors(form, []);
+    form.reset();
+    await loadUsers();
+    loadAudit();
+  });
+
+  $("new-worker-token").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    const r = await cnn.api("POST", "/api/worker-tokens", { label: $("worker-label").value.trim() });
+    if (!r.ok) { errors(form, r); return; }
+    $("worker-secret").textContent = r.data.token;
+    $("new-worker-secret").hidden = false;
+    form.reset();
+    loadWorkerTokens();
+  });
+
+  Promise.all([loadUsers(), loadWorkerTokens(), loadAudit()]).then(() => { document.body.dataset.ready = "1"; });
+})();
