@@ -16,6 +16,9 @@ os.environ["CNNLAB_VAR_DIR"] = str(_VAR)
 os.environ["CNNLAB_DATABASE_URL"] = f"sqlite:///{_VAR / 'api.db'}"
 os.environ["CNNLAB_BROKER_URL"] = f"sqla+sqlite:///{_VAR / 'broker.db'}"
 os.environ["CNNLAB_QUEUE"] = "cnnlab-inprocess-tests"
+os.environ["CNNLAB_AUTH"] = "required"
+os.environ["CNNLAB_WORKER_TOKEN"] = "cnw_test-worker-credential-0123456789abcdef"
+os.environ["CNNLAB_ALLOWED_HOSTS"] = "testserver,127.0.0.1,localhost"
 
 import pytest  # noqa: E402
 

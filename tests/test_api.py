@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 
 from backend import queue
 from backend.db import SessionLocal
 from backend.migrate import upgrade
+from tests.utils.auth import LabTestClient, user_token
 from backend.models import Run, utcnow
 from tests.utils.factories import TINY_ARCH, metric, tiny_config
 
@@ -19,12 +19,13 @@ def client():
     upgrade()
     from backend.main import create_app
 
-    with TestClient(create_app()) as c:
+    user_token("root", "admin")  # required mode starts only with an admin
+    with LabTestClient(create_app(), "alice") as c:
         yield c
 
 
 def submit(client, name="run", owner="alice", **overrides) -> dict:
-    r = client.post("/api/runs", json={"name": name, "owner": owner, "config": tiny_config(**overrides)})
+    r = client.as_user(owner).post("/api/runs", json={"name": name, "owner": owner, "config": tiny_config(**overrides)})
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -49,7 +50,7 @@ def test_preset_name_is_expanded_and_named(client) -> None:
     assert r.status_code == 201
     body = r.json()
     assert body["name"] == "wide_deep" and body["params"] == 253_638 and body["macs"] == 12_509_136
-    assert body["owner"] == "anonymous"
+    assert body["owner"] == "alice"  # the caller
 
 
 @pytest.mark.parametrize(
@@ -150,7 +151,8 @@ def test_a_run_is_claimed_once_and_a_stale_attempt_is_refused(client) -> None:
     assert claim(client, run["id"]) == 1
     again = client.post(f"/api/worker/runs/{run['id']}/claim", json={"host": "h2", "device": "cpu"})
     assert again.status_code == 409
-    stale = client.post(f"/api/worker/runs/{run['id']}/epochs", json={"attempt": 7, "metrics": [metric(1)]})
+    stale = client.post(f"/api/worker/runs/{run['id']}/epochs", json={"attempt": 1, "metrics": [metric(1)]},
+                        headers={"X-Run-Lease": "not-the-lease"})
     assert stale.status_code == 409
 
 
@@ -300,7 +302,8 @@ def test_class_report_is_stored_and_served(client) -> None:
     bad = {**report, "misclassified": [{"index": 0, "true": 0, "pred": 1, "png": "<script>"}]}
     r = client.put(f"/api/worker/runs/{run['id']}/evaluation", json={"attempt": attempt, "report": bad})
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "report.misclassified[0].png"
-    stale = client.put(f"/api/worker/runs/{run['id']}/evaluation", json={"attempt": attempt + 1, "report": report})
+    stale = client.put(f"/api/worker/runs/{run['id']}/evaluation", json={"attempt": attempt, "report": report},
+                       headers={"X-Run-Lease": "a-lease-of-nobody"})
     assert stale.status_code == 409
 
 

@@ -65,6 +65,14 @@ def write_json(path: Path, data: object) -> str:
     return str(path)
 
 
+def submit(cli, lab, tmp_path: Path, config: dict, name: str) -> dict:
+    """A run submitted with the client (no owner: the backend makes it the caller's); its JSON from the lab."""
+    proc = cli("--url", lab.url, "submit", "run", write_json(tmp_path / "run.json", {"name": name, "config": config}),
+               env=lab_env(lab))
+    assert proc.returncode == 0, proc.stderr
+    return lab.run(int(re.match(r"^run (\d+) ", proc.stdout).group(1)))
+
+
 def write_client_toml(home: Path, mode: int = 0o600, **values: str) -> Path:
     path = home / ".config" / "cnnlab" / "client.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,17 +119,19 @@ def test_submit_run_watch_prints_seed_lines_then_list_and_show(lab, worker, cli,
     assert again.stdout.splitlines() == epoch_lines + [lines[-1]]
 
 
-def test_cancel_of_a_queued_run(lab, cli) -> None:  # no worker: nothing trains, the run stays queued
-    run = lab.submit(tiny_config(epochs=3), name="client queued")
-    listing = cli("--url", lab.url, "list", "--status", "queued", "--owner", "tester", env=lab_env(lab))
+def test_cancel_of_a_queued_run(lab, cli, tmp_path) -> None:  # no worker: nothing trains, the run stays queued
+    run = submit(cli, lab, tmp_path, tiny_config(epochs=3), "client queued")
+    assert run["status"] == "queued"
+    listing = cli("--url", lab.url, "list", "--status", "queued", "--owner", run["owner"], env=lab_env(lab))
     assert listing.returncode == 0, listing.stderr
     row = next(r for r in listing.stdout.splitlines()[1:] if r.split()[0] == str(run["id"]))
-    assert row.split()[1] == "queued" and "client queued" in row and "tester" in row and row.endswith("0/3")
+    assert row.split()[1] == "queued" and "client queued" in row and run["owner"] in row and row.endswith("0/3")
 
     proc = cli("--url", lab.url, "cancel", str(run["id"]), env=lab_env(lab))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"run {run['id']} cancelled\n"
-    assert lab.run(run["id"])["status"] == "cancelled"
+    cancelled = lab.run(run["id"])
+    assert cancelled["status"] == "cancelled" and cancelled["reason"]
 
     again = cli("--url", lab.url, "cancel", str(run["id"]), env=lab_env(lab))
     assert again.returncode == 1 and again.stdout == ""
@@ -129,7 +139,7 @@ def test_cancel_of_a_queued_run(lab, cli) -> None:  # no worker: nothing trains,
 
     watched = cli("--url", lab.url, "watch", str(run["id"]), env=lab_env(lab))
     assert watched.returncode == 1  # only succeeded and timed_out exit 0
-    assert watched.stdout == f"run {run['id']} cancelled: cancelled before it started\n"
+    assert watched.stdout == f"run {run['id']} cancelled: {cancelled['reason']}\n"  # "cancelled before it started"
 
     nobody = cli("--url", lab.url, "list", "--owner", "no-such-owner", env=lab_env(lab))
     assert nobody.returncode == 0 and nobody.stdout == "" and nobody.stderr == "no runs\n"
@@ -170,20 +180,29 @@ def test_submit_sweep_watch_follows_each_run(lab, worker, cli, tmp_path) -> None
     assert [int(SEED_LINE.match(line).group(1)) for line in lines if line.startswith("[epoch")] == [1, 2, 1, 2]
 
 
-def test_url_and_token_from_the_config_file(lab, cli, home) -> None:
-    run = lab.submit(tiny_config(epochs=1), name="client config file")
+def test_url_and_token_from_the_config_file(lab, cli, home, tmp_path) -> None:
+    run = submit(cli, lab, tmp_path, tiny_config(epochs=1), "client config file")
     token = getattr(lab, "token", "") or "cnnlab-test-token"  # the backend without users ignores it
     path = write_client_toml(home, url=lab.url, token=token)
     proc = cli("show", str(run["id"]))  # no --url, no CNNLAB_URL, no CNNLAB_TOKEN: all from the file
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["name"] == "client config file"
     assert proc.stderr == ""
+    me = cli("me")
+    assert me.returncode == 0, me.stderr
+    fields = {key: value.strip() for key, _, value in (line.partition(":") for line in me.stdout.splitlines())}
+    assert fields["username"] and fields["role"] in ("admin", "member")
+    if getattr(lab, "token", ""):  # the lab signs in: the file's token is what let these requests in
+        assert fields["via"] == "token"
+        refused = cli("--url", lab.url, "list", env={"CNNLAB_CLIENT_CONFIG": str(home / "none.toml")})
+        assert refused.returncode == 1 and refused.stderr.startswith("HTTP 401: ")
+        assert "hint: set CNNLAB_TOKEN" in refused.stderr
 
     path.chmod(0o644)
     proc = cli("show", str(run["id"]))
     assert proc.returncode == 0
     assert proc.stderr.startswith(f"warning: permissions 0644 for {path} are too open"), proc.stderr
-    lab.http.post(f"/api/runs/{run['id']}/cancel")
+    assert cli("cancel", str(run["id"])).returncode == 0  # leaves nothing queued for a later test's worker
 
 
 # --- against a stub server ----------------------------------------------------------------------

@@ -18,16 +18,19 @@ class FakeBackend:
         self.cancel = False
         self.superseded = False
 
-    def report_epochs(self, run_id, attempt, metrics):
+    def report_epochs(self, run_id, attempt, lease, metrics):
+        assert lease == "the-lease"
         if self.superseded:
             raise Superseded("409")
         self.calls.append(("epochs", metrics[0]["epoch"]))
 
-    def heartbeat(self, run_id, attempt):
+    def heartbeat(self, run_id, attempt, lease):
+        assert lease == "the-lease"
         self.calls.append(("heartbeat",))
         return {"status": "running", "cancel_requested": self.cancel, "current": True}
 
-    def finish(self, run_id, attempt, status, reason, elapsed_s):
+    def finish(self, run_id, attempt, lease, status, reason, elapsed_s):
+        assert lease == "the-lease"
         self.calls.append(("finish", status))
 
 
@@ -42,7 +45,7 @@ def metric(epoch: int) -> EpochMetrics:
 
 def test_epochs_then_finish_in_order(fast) -> None:
     backend = FakeBackend()
-    reporter = Reporter(backend, 1, 1).start()
+    reporter = Reporter(backend, 1, 1, "the-lease").start()
     for e in (1, 2, 3):
         reporter.epoch(metric(e))
     reporter.finish("succeeded", "done", 3.0)
@@ -52,7 +55,7 @@ def test_epochs_then_finish_in_order(fast) -> None:
 
 def test_cancel_arrives_through_the_heartbeat(fast) -> None:
     backend = FakeBackend()
-    reporter = Reporter(backend, 1, 1).start()
+    reporter = Reporter(backend, 1, 1, "the-lease").start()
     backend.cancel = True
     deadline = time.monotonic() + 5
     while reporter.should_stop() is None and time.monotonic() < deadline:
@@ -64,7 +67,7 @@ def test_cancel_arrives_through_the_heartbeat(fast) -> None:
 def test_a_superseded_attempt_stops(fast) -> None:
     backend = FakeBackend()
     backend.superseded = True
-    reporter = Reporter(backend, 1, 1).start()
+    reporter = Reporter(backend, 1, 1, "the-lease").start()
     reporter.epoch(metric(1))
     reporter.finish("succeeded", None, 1.0)
     assert reporter.should_stop() == SUPERSEDED
@@ -74,7 +77,7 @@ def test_a_superseded_attempt_stops(fast) -> None:
 def test_no_heartbeat_while_the_trainer_is_stalled(fast, monkeypatch) -> None:
     monkeypatch.setattr(settings, "STALL_TIMEOUT_S", 0.1)
     backend = FakeBackend()
-    reporter = Reporter(backend, 1, 1).start()
+    reporter = Reporter(backend, 1, 1, "the-lease").start()
     time.sleep(0.3)  # should_stop is never called: the loop is hung
     before = backend.calls.count(("heartbeat",))
     time.sleep(0.3)

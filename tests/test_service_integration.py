@@ -30,7 +30,7 @@ def slow(epochs: int = 40, **overrides):
 def read_sse(lab: Lab, run_id: int, timeout: float = 120) -> list[tuple[str, dict, float]]:
     """(event, data, arrival time) for every event until the stream ends."""
     events, event = [], None
-    with httpx.stream("GET", f"{lab.url}/api/runs/{run_id}/events", timeout=timeout) as response:
+    with lab.http.stream("GET", f"/api/runs/{run_id}/events", timeout=timeout) as response:
         for line in response.iter_lines():
             if line.startswith("event: "):
                 event = line[7:]

@@ -121,6 +121,7 @@ class Lab:
             "CNNLAB_BROKER_URL": broker_url,
             "CNNLAB_QUEUE": f"cnnlab-test-{uuid.uuid4().hex[:8]}",
             "CNNLAB_PORT": str(self.port),
+            "CNNLAB_AUTH": "required",
             "CNNLAB_BACKEND_URL": self.url,
             "CNNLAB_CIFAR10": str(dataset),
             "CNNLAB_HEARTBEAT_INTERVAL_S": "0.5",
@@ -132,6 +133,7 @@ class Lab:
             **env,
         }
         self.backend: subprocess.Popen | None = None
+        self.token = ""
         self.workers: list[subprocess.Popen] = []
         self.http = httpx.Client(base_url=self.url, timeout=30)
 
@@ -142,6 +144,29 @@ class Lab:
 
     def migrate(self) -> None:
         subprocess.run(self.commands["migrate"], cwd=ROOT, env=self.env, check=True, capture_output=True)
+        self.admin_password = "tester's password"
+        if not self.has_user("tester"):
+            self.users("create", "tester", "--admin", "--password-stdin", stdin=self.admin_password)
+        self.token = self.users("token", "tester", "--name", "tests").strip().splitlines()[-1]
+        self.http.headers["Authorization"] = f"Bearer {self.token}"
+
+    def users(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        """`python -m backend.users ARGS` against this lab's database; its output."""
+        done = subprocess.run([sys.executable, "-m", "backend.users", *args], cwd=ROOT, env=self.env, text=True,
+                              input=stdin, capture_output=True)
+        if check and done.returncode != 0:
+            raise AssertionError(f"backend.users {' '.join(args)}: {done.returncode}\n{done.stdout}{done.stderr}")
+        return done.stdout
+
+    def has_user(self, username: str) -> bool:
+        return any(line.split()[0] == username for line in self.users("list").splitlines()[1:] if line.strip())
+
+    def member(self, username: str, password: str = "a member's password") -> httpx.Client:
+        """A member of this lab (made on first use) and a client carrying a new token of theirs."""
+        if not self.has_user(username):
+            self.users("create", username, "--password-stdin", stdin=password)
+        token = self.users("token", username, "--name", "tests").strip().splitlines()[-1]
+        return httpx.Client(base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {token}"})
 
     def start_backend(self) -> None:
         self.backend = self._spawn("backend")
