@@ -13,7 +13,7 @@ import httpx
 
 from cnnlab_client.api import TOKEN_HINT, ApiError, Client
 from cnnlab_client.settings import ConfigError, load_settings
-from cnnlab_client.watch import FINISHED, GOOD, Deleted, Watcher, WatchError, best_text
+from cnnlab_client.watch import FINISHED, GOOD, Deleted, Watcher, WatchError
 
 PROG = "python -m cnnlab_client"
 
@@ -85,8 +85,8 @@ def table(runs: Sequence[dict[str, Any]]) -> list[str]:
     widths = [max([len(header), *(len(row[i]) for row in rows)]) for i, (header, _, _) in enumerate(COLUMNS)]
 
     def line(cells: Sequence[str]) -> str:
-        parts = [c.rjust(w) if right else c.ljust(w) for c, w, (_, _, right) in zip(cells, widths, COLUMNS, strict=True)]
-        return "  ".join(parts).rstrip()
+        aligned = zip(cells, widths, COLUMNS, strict=True)
+        return "  ".join(c.rjust(w) if right else c.ljust(w) for c, w, (_, _, right) in aligned).rstrip()
 
     return [line([h for h, _, _ in COLUMNS]), *(line(row) for row in rows)]
 

@@ -39,7 +39,7 @@ def too_open(path: Path) -> int | None:
     return mode if mode & 0o077 else None
 
 
-def read_config(path: Path, warn: TextIO = sys.stderr) -> dict[str, str]:
+def read_config(path: Path, warn: TextIO | None = None) -> dict[str, str]:
     """``url`` and ``token`` from the TOML file; {} when there is no file."""
     try:
         with path.open("rb") as f:
@@ -59,13 +59,13 @@ def read_config(path: Path, warn: TextIO = sys.stderr) -> dict[str, str]:
     if values.get("token"):
         mode = too_open(path)
         if mode is not None:
-            print(f"warning: permissions {mode:04o} for {path} are too open: it holds a token that others "
-                  f"can read; run: chmod 600 {path}", file=warn)
+            print(f"warning: permissions {mode:04o} for {path} are too open: it holds a token, which other "
+                  f"users may read; run: chmod 600 {path}", file=warn or sys.stderr)
     return values
 
 
 def load_settings(url_flag: str | None = None, env: Mapping[str, str] = os.environ,
-                  warn: TextIO = sys.stderr) -> Settings:
+                  warn: TextIO | None = None) -> Settings:
     """The server: --url, $CNNLAB_URL, the file's url, the default; the token: $CNNLAB_TOKEN, the file's token.
     An empty value counts as unset."""
     path = config_path(env)

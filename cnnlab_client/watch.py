@@ -127,10 +127,11 @@ class Watcher:
     reopened quietly: the server sends the run's status again on every connection.
     """
 
-    def __init__(self, client: Client, run_id: int, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+    def __init__(self, client: Client, run_id: int, out: TextIO | None = None, err: TextIO | None = None,
                  max_retries: int = 10, idle_timeout_s: float = 120.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.client, self.run_id, self.out, self.err = client, run_id, out, err
+        self.client, self.run_id = client, run_id
+        self.out, self.err = out or sys.stdout, err or sys.stderr
         self.max_retries, self.idle_timeout_s, self.sleep = max_retries, idle_timeout_s, sleep
         self.parser = SSEParser()
         self.last_epoch = 0

@@ -25,7 +25,8 @@ from tests.utils.services import ROOT, free_port
 
 pytestmark = pytest.mark.integration
 
-SEED_LINE = re.compile(r"^\[epoch (\d+)\] train accuracy: \d+% test accuracy: \d+% loss: \d+\.\d{3} duration: \d+\.\d{2}$")
+SEED_LINE = re.compile(r"^\[epoch (\d+)\] train accuracy: \d+% test accuracy: \d+% "
+                       r"loss: \d+\.\d{3} duration: \d+\.\d{2}$")
 CLIENT_ENV = ("CNNLAB_URL", "CNNLAB_TOKEN", "CNNLAB_CLIENT_CONFIG", "PYTHONPATH")
 
 
@@ -99,7 +100,8 @@ def test_submit_run_watch_prints_seed_lines_then_list_and_show(lab, worker, cli,
     epoch_lines = [line for line in lines if line.startswith("[epoch ")]
     assert [int(SEED_LINE.match(line).group(1)) for line in epoch_lines] == [1, 2, 3]
     assert epoch_lines == [seed_line(m) for m in lab.metrics(run_id)]
-    assert lines[-1] == f"run {run_id} succeeded: best test accuracy {run['best_test_acc']:.1%} at epoch {run['best_epoch']}"
+    best = f"best test accuracy {run['best_test_acc']:.1%} at epoch {run['best_epoch']}"
+    assert lines[-1] == f"run {run_id} succeeded: {best}"
     assert "status: running" in lines
 
     listing = cli("--url", lab.url, "list", "--status", "succeeded", "--limit", "5", env=lab_env(lab))
@@ -173,7 +175,8 @@ def test_submit_sweep_watch_follows_each_run(lab, worker, cli, tmp_path) -> None
     lines = proc.stdout.splitlines()
     head = re.match(r'^sweep (\d+) "client sweep": 2 runs$', lines[0])
     assert head, lines
-    ids = [int(re.match(r'^  run (\d+) "client sweep batch_size=(16|32)" queued: ', line).group(1)) for line in lines[1:3]]
+    runs = [re.match(r'^  run (\d+) "client sweep batch_size=(16|32)" queued: ', line) for line in lines[1:3]]
+    ids = [int(match.group(1)) for match in runs]
     for run_id in ids:
         assert f"--- run {run_id} " in proc.stdout
         assert re.search(rf"^run {run_id} succeeded: best test accuracy ", proc.stdout, re.M)
@@ -263,7 +266,8 @@ def run_json(status: str, **fields: object) -> dict[str, object]:
             "cancel_requested": False, **fields}
 
 
-METRIC = {"train_loss": 0.2654, "train_acc": 0.9104, "test_acc": 0.8512, "test_loss": 0.5, "lr": 0.1, "seconds": 27.2201}
+METRIC = {"train_loss": 0.2654, "train_acc": 0.9104, "test_acc": 0.8512, "test_loss": 0.5, "lr": 0.1,
+          "seconds": 27.2201}
 
 
 def test_watch_reconnects_with_last_event_id(stub, cli) -> None:
@@ -289,7 +293,8 @@ def test_watch_reconnects_with_last_event_id(stub, cli) -> None:
 
 
 @pytest.mark.parametrize(("status", "code", "tail"), [
-    ("timed_out", 0, "run 7 timed_out: over the time budget; stopped after epoch 1 (best test accuracy 50.0% at epoch 1)"),
+    ("timed_out", 0,
+     "run 7 timed_out: over the time budget; stopped after epoch 1 (best test accuracy 50.0% at epoch 1)"),
     ("failed", 1, "run 7 failed: RuntimeError: boom (best test accuracy 50.0% at epoch 1)"),
 ])
 def test_watch_exit_code_follows_the_ending(stub, cli, status, code, tail) -> None:
@@ -349,8 +354,8 @@ def test_401_hint_connection_refused_and_a_bad_config_file(stub, cli, home) -> N
 def test_seed_line_rounds_as_the_dashboard_does() -> None:
     assert js_round(12.5) == 13 and js_round(0.49999999999999994) == 0 and js_round(84.49) == 84
     assert to_fixed(0.0625, 3) == "0.063" and to_fixed(27.215, 2) == "27.21"  # 27.215 is 27.2149999... in binary
-    assert seed_line({"epoch": 117, "train_acc": 0.9104, "test_acc": 0.8531, "train_loss": 0.26549,
-                      "seconds": 27.2201}) == "[epoch 117] train accuracy: 91% test accuracy: 85% loss: 0.265 duration: 27.22"
+    metric = {"epoch": 117, "train_acc": 0.9104, "test_acc": 0.8531, "train_loss": 0.26549, "seconds": 27.2201}
+    assert seed_line(metric) == "[epoch 117] train accuracy: 91% test accuracy: 85% loss: 0.265 duration: 27.22"
     parser = SSEParser()
     events = list(parser.events(["retry: 250", "", ": comment", "id: 4", "event: metric", "data: {", "data: }", "",
                                  "id: 5", "data: x"]))  # the last event never ended: not dispatched, id not taken
