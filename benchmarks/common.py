@@ -70,8 +70,9 @@ def fresh_postgres_database():
 
 
 @contextlib.contextmanager
-def backend_process(database_url: str, var_dir: Path):
-    """Migrate, then run `python -m backend.serve` (the lab's own command) on a free port."""
+def backend_process(database_url: str, var_dir: Path, **extra_env: str):
+    """Migrate, then run `python -m backend.serve` (the lab's own command) on a free port; local
+    mode (no sign-in) unless ``extra_env`` says otherwise."""
     import socket
     import subprocess
     import time
@@ -86,7 +87,7 @@ def backend_process(database_url: str, var_dir: Path):
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "CNNLAB_DATABASE_URL": database_url, "CNNLAB_VAR_DIR": str(var_dir),
            "CNNLAB_BROKER_URL": "redis://127.0.0.1:6379/0", "CNNLAB_QUEUE": f"bench-{uuid.uuid4().hex[:6]}",
-           "CNNLAB_PORT": str(port), "CNNLAB_BACKEND_URL": url}
+           "CNNLAB_PORT": str(port), "CNNLAB_BACKEND_URL": url, "CNNLAB_AUTH": "local", **extra_env}
     root = Path(__file__).resolve().parents[1]
     subprocess.run(MIGRATE, cwd=root, env=env, check=True, capture_output=True)
     proc = subprocess.Popen(BACKEND, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -76,7 +76,7 @@ def main() -> None:
         if args.export_only:
             launches[slug] = (study, study["launches"][-1]["id"])
         else:
-            r = http.post(f"/api/studies/{study['id']}/launches", json={"epochs_scale": args.scale, "owner": "benchmarks"})
+            r = http.post(f"/api/studies/{study['id']}/launches", json={"epochs_scale": args.scale})
             r.raise_for_status()
             launches[slug] = (study, r.json()["id"])
     for slug, (study, launch_id) in launches.items():

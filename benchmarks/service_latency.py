@@ -52,11 +52,15 @@ def seed(url: str) -> None:
                     best, best_epoch = test, e
                 metrics.write(f"{run_id}\t{e}\t{1 - train}\t{train}\t{1.1 - test}\t{test}\t0.1\t{secs}\t2026-11-28 00:00:00+00\n")
             status = ("succeeded", "failed", "cancelled", "timed_out")[run_id % 4]
-            runs.write("\t".join(map(str, [run_id, f"run {run_id}", f"user{run_id % 17}", status, config, "compact",
+            runs.write("\t".join(map(str, [run_id, f"run {run_id}", 1001 + run_id % 17, status, config, "compact",
                                            244746, 16258144, run_id, EPOCHS, f"2026-11-{1 + run_id % 27:02d} 00:00:00+00",
                                            1, "false", EPOCHS, best, best_epoch, 1 - train, train, 1.1 - test, test, 0.1,
                                            total])) + "\n")
-        with cur.copy("COPY runs (id, name, owner, status, config, architecture, params, macs, seed, epochs, "
+        for i in range(17):  # the runs' owners (user0 … user16)
+            cur.execute("INSERT INTO users (id, username, display_name, role, active, created_at) VALUES "
+                        "(%s, %s, %s, 'member', true, now())", (1001 + i, f"user{i}", f"user{i}"))
+        cur.execute("SELECT setval('users_id_seq', 2000)")
+        with cur.copy("COPY runs (id, name, owner_id, status, config, architecture, params, macs, seed, epochs, "
                       "created_at, attempt, cancel_requested, epochs_done, best_test_acc, best_epoch, last_train_loss, "
                       "last_train_acc, last_test_loss, last_test_acc, last_lr, train_seconds) FROM STDIN") as copy:
             copy.write(runs.getvalue())

@@ -218,7 +218,7 @@ def test_launch_a_four_point_sweep(page, lab, worker) -> None:
     page.fill("#base", json.dumps({"architecture": TINY_ARCH, "epochs": 2, "lr": 0.05}))
     page.fill("#grid-key", "batch_size")
     page.fill("#grid-values", "4, 8, 16, 32")
-    page.click("button[type=submit]")
+    page.click("#sweep-form button[type=submit]")
     page.wait_for_url(re.compile(r".*/sweeps/\d+$"))
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator("#cmp-table tbody tr").count() == 4

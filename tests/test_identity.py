@@ -398,3 +398,57 @@ def test_the_backend_refuses_required_mode_without_an_admin(tmp_path) -> None:
     assert done.returncode == 2 and "python -m backend.users create NAME --admin" in done.stderr
     done = serve(tmp_path, CNNLAB_HOST="0.0.0.0")  # required is the default off loopback
     assert done.returncode == 2 and "no active admin" in done.stderr
+
+
+def test_the_openapi_page_documents_credentials_and_refusals(client) -> None:
+    spec = client.get("/openapi.json").json()
+    assert {"APIToken", "Session", "WorkerCredential"} <= set(spec["components"]["securitySchemes"])
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            schemes = {name for requirement in op.get("security", []) for name in requirement}
+            if path == "/api/health":
+                assert not schemes
+                continue
+            assert {"401", "403"} <= set(op["responses"]), f"{method} {path}"
+            expected = {"WorkerCredential"} if path.startswith("/api/worker/") else {"APIToken", "Session"}
+            assert schemes == expected, f"{method} {path}: {schemes}"
+    assert "429" in spec["paths"]["/api/sweeps"]["post"]["responses"]
+
+
+def test_the_study_export_keeps_its_inline_scripts_and_reaches_nothing(client) -> None:
+    study = client.post("/api/studies", json={"name": "export", "entries": [
+        {"key": "a", "label": "A", "config": tiny_config()}]}).json()
+    csp = client.get(f"/api/studies/{study['id']}/report.html").headers["content-security-policy"]
+    assert "script-src 'unsafe-inline'" in csp and "default-src 'none'" in csp and "connect-src" not in csp
+
+
+def test_over_https_the_session_cookie_is_secure(app) -> None:
+    user_token("vic")
+    signin_limiter.clear()
+    c = TestClient(app, base_url="https://testserver")
+    r = c.post("/login", data={"username": "vic", "password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 303 and "Secure" in r.headers["set-cookie"]
+
+
+def test_the_people_command_line(monkeypatch, capsys) -> None:
+    import io
+
+    from backend import users as cli
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("wes's password\n"))
+    assert cli.main(["create", "Wes", "--display-name", "Wes W.", "--password-stdin"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert cli.main(["set-password", "wes", "--password-stdin"]) == 2  # too short: refused, named
+    assert "password: needs at least 8 characters" in capsys.readouterr().err
+    assert cli.main(["token", "wes", "--name", "ci"]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    from backend.main import create_app
+
+    script = TestClient(create_app(), headers={"Authorization": f"Bearer {token}"})
+    assert script.get("/api/me").json()["display_name"] == "Wes W."
+    monkeypatch.setattr("sys.stdin", io.StringIO("wes's new password\n"))
+    assert cli.main(["set-password", "WES", "--password-stdin"]) == 0
+    assert cli.main(["deactivate", "wes"]) == 0
+    assert script.get("/api/me").status_code == 401  # a deactivated user's token is refused
+    assert cli.main(["list"]) == 0
+    assert any(line.split()[:3] == ["wes", "member", "inactive"] for line in capsys.readouterr().out.splitlines())

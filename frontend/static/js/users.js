@@ -20,7 +20,7 @@
       for (const text of [u.username, u.display_name, u.role, stateText, cnn.when(u.last_sign_in_at)]) tr.append(cnn.el("td", text));
       const cell = document.createElement("td");
       const patch = async (body) => { const p = await cnn.api("PATCH", `/api/users/${u.id}`, body); if (!p.ok) alert(`${u.username}: ${JSON.stringify(p.data.detail)}`); loadUsers(); loadAudit(); };
-      if (u.username !== "cnnlab" && u.username !== "local") {
+      if (u.username !== "cnnlab" && u.username !== "local" && u.username !== cnn.me().username) {
         cell.append(button(u.role === "admin" ? "Make member" : "Make admin", "role", () => patch({ role: u.role === "admin" ? "member" : "admin" })));
         cell.append(button(u.active ? "Deactivate" : "Reactivate", "active", () => patch({ active: !u.active })));
         cell.append(button("Set password", "password", () => {
