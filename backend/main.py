@@ -16,10 +16,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from backend import pages
+from backend import contract, pages
 from backend.api.routes import catalog, compare, health, identity, runs, studies, sweeps, worker
 from backend.auth.mode import allowed_hosts, check_admin_exists, check_mode
 from backend.db import SessionLocal
+from backend.limits import BodyLimit
 from backend.reaper import reap_forever
 from backend.security_headers import SecurityHeaders
 from backend.studies.catalog import ensure_shipped
@@ -61,7 +62,7 @@ def _ship_studies() -> None:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="cnnlab", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="cnnlab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Train small image classifiers under a budget and compare the runs. Every route "
                               "but /api/health needs a signed-in user (API token or session cookie), or the "
                               "worker credential for /api/worker/*; in local mode (a laptop) requests without "
@@ -84,6 +85,9 @@ def create_app() -> FastAPI:
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.FRONTEND / "static"), name="static")
+    app.mount("/vendor/swagger", StaticFiles(directory=pages.SWAGGER_UI), name="swagger")
+    contract.install(app)
+    app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts())
     return app

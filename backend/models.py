@@ -159,6 +159,8 @@ class Run(Base):
         Index("ix_runs_created", "created_at"),
         Index("ix_runs_best_test_acc", "best_test_acc"),
         Index("ix_runs_heartbeat", "status", "heartbeat_at"),
+        CheckConstraint("attempt >= 0", name="ck_runs_attempt"),
+        {"sqlite_autoincrement": True},  # a deleted run's id is never given to another
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -214,7 +216,12 @@ class Run(Base):
 
 class EpochMetric(Base):
     __tablename__ = "epoch_metrics"
-    __table_args__ = (UniqueConstraint("run_id", "epoch", name="uq_epoch_metrics_run_epoch"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "epoch", name="uq_epoch_metrics_run_epoch"),
+        CheckConstraint("epoch >= 1", name="ck_epoch_metrics_epoch"),
+        CheckConstraint("train_acc >= 0 AND train_acc <= 1 AND test_acc >= 0 AND test_acc <= 1",
+                        name="ck_epoch_metrics_accuracy"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
@@ -230,7 +237,10 @@ class EpochMetric(Base):
 
 class Checkpoint(Base):
     __tablename__ = "checkpoints"
-    __table_args__ = (UniqueConstraint("run_id", "kind", name="uq_checkpoints_run_kind"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "kind", name="uq_checkpoints_run_kind"),
+        CheckConstraint("kind IN ('best', 'last')", name="ck_checkpoints_kind"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))

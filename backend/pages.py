@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import plotly
+import swagger_ui_bundle
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -19,11 +20,13 @@ from backend.auth.passwords import verify_password
 from backend.auth.rules import SESSION_COOKIE, Identity, check_not_cross_site, identify, public
 from backend.auth.secrets import same
 from backend.db import get_session
+from backend.limits import RunId, StudyId, SweepId
 from backend.services import users as user_service
 from backend.settings import settings
 
 FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+SWAGGER_UI = Path(swagger_ui_bundle.swagger_ui_path)
 templates = Jinja2Templates(directory=FRONTEND / "templates")  # autoescaping on: user text is never HTML
 
 router = APIRouter(include_in_schema=False)
@@ -84,6 +87,12 @@ def export_page(request: Request, name: str, **context: object) -> HTMLResponse:
     return page(request, name, **assets, **context)
 
 
+@router.get("/docs", response_class=HTMLResponse, dependencies=[Depends(public)])
+def api_docs(request: Request) -> HTMLResponse:
+    """The OpenAPI page, served from the installed Swagger UI (the lab may be offline)."""
+    return templates.TemplateResponse(request, "docs.html", {})
+
+
 @router.get("/vendor/plotly.min.js", dependencies=[Depends(public)])
 def plotly_js() -> FileResponse:
     return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
@@ -100,7 +109,7 @@ def new_run_page(request: Request, identity: PageMember) -> HTMLResponse:
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: int, identity: PageMember) -> HTMLResponse:
+def run_page(request: Request, run_id: RunId, identity: PageMember) -> HTMLResponse:
     return page(request, "run.html", identity, title=f"Run {run_id}", run_id=run_id)
 
 
@@ -115,7 +124,7 @@ def studies_page(request: Request, identity: PageMember) -> HTMLResponse:
 
 
 @router.get("/studies/{study_id}", response_class=HTMLResponse)
-def study_page(request: Request, study_id: int, identity: PageMember) -> HTMLResponse:
+def study_page(request: Request, study_id: StudyId, identity: PageMember) -> HTMLResponse:
     return page(request, "study.html", identity, title=f"Study {study_id}", study_id=study_id)
 
 
@@ -125,7 +134,7 @@ def new_sweep_page(request: Request, identity: PageMember) -> HTMLResponse:
 
 
 @router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
-def sweep_page(request: Request, sweep_id: int, identity: PageMember) -> HTMLResponse:
+def sweep_page(request: Request, sweep_id: SweepId, identity: PageMember) -> HTMLResponse:
     return page(request, "compare.html", identity, title=f"Sweep {sweep_id}", sweep_id=sweep_id)
 
 
@@ -170,7 +179,7 @@ def login(request: Request, session: SessionDep, username: Annotated[str, Form(m
     name = user_service.canonical(username)
     address = request.client.host if request.client else "unknown"
     keys = [(f"user:{name}", settings.SIGNIN_MAX_FAILURES_PER_USER), (f"addr:{address}", settings.SIGNIN_MAX_FAILURES_PER_ADDRESS)]
-    wait = signin_limiter.retry_after(keys, settings.SIGNIN_WINDOW_S)
+    wait, stamp = signin_limiter.attempt(keys, settings.SIGNIN_WINDOW_S)
 
     def again(message: str, status: int, headers: dict[str, str] | None = None) -> HTMLResponse:
         response = page(request, "login.html", title="Sign in", next=safe_next(next), error=message, username=username)
@@ -183,9 +192,8 @@ def login(request: Request, session: SessionDep, username: Annotated[str, Form(m
     user = user_service.find_user(session, name)
     ok = verify_password(password, user.password_hash if user is not None and user.active else None)
     if not ok or user is None:
-        signin_limiter.failed(*(k for k, _ in keys))
-        return again(SIGNIN_FAILED, 401)
-    signin_limiter.succeeded(f"user:{name}")
+        return again(SIGNIN_FAILED, 401)  # the attempt stays counted
+    signin_limiter.succeeded(f"user:{name}", [f"addr:{address}"], stamp)
     made = user_service.start_session(session, user)
     session.commit()
     response = RedirectResponse(safe_next(next), status_code=303)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backend.training_config import TrainConfig
+
+def as_utc(moment: datetime) -> datetime:
+    """Every datetime leaves in UTC with its offset: SQLite hands them back without a zone
+    (they were written in UTC), PostgreSQL in the session's zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 MAX_COMPARE = 100
 MAX_SWEEP_POINTS = 64
@@ -40,9 +48,9 @@ class RunPublic(BaseModel):
     seed: int
     epochs: int
     sweep_id: int | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UTCDateTime
+    started_at: UTCDateTime | None
+    finished_at: UTCDateTime | None
     attempt: int
     cancel_requested: bool
     worker_host: str | None
@@ -107,7 +115,7 @@ class SweepPublic(BaseModel):
     owner: str
     base_config: dict[str, Any]
     grid: dict[str, list[Any]]
-    created_at: datetime
+    created_at: UTCDateTime
     runs: list[RunPublic]
 
 
@@ -152,16 +160,40 @@ class ClaimResponse(BaseModel):
     resume_epoch: int  # 0: start afresh; else the epoch of the last checkpoint the backend holds
 
 
+MAX_EPOCHS_PER_REPORT = 100
+MAX_CLASSES = 100
+MAX_GALLERY = 48
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+
+
+class EpochIn(BaseModel):
+    """One epoch as a worker reports it: accuracies are fractions, the rest finite and ≥ 0 (the
+    epoch's upper bound is the run's planned epochs, checked against the run)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    epoch: int = Field(ge=1, le=2**31 - 1)
+    train_loss: NonNegative
+    train_acc: Fraction
+    test_loss: NonNegative
+    test_acc: Fraction
+    lr: NonNegative
+    seconds: NonNegative
+
+
 class EpochReport(BaseModel):
-    attempt: int
-    metrics: list[MetricPublic]
+    model_config = ConfigDict(extra="forbid")
+
+    attempt: int = Field(ge=0, le=2**31 - 1)
+    metrics: list[EpochIn] = Field(min_length=1, max_length=MAX_EPOCHS_PER_REPORT)
 
 
 class MisclassifiedImage(BaseModel):
-    index: int = Field(ge=0)
-    true: int = Field(ge=0)
-    pred: int = Field(ge=0)
-    png: str = Field(max_length=200_000, pattern=r"^[A-Za-z0-9+/=]*$", description="base64 PNG")
+    index: int = Field(ge=0, le=2**31 - 1)
+    true: int = Field(ge=0, le=2**31 - 1)
+    pred: int = Field(ge=0, le=2**31 - 1)
+    png: str = Field(max_length=16_384, pattern=r"^[A-Za-z0-9+/=]*$", description="base64 PNG")
 
 
 class ClassReport(BaseModel):
@@ -174,13 +206,42 @@ class ClassReport(BaseModel):
     misclassified: list[MisclassifiedImage] = Field(max_length=64)
 
 
+class ClassReportIn(ClassReport):
+    """A class report as a worker sends it: a confusion matrix of exactly classes x classes counts,
+    one accuracy (or none) per class, a bounded gallery of small images."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    classes: list[Annotated[str, Field(max_length=100)]] = Field(min_length=1, max_length=MAX_CLASSES)
+    accuracy: Fraction
+    per_class_acc: list[Fraction | None]
+    confusion: list[list[Annotated[int, Field(ge=0, le=2**31 - 1)]]]
+    misclassified: list[MisclassifiedImage] = Field(max_length=MAX_GALLERY)
+
+    @model_validator(mode="after")
+    def _shapes(self) -> ClassReportIn:
+        k = len(self.classes)
+        if len(self.per_class_acc) != k:
+            raise ValueError(f"per_class_acc: needs one entry per class ({k}), got {len(self.per_class_acc)}")
+        if len(self.confusion) != k or any(len(row) != k for row in self.confusion):
+            raise ValueError(f"confusion: must be {k} x {k} (classes x classes)")
+        for i, image in enumerate(self.misclassified):
+            if image.true >= k or image.pred >= k:
+                raise ValueError(f"misclassified[{i}]: classes are 0..{k - 1}")
+        return self
+
+
 class EvaluationReport(BaseModel):
-    attempt: int
-    report: ClassReport
+    model_config = ConfigDict(extra="forbid")
+
+    attempt: int = Field(ge=0, le=2**31 - 1)
+    report: ClassReportIn
 
 
 class HeartbeatRequest(BaseModel):
-    attempt: int
+    model_config = ConfigDict(extra="forbid")
+
+    attempt: int = Field(ge=0, le=2**31 - 1)
 
 
 class HeartbeatResponse(BaseModel):
@@ -190,10 +251,12 @@ class HeartbeatResponse(BaseModel):
 
 
 class FinishRequest(BaseModel):
-    attempt: int
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    attempt: int = Field(ge=0, le=2**31 - 1)
     status: Literal["succeeded", "failed", "cancelled", "timed_out"]
     reason: str | None = Field(None, max_length=10_000)
-    elapsed_s: float | None = None
+    elapsed_s: float | None = Field(None, ge=0.0)
 
 
 # --- studies ---------------------------------------------------------------------------------
@@ -279,7 +342,7 @@ class LaunchPublic(BaseModel):
     owner: str
     epochs_scale: float
     data_override: dict[str, Any] | None
-    created_at: datetime
+    created_at: UTCDateTime
     runs: dict[str, int | None]  # entry key → run id (None: the run was deleted)
     finished: int
 
@@ -292,7 +355,7 @@ class StudyPublic(BaseModel):
     description: str
     entries: list[StudyEntry]
     claims: list[Claim]
-    created_at: datetime
+    created_at: UTCDateTime
     launches: list[LaunchPublic]
 
 
@@ -312,8 +375,8 @@ class UserPublic(BaseModel):
     role: Literal["admin", "member"]
     active: bool
     can_sign_in: bool = Field(description="false until the user has a password")
-    created_at: datetime
-    last_sign_in_at: datetime | None
+    created_at: UTCDateTime
+    last_sign_in_at: UTCDateTime | None
 
 
 class MePublic(UserPublic):
@@ -365,10 +428,10 @@ class TokenPublic(BaseModel):
     kind: Literal["user", "worker"]
     label: str
     prefix: str = Field(description="the token's first characters, to recognise it")
-    created_at: datetime
-    last_used_at: datetime | None
-    expires_at: datetime | None
-    revoked_at: datetime | None
+    created_at: UTCDateTime
+    last_used_at: UTCDateTime | None
+    expires_at: UTCDateTime | None
+    revoked_at: UTCDateTime | None
 
 
 class TokenCreated(TokenPublic):
@@ -383,7 +446,7 @@ class AuditPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    at: datetime
+    at: UTCDateTime
     actor: str | None = Field(validation_alias=AliasChoices("actor_name", "actor"))
     action: str
     target_type: str

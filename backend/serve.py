@@ -20,4 +20,4 @@ if __name__ == "__main__":
         print(f"cnnlab: not starting: {exc.message}", file=sys.stderr)
         sys.exit(2)
     uvicorn.run("backend.main:app", host=settings.HOST, port=settings.PORT, log_level="info",
-                timeout_graceful_shutdown=3)
+                timeout_graceful_shutdown=3, proxy_headers=True, forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS)

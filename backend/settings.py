@@ -36,12 +36,18 @@ class Settings(BaseSettings):
     AUTH: str = ""  # "local" (one local admin, no sign-in; loopback only) or "required"; default: by HOST
     WORKER_TOKEN: str = ""  # the shared worker credential; default: VAR_DIR/worker-token, made on first use
     ALLOWED_HOSTS: str = ""  # Host headers answered, comma-separated; default: the loopback names and HOST
+    FORWARDED_ALLOW_IPS: str = "127.0.0.1"  # proxies whose X-Forwarded-For/-Proto are believed (https, client address)
     SESSION_DAYS: float = 14.0  # a browser sign-in lasts this long
     SIGNIN_WINDOW_S: float = 300.0  # failed sign-ins are counted over this window…
     SIGNIN_MAX_FAILURES_PER_USER: int = 5  # …per username…
     SIGNIN_MAX_FAILURES_PER_ADDRESS: int = 20  # …and per client address
     MAX_ACTIVE_RUNS_PER_USER: int = 100  # queued + running runs of one user; 0: unlimited
     MAX_RUNS_PER_REQUEST: int = 64  # runs one request may create (a sweep, a study launch); 0: unlimited
+
+    # bounds (backend.limits): checked before any work starts
+    MAX_BODY_BYTES: int = 1_048_576  # a request body (JSON, forms); the checkpoint upload has its own
+    MAX_CHECKPOINT_BYTES: int = 64 * 1_048_576  # a checkpoint upload; our nets are under 256k parameters
+    MAX_EVENT_STREAMS_PER_USER: int = 16  # open event streams of one user at once; 0: unlimited
 
     # fault handling
     HEARTBEAT_INTERVAL_S: float = 2.0  # a worker's heartbeat, which also carries cancel requests

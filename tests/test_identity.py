@@ -245,8 +245,11 @@ def test_forged_worker_reports_are_refused_and_store_nothing(client, app) -> Non
     claimed = worker.post(f"/api/worker/runs/{run['id']}/claim", json={"host": "h", "device": "cpu"}).json()
     lease = claimed["lease"]
     base = f"/api/worker/runs/{run['id']}"
-    forged = {"attempt": claimed["attempt"], "metrics": [metric(1, test_acc=5.0)]}
+    forged = {"attempt": claimed["attempt"], "metrics": [metric(1, test_acc=0.99)]}
     before = stored(run["id"])
+    # "best 500%": refused whatever the lease
+    five = {"attempt": claimed["attempt"], "metrics": [metric(1, test_acc=5.0)]}
+    assert worker.post(f"{base}/epochs", json=five, headers={"X-Run-Lease": lease}).status_code == 422
     # no lease, a wrong lease, a user's token (with the right lease), no credential at all
     assert worker.post(f"{base}/epochs", json=forged).status_code == 422
     assert worker.post(f"{base}/epochs", json=forged, headers={"X-Run-Lease": "guess"}).status_code == 409
@@ -357,7 +360,7 @@ def test_admins_manage_users_and_members_cannot(client) -> None:
 
 def test_local_mode_serves_the_local_admin_without_sign_in(app, monkeypatch) -> None:
     monkeypatch.setattr(settings, "AUTH", "local")
-    c = TestClient(app)
+    c = TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000))
     me = c.get("/api/me").json()
     assert (me["username"], me["role"], me["via"], me["auth_mode"]) == ("local", "admin", "local", "local")
     run = c.post("/api/runs", json={"config": tiny_config()})
@@ -366,6 +369,18 @@ def test_local_mode_serves_the_local_admin_without_sign_in(app, monkeypatch) -> 
     assert c.post(f"/api/worker/runs/{run.json()['id']}/claim", json={"host": "h", "device": "cpu"}).status_code == 401
     assert c.post("/api/runs", json={"config": tiny_config()}, headers={"Origin": "http://evil.example"}).status_code == 403
     assert c.get("/").status_code == 200 and "Sign out" not in c.get("/").text
+    # a request that did not come over loopback (a backend bound to 0.0.0.0 by hand) gets no free admin
+    remote = TestClient(app, base_url="http://127.0.0.1", client=("203.0.113.9", 50000))
+    assert remote.get("/api/me", headers={"Host": "localhost"}).status_code == 401
+    # the local admin's credentials are worth nothing once the lab requires sign-in
+    local_token = c.post("/api/tokens", json={"label": "laptop"}).json()["token"]
+    assert TestClient(app, headers={"Authorization": f"Bearer {local_token}"}).get("/api/me").status_code == 200
+    monkeypatch.setattr(settings, "AUTH", "required")
+    assert TestClient(app, headers={"Authorization": f"Bearer {local_token}"}).get("/api/me").status_code == 401
+    admin = LabTestClient(app, "root", "admin")
+    local_id = next(u["id"] for u in admin.get("/api/users").json()["data"] if u["username"] == "local")
+    r = admin.patch(f"/api/users/{local_id}", json={"password": "now anyone could sign in"})
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "password"
 
 
 def test_the_mode_defaults_by_the_address(monkeypatch) -> None:
@@ -452,3 +467,30 @@ def test_the_people_command_line(monkeypatch, capsys) -> None:
     assert script.get("/api/me").status_code == 401  # a deactivated user's token is refused
     assert cli.main(["list"]) == 0
     assert any(line.split()[:3] == ["wes", "member", "inactive"] for line in capsys.readouterr().out.splitlines())
+
+
+def test_concurrent_guesses_cannot_slip_past_the_limit() -> None:
+    """Each attempt is reserved before its password is checked (argon2 takes ~0.2 s): of 30 guesses
+    at once, at most the limit are tried."""
+    import threading
+
+    from backend.auth.limiter import SignInLimiter
+
+    limiter = SignInLimiter()
+    allowed: list[bool] = []
+    start = threading.Barrier(30)
+
+    def guess() -> None:
+        start.wait()
+        wait, _ = limiter.attempt([("user:x", 5), ("addr:a", 20)], 300)
+        allowed.append(wait is None)
+
+    threads = [threading.Thread(target=guess) for _ in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(allowed) == 5
+    wait, stamp = limiter.attempt([("user:y", 5), ("addr:b", 20)], 300)
+    limiter.succeeded("user:y", ["addr:b"], stamp)  # a right password takes its attempt back
+    assert limiter.attempt([("user:y", 1), ("addr:b", 1)], 300)[0] is None

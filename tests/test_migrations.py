@@ -31,12 +31,35 @@ def check_both_ways(url: str) -> None:
                     "created_at, attempt, cancel_requested, epochs_done, train_seconds) VALUES "
                     "('x', (SELECT id FROM users LIMIT 1), 'sleeping', '{}', 'a', 1, 1, 0, 1, CURRENT_TIMESTAMP, "
                     "0, false, 0, 0)"))
+        check_bounds(engine)
         downgrade(url)
         assert not TABLES & set(inspect(engine).get_table_names())
         upgrade(url)  # and up again on the emptied database
         assert TABLES <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def check_bounds(engine) -> None:
+    """The database itself refuses epochs below 1, accuracies outside [0, 1], unknown checkpoint
+    kinds and negative attempts (0005)."""
+    with engine.begin() as conn:
+        conn.execute(text(RUN_ROW.replace("'succeeded'", "'queued'").replace(":owner", "(SELECT id FROM users LIMIT 1)")
+                          .replace("owner,", "owner_id,")), {"name": "bounds"})
+        run_id = conn.execute(text("SELECT max(id) FROM runs")).scalar()
+    metric = ("INSERT INTO epoch_metrics (run_id, epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds, "
+              "recorded_at) VALUES (:run, :epoch, 1, :acc, 1, 0.5, 0.1, 1, CURRENT_TIMESTAMP)")
+    bad = [(metric, {"run": run_id, "epoch": 0, "acc": 0.5}), (metric, {"run": run_id, "epoch": 1, "acc": 1.5}),
+           ("INSERT INTO checkpoints (run_id, kind, epoch, path, size_bytes, sha256, created_at) VALUES "
+            "(:run, 'worst', 1, 'p', 1, 's', CURRENT_TIMESTAMP)", {"run": run_id}),
+           ("UPDATE runs SET attempt = -1 WHERE id = :run", {"run": run_id})]
+    for statement, params in bad:
+        with pytest.raises(Exception, match="ck_|CHECK"), engine.begin() as conn:
+            conn.execute(text(statement), params)
+    with engine.begin() as conn:
+        conn.execute(text(metric), {"run": run_id, "epoch": 1, "acc": 1.0})  # the bounds themselves pass
+        conn.execute(text("DELETE FROM epoch_metrics WHERE run_id = :run"), {"run": run_id})
+        conn.execute(text("DELETE FROM runs WHERE id = :run"), {"run": run_id})
 
 
 RUN_ROW = ("INSERT INTO runs (name, owner, status, config, architecture, params, macs, seed, epochs, created_at, "

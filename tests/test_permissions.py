@@ -161,6 +161,7 @@ TABLE = [
     Case("POST", "/api/tokens", MAKE, body=lambda _v: {"label": "t"}),
     Case("DELETE", "/api/tokens/{token_id}", OWNED(204), "token", fresh=True),
     Case("GET", "/api/users", ADMIN(200)),
+    Case("GET", "/api/users/{user_id}/tokens", ADMIN(200), "user"),
     Case("POST", "/api/users", ADMIN(201), body=lambda _v: {"username": f"made-{_v['n']}", "password": "a password!"}),
     Case("PATCH", "/api/users/{user_id}", ADMIN(200), "user", body=lambda _v: {"display_name": "Owner"}),
     Case("GET", "/api/worker-tokens", ADMIN(200)),
@@ -186,9 +187,8 @@ TABLE = [
     Case("GET", "/vendor/plotly.min.js", PUBLIC(200)),
     Case("GET", "/openapi.json", PUBLIC(200)),
     Case("GET", "/docs", PUBLIC(200)),
-    Case("GET", "/docs/oauth2-redirect", PUBLIC(200)),
-    Case("GET", "/redoc", PUBLIC(200)),
     Case("GET", "/static/{path}", PUBLIC(200), kw={"path": "css/app.css"}),
+    Case("GET", "/vendor/swagger/{path}", PUBLIC(200), kw={"path": "swagger-ui-bundle.js"}),
 ]
 
 
@@ -204,7 +204,7 @@ def app_routes() -> set[tuple[str, str]]:
 
     out = set()
     for route in walk(create_app().routes):
-        path = route.path + ("/{path}" if route.path == "/static" else "")
+        path = route.path + ("/{path}" if route.path in ("/static", "/vendor/swagger") else "")
         for method in (getattr(route, "methods", None) or {"GET"}) - {"HEAD"}:
             out.add((method, path))
     return out

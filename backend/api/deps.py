@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from backend.db import get_session
@@ -41,8 +41,17 @@ def field_error(field: str, message: str, status: int = 422) -> HTTPException:
     return HTTPException(status, [{"field": field, "message": message}])
 
 
-class QuotaError(BaseModel):
-    detail: list[dict[str, Any]]
+class FieldError(BaseModel):
+    field: str = Field(description="the dotted path of what was refused, e.g. config.architecture.stages[0]")
+    message: str = Field(description="why, with the limit")
+    limit: int | None = Field(None, description="quotas: the quota's limit")
+    current: int | None = Field(None, description="quotas: the caller's current count")
+
+
+class ErrorBody(BaseModel):
+    """Every refusal of a field (422, 413, 429): which field, and why."""
+
+    detail: list[FieldError]
 
 
 @contextlib.contextmanager
@@ -57,7 +66,7 @@ def _quota_error() -> Iterator[None]:
 
 class _QuotaErrorFactory:
     responses: dict[int | str, dict[str, Any]] = {
-        429: {"model": QuotaError, "description": "Over a quota of the lab: nothing was queued"}}
+        429: {"model": ErrorBody, "description": "Over a quota of the lab: nothing was queued"}}
 
     def __call__(self) -> contextlib.AbstractContextManager[None]:
         return _quota_error()

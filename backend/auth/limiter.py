@@ -22,8 +22,10 @@ class SignInLimiter:
             times.popleft()
         return times
 
-    def retry_after(self, keys_and_limits: list[tuple[str, int]], window: float) -> int | None:
-        """Seconds until a sign-in may be tried again, or None when no limit is reached."""
+    def attempt(self, keys_and_limits: list[tuple[str, int]], window: float) -> tuple[int | None, float]:
+        """Reserve one sign-in attempt on every key at once: it counts as a failure until
+        ``succeeded`` takes it back, so concurrent guesses cannot all slip in while passwords are
+        being checked. Returns (seconds to wait, None when allowed; the attempt's stamp)."""
         now = time.monotonic()
         wait = 0.0
         with self._lock:
@@ -31,17 +33,21 @@ class SignInLimiter:
                 times = self._prune(key, now, window)
                 if limit and len(times) >= limit:
                     wait = max(wait, times[len(times) - limit] + window - now)
-        return max(1, math.ceil(wait)) if wait > 0 else None
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
+            if wait > 0:
+                return max(1, math.ceil(wait)), now
+            for key, _ in keys_and_limits:
                 self._failures[key].append(now)
+        return None, now
 
-    def succeeded(self, key: str) -> None:
+    def succeeded(self, user_key: str, other_keys: list[str], stamp: float) -> None:
+        """A right password: the user's failures are forgiven, the attempt taken back elsewhere."""
         with self._lock:
-            self._failures.pop(key, None)
+            self._failures.pop(user_key, None)
+            for key in other_keys:
+                try:
+                    self._failures[key].remove(stamp)
+                except ValueError:
+                    pass
 
     def clear(self) -> None:
         with self._lock:

@@ -23,11 +23,11 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from backend.api.deps import field_error
-from backend.auth.mode import auth_mode, worker_credential
+from backend.auth.mode import auth_mode, is_loopback, worker_credential
 from backend.auth.secrets import same
 from backend.db import get_session
 from backend.models import LOCAL_USERNAME, ApiToken, User, UserSession
-from backend.services.users import canonical, ensure_user, session_of, token_of
+from backend.services.users import RESERVED, canonical, ensure_user, session_of, token_of
 
 SESSION_COOKIE = "cnnlab_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -47,6 +47,8 @@ class Message(BaseModel):
     detail: str
 
 
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": Message, "description": "The thing's state refuses it (finished, running, shipped…)"}}
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": Message, "description": "No credentials, or unknown, revoked or expired ones"},
     403: {"model": Message, "description": "Signed in, but without the right (the message names the owner), "
@@ -78,7 +80,7 @@ def _from_bearer(session: Session, secret: str) -> Identity:
     if same(secret, worker_credential()):
         return Identity(None, "worker")
     token = token_of(session, secret)
-    if token is None:
+    if token is None or (token.user is not None and token.user.username in RESERVED and auth_mode() != "local"):
         raise unauthorized("the bearer token is unknown, revoked or expired")
     if token.kind == "worker":
         return Identity(None, "worker", token=token)
@@ -95,13 +97,21 @@ def identify(
         return _from_bearer(session, bearer.credentials)
     if cookie:
         row = session_of(session, cookie)
-        if row is not None:
+        if row is not None and row.user.username not in RESERVED:
             return Identity(row.user, "session", session_row=row)
-    if auth_mode() == "local":
+    if auth_mode() == "local" and from_loopback(request):
         user = ensure_user(session, LOCAL_USERNAME, role="admin")
         session.commit()
         return Identity(user, "local")
     return Identity(None, "anonymous")
+
+
+def from_loopback(request: Request) -> bool:
+    """Local mode serves the laptop's own user only: a request whose socket is not loopback on
+    both ends (a backend started by hand on 0.0.0.0, say) gets no free admin."""
+    server = request.scope.get("server") or ("", 0)
+    client = request.client.host if request.client else ""
+    return is_loopback(client) and (not server[0] or is_loopback(server[0]))
 
 
 def own_host(request: Request) -> str:

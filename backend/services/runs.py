@@ -7,7 +7,9 @@ write into an attempt that has been superseded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, asc, delete, desc, func, or_, select, update
@@ -62,6 +64,25 @@ def check_quotas(session: Session, owner: User, new_runs: int) -> None:
         raise QuotaExceeded("active_runs_per_user", per_user, active,
                             f"{owner.username} has {active} queued or running runs; the quota is {per_user} "
                             f"(CNNLAB_MAX_ACTIVE_RUNS_PER_USER), so {new_runs} more would pass it")
+
+
+_sqlite_admission = threading.Lock()
+
+
+@contextlib.contextmanager
+def admission(session: Session, owner: User, new_runs: int) -> Iterator[None]:
+    """Check the quotas, then let the caller create and commit its runs, as one step: PostgreSQL
+    locks the owner's row (check_quotas); on SQLite (one backend process) a lock in this process
+    keeps two requests from both passing the count."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        _sqlite_admission.acquire()
+    try:
+        check_quotas(session, owner, new_runs)
+        yield
+    finally:
+        if sqlite:
+            _sqlite_admission.release()
 
 
 def new_run(session: Session, config: TrainConfig, name: str | None, owner: User, sweep_id: int | None = None) -> Run:
@@ -140,14 +161,41 @@ def holds_lease(run: Run, lease: str | None) -> bool:
 
 
 def ensure_current(run: Run, lease: str | None) -> None:
-    """Only the attempt that holds a running run's lease may write to it."""
+    """Only the attempt that holds a running run's lease may write to it (a first check, before
+    any work; every write then takes the run with guarded_write)."""
     if not holds_lease(run, lease):
         raise Conflict(f"this lease does not hold run {run.id} (wrong, or superseded by a newer attempt)")
 
 
-def record_epochs(session: Session, run: Run, lease: str | None, metrics: list[MetricPublic]) -> None:
+def guarded_write(session: Session, run_id: int, lease: str | None) -> None:
+    """Start a write for the attempt holding ``lease``: one UPDATE guarded on (run, lease, status
+    running) with a row-count check. On PostgreSQL it also locks the run's row until the commit,
+    so a requeue that lands meanwhile waits, then finds the heartbeat moved and leaves the run be;
+    a requeue that landed before makes this UPDATE match nothing. Either way a superseded attempt
+    can never overwrite the new one."""
+    result = session.execute(
+        update(Run).where(Run.id == run_id, Run.status == "running", Run.lease_hash == digest(lease or ""))
+        .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        raise Conflict(f"this lease does not hold run {run_id} (wrong, or superseded by a newer attempt)")
+
+
+class Invalid(ValueError):
+    """A report that is well-formed but impossible for this run (HTTP 422 naming the field)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def record_epochs(session: Session, run: Run, lease: str | None, metrics: Sequence[MetricPublic]) -> None:
     """Upsert epochs (a resumed attempt may re-send one) and refresh the run's summary columns."""
-    ensure_current(run, lease)
+    for i, m in enumerate(metrics):
+        if m.epoch > run.epochs:
+            raise Invalid(f"metrics[{i}].epoch", f"{m.epoch} is over the run's {run.epochs} planned epochs")
+    guarded_write(session, run.id, lease)
     existing = {m.epoch: m for m in metrics_of(session, run.id, min(m.epoch for m in metrics) - 1)} if metrics else {}
     for m in metrics:
         row = existing.get(m.epoch)
@@ -158,7 +206,6 @@ def record_epochs(session: Session, run: Run, lease: str | None, metrics: list[M
                 setattr(row, key, value)
     session.flush()
     refresh_summary(session, run)
-    run.heartbeat_at = utcnow()
 
 
 def refresh_summary(session: Session, run: Run) -> None:
@@ -195,19 +242,28 @@ def claim(session: Session, run_id: int, host: str, device: str) -> tuple[Run, s
 
 
 def heartbeat(session: Session, run: Run, lease: str | None) -> bool:
-    current = holds_lease(run, lease)
-    if current:
-        run.heartbeat_at = utcnow()
-        session.commit()
-    return current
+    try:
+        guarded_write(session, run.id, lease)
+    except Conflict:
+        return False
+    session.commit()
+    return True
 
 
 def finish(session: Session, run: Run, lease: str | None, status: str, reason: str | None, elapsed_s: float | None) -> None:
-    ensure_current(run, lease)
-    run.status, run.reason, run.finished_at, run.lease_hash = status, reason, utcnow(), None
+    """running → a final status, for the attempt holding the lease only (one guarded UPDATE)."""
+    values: dict[str, object] = dict(status=status, reason=reason, finished_at=utcnow(), lease_hash=None)
     if elapsed_s is not None:
-        run.elapsed_s = elapsed_s
+        values["elapsed_s"] = elapsed_s
+    result = session.execute(
+        update(Run).where(Run.id == run.id, Run.status == "running", Run.lease_hash == digest(lease or ""))
+        .values(**values).execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        raise Conflict(f"this lease does not hold run {run.id} (wrong, or superseded by a newer attempt)")
     session.commit()
+    session.refresh(run)
 
 
 def cancel(session: Session, run: Run, by: User) -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from backend.auth.passwords import hash_password, password_problem
 from backend.auth.secrets import USER_TOKEN_PREFIX, WORKER_TOKEN_PREFIX, digest, new_secret
+from backend.schemas import as_utc
 from backend.models import LOCAL_USERNAME, ROLES, SYSTEM_USERNAME, ApiToken, AuditEvent, User, UserSession, utcnow
 from backend.settings import settings
 
@@ -81,6 +82,8 @@ def end_sessions(session: Session, user: User) -> None:
 
 def set_password(session: Session, user: User, password: str, actor: User | None = None) -> None:
     """A new password ends every session of the user at once (a stolen cookie dies with it)."""
+    if user.username in RESERVED:
+        raise UserError("password", f"{user.username!r} is a built-in user and never signs in")
     if problem := password_problem(password):
         raise UserError("password", problem)
     user.password_hash = hash_password(password)
@@ -188,10 +191,3 @@ def revoke_token(session: Session, token: ApiToken, actor: User | None) -> None:
         token.revoked_at = utcnow()
         owner = token.user.username if token.user else "workers"
         record(session, actor, f"{token.kind}_token.revoke", "token", token.id, f"token {token.label!r} of {owner} revoked")
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; they were written in UTC."""
-    from datetime import UTC
-
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from backend.analysis import best_epoch
 from backend.models import FINISHED_STATUSES, Run, RunEvaluation, Study, StudyLaunch
+from backend.schemas import as_utc
 from backend.services.runs import SERIES_COLUMNS, series_of
 from backend.studies.conclusions import RunSeries, check_claim, findings
 
@@ -93,7 +94,7 @@ def build_report(session: Session, study: Study, launch: StudyLaunch | None, cla
         "study": {"id": study.id, "slug": study.slug, "name": study.name, "owner": study.owner.username,
                   "description": study.description},
         "launch": None if launch is None else {
-            "id": launch.id, "created_at": launch.created_at.isoformat(), "owner": launch.owner.username,
+            "id": launch.id, "created_at": as_utc(launch.created_at).isoformat(), "owner": launch.owner.username,
             "epochs_scale": launch.epochs_scale, "data_override": launch.data_override},
         # every run of the launch has ended (a deleted run has too): nothing will change any more
         "finished": launch is not None and finished == len(runs),

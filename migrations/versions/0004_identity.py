@@ -22,6 +22,7 @@ branch_labels = None
 depends_on = None
 
 SYSTEM_USERNAME = "cnnlab"  # backend.models.SYSTEM_USERNAME, as it was when this ran
+LOCAL_USERNAME = "local"  # backend.models.LOCAL_USERNAME
 OWNED = ("runs", "sweeps", "studies", "study_launches")
 
 
@@ -102,6 +103,8 @@ def _users_for_owners(conn) -> dict[str, int]:
     ids: dict[str, int] = {}
     for owner in sorted(owners | {SYSTEM_USERNAME}):
         username = (owner.strip() or "anonymous").lower()[:100]
+        if username == LOCAL_USERNAME:  # the local admin of laptops is not a carried-over person
+            username = f"{LOCAL_USERNAME}-owner"
         existing = conn.execute(sa.select(users.c.id).where(users.c.username == username)).scalar()
         if existing is None:
             conn.execute(users.insert().values(username=username, display_name=owner.strip() or "anonymous",

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from backend.api.deps import SessionDep, field_error
 from backend.api.routes.runs import public
 from backend.auth.rules import AUTH_RESPONSES, Member
+from backend.limits import INT_MAX
 from backend.models import Run
 from backend.schemas import MAX_COMPARE, ComparePublic, CompareRun, Series
 from backend.services import runs as run_service
@@ -20,13 +21,15 @@ def parse_ids(ids: str) -> list[int]:
         raise field_error("ids", "must be comma-separated run ids, e.g. ids=1,2,3") from None
     if not out:
         raise field_error("ids", "needs at least one run id")
+    if any(not 1 <= i <= INT_MAX for i in out):
+        raise field_error("ids", f"run ids are 1 to {INT_MAX:,}")
     if len(out) > MAX_COMPARE:
         raise field_error("ids", f"{len(out)} runs is over the limit of {MAX_COMPARE}")
     return list(dict.fromkeys(out))
 
 
 @router.get("", response_model=ComparePublic)
-def compare_runs(session: SessionDep, _identity: Member, ids: str = Query(description="comma-separated run ids, at most 100")) -> ComparePublic:
+def compare_runs(session: SessionDep, _identity: Member, ids: str = Query(max_length=2000, description="comma-separated run ids, at most 100")) -> ComparePublic:
     """Summaries and full series of up to 100 runs: two indexed queries, no per-run round trips."""
     wanted = parse_ids(ids)
     runs = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(wanted)))}

@@ -14,6 +14,7 @@ from backend.api.deps import SessionDep, field_error
 from backend.auth.mode import auth_mode
 from backend.auth.passwords import verify_password
 from backend.auth.rules import AUTH_RESPONSES, Admin, Member, Message
+from backend.limits import TokenId, UserId
 from backend.models import ApiToken, AuditEvent, User
 from backend.schemas import (
     AuditList,
@@ -81,7 +82,7 @@ def create_my_token(body: TokenCreate, session: SessionDep, identity: Member) ->
 
 
 @router.delete("/tokens/{token_id}", status_code=204, responses=NOT_FOUND)
-def revoke_my_token(token_id: int, session: SessionDep, identity: Member) -> None:
+def revoke_my_token(token_id: TokenId, session: SessionDep, identity: Member) -> None:
     """The token's owner, or an admin; refused from the next request on. Recorded."""
     token = session.get(ApiToken, token_id)
     if token is None or token.kind != "user":
@@ -111,7 +112,7 @@ def create_user(body: UserCreate, session: SessionDep, identity: Admin) -> UserP
 
 
 @router.patch("/users/{user_id}", response_model=UserPublic, responses=NOT_FOUND)
-def update_user(user_id: int, body: UserUpdate, session: SessionDep, identity: Admin) -> UserPublic:
+def update_user(user_id: UserId, body: UserUpdate, session: SessionDep, identity: Admin) -> UserPublic:
     """Display name, role, active flag, password. Deactivating a user or setting their password
     ends their sessions at once; each change is recorded."""
     user = session.get(User, user_id)
@@ -128,6 +129,16 @@ def update_user(user_id: int, body: UserUpdate, session: SessionDep, identity: A
             user_service.set_password(session, user, body.password, actor=identity.user)
     session.commit()
     return UserPublic.model_validate(user)
+
+
+@router.get("/users/{user_id}/tokens", response_model=TokensPublic, responses=NOT_FOUND)
+def read_user_tokens(user_id: UserId, session: SessionDep, _identity: Admin) -> TokensPublic:
+    """Any user's tokens (revoke one with DELETE /api/tokens/{id}): an admin can always find them."""
+    if session.get(User, user_id) is None:
+        raise HTTPException(404, f"User {user_id} not found")
+    rows = session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.kind == "user")
+                           .order_by(ApiToken.id.desc())).all()
+    return TokensPublic(data=[TokenPublic.model_validate(r) for r in rows])
 
 
 @router.get("/worker-tokens", response_model=TokensPublic)
@@ -147,7 +158,7 @@ def create_worker_token(body: TokenCreate, session: SessionDep, identity: Admin)
 
 
 @router.delete("/worker-tokens/{token_id}", status_code=204, responses=NOT_FOUND)
-def revoke_worker_token(token_id: int, session: SessionDep, identity: Admin) -> None:
+def revoke_worker_token(token_id: TokenId, session: SessionDep, identity: Admin) -> None:
     token = session.get(ApiToken, token_id)
     if token is None or token.kind != "worker":
         raise HTTPException(404, f"Worker token {token_id} not found")

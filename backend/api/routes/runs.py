@@ -8,14 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from backend import events, queue
 from backend.analysis import best_epoch, overfit_epoch
-from backend.api.deps import SessionDep, checkpoint_or_404, field_error, get_run_or_404, quota_error
+from backend.api.deps import ErrorBody, SessionDep, checkpoint_or_404, field_error, get_run_or_404, quota_error
 from backend.architecture import summarize
-from backend.auth.rules import AUTH_RESPONSES, Member, check_owner_field, require_owner
+from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
 from backend.db import SessionLocal
+from backend.limits import INT_MAX, CheckpointKind, EpochQuery, RunId, event_streams
 from backend.models import FINISHED_STATUSES, RUN_STATUSES, Run, RunEvaluation
 from backend.schemas import ClassReport, MetricPublic, MetricsPublic, RunCreate, RunDetail, RunPublic, RunsPublic
 from backend.services import runs as run_service
@@ -76,10 +78,9 @@ def create_run(body: RunCreate, session: SessionDep, identity: Member) -> RunPub
     check_owner_field(identity, body.owner)
     check_budget(body.config)
     check_data_source(body.config)
-    with quota_error():
-        run_service.check_quotas(session, identity.user, 1)
-    run = run_service.new_run(session, body.config, body.name, identity.user)
-    session.commit()
+    with quota_error(), run_service.admission(session, identity.user, 1):
+        run = run_service.new_run(session, body.config, body.name, identity.user)
+        session.commit()
     queue.send_or_leave_to_reaper(run.id)
     events.changed(run.id)
     return public(run, detail=True)
@@ -90,12 +91,12 @@ def read_runs(
     session: SessionDep,
     _identity: Member,
     status: str | None = Query(None, description="comma-separated statuses"),
-    owner: str | None = None,
-    sweep: int | None = None,
+    owner: str | None = Query(None, max_length=100),
+    sweep: int | None = Query(None, ge=1, le=INT_MAX),
     q: str | None = Query(None, max_length=200, description="text in the name, owner or architecture"),
     sort: str = Query("-created_at", description="a summary column, '-' for descending"),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=INT_MAX),
 ) -> RunsPublic:
     if sort.lstrip("-") not in run_service.SORTABLE:
         raise field_error("sort", f"must be one of {', '.join(sorted(run_service.SORTABLE))} (with an optional '-')")
@@ -109,19 +110,19 @@ def read_runs(
 
 
 @router.get("/{run_id}", response_model=RunDetail)
-def read_run(run_id: int, session: SessionDep, _identity: Member) -> RunPublic:
+def read_run(run_id: RunId, session: SessionDep, _identity: Member) -> RunPublic:
     return public(get_run_or_404(session, run_id), detail=True)
 
 
 @router.get("/{run_id}/metrics", response_model=MetricsPublic)
-def read_metrics(run_id: int, session: SessionDep, _identity: Member, since_epoch: int = Query(0, ge=0)) -> MetricsPublic:
+def read_metrics(run_id: RunId, session: SessionDep, _identity: Member, since_epoch: EpochQuery = 0) -> MetricsPublic:
     run = get_run_or_404(session, run_id)
     rows = run_service.metrics_of(session, run_id, since_epoch)
     return MetricsPublic(run_id=run_id, status=run.status, data=[MetricPublic.model_validate(m) for m in rows])
 
 
 @router.get("/{run_id}/analysis")
-def read_analysis(run_id: int, session: SessionDep, _identity: Member) -> dict[str, int | None]:
+def read_analysis(run_id: RunId, session: SessionDep, _identity: Member) -> dict[str, int | None]:
     """The epoch of best test accuracy and the epoch where overfitting starts (backend.analysis)."""
     get_run_or_404(session, run_id)
     rows = run_service.metrics_of(session, run_id)
@@ -131,7 +132,7 @@ def read_analysis(run_id: int, session: SessionDep, _identity: Member) -> dict[s
 
 
 @router.get("/{run_id}/evaluation", response_model=ClassReport)
-def read_evaluation(run_id: int, session: SessionDep, _identity: Member) -> ClassReport:
+def read_evaluation(run_id: RunId, session: SessionDep, _identity: Member) -> ClassReport:
     """Per-class test accuracy, confusion matrix and misclassified images of the best weights."""
     get_run_or_404(session, run_id)
     row = session.get(RunEvaluation, run_id)
@@ -140,8 +141,8 @@ def read_evaluation(run_id: int, session: SessionDep, _identity: Member) -> Clas
     return ClassReport.model_validate(row.report)
 
 
-@router.post("/{run_id}/cancel", response_model=RunDetail)
-def cancel_run(run_id: int, session: SessionDep, identity: Member) -> RunPublic:
+@router.post("/{run_id}/cancel", response_model=RunDetail, responses=CONFLICT)
+def cancel_run(run_id: RunId, session: SessionDep, identity: Member) -> RunPublic:
     """The run's owner or an admin; recorded (who, when) and shown on the run's page."""
     run = get_run_or_404(session, run_id)
     require_owner(identity, run.owner, f"run {run_id}", "cancel")
@@ -155,8 +156,8 @@ def cancel_run(run_id: int, session: SessionDep, identity: Member) -> RunPublic:
     return public(run, detail=True)
 
 
-@router.delete("/{run_id}", status_code=204)
-def delete_run(run_id: int, session: SessionDep, identity: Member) -> None:
+@router.delete("/{run_id}", status_code=204, responses=CONFLICT)
+def delete_run(run_id: RunId, session: SessionDep, identity: Member) -> None:
     """The run's owner or an admin; recorded."""
     run = get_run_or_404(session, run_id)
     require_owner(identity, run.owner, f"run {run_id}", "delete")
@@ -171,15 +172,16 @@ def delete_run(run_id: int, session: SessionDep, identity: Member) -> None:
     events.changed(run_id)
 
 
-@router.get("/{run_id}/checkpoints/{kind}")
-def download_checkpoint(run_id: int, kind: str, session: SessionDep, _identity: Member) -> FileResponse:
+@router.get("/{run_id}/checkpoints/{kind}", response_class=FileResponse,
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "The checkpoint (torch.save)"}})
+def download_checkpoint(run_id: RunId, kind: CheckpointKind, session: SessionDep, _identity: Member) -> FileResponse:
     ckpt = checkpoint_or_404(get_run_or_404(session, run_id), kind)
     return FileResponse(ckpt.path, media_type="application/octet-stream",
                         filename=f"run{run_id}-{kind}-epoch{ckpt.epoch}.pt",
                         headers={"X-Checkpoint-Epoch": str(ckpt.epoch), "X-Checkpoint-Sha256": ckpt.sha256})
 
 
-def _snapshot(run_id: int, since_epoch: int) -> tuple[RunPublic | None, list[MetricPublic]]:
+def _snapshot(run_id: RunId, since_epoch: int) -> tuple[RunPublic | None, list[MetricPublic]]:
     with SessionLocal() as session:
         run = session.get(Run, run_id)
         if run is None:
@@ -193,12 +195,14 @@ def _sse(event: str, data: str, event_id: str | None = None) -> str:
     return f"{head}event: {event}\ndata: {data}\n\n"
 
 
-@router.get("/{run_id}/events")
+@router.get("/{run_id}/events", response_class=StreamingResponse, responses={
+    200: {"content": {"text/event-stream": {}}, "description": "The event stream"},
+    429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER)"}})
 async def read_events(
-    run_id: int,
+    run_id: RunId,
     request: Request,
     _identity: Member,
-    since_epoch: int = Query(0, ge=0),
+    since_epoch: EpochQuery = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: `metric` for every recorded epoch (id = epoch), `status` on every change.
@@ -206,38 +210,47 @@ async def read_events(
     A client that reconnects (EventSource does so by itself) sends Last-Event-ID and gets only
     what it missed. The stream ends after the status event of a finished run.
     """
-    if last_event_id and last_event_id.isdigit():
+    if last_event_id and last_event_id.isdigit() and len(last_event_id) < 10:
         since_epoch = max(since_epoch, int(last_event_id))
-    first, _ = await run_in_threadpool(_snapshot, run_id, 10**9)
+    first, _ = await run_in_threadpool(_snapshot, run_id, INT_MAX)
     if first is None:
         raise HTTPException(404, f"Run {run_id} not found")
+    release = event_streams.take(_identity.user.id)  # 429 past the per-user limit
 
     async def stream():
-        sent_epoch, sent_status, seen_version, last_read = since_epoch, None, -1, 0.0
-        yield "retry: 1000\n\n"
-        loop = asyncio.get_running_loop()
-        while True:
-            now = loop.time()
-            version = events.version(run_id)
-            if version != seen_version or now - last_read > 2.0:
-                seen_version, last_read = version, now
-                run, metrics = await run_in_threadpool(_snapshot, run_id, sent_epoch)
-                if run is None:
-                    yield _sse("deleted", json.dumps({"id": run_id}))
-                    return
-                for m in metrics:
-                    yield _sse("metric", m.model_dump_json(), str(m.epoch))
-                    sent_epoch = m.epoch
-                status = run.model_dump_json()
-                if status != sent_status:
-                    yield _sse("status", status, str(sent_epoch))
-                    sent_status = status
-                if run.status in FINISHED_STATUSES:
-                    return
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(0.1)
+        try:
+            async for chunk in _events(run_id, request, since_epoch):
+                yield chunk
+        finally:
+            release()
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
+    return StreamingResponse(stream(), media_type="text/event-stream", background=BackgroundTask(release),
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _events(run_id: int, request: Request, since_epoch: int):
+    sent_epoch, sent_status, seen_version, last_read = since_epoch, None, -1, 0.0
+    yield "retry: 1000\n\n"
+    loop = asyncio.get_running_loop()
+    while True:
+        now = loop.time()
+        version = events.version(run_id)
+        if version != seen_version or now - last_read > 2.0:
+            seen_version, last_read = version, now
+            run, metrics = await run_in_threadpool(_snapshot, run_id, sent_epoch)
+            if run is None:
+                yield _sse("deleted", json.dumps({"id": run_id}))
+                return
+            for m in metrics:
+                yield _sse("metric", m.model_dump_json(), str(m.epoch))
+                sent_epoch = m.epoch
+            status = run.model_dump_json()
+            if status != sent_status:
+                yield _sse("status", status, str(sent_epoch))
+                sent_status = status
+            if run.status in FINISHED_STATUSES:
+                return
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(0.1)
 

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, selectinload
 from backend import events, pages, queue
 from backend.api.deps import SessionDep, field_error, quota_error, study_or_404
 from backend.api.routes.runs import check_data_source, validated_config
-from backend.auth.rules import AUTH_RESPONSES, Member, check_owner_field, require_owner
+from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
+from backend.limits import INT_MAX, StudyId
 from backend.models import FINISHED_STATUSES, Run, Study, StudyLaunch, StudyLaunchRun
 from backend.schemas import (
     Claim,
@@ -177,12 +178,12 @@ def create_study(body: StudyCreate, session: SessionDep, identity: Member) -> St
 
 
 @router.get("/{study_id}", response_model=StudyPublic)
-def read_study(study_id: int, session: SessionDep, _identity: Member) -> StudyPublic:
+def read_study(study_id: StudyId, session: SessionDep, _identity: Member) -> StudyPublic:
     return study_public(session, study_or_404(session, study_id))
 
 
-@router.delete("/{study_id}", status_code=204)
-def delete_study(study_id: int, session: SessionDep, identity: Member) -> None:
+@router.delete("/{study_id}", status_code=204, responses=CONFLICT)
+def delete_study(study_id: StudyId, session: SessionDep, identity: Member) -> None:
     """The study's owner or an admin deletes it and its launches; the runs stay. Recorded."""
     study = study_or_404(session, study_id)
     if study.slug is not None:
@@ -206,7 +207,7 @@ def scaled_config(config: TrainConfig, scale: float) -> TrainConfig:
 
 
 @router.post("/{study_id}/launches", status_code=201, response_model=LaunchPublic, responses=quota_error.responses)
-def launch_study(study_id: int, body: LaunchCreate, session: SessionDep, identity: Member) -> LaunchPublic:
+def launch_study(study_id: StudyId, body: LaunchCreate, session: SessionDep, identity: Member) -> LaunchPublic:
     """Anyone launches any study: one run per entry, the caller's, each entry's epochs scaled (at
     least 1); all are validated first."""
     check_owner_field(identity, body.owner)
@@ -227,19 +228,18 @@ def launch_study(study_id: int, body: LaunchCreate, session: SessionDep, identit
         raw["time_budget_s"] = min(float(raw.get("time_budget_s", settings.TIME_BUDGET_S)), settings.TIME_BUDGET_S)
         config = validated_config(raw, f"entries[{i}].config")
         configs.append((entry, scaled_config(config, body.epochs_scale)))
-    with quota_error():
-        run_service.check_quotas(session, identity.user, len(configs))
-    launch = StudyLaunch(study_id=study.id, owner=identity.user, epochs_scale=body.epochs_scale, data_override=body.data,
-                         entries=study.entries, claims=study.claims)
-    session.add(launch)
-    session.flush()
-    runs = []
-    for entry, config in configs:
-        run = run_service.new_run(session, config, f"{study.name} · {entry['label']}"[:200], identity.user)
+    with quota_error(), run_service.admission(session, identity.user, len(configs)):
+        launch = StudyLaunch(study_id=study.id, owner=identity.user, epochs_scale=body.epochs_scale,
+                             data_override=body.data, entries=study.entries, claims=study.claims)
+        session.add(launch)
         session.flush()
-        session.add(StudyLaunchRun(launch_id=launch.id, entry_key=entry["key"], run_id=run.id))
-        runs.append(run)
-    session.commit()
+        runs = []
+        for entry, config in configs:
+            run = run_service.new_run(session, config, f"{study.name} · {entry['label']}"[:200], identity.user)
+            session.flush()
+            session.add(StudyLaunchRun(launch_id=launch.id, entry_key=entry["key"], run_id=run.id))
+            runs.append(run)
+        session.commit()
     for run in runs:
         queue.send_or_leave_to_reaper(run.id)
         events.changed(run.id)
@@ -256,12 +256,12 @@ def chosen_launch(session: Session, study: Study, launch_id: int | None) -> Stud
     return launch
 
 
-LaunchQuery = Query(None, description="a launch id of this study; the latest when omitted")
+LaunchQuery = Query(None, ge=1, le=INT_MAX, description="a launch id of this study; the latest when omitted")
 
 
 @router.get("/{study_id}/report")
 def read_report(
-    study_id: int, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery,
+    study_id: StudyId, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery,
     images: bool = Query(True, description="false: leave out the class reports (for polling)"),
 ) -> dict[str, Any]:
     """Curves, the side-by-side table, the computed conclusions and the class reports of a launch."""
@@ -274,8 +274,9 @@ def export_name(study: Study, report: dict[str, Any], ext: str) -> str:
     return f"study-{study.slug or study.id}-launch-{launch}.{ext}"
 
 
-@router.get("/{study_id}/report.csv")
-def read_report_csv(study_id: int, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery) -> Response:
+@router.get("/{study_id}/report.csv", response_class=Response,
+            responses={200: {"content": {"text/csv": {}}, "description": "The report's table"}})
+def read_report_csv(study_id: StudyId, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery) -> Response:
     study = study_or_404(session, study_id)
     report = build_report(session, study, chosen_launch(session, study, launch), class_reports=False)
     return Response(table_csv(report), media_type="text/csv; charset=utf-8",
@@ -283,7 +284,7 @@ def read_report_csv(study_id: int, session: SessionDep, _identity: Member, launc
 
 
 @router.get("/{study_id}/report.html", response_class=HTMLResponse)
-def read_report_html(request: Request, study_id: int, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery) -> HTMLResponse:
+def read_report_html(request: Request, study_id: StudyId, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery) -> HTMLResponse:
     """The whole report as one self-contained file: Plotly, styles, scripts and data inline,
     images as data: URIs — it opens offline, from disk, years later."""
     study = study_or_404(session, study_id)

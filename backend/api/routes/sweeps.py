@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
@@ -12,6 +13,7 @@ from backend.api.deps import SessionDep, field_error, quota_error
 from backend.api.routes.runs import public, validated_config
 from backend.auth.rules import AUTH_RESPONSES, Member, check_owner_field
 from backend.architecture import PRESETS
+from backend.limits import SweepId
 from backend.models import Run, Sweep
 from backend.schemas import MAX_SWEEP_POINTS, SweepCreate, SweepPublic
 from backend.services import runs as run_service
@@ -56,9 +58,10 @@ def create_sweep(body: SweepCreate, session: SessionDep, identity: Member) -> Sw
     for key, values in body.grid.items():
         if not values:
             raise field_error(f"grid.{key}", "needs at least one value")
+    count = math.prod(len(values) for values in body.grid.values())  # before a single point is built
+    if count > MAX_SWEEP_POINTS:
+        raise field_error("grid", f"{count:,} points is over the limit of {MAX_SWEEP_POINTS}")
     grid_points = points(body.grid)
-    if len(grid_points) > MAX_SWEEP_POINTS:
-        raise field_error("grid", f"{len(grid_points)} points is over the limit of {MAX_SWEEP_POINTS}")
     configs = []
     for point in grid_points:
         raw = copy.deepcopy(body.base_config)
@@ -68,16 +71,15 @@ def create_sweep(body: SweepCreate, session: SessionDep, identity: Member) -> Sw
         except ValueError as exc:
             raise field_error("grid", str(exc)) from None
         configs.append((point, validated_config(raw, "base_config", note=f" (grid point {point})")))
-    with quota_error():
-        run_service.check_quotas(session, identity.user, len(configs))
-    sweep = Sweep(name=body.name, owner=identity.user, base_config=body.base_config, grid=body.grid)
-    session.add(sweep)
-    session.flush()
-    runs = []
-    for point, config in configs:
-        label = " ".join(f"{k.split('.')[-1]}={v}" for k, v in point.items())
-        runs.append(run_service.new_run(session, config, f"{body.name} {label}"[:200], identity.user, sweep.id))
-    session.commit()
+    with quota_error(), run_service.admission(session, identity.user, len(configs)):
+        sweep = Sweep(name=body.name, owner=identity.user, base_config=body.base_config, grid=body.grid)
+        session.add(sweep)
+        session.flush()
+        runs = []
+        for point, config in configs:
+            label = " ".join(f"{k.split('.')[-1]}={v}" for k, v in point.items())
+            runs.append(run_service.new_run(session, config, f"{body.name} {label}"[:200], identity.user, sweep.id))
+        session.commit()
     for run in runs:
         queue.send_or_leave_to_reaper(run.id)
         events.changed(run.id)
@@ -85,7 +87,7 @@ def create_sweep(body: SweepCreate, session: SessionDep, identity: Member) -> Sw
 
 
 @router.get("/{sweep_id}", response_model=SweepPublic)
-def read_sweep(sweep_id: int, session: SessionDep, _identity: Member) -> SweepPublic:
+def read_sweep(sweep_id: SweepId, session: SessionDep, _identity: Member) -> SweepPublic:
     sweep = session.get(Sweep, sweep_id)
     if sweep is None:
         raise HTTPException(404, f"Sweep {sweep_id} not found")

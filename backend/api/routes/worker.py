@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 from typing import Annotated
@@ -19,9 +20,10 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend import events
-from backend.api.deps import SessionDep, checkpoint_or_404, get_run_or_404
+from backend.api.deps import ErrorBody, SessionDep, checkpoint_or_404, field_error, get_run_or_404
 from backend.auth.rules import AUTH_RESPONSES, Message, worker
 from backend.db import SessionLocal
+from backend.limits import INT_MAX, CheckpointKind, RunId, too_large
 from backend.models import Checkpoint, RunEvaluation
 from backend.schemas import (
     ClaimRequest,
@@ -38,13 +40,12 @@ from backend.settings import settings
 router = APIRouter(prefix="/api/worker/runs", tags=["worker"], dependencies=[Depends(worker)],
                    responses={**AUTH_RESPONSES, 409: {"model": Message, "description": "Not queued (claim), or the "
                                                       "lease does not hold the run (wrong or superseded)"}})
-KINDS = ("last", "best")
 LEASE_HEADER = "X-Run-Lease"
 Lease = Annotated[str, Header(alias=LEASE_HEADER, max_length=100, description="the lease the claim returned")]
 
 
 @router.post("/{run_id}/claim", response_model=ClaimResponse)
-def claim_run(run_id: int, body: ClaimRequest, session: SessionDep) -> ClaimResponse:
+def claim_run(run_id: RunId, body: ClaimRequest, session: SessionDep) -> ClaimResponse:
     claimed = run_service.claim(session, run_id, body.host, body.device)
     if claimed is None:
         current = get_run_or_404(session, run_id)
@@ -56,37 +57,53 @@ def claim_run(run_id: int, body: ClaimRequest, session: SessionDep) -> ClaimResp
 
 
 @router.post("/{run_id}/epochs", status_code=204)
-def report_epochs(run_id: int, body: EpochReport, session: SessionDep, lease: Lease) -> None:
+def report_epochs(run_id: RunId, body: EpochReport, session: SessionDep, lease: Lease) -> None:
+    """Up to 100 epochs, each in 1..the run's planned epochs; stored only for the lease's attempt."""
     run = get_run_or_404(session, run_id)
     try:
         run_service.record_epochs(session, run, lease, body.metrics)
     except run_service.Conflict as exc:
         raise HTTPException(409, str(exc)) from None
+    except run_service.Invalid as exc:
+        raise field_error(exc.field, exc.message) from None
     session.commit()
     events.changed(run_id)
 
 
 @router.post("/{run_id}/heartbeat", response_model=HeartbeatResponse)
-def heartbeat(run_id: int, body: HeartbeatRequest, session: SessionDep, lease: Lease) -> HeartbeatResponse:
+def heartbeat(run_id: RunId, body: HeartbeatRequest, session: SessionDep, lease: Lease) -> HeartbeatResponse:
     run = get_run_or_404(session, run_id)
     current = run_service.heartbeat(session, run, lease)
     return HeartbeatResponse(status=run.status, cancel_requested=run.cancel_requested, current=current)
 
 
-MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024  # our nets are under 256k parameters: a few MB at most
-
-
-@router.put("/{run_id}/checkpoints/{kind}", status_code=204)
-async def upload_checkpoint(run_id: int, kind: str, request: Request, lease: Lease,
-                            attempt: int = Query(), epoch: int = Query(ge=1)) -> None:
-    if kind not in KINDS:
-        raise HTTPException(404, f"Unknown checkpoint kind {kind!r}")
-    await run_in_threadpool(check_lease, run_id, lease)  # before a byte of the body is read
-    data = await request.body()
-    if len(data) > MAX_CHECKPOINT_BYTES:
-        raise HTTPException(413, f"checkpoint of {len(data):,} bytes is over the limit of {MAX_CHECKPOINT_BYTES:,}")
-    # the file and the database work run off the event loop, so live streams never wait on them
-    await run_in_threadpool(store_checkpoint, run_id, kind, lease, epoch, data)
+@router.put("/{run_id}/checkpoints/{kind}", status_code=204,
+            responses={413: {"model": ErrorBody, "description": "Over CNNLAB_MAX_CHECKPOINT_BYTES"}})
+async def upload_checkpoint(run_id: RunId, kind: CheckpointKind, request: Request, lease: Lease,
+                            attempt: int = Query(ge=0, le=INT_MAX), epoch: int = Query(ge=1, le=INT_MAX)) -> None:
+    """The body streams to a unique temporary file, refused (413) as soon as it passes the lab's
+    cap; the credential and the lease are checked before a byte of it is read."""
+    await run_in_threadpool(check_lease, run_id, lease)
+    cap = settings.MAX_CHECKPOINT_BYTES
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > cap):
+        raise too_large("body", cap, "CNNLAB_MAX_CHECKPOINT_BYTES")
+    folder = Path(settings.CHECKPOINT_DIR) / f"run_{run_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{kind}.", suffix=".upload")
+    hasher, size = hashlib.sha256(), 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > cap:
+                    raise too_large("body", cap, "CNNLAB_MAX_CHECKPOINT_BYTES")
+                hasher.update(chunk)
+                out.write(chunk)
+        # the file and the database work run off the event loop, so live streams never wait on them
+        await run_in_threadpool(store_checkpoint, run_id, kind, lease, epoch, Path(tmp), size, hasher.hexdigest())
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def check_lease(run_id: int, lease: str) -> None:
@@ -97,30 +114,26 @@ def check_lease(run_id: int, lease: str) -> None:
             raise HTTPException(409, str(exc)) from None
 
 
-def store_checkpoint(run_id: int, kind: str, lease: str, epoch: int, data: bytes) -> None:
+def store_checkpoint(run_id: int, kind: str, lease: str, epoch: int, tmp: Path, size: int, sha256: str) -> None:
     with SessionLocal() as session:
         run = get_run_or_404(session, run_id)
         try:
-            run_service.ensure_current(run, lease)
+            run_service.guarded_write(session, run_id, lease)  # holds the run until the commit
         except run_service.Conflict as exc:
             raise HTTPException(409, str(exc)) from None
-        folder = Path(settings.CHECKPOINT_DIR) / f"run_{run_id}"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{kind}.pt"
-        tmp = folder / f".{kind}.{os.getpid()}.tmp"
-        tmp.write_bytes(data)
+        path = tmp.parent / f"{kind}.pt"
         os.replace(tmp, path)
         row = next((c for c in run.checkpoints if c.kind == kind), None)
         if row is None:
             row = Checkpoint(run_id=run_id, kind=kind, epoch=epoch, path=str(path), size_bytes=0, sha256="")
             session.add(row)
-        row.epoch, row.path, row.size_bytes = epoch, str(path), len(data)
-        row.sha256 = hashlib.sha256(data).hexdigest()
+        row.epoch, row.path, row.size_bytes, row.sha256 = epoch, str(path), size, sha256
         session.commit()
 
 
-@router.get("/{run_id}/checkpoints/{kind}")
-def fetch_checkpoint(run_id: int, kind: str, session: SessionDep, lease: Lease) -> Response:
+@router.get("/{run_id}/checkpoints/{kind}", response_class=FileResponse,
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "The checkpoint"}})
+def fetch_checkpoint(run_id: RunId, kind: CheckpointKind, session: SessionDep, lease: Lease) -> Response:
     run = get_run_or_404(session, run_id)
     try:
         run_service.ensure_current(run, lease)
@@ -131,10 +144,10 @@ def fetch_checkpoint(run_id: int, kind: str, session: SessionDep, lease: Lease) 
 
 
 @router.put("/{run_id}/evaluation", status_code=204)
-def report_evaluation(run_id: int, body: EvaluationReport, session: SessionDep, lease: Lease) -> None:
+def report_evaluation(run_id: RunId, body: EvaluationReport, session: SessionDep, lease: Lease) -> None:
     run = get_run_or_404(session, run_id)
     try:
-        run_service.ensure_current(run, lease)
+        run_service.guarded_write(session, run_id, lease)  # holds the run until the commit
     except run_service.Conflict as exc:
         raise HTTPException(409, str(exc)) from None
     row = session.get(RunEvaluation, run_id) or RunEvaluation(run_id=run_id, epoch=body.report.epoch, report={})
@@ -145,7 +158,7 @@ def report_evaluation(run_id: int, body: EvaluationReport, session: SessionDep, 
 
 
 @router.post("/{run_id}/finish", status_code=204)
-def finish_run(run_id: int, body: FinishRequest, session: SessionDep, lease: Lease) -> None:
+def finish_run(run_id: RunId, body: FinishRequest, session: SessionDep, lease: Lease) -> None:
     run = get_run_or_404(session, run_id)
     try:
         run_service.finish(session, run, lease, body.status, body.reason, body.elapsed_s)

@@ -1,0 +1,109 @@
+"""Bounds every request meets before any work starts: the body's size, integers that fit the
+database, open event streams per user. Each refusal is a 4xx naming the field and the limit."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from fastapi import HTTPException, Path, Query
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.settings import settings
+
+INT_MAX = 2**31 - 1  # ids and counters are 32-bit integers in PostgreSQL ("integer")
+
+RunId = Annotated[int, Path(ge=1, le=INT_MAX, description="a run's id")]
+SweepId = Annotated[int, Path(ge=1, le=INT_MAX, description="a sweep's id")]
+StudyId = Annotated[int, Path(ge=1, le=INT_MAX, description="a study's id")]
+TokenId = Annotated[int, Path(ge=1, le=INT_MAX, description="a token's id")]
+UserId = Annotated[int, Path(ge=1, le=INT_MAX, description="a user's id")]
+CheckpointKind = Annotated[Literal["best", "last"], Path(description="best: the best test accuracy's weights; "
+                                                                   "last: the latest epoch's, to resume from")]
+EpochQuery = Annotated[int, Query(ge=0, le=INT_MAX, description="only epochs after this one")]
+
+
+def too_large(field: str, limit: int, setting: str) -> HTTPException:
+    return HTTPException(413, [{"field": field, "message": f"is over the limit of {limit:,} bytes ({setting})"}])
+
+
+def is_checkpoint_upload(scope: Scope) -> bool:
+    path = scope.get("path", "")
+    return scope.get("method") == "PUT" and path.startswith("/api/worker/runs/") and "/checkpoints/" in path
+
+
+class BodyLimit:
+    """Caps every request body at MAX_BODY_BYTES: by its Content-Length at once, else while it is
+    read. The checkpoint upload streams to disk under its own cap (backend.api.routes.worker)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or is_checkpoint_upload(scope):
+            await self.app(scope, receive, send)
+            return
+        limit = settings.MAX_BODY_BYTES
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _refuse(send, limit)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise too_large("body", limit, "CNNLAB_MAX_BODY_BYTES")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def _refuse(send: Send, limit: int) -> None:
+    body = json.dumps({"detail": [{"field": "body", "message": f"is over the limit of {limit:,} bytes "
+                                                              "(CNNLAB_MAX_BODY_BYTES)"}]}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class StreamCounter:
+    """Open event streams per user (in this process)."""
+
+    def __init__(self) -> None:
+        self._open: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, user_id: int) -> Callable[[], None]:
+        """One more open stream of ``user_id`` (429 past the limit); returns its release, which
+        may be called more than once (the stream's end and the response's end both call it)."""
+        limit = settings.MAX_EVENT_STREAMS_PER_USER
+        with self._lock:
+            current = self._open.get(user_id, 0)
+            if limit and current >= limit:
+                raise HTTPException(429, [{"field": "events", "message": f"{current} event streams are open; the "
+                                           f"limit is {limit} per user (CNNLAB_MAX_EVENT_STREAMS_PER_USER)"}],
+                                    headers={"Retry-After": "5"})
+            self._open[user_id] = current + 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            with self._lock:
+                if not released:
+                    released = True
+                    self._open[user_id] -= 1
+
+        return release
+
+    def count(self, user_id: int) -> int:
+        with self._lock:
+            return self._open.get(user_id, 0)
+
+
+event_streams = StreamCounter()
