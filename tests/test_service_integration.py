@@ -165,3 +165,13 @@ def test_sse_event_arrives_within_a_second_of_the_epoch_being_recorded(lab, work
     arrivals = {d["epoch"]: t for e, d, t in events if e == "metric"}
     assert sorted(arrivals) == [1, 2, 3, 4]
     wait_for(lambda: lab.run(run["id"])["status"] == "succeeded", 30, "run to finish")
+
+
+def test_the_worker_refuses_a_data_link_that_leads_outside_the_data_folder(lab, worker, dataset, tmp_path) -> None:
+    """The API lets 'escape' through (a plain name inside the folder); the worker follows the
+    symlink, refuses, and the stored reason names no path of its machine."""
+    (lab.data_dir / "escape").symlink_to(dataset)  # a real dataset, but outside the lab's folder
+    run = lab.submit(quick(data={"source": "escape"}))
+    final = lab.wait_status(run["id"], {"failed"}, timeout=60)
+    assert "leads outside the lab's data folder" in final["reason"]
+    assert str(dataset) not in final["reason"] and str(lab.data_dir) not in final["reason"]

@@ -141,6 +141,32 @@ def _load_tarball(path: Path, size: int) -> ImageDataset:
     return ImageDataset(*arrays, classes=classes)
 
 
+class _BatchUnpickler(pickle.Unpickler):
+    """torchvision's CIFAR batches are pickles, and a pickle can run any code it names. These hold
+    a dict of numpy arrays, lists, bytes, str and int: only what rebuilds those may be named."""
+
+    ALLOWED = {
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),  # how protocol-2 pickles of Python 3 write bytes
+    }
+
+    def find_class(self, module: str, name: str):  # type: ignore[override]
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refuses to load {module}.{name}: a CIFAR batch holds only arrays, lists, "
+                                         "bytes, str and int")
+        return super().find_class(module, name)
+
+
+def read_batch(path: Path) -> dict:
+    with open(path, "rb") as fh:
+        batch = _BatchUnpickler(fh, encoding="latin1").load()
+    if not isinstance(batch, dict):
+        raise pickle.UnpicklingError(f"expected a dict, got {type(batch).__name__}")
+    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+
+
 def _load_torchvision(root: Path, size: int) -> ImageDataset:
     """torchvision's CIFAR-10 layout: <root>/cifar-10-batches-py/{data_batch_1..5,test_batch}."""
     base = root / "cifar-10-batches-py"
@@ -152,8 +178,7 @@ def _load_torchvision(root: Path, size: int) -> ImageDataset:
             if not f.is_file():
                 raise DatasetError(f"{f}: missing; torchvision's CIFAR-10 needs data_batch_1..5 and test_batch")
             try:
-                with open(f, "rb") as fh:
-                    batch = pickle.load(fh, encoding="latin1")
+                batch = read_batch(f)
                 xs.append(np.asarray(batch["data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
                 ys.append(np.asarray(batch["labels"], np.int64))
             except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file

@@ -16,6 +16,7 @@ from worker import checkpoint
 from worker.client import BackendClient, Superseded
 from worker.data import load_dataset, resolve_source
 from worker.reporter import SUPERSEDED, Reporter
+from worker.trust import inside_data_dir, without_paths
 from worker.trainer import COMPLETED, DIVERGED, EARLY_STOPPING, TIME_BUDGET, describe_stop, pick_device, train
 
 log = logging.getLogger("cnnlab.worker")
@@ -52,8 +53,8 @@ def execute(run_id: int, client: BackendClient) -> str:
             client.download_checkpoint(run_id, lease, "last", workdir / checkpoint.LAST)
             client.download_checkpoint(run_id, lease, "best", workdir / checkpoint.BEST)
         source, may_download = resolve_source(config.data.source)
-        if config.data.source != "cifar10":  # the API only lets paths inside the lab's data folder through
-            source = str(Path(settings.DATA_DIR) / config.data.source)
+        if config.data.source != "cifar10":  # the API checked it; the worker checks again, symlinks followed
+            source = str(inside_data_dir(config.data.source, settings.DATA_DIR))
         data = load_dataset(source, download=may_download, cache_dir=settings.CACHE_DIR,
                             size=config.architecture.input_size)
         data = data.limited(config.data.train_limit, config.data.test_limit)
@@ -79,7 +80,7 @@ def execute(run_id: int, client: BackendClient) -> str:
         return SUPERSEDED
     except Exception as exc:  # noqa: BLE001 - any failure is recorded on the run, with its reason
         log.exception("run %s failed", run_id)
-        reporter.finish("failed", f"{type(exc).__name__}: {exc}", None)
+        reporter.finish("failed", without_paths(f"{type(exc).__name__}: {exc}"), None)
         status = "failed"
     shutil.rmtree(workdir, ignore_errors=True)
     return status

@@ -124,6 +124,7 @@ class Lab:
             "CNNLAB_AUTH": "required",
             "CNNLAB_BACKEND_URL": self.url,
             "CNNLAB_CIFAR10": str(dataset),
+            "CNNLAB_DATA_DIR": str(tmp / "data"),
             "CNNLAB_HEARTBEAT_INTERVAL_S": "0.5",
             "CNNLAB_HEARTBEAT_TIMEOUT_S": "5",
             "CNNLAB_REAPER_INTERVAL_S": "0.5",
@@ -134,6 +135,8 @@ class Lab:
         }
         self.backend: subprocess.Popen | None = None
         self.token = ""
+        self.data_dir = tmp / "data"
+        self.data_dir.mkdir(exist_ok=True)
         self.workers: list[subprocess.Popen] = []
         self.http = httpx.Client(base_url=self.url, timeout=30)
 
