@@ -221,3 +221,12 @@ def test_services_run_as_a_non_root_user() -> None:
 def test_the_image_leaves_env_files_out() -> None:
     ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
     assert ".env" in ignored  # COPY . . would bake the secrets into the image
+
+
+def test_the_backend_and_the_worker_restart_and_report_their_health() -> None:
+    services = compose()["services"]
+    for name in ("backend", "worker", "postgres", "redis"):
+        assert services[name]["restart"] == "unless-stopped", name
+    assert "/api/health" in " ".join(services["backend"]["healthcheck"]["test"])
+    assert "inspect ping" in " ".join(services["worker"]["healthcheck"]["test"])
+    assert services["migrate"].get("restart", "no") == "no"  # a one-shot step
