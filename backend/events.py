@@ -11,11 +11,19 @@ import threading
 
 _lock = threading.Lock()
 _versions: dict[int, int] = {}
+_any = 0  # bumped by every change: the runs list's stream watches this one
 
 
 def changed(run_id: int) -> None:
+    global _any
     with _lock:
         _versions[run_id] = _versions.get(run_id, 0) + 1
+        _any += 1
+
+
+def any_version() -> int:
+    with _lock:
+        return _any
 
 
 def version(run_id: int) -> int:

@@ -188,6 +188,7 @@ class Run(Base):
     device: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)  # why it stopped, or the error
     elapsed_s: Mapped[float | None] = mapped_column(Float)  # seconds of training
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # schemas.Progress of the last heartbeat
 
     # summary columns, kept up to date as epochs are recorded
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)

@@ -67,6 +67,7 @@ class RunPublic(BaseModel):
     last_lr: float | None
     train_seconds: float
     train_test_gap: float | None = None
+    progress: Progress | None = Field(None, description="a running run's place in its epoch (last heartbeat)")
 
 
 class RunDetail(RunPublic):
@@ -238,10 +239,22 @@ class EvaluationReport(BaseModel):
     report: ClassReportIn
 
 
+class Progress(BaseModel):
+    """Where a running run is inside its epoch, as of its last heartbeat."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    epoch: int = Field(ge=1, le=2**31 - 1)
+    batch: int = Field(ge=0, le=2**31 - 1, description="batches done in this epoch")
+    batches: int = Field(ge=1, le=2**31 - 1, description="batches per epoch")
+    images_per_s: float = Field(ge=0.0, le=1e9, description="training images per second in this epoch so far")
+
+
 class HeartbeatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     attempt: int = Field(ge=0, le=2**31 - 1)
+    progress: Progress | None = None
 
 
 class HeartbeatResponse(BaseModel):

@@ -460,3 +460,25 @@ def test_every_page_works_under_its_content_security_policy(browser, lab, artifa
     page.screenshot(path=str(artifacts / "test_csp_run_page.png"), full_page=True)
     context.close()
     assert errors == [], errors
+
+
+def test_progress_moves_inside_an_epoch_on_the_run_page_and_the_list(page, lab, worker) -> None:
+    run = lab.submit(tiny_config(epochs=3, batch_size=1), name="progress")  # 400 batches an epoch
+    page.goto(f"/runs/{run['id']}")
+    page.wait_for_selector("#run[data-progress]", timeout=60_000)
+    first = page.get_attribute("#run", "data-progress")
+    epoch = first.split(":")[0]
+    page.wait_for_function(
+        f"(() => {{ const p = document.getElementById('run').dataset.progress.split(':');"
+        f" return p[0] === '{epoch}' && Number(p[1]) > {first.split(':')[1]}; }})()", timeout=30_000)
+    assert page.is_visible("#epoch-progress")
+    text = page.inner_text("#progress-text")
+    assert f"epoch {epoch} of 3: batch" in text and "images/s" in text and "left in this epoch" in text
+    page.goto("/?q=progress")
+    page.wait_for_selector("body[data-loaded='1']")
+    page.wait_for_selector(f"tr[data-run-id='{run['id']}'] progress.row-progress", timeout=30_000)
+    before = int(page.evaluate("Number(document.body.dataset.updates || 0)"))
+    page.wait_for_function(f"Number(document.body.dataset.updates || 0) > {before}", timeout=30_000)  # pushed, not polled
+    lab.http.post(f"/api/runs/{run['id']}/cancel")
+    page.wait_for_selector(f"tr[data-run-id='{run['id']}'] .status.cancelled", timeout=60_000)
+    assert page.locator(f"tr[data-run-id='{run['id']}'] progress").count() == 0

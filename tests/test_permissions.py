@@ -103,6 +103,7 @@ class Case:
     fresh: bool = False  # made again for each caller (the call changes or destroys it)
     body: Callable[[dict], object] | None = None
     lease: bool = False  # send the setup's lease (worker routes): the lease alone never suffices
+    stream: bool = False  # an endless event stream: read the status, then hang up
     kw: dict = field(default_factory=dict)
 
 
@@ -119,6 +120,7 @@ TABLE = [
     Case("GET", "/api/runs/{run_id}/evaluation", READ, "finished_run"),
     Case("GET", "/api/runs/{run_id}/checkpoints/{kind}", READ, "finished_run", kw={"kind": "best"}),
     Case("GET", "/api/runs/{run_id}/events", READ, "finished_run"),
+    Case("GET", "/api/runs/events", READ, stream=True),
     Case("POST", "/api/runs/{run_id}/cancel", OWNED(200), "queued_run", fresh=True),
     Case("DELETE", "/api/runs/{run_id}", OWNED(204), "finished_run", fresh=True),
     # the worker's routes: the worker credential, then the lease
@@ -249,6 +251,10 @@ def test_permission_matrix(world: World, case: Case) -> None:
         extra = {k: case.kw[k] for k in ("content", "data") if k in case.kw}
         if case.body is not None:
             extra["json"] = case.body(values)
+        if case.stream:
+            with world.c[caller].stream(case.method, path, headers=headers) as response:
+                got[caller] = response.status_code
+            continue
         response = world.c[caller].request(case.method, path, headers=headers, follow_redirects=False, **extra)
         got[caller] = response.status_code
         if caller == "other" and response.status_code == 403 and case.expected == OWNED(case.expected["owner"]):

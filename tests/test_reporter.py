@@ -24,7 +24,7 @@ class FakeBackend:
             raise Superseded("409")
         self.calls.append(("epochs", metrics[0]["epoch"]))
 
-    def heartbeat(self, run_id, attempt, lease):
+    def heartbeat(self, run_id, attempt, lease, progress=None):
         assert lease == "the-lease"
         self.calls.append(("heartbeat",))
         return {"status": "running", "cancel_requested": self.cancel, "current": True}

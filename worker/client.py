@@ -61,8 +61,8 @@ class BackendClient:
         self.call("POST", f"/api/worker/runs/{run_id}/epochs", json={"attempt": attempt, "metrics": metrics},
                   headers=leased(lease))
 
-    def heartbeat(self, run_id: int, attempt: int, lease: str) -> dict[str, Any]:
-        return self.call("POST", f"/api/worker/runs/{run_id}/heartbeat", json={"attempt": attempt},
+    def heartbeat(self, run_id: int, attempt: int, lease: str, progress: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.call("POST", f"/api/worker/runs/{run_id}/heartbeat", json={"attempt": attempt, "progress": progress},
                          headers=leased(lease), give_up_after=5.0).json()
 
     def upload_checkpoint(self, run_id: int, attempt: int, lease: str, kind: str, epoch: int, data: bytes) -> None:

@@ -30,6 +30,7 @@ class Reporter:
         self.outbox: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self.stop_reason: str | None = None
         self.last_progress = time.monotonic()  # the trainer asks should_stop before every batch
+        self.progress: dict | None = None  # the latest batch's place in its epoch, sent with each heartbeat
         self._done = threading.Event()
         self._sender = threading.Thread(target=self._send_loop, name=f"report-{run_id}", daemon=True)
         self._beater = threading.Thread(target=self._beat_loop, name=f"heartbeat-{run_id}", daemon=True)
@@ -43,6 +44,10 @@ class Reporter:
     def should_stop(self) -> str | None:
         self.last_progress = time.monotonic()
         return self.stop_reason
+
+    def batch(self, epoch: int, done: int, total: int, images: int, epoch_seconds: float) -> None:
+        self.progress = {"epoch": epoch, "batch": done, "batches": total,
+                         "images_per_s": images / epoch_seconds if epoch_seconds > 0 else 0.0}
 
     def epoch(self, metrics: EpochMetrics) -> None:
         payload = [asdict(metrics)]
@@ -91,7 +96,7 @@ class Reporter:
                           "requeue it", self.run_id, time.monotonic() - self.last_progress)
                 continue  # a hung trainer must not keep its run "running" forever
             try:
-                answer = self.client.heartbeat(self.run_id, self.attempt, self.lease)
+                answer = self.client.heartbeat(self.run_id, self.attempt, self.lease, self.progress)
             except Superseded:
                 self.stop_reason = SUPERSEDED
                 continue

@@ -59,7 +59,7 @@ def execute(run_id: int, client: BackendClient) -> str:
                             size=config.architecture.input_size)
         data = data.limited(config.data.train_limit, config.data.test_limit)
         result = train(config, data, checkpoint_dir=workdir, on_epoch=reporter.epoch,
-                       on_checkpoint=reporter.checkpoint, should_stop=reporter.should_stop,
+                       on_checkpoint=reporter.checkpoint, should_stop=reporter.should_stop, on_batch=reporter.batch,
                        log=lambda line: log.info("run %s: %s", run_id, line))
         if result.stop_reason == SUPERSEDED:
             reporter.close()

@@ -6,6 +6,8 @@
   which reports the same epoch number again).
 * ``should_stop()`` — checked before every batch; returns a reason (e.g. "cancelled") or None.
 * ``on_checkpoint(folder, epoch, best_too)`` — after last.pt (and best.pt when it improved) is written.
+* ``on_batch(epoch, batches_done, batches_per_epoch, images_seen, epoch_seconds)`` — after every
+  optimizer step: progress inside an epoch (the reporter's heartbeat carries the latest).
 
 With ``ema_epochs`` the run evaluates, reports and checkpoints (as "model") a moving average of
 the weights; the weights being trained are checkpointed beside it as "train_model" for resuming.
@@ -223,6 +225,7 @@ def train(
     checkpoint_dir: Path | str | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     should_stop: Callable[[], str | None] | None = None,
+    on_batch: Callable[[int, int, int, int, float], None] | None = None,
     on_checkpoint: Callable[[Path, int, bool], None] | None = None,
     log: Callable[[str], None] | None = print,
     clock: Callable[[], float] = time.perf_counter,
@@ -322,6 +325,8 @@ def train(
             loss_sum += loss.detach() * len(idx)
             correct += (logits.argmax(1) == y).sum()
             seen += len(idx)
+            if on_batch:
+                on_batch(epoch, b + 1, steps_per_epoch, seen, clock() - epoch_start)
         if reason:
             emit(f"Stopped during epoch {epoch}: {describe_stop(reason, config)}; the partial epoch is not recorded")
             break

@@ -241,18 +241,22 @@ def claim(session: Session, run_id: int, host: str, device: str) -> tuple[Run, s
     return run, lease
 
 
-def heartbeat(session: Session, run: Run, lease: str | None) -> bool:
+def heartbeat(session: Session, run: Run, lease: str | None, progress: dict | None = None) -> bool:
     try:
         guarded_write(session, run.id, lease)
     except Conflict:
         return False
+    if progress is not None:
+        session.execute(update(Run).where(Run.id == run.id).values(progress=progress)
+                        .execution_options(synchronize_session=False))
     session.commit()
+    session.refresh(run)
     return True
 
 
 def finish(session: Session, run: Run, lease: str | None, status: str, reason: str | None, elapsed_s: float | None) -> None:
     """running → a final status, for the attempt holding the lease only (one guarded UPDATE)."""
-    values: dict[str, object] = dict(status=status, reason=reason, finished_at=utcnow(), lease_hash=None)
+    values: dict[str, object] = dict(status=status, reason=reason, finished_at=utcnow(), lease_hash=None, progress=None)
     if elapsed_s is not None:
         values["elapsed_s"] = elapsed_s
     result = session.execute(
@@ -311,7 +315,7 @@ def requeue_lost(session: Session, run: Run, max_attempts: int) -> bool:
         values = dict(status="failed", reason=f"its worker was lost {run.attempt} times", finished_at=utcnow(),
                       lease_hash=None)
     else:
-        values = dict(status="queued", enqueued_at=utcnow(), lease_hash=None,
+        values = dict(status="queued", enqueued_at=utcnow(), lease_hash=None, progress=None,
                       reason=f"worker {run.worker_host} lost after epoch {run.epochs_done}; resuming from its last checkpoint")
     result = session.execute(
         update(Run).where(Run.id == run.id, Run.status == "running", Run.attempt == run.attempt,

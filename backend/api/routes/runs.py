@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import ValidationError
+from sqlalchemy import or_, select
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -107,6 +108,56 @@ def read_runs(
     rows, count = run_service.list_runs(session, status=status, owner=owner, sweep_id=sweep, q=q, sort=sort,
                                         limit=limit, offset=offset)
     return RunsPublic(data=[public(r) for r in rows], count=count)
+
+
+MAX_LISTED_ACTIVE = 500
+
+
+def _active_snapshot(also: set[int]) -> dict[int, RunPublic]:
+    """Every queued or running run (at most MAX_LISTED_ACTIVE), and the runs in ``also``."""
+    with SessionLocal() as session:
+        rows = session.scalars(select(Run).where(or_(Run.status.in_(run_service.ACTIVE_STATUSES), Run.id.in_(also)))
+                               .order_by(Run.id.desc()).limit(MAX_LISTED_ACTIVE + len(also))).all()
+        return {r.id: public(r) for r in rows}
+
+
+@router.get("/events", response_class=StreamingResponse, responses={
+    200: {"content": {"text/event-stream": {}}, "description": "The runs list's event stream"},
+    429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER)"}})
+async def read_runs_events(request: Request, _identity: Member) -> StreamingResponse:
+    """Server-Sent Events for the runs list: a `run` event (the run's summary, progress inside
+    its epoch included) whenever a queued or running run changes, and once more when it ends —
+    so the list follows every run without polling."""
+    release = event_streams.take(_identity.user.id)
+
+    async def stream():
+        try:
+            yield "retry: 1000\n\n"
+            sent: dict[int, str] = {}
+            seen_version, last_read = -1, 0.0
+            loop = asyncio.get_running_loop()
+            while True:
+                now, version = loop.time(), events.any_version()
+                if version != seen_version or now - last_read > 2.0:
+                    seen_version, last_read = version, now
+                    snapshot = await run_in_threadpool(_active_snapshot, set(sent))
+                    for run_id, run in snapshot.items():
+                        body = run.model_dump_json()
+                        if sent.get(run_id) != body:
+                            yield _sse("run", body, str(run_id))
+                        sent[run_id] = body
+                    for run_id in [i for i in sent if i not in snapshot or snapshot[i].status in FINISHED_STATUSES]:
+                        if run_id not in snapshot:
+                            yield _sse("deleted", json.dumps({"id": run_id}))
+                        del sent[run_id]  # ended (its last event is out) or deleted
+                if await request.is_disconnected():
+                    return
+                await asyncio.sleep(0.25)
+        finally:
+            release()
+
+    return StreamingResponse(stream(), media_type="text/event-stream", background=BackgroundTask(release),
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.get("/{run_id}", response_model=RunDetail)

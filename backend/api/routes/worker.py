@@ -73,7 +73,9 @@ def report_epochs(run_id: RunId, body: EpochReport, session: SessionDep, lease: 
 @router.post("/{run_id}/heartbeat", response_model=HeartbeatResponse)
 def heartbeat(run_id: RunId, body: HeartbeatRequest, session: SessionDep, lease: Lease) -> HeartbeatResponse:
     run = get_run_or_404(session, run_id)
-    current = run_service.heartbeat(session, run, lease)
+    current = run_service.heartbeat(session, run, lease, body.progress.model_dump() if body.progress else None)
+    if current and body.progress is not None:
+        events.changed(run_id)  # the run page's progress bar and the runs list move
     return HeartbeatResponse(status=run.status, cancel_requested=run.cancel_requested, current=current)
 
 

@@ -67,8 +67,30 @@
     document.getElementById("cancel").hidden = !mine;
     document.getElementById("cancel").disabled = FINISHED.has(run.status) || run.cancel_requested;
     document.getElementById("delete").hidden = !mine || !FINISHED.has(run.status);
+    showProgress(run);
     document.getElementById("ckpt-best").hidden = run.epochs_done === 0;
     document.getElementById("ckpt-last").hidden = run.epochs_done === 0;
+  }
+
+  // progress inside the epoch, from the worker's last heartbeat: batches done, images/s, time left
+  let batchSize = null, timeBudget = null;
+  function showProgress(run) {
+    const box = document.getElementById("progress-box"), p = run.progress;
+    box.hidden = !(run.status === "running" && p);
+    if (box.hidden) return;
+    const bar = document.getElementById("epoch-progress");
+    bar.max = p.batches; bar.value = p.batch;
+    const perImage = p.images_per_s > 0 ? 1 / p.images_per_s : null;
+    const epochLeft = perImage && batchSize ? (p.batches - p.batch) * batchSize * perImage : null;
+    const done = [...metrics.values()];
+    const perEpoch = done.length ? done.reduce((a, m) => a + m.seconds, 0) / done.length : (perImage && batchSize ? p.batches * batchSize * perImage : null);
+    let runLeft = epochLeft !== null && perEpoch !== null ? epochLeft + (run.epochs - p.epoch) * perEpoch : null;
+    if (runLeft !== null && timeBudget) runLeft = Math.min(runLeft, Math.max(0, timeBudget - run.train_seconds - (p.batch / p.batches) * (perEpoch || 0)));
+    document.getElementById("progress-text").textContent =
+      `epoch ${p.epoch} of ${run.epochs}: batch ${p.batch} of ${p.batches} · ${Math.round(p.images_per_s).toLocaleString("en-US")} images/s` +
+      (epochLeft !== null ? ` · about ${cnn.duration(Math.max(1, epochLeft))} left in this epoch` : "") +
+      (runLeft !== null ? `, ${cnn.duration(Math.max(1, runLeft))} in the run` : "");
+    document.getElementById("run").dataset.progress = `${p.epoch}:${p.batch}`;
   }
 
   function connect() {
@@ -97,6 +119,7 @@
   (async () => {
     const run = await cnn.api("GET", `/api/runs/${runId}`);
     if (!run.ok) { document.getElementById("run-name").textContent = `Run ${runId} not found`; return; }
+    batchSize = run.data.config.batch_size; timeBudget = run.data.config.time_budget_s;
     showStatus(run.data);
     document.getElementById("config").textContent = JSON.stringify(run.data.config, null, 2);
     const s = await cnn.api("POST", "/api/architectures/summary", { architecture: run.data.config.architecture });

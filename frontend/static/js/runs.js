@@ -1,5 +1,6 @@
 "use strict";
-// The run list: filters, sort and page live in the URL; statuses refresh every 2 s.
+// The run list: filters, sort and page live in the URL; rows follow one event stream of the
+// queued and running runs (status, epochs, progress inside the epoch) instead of polling.
 (() => {
   const PAGE = 50;
   const tbody = document.querySelector("#runs tbody");
@@ -35,7 +36,14 @@
     box.addEventListener("change", () => { box.checked ? selected.add(run.id) : selected.delete(run.id); compareBtn.disabled = studyBtn.disabled = selected.size < 1; });
     const tdBox = document.createElement("td"); tdBox.append(box); tr.append(tdBox);
     const tdName = document.createElement("td"); tdName.append(cnn.el("a", run.name, { href: `/runs/${run.id}` })); tr.append(tdName);
-    const tdStatus = document.createElement("td"); const badge = cnn.el("span"); cnn.statusBadge(badge, run.status); tdStatus.append(badge); tr.append(tdStatus);
+    const tdStatus = document.createElement("td"); const badge = cnn.el("span"); cnn.statusBadge(badge, run.status); tdStatus.append(badge);
+    if (run.status === "running" && run.progress) {
+      const p = run.progress, bar = cnn.el("progress", null, { max: p.batches, class: "row-progress",
+        title: `epoch ${p.epoch} of ${run.epochs}: ${p.batch} of ${p.batches} batches, ${Math.round(p.images_per_s)} images/s` });
+      bar.value = p.batch;
+      tdStatus.append(" ", bar, cnn.el("small", ` ep ${p.epoch}/${run.epochs}`));
+    }
+    tr.append(tdStatus);
     tr.append(cnn.el("td", run.architecture));
     const best = run.best_test_acc === null ? "–" : `${cnn.pct(run.best_test_acc)} (ep ${run.best_epoch})`;
     for (const v of [cnn.int(run.params), cnn.int(run.macs), best, cnn.pct(run.last_train_acc), cnn.pct(run.last_test_acc),
@@ -81,7 +89,16 @@
     cnn.showErrors(form, Array.isArray(r.data?.detail) ? r.data.detail : [{ field: "form", message: String(r.data?.detail ?? r.status) }]);
   });
   window.addEventListener("popstate", () => { syncForm(); load(); });
+  let reload = null;
+  const soon = () => { clearTimeout(reload); reload = setTimeout(load, 300); };
+  const source = new EventSource("/api/runs/events");
+  source.addEventListener("run", (e) => {
+    const run = JSON.parse(e.data);
+    const old = tbody.querySelector(`tr[data-run-id="${run.id}"]`);
+    if (old) { old.replaceWith(row(run)); document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1); }
+    else soon(); // a new run, or one this page does not show yet: the list is read again once
+  });
+  source.addEventListener("deleted", soon);
   syncForm();
   load();
-  setInterval(() => { if (!document.hidden) load(); }, 2000);
 })();
