@@ -11,10 +11,13 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.routing import Match
 
 from backend import contract, pages
 from backend.api.routes import catalog, compare, health, identity, runs, studies, sweeps, worker
@@ -61,6 +64,26 @@ def _ship_studies() -> None:
         logger.warning("shipped studies not written yet (database unavailable or not migrated): %s", exc.__class__.__name__)
 
 
+def allowed_methods(app: FastAPI, scope) -> list[str]:
+    def walk(routes):
+        for route in routes:
+            if hasattr(route, "original_router"):
+                yield from walk(route.original_router.routes)
+            else:
+                yield route
+
+    methods: set[str] = set()
+    probe = {**scope, "method": "GET"}
+    for route in walk(app.routes):
+        if not getattr(route, "methods", None):
+            continue
+        match, child = route.matches(probe)
+        ids = [v for k, v in child.get("path_params", {}).items() if k.endswith("_id")]
+        if match != Match.NONE and all(str(v).isdigit() for v in ids):  # /api/runs/events is no run's id
+            methods |= set(route.methods)
+    return sorted(methods)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(title="cnnlab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Train small image classifiers under a budget and compare the runs. Every route "
@@ -72,10 +95,26 @@ def create_app() -> FastAPI:
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": describe_errors(list(exc.errors()), drop_prefix=("body", "query", "path", "header"))}, status_code=422)
 
+    @app.exception_handler(DataError)
+    async def _unstorable(_request: Request, exc: DataError) -> JSONResponse:
+        # e.g. a NUL character, which PostgreSQL's text cannot hold: the request's fault, not ours
+        return JSONResponse({"detail": [{"field": "body", "message": "holds a value the database cannot store "
+                                         "(a NUL character?)"}]}, status_code=422)
+
     @app.exception_handler(OperationalError)
     async def _database_down(_request: Request, exc: OperationalError) -> JSONResponse:
         return JSONResponse({"detail": "database unavailable, retry later"}, status_code=503,
                             headers={"Retry-After": "1"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # a body that is not JSON at all (bytes that are not UTF-8): refused like any bad field
+            return JSONResponse({"detail": [{"field": "body", "message": "is not valid JSON"}]}, status_code=422)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only those of the first route that matched
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+        return await http_exception_handler(request, StarletteHTTPException(exc.status_code, exc.detail, headers))
 
     @app.exception_handler(pages.SignInRequired)
     async def _sign_in(_request: Request, exc: pages.SignInRequired) -> RedirectResponse:

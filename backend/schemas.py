@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from backend.training_config import TrainConfig
 
@@ -23,10 +24,10 @@ OWNER_HELP = "the caller's username, or left out: what you make belongs to you (
 
 
 class RunCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str | None = Field(None, max_length=200, description="defaults to the architecture's name")
-    owner: str | None = Field(None, min_length=1, max_length=100, description=OWNER_HELP)
+    owner: SkipJsonSchema[str | None] = Field(None, min_length=1, max_length=100, description=OWNER_HELP)
     config: TrainConfig
 
     @field_validator("name", "owner")
@@ -100,10 +101,10 @@ class MetricsPublic(BaseModel):
 
 
 class SweepCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=200)
-    owner: str | None = Field(None, min_length=1, max_length=100, description=OWNER_HELP)
+    owner: SkipJsonSchema[str | None] = Field(None, min_length=1, max_length=100, description=OWNER_HELP)
     base_config: dict[str, Any] = Field(description="a run config; grid values override its fields")
     grid: dict[str, list[Any]] = Field(
         description="dotted config field → values, e.g. {'batch_size': [4, 8, 16, 32]}; one run per point"
@@ -172,7 +173,7 @@ class EpochIn(BaseModel):
     """One epoch as a worker reports it: accuracies are fractions, the rest finite and ≥ 0 (the
     epoch's upper bound is the run's planned epochs, checked against the run)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     epoch: int = Field(ge=1, le=2**31 - 1)
     train_loss: NonNegative
@@ -184,7 +185,7 @@ class EpochIn(BaseModel):
 
 
 class EpochReport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     attempt: int = Field(ge=0, le=2**31 - 1)
     metrics: list[EpochIn] = Field(min_length=1, max_length=MAX_EPOCHS_PER_REPORT)
@@ -211,7 +212,7 @@ class ClassReportIn(ClassReport):
     """A class report as a worker sends it: a confusion matrix of exactly classes x classes counts,
     one accuracy (or none) per class, a bounded gallery of small images."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     classes: list[Annotated[str, Field(max_length=100)]] = Field(min_length=1, max_length=MAX_CLASSES)
     accuracy: Fraction
@@ -233,7 +234,7 @@ class ClassReportIn(ClassReport):
 
 
 class EvaluationReport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     attempt: int = Field(ge=0, le=2**31 - 1)
     report: ClassReportIn
@@ -242,7 +243,7 @@ class EvaluationReport(BaseModel):
 class Progress(BaseModel):
     """Where a running run is inside its epoch, as of its last heartbeat."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     epoch: int = Field(ge=1, le=2**31 - 1)
     batch: int = Field(ge=0, le=2**31 - 1, description="batches done in this epoch")
@@ -251,7 +252,7 @@ class Progress(BaseModel):
 
 
 class HeartbeatRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     attempt: int = Field(ge=0, le=2**31 - 1)
     progress: Progress | None = None
@@ -264,7 +265,7 @@ class HeartbeatResponse(BaseModel):
 
 
 class FinishRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     attempt: int = Field(ge=0, le=2**31 - 1)
     status: Literal["succeeded", "failed", "cancelled", "timed_out"]
@@ -277,7 +278,7 @@ class FinishRequest(BaseModel):
 MAX_STUDY_ENTRIES = 64
 
 
-STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True, strict=True)
 
 
 class Reference(BaseModel):
@@ -330,10 +331,10 @@ class StudyCreate(BaseModel):
     model_config = STRICT
 
     name: str = Field(min_length=1, max_length=200)
-    owner: str | None = Field(None, min_length=1, max_length=100, description=OWNER_HELP)
+    owner: SkipJsonSchema[str | None] = Field(None, min_length=1, max_length=100, description=OWNER_HELP)
     description: str = Field("", max_length=5000)
     entries: list[StudyEntry] | None = Field(None, max_length=MAX_STUDY_ENTRIES, description="run configs")
-    run_ids: list[int] | None = Field(None, max_length=MAX_STUDY_ENTRIES,
+    run_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None = Field(None, max_length=MAX_STUDY_ENTRIES,
                                       description="or: existing runs, whose configs become the entries "
                                                   "and which become the study's first launch")
     claims: list[Claim] = Field(default_factory=list, max_length=64)
@@ -342,7 +343,7 @@ class StudyCreate(BaseModel):
 class LaunchCreate(BaseModel):
     model_config = STRICT
 
-    owner: str | None = Field(None, min_length=1, max_length=100, description=OWNER_HELP)
+    owner: SkipJsonSchema[str | None] = Field(None, min_length=1, max_length=100, description=OWNER_HELP)
     epochs_scale: float = Field(1.0, gt=0.0, le=1.0, description="each entry's epochs x this (and its step_epochs "
                                                                   "and early-stopping patience), at least 1")
     data: dict[str, Any] | None = Field(None, description="overrides of the entries' data fields "
@@ -421,7 +422,7 @@ class UsersPublic(BaseModel):
 
 
 class PasswordChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     current_password: str = Field(max_length=256)
     new_password: str = Field(min_length=8, max_length=256)

@@ -15,7 +15,7 @@ from backend.architecture.description import AnyArchitecture
 
 
 class AugmentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # a bool or a string is not a number
 
     crop: bool = Field(False, description="random crop after zero padding")
     padding: int = Field(4, ge=0, le=16, description="pixels of zero padding for the random crop")
@@ -29,7 +29,7 @@ class AugmentConfig(BaseModel):
 
 
 class DataConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # a bool or a string is not a number
 
     source: str = Field("cifar10", min_length=1, description="'cifar10' (the lab's copy) or a path")
     train_limit: int | None = Field(None, ge=1, description="use at most this many training images")
@@ -37,7 +37,7 @@ class DataConfig(BaseModel):
 
 
 class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # a bool or a string is not a number
 
     architecture: AnyArchitecture = Field(
         description="a preset name or a full description"

@@ -224,3 +224,11 @@ def test_every_datetime_carries_its_offset(client) -> None:
     assert all(t["created_at"].endswith(("+00:00", "Z")) for t in tokens)
     me = client.get("/api/me").json()
     assert me["created_at"].endswith(("+00:00", "Z"))
+
+
+def test_a_nul_character_is_refused_not_a_server_error(client) -> None:
+    assert client.get("/api/runs", params={"q": "a\x00b"}).status_code == 422
+    assert client.get("/api/runs", params={"owner": "\x00"}).status_code == 422
+    r = client.options("/api/runs/events")
+    assert r.status_code == 405 and r.headers["allow"] == "GET"  # not /api/runs/{run_id}'s methods
+    assert client.options("/api/runs").headers["allow"] == "GET, POST"

@@ -58,14 +58,17 @@ def _check_dropout(field: str, p: float) -> None:
 
 
 class _Base(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str = Field("custom", min_length=1, max_length=64)
     input_size: int = Field(32, ge=1, le=512, description="input height = width, pixels")
     in_channels: int = Field(3, ge=1, le=16)
     num_classes: int = Field(10, ge=2, le=1000)
     stages: list[list[int]] = Field(
-        min_length=1, description="widths of the 3x3 convs in each stage; a 2x2 max-pool ends each stage"
+        min_length=1, description="widths of the 3x3 convs in each stage; a 2x2 max-pool ends each stage",
+        # checked by _check_stages (its messages name the stage); the schema says the same to clients
+        json_schema_extra={"items": {"type": "array", "minItems": 1,
+                                     "items": {"type": "integer", "minimum": 1, "maximum": MAX_WIDTH}}},
     )
 
     @model_validator(mode="after")

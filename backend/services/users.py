@@ -27,9 +27,9 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)  # a token's last-used time is writ
 class UserError(ValueError):
     """A request about users that cannot be done as asked; ``field`` names what is wrong."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, status: int = 422) -> None:
         super().__init__(message)
-        self.field, self.message = field, message
+        self.field, self.message, self.status = field, message, status  # 409: taken, a conflict with what is
 
 
 def canonical(username: str) -> str:
@@ -65,7 +65,7 @@ def create_user(session: Session, username: str, password: str | None, role: str
     if role not in ROLES:
         raise UserError("role", f"must be one of {', '.join(ROLES)}")
     if find_user(session, username) is not None:
-        raise UserError("username", f"{canonical(username)!r} is taken (usernames ignore case)")
+        raise UserError("username", f"{canonical(username)!r} is taken (usernames ignore case)", status=409)
     if password is not None and (problem := password_problem(password)):
         raise UserError("password", problem)
     user = User(username=canonical(username), display_name=(display_name or username).strip()[:200], role=role,
@@ -83,7 +83,7 @@ def end_sessions(session: Session, user: User) -> None:
 def set_password(session: Session, user: User, password: str, actor: User | None = None) -> None:
     """A new password ends every session of the user at once (a stolen cookie dies with it)."""
     if user.username in RESERVED:
-        raise UserError("password", f"{user.username!r} is a built-in user and never signs in")
+        raise UserError("password", f"{user.username!r} is a built-in user and never signs in", status=409)
     if problem := password_problem(password):
         raise UserError("password", problem)
     user.password_hash = hash_password(password)
@@ -93,9 +93,9 @@ def set_password(session: Session, user: User, password: str, actor: User | None
 
 def set_active(session: Session, user: User, active: bool, actor: User | None = None) -> None:
     if user.username in RESERVED:
-        raise UserError("active", f"{user.username!r} is a built-in user")
+        raise UserError("active", f"{user.username!r} is a built-in user", status=409)
     if not active and actor is not None and actor.id == user.id:
-        raise UserError("active", "you cannot deactivate yourself")
+        raise UserError("active", "you cannot deactivate yourself", status=409)
     if user.active == active:
         return
     user.active = active
@@ -109,9 +109,9 @@ def set_role(session: Session, user: User, role: str, actor: User | None = None)
     if role not in ROLES:
         raise UserError("role", f"must be one of {', '.join(ROLES)}")
     if user.username in RESERVED:
-        raise UserError("role", f"{user.username!r} is a built-in user")
+        raise UserError("role", f"{user.username!r} is a built-in user", status=409)
     if actor is not None and actor.id == user.id and role != "admin":
-        raise UserError("role", "you cannot take the admin role from yourself")
+        raise UserError("role", "you cannot take the admin role from yourself", status=409)
     if user.role != role:
         record(session, actor, "user.role", "user", user.id, f"{user.username}: {user.role} → {role}")
         user.role = role

@@ -136,7 +136,7 @@ class Lab:
         self.backend: subprocess.Popen | None = None
         self.token = ""
         self.data_dir = tmp / "data"
-        self.data_dir.mkdir(exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.workers: list[subprocess.Popen] = []
         self.http = httpx.Client(base_url=self.url, timeout=30)
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
@@ -28,8 +30,13 @@ def parse_ids(ids: str) -> list[int]:
     return list(dict.fromkeys(out))
 
 
-@router.get("", response_model=ComparePublic)
-def compare_runs(session: SessionDep, _identity: Member, ids: str = Query(max_length=2000, description="comma-separated run ids, at most 100")) -> ComparePublic:
+# the schema tells clients the shape; parse_ids names what is wrong in its own words
+IdList = Annotated[str, Query(max_length=1100, description="comma-separated run ids, at most 100",
+                              json_schema_extra={"pattern": r"^[1-9][0-9]{0,8}(,[1-9][0-9]{0,8}){0,99}$"})]
+
+
+@router.get("", response_model=ComparePublic, responses={404: {"description": "A run of ids does not exist"}})
+def compare_runs(session: SessionDep, _identity: Member, ids: IdList) -> ComparePublic:
     """Summaries and full series of up to 100 runs: two indexed queries, no per-run round trips."""
     wanted = parse_ids(ids)
     runs = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(wanted)))}

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
 
-from backend.api.deps import SessionDep, field_error
+from backend.api.deps import ErrorBody, SessionDep, field_error
 from backend.auth.mode import auth_mode
 from backend.auth.passwords import verify_password
 from backend.auth.rules import AUTH_RESPONSES, Admin, Member, Message
@@ -41,7 +41,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except user_service.UserError as exc:
-        raise field_error(exc.field, exc.message) from None
+        raise field_error(exc.field, exc.message, status=exc.status) from None
 
 
 @router.get("/me", response_model=MePublic)
@@ -54,10 +54,11 @@ def read_me(identity: Member) -> MePublic:
 
 @router.post("/me/password", status_code=204)
 def change_my_password(body: PasswordChange, session: SessionDep, identity: Member) -> None:
-    """Needs the current password; ends every session of the caller (sign in again)."""
+    """Needs the current password (403 without it: it is what allows the change); ends every
+    session of the caller (sign in again)."""
     user = identity.user
     if not verify_password(body.current_password, user.password_hash):
-        raise field_error("current_password", "is not your current password")
+        raise HTTPException(403, "current_password: is not your current password")
     with user_errors():
         user_service.set_password(session, user, body.new_password, actor=user)
     session.commit()
@@ -102,7 +103,8 @@ def read_users(session: SessionDep, _identity: Admin) -> UsersPublic:
     return UsersPublic(data=[UserPublic.model_validate(u) for u in rows])
 
 
-@router.post("/users", status_code=201, response_model=UserPublic)
+@router.post("/users", status_code=201, response_model=UserPublic,
+             responses={409: {"model": ErrorBody, "description": "The username is taken"}})
 def create_user(body: UserCreate, session: SessionDep, identity: Admin) -> UserPublic:
     with user_errors():
         user = user_service.create_user(session, body.username, body.password, body.role, body.display_name,
@@ -111,7 +113,8 @@ def create_user(body: UserCreate, session: SessionDep, identity: Admin) -> UserP
     return UserPublic.model_validate(user)
 
 
-@router.patch("/users/{user_id}", response_model=UserPublic, responses=NOT_FOUND)
+@router.patch("/users/{user_id}", response_model=UserPublic, responses={
+    **NOT_FOUND, 409: {"model": ErrorBody, "description": "A built-in user, or taking your own admin role or access"}})
 def update_user(user_id: UserId, body: UserUpdate, session: SessionDep, identity: Admin) -> UserPublic:
     """Display name, role, active flag, password. Deactivating a user or setting their password
     ends their sessions at once; each change is recorded."""

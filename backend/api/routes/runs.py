@@ -91,11 +91,13 @@ def create_run(body: RunCreate, session: SessionDep, identity: Member) -> RunPub
 def read_runs(
     session: SessionDep,
     _identity: Member,
-    status: str | None = Query(None, description="comma-separated statuses"),
-    owner: str | None = Query(None, max_length=100),
+    status: str | None = Query(None, max_length=200, description="comma-separated statuses", json_schema_extra={
+        "pattern": "^(({0})(,({0}))*)?$".format("|".join(RUN_STATUSES))}),
+    owner: str | None = Query(None, max_length=100, pattern=r"^[^\x00]*$"),
     sweep: int | None = Query(None, ge=1, le=INT_MAX),
-    q: str | None = Query(None, max_length=200, description="text in the name, owner or architecture"),
-    sort: str = Query("-created_at", description="a summary column, '-' for descending"),
+    q: str | None = Query(None, max_length=200, pattern=r"^[^\x00]*$", description="text in the name, owner or architecture"),
+    sort: str = Query("-created_at", description="a summary column, '-' for descending",
+                      json_schema_extra={"pattern": "^-?(" + "|".join(sorted(run_service.SORTABLE)) + ")$"}),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=INT_MAX),
 ) -> RunsPublic:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from backend import events, pages, queue
-from backend.api.deps import SessionDep, field_error, quota_error, study_or_404
+from backend.api.deps import ErrorBody, SessionDep, field_error, quota_error, study_or_404
 from backend.api.routes.runs import check_data_source, validated_config
 from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
 from backend.limits import INT_MAX, StudyId
@@ -142,13 +142,15 @@ def read_studies(session: SessionDep, _identity: Member) -> StudiesPublic:
     return StudiesPublic(data=studies_public(session, list(studies)))
 
 
-@router.post("", status_code=201, response_model=StudyPublic)
+@router.post("", status_code=201, response_model=StudyPublic,
+             responses={404: {"model": ErrorBody, "description": "A run of run_ids does not exist"}})
 def create_study(body: StudyCreate, session: SessionDep, identity: Member) -> StudyPublic:
     """From run configs (``entries``), or from existing runs (``run_ids``, anyone's: a lab shares
     results): their configs become the entries and the runs themselves the study's first launch,
     so its report is there at once. The study is the caller's."""
     check_owner_field(identity, body.owner)
-    if (body.entries is None) == (body.run_ids is None):
+    given = body.model_fields_set & {"entries", "run_ids"}  # a key sent as null counts as given
+    if len(given) != 1:
         raise field_error("entries", "give either entries (run configs) or run_ids (existing runs), not both")
     adopted: list[Run] = []
     if body.run_ids is not None:
