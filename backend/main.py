@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from urllib.parse import quote
 
@@ -64,17 +64,19 @@ def _ship_studies() -> None:
         logger.warning("shipped studies not written yet (database unavailable or not migrated): %s", exc.__class__.__name__)
 
 
-def allowed_methods(app: FastAPI, scope) -> list[str]:
-    def walk(routes):
-        for route in routes:
-            if hasattr(route, "original_router"):
-                yield from walk(route.original_router.routes)
-            else:
-                yield route
+def every_route(routes) -> Iterator:
+    """The app's routes, those of included routers too (FastAPI keeps them inside)."""
+    for route in routes:
+        if hasattr(route, "original_router"):
+            yield from every_route(route.original_router.routes)
+        else:
+            yield route
 
+
+def allowed_methods(app: FastAPI, scope) -> list[str]:
     methods: set[str] = set()
     probe = {**scope, "method": "GET"}
-    for route in walk(app.routes):
+    for route in every_route(app.routes):
         if not getattr(route, "methods", None):
             continue
         match, child = route.matches(probe)

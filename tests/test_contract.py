@@ -23,14 +23,14 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "tests" / "contract" / "schemathesis.toml"
 SEED = 20261201
-EXAMPLES = 8  # per operation and phase
+EXAMPLES = 8  # per operation and phase (the user routes' pass takes ~8 minutes on two cores)
 
 
-def schemathesis(lab: Lab, token: str, *extra: str) -> subprocess.CompletedProcess:
+def schemathesis(lab: Lab, token: str, *extra: str, workers: int = 2) -> subprocess.CompletedProcess:
     st = Path(__import__("sys").executable).with_name("st")
     command = [str(st), "--config-file", str(CONFIG), "run", f"{lab.url}/openapi.json", "-H", f"Authorization: Bearer {token}",
                "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful", "--seed", str(SEED),
-               "--max-examples", str(EXAMPLES), "--exclude-path-regex", "/events$", "--workers", "2", *extra]
+               "--max-examples", str(EXAMPLES), "--exclude-path-regex", "/events$", "--workers", str(workers), *extra]
     done = subprocess.run(command, cwd=lab.tmp, capture_output=True, text=True, timeout=900)
     print(done.stdout[-6000:])  # the summary, the seed and any failure, in the test's output
     (lab.tmp / f"schemathesis-{len(list(lab.tmp.glob('schemathesis-*')))}.txt").write_text(done.stdout)
@@ -62,6 +62,8 @@ def test_every_user_route_keeps_its_contract(contract_lab) -> None:
 
 
 def test_every_worker_route_keeps_its_contract(contract_lab) -> None:
-    done = schemathesis(contract_lab, WORKER_TOKEN, "--include-path-regex", "^/api/worker/")
+    # one worker thread: hypothesis' lambda descriptions are not thread-safe on Python 3.11 for the
+    # binary checkpoint body ("AST constructor recursion depth mismatch", a tester error, not ours)
+    done = schemathesis(contract_lab, WORKER_TOKEN, "--include-path-regex", "^/api/worker/", workers=1)
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]
     assert f"Seed: {SEED}" in done.stdout

@@ -49,6 +49,8 @@ def test_submit_then_epochs_arrive_over_sse_then_succeeded(lab, worker) -> None:
     final = lab.run(run["id"])
     assert final["reason"] == "completed 3 epochs" and final["epochs_done"] == 3
     assert final["worker_host"] and final["device"] == "cpu" and final["attempt"] == 1
+    for key in ("created_at", "started_at", "finished_at"):  # UTC with its offset on PostgreSQL too
+        assert final[key].endswith(("Z", "+00:00")), (key, final[key])
     assert lab.http.get(f"/api/runs/{run['id']}/checkpoints/best").status_code == 200
     assert lab.http.get(f"/api/runs/{run['id']}/checkpoints/last").status_code == 200
 

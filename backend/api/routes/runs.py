@@ -162,19 +162,19 @@ async def read_runs_events(request: Request, _identity: Member) -> StreamingResp
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-@router.get("/{run_id}", response_model=RunDetail)
+@router.get("/{run_id:int}", response_model=RunDetail)
 def read_run(run_id: RunId, session: SessionDep, _identity: Member) -> RunPublic:
     return public(get_run_or_404(session, run_id), detail=True)
 
 
-@router.get("/{run_id}/metrics", response_model=MetricsPublic)
+@router.get("/{run_id:int}/metrics", response_model=MetricsPublic)
 def read_metrics(run_id: RunId, session: SessionDep, _identity: Member, since_epoch: EpochQuery = 0) -> MetricsPublic:
     run = get_run_or_404(session, run_id)
     rows = run_service.metrics_of(session, run_id, since_epoch)
     return MetricsPublic(run_id=run_id, status=run.status, data=[MetricPublic.model_validate(m) for m in rows])
 
 
-@router.get("/{run_id}/analysis")
+@router.get("/{run_id:int}/analysis")
 def read_analysis(run_id: RunId, session: SessionDep, _identity: Member) -> dict[str, int | None]:
     """The epoch of best test accuracy and the epoch where overfitting starts (backend.analysis)."""
     get_run_or_404(session, run_id)
@@ -184,7 +184,7 @@ def read_analysis(run_id: RunId, session: SessionDep, _identity: Member) -> dict
     return {"best_epoch": best_epoch(epochs, test), "overfit_epoch": overfit_epoch(epochs, train, test)}
 
 
-@router.get("/{run_id}/evaluation", response_model=ClassReport)
+@router.get("/{run_id:int}/evaluation", response_model=ClassReport)
 def read_evaluation(run_id: RunId, session: SessionDep, _identity: Member) -> ClassReport:
     """Per-class test accuracy, confusion matrix and misclassified images of the best weights."""
     get_run_or_404(session, run_id)
@@ -194,7 +194,7 @@ def read_evaluation(run_id: RunId, session: SessionDep, _identity: Member) -> Cl
     return ClassReport.model_validate(row.report)
 
 
-@router.post("/{run_id}/cancel", response_model=RunDetail, responses=CONFLICT)
+@router.post("/{run_id:int}/cancel", response_model=RunDetail, responses=CONFLICT)
 def cancel_run(run_id: RunId, session: SessionDep, identity: Member) -> RunPublic:
     """The run's owner or an admin; recorded (who, when) and shown on the run's page."""
     run = get_run_or_404(session, run_id)
@@ -209,7 +209,7 @@ def cancel_run(run_id: RunId, session: SessionDep, identity: Member) -> RunPubli
     return public(run, detail=True)
 
 
-@router.delete("/{run_id}", status_code=204, responses=CONFLICT)
+@router.delete("/{run_id:int}", status_code=204, responses=CONFLICT)
 def delete_run(run_id: RunId, session: SessionDep, identity: Member) -> None:
     """The run's owner or an admin; recorded."""
     run = get_run_or_404(session, run_id)
@@ -225,7 +225,7 @@ def delete_run(run_id: RunId, session: SessionDep, identity: Member) -> None:
     events.changed(run_id)
 
 
-@router.get("/{run_id}/checkpoints/{kind}", response_class=FileResponse,
+@router.get("/{run_id:int}/checkpoints/{kind}", response_class=FileResponse,
             responses={200: {"content": {"application/octet-stream": {}}, "description": "The checkpoint (torch.save)"}})
 def download_checkpoint(run_id: RunId, kind: CheckpointKind, session: SessionDep, _identity: Member) -> FileResponse:
     ckpt = checkpoint_or_404(get_run_or_404(session, run_id), kind)
@@ -248,7 +248,7 @@ def _sse(event: str, data: str, event_id: str | None = None) -> str:
     return f"{head}event: {event}\ndata: {data}\n\n"
 
 
-@router.get("/{run_id}/events", response_class=StreamingResponse, responses={
+@router.get("/{run_id:int}/events", response_class=StreamingResponse, responses={
     200: {"content": {"text/event-stream": {}}, "description": "The event stream"},
     429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER)"}})
 async def read_events(
