@@ -455,6 +455,9 @@ def test_every_page_works_under_its_content_security_policy(browser, lab, artifa
                         ("/users", "body[data-ready='1']"), ("/account", "body[data-ready='1']")):
         page.goto(path)
         page.wait_for_selector(ready, timeout=60_000)
+    page.goto("/docs")  # Swagger UI from the installed package, under the same policy
+    page.wait_for_selector(".swagger-ui .info", timeout=60_000)
+    assert page.locator(".opblock").count() > 40  # every operation is listed
     page.goto(f"/runs/{run['id']}")
     page.wait_for_selector("#acc-chart .main-svg", timeout=60_000)  # Plotly drew under the policy
     page.screenshot(path=str(artifacts / "test_csp_run_page.png"), full_page=True)
