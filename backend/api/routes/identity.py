@@ -8,7 +8,8 @@ import contextlib
 from collections.abc import Iterator
 
 from fastapi import APIRouter, HTTPException, Query
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
 
 from backend.api.deps import ErrorBody, SessionDep, field_error
 from backend.auth.mode import auth_mode
@@ -66,11 +67,14 @@ def change_my_password(body: PasswordChange, session: SessionDep, identity: Memb
 
 # --- personal API tokens -----------------------------------------------------------------------
 
+def tokens_where(session: Session, *conditions: ColumnElement[bool]) -> TokensPublic:
+    rows = session.scalars(select(ApiToken).where(*conditions).order_by(ApiToken.id.desc())).all()
+    return TokensPublic(data=[TokenPublic.model_validate(r) for r in rows])
+
+
 @router.get("/tokens", response_model=TokensPublic)
 def read_my_tokens(session: SessionDep, identity: Member) -> TokensPublic:
-    rows = session.scalars(select(ApiToken).where(ApiToken.user_id == identity.user.id, ApiToken.kind == "user")
-                           .order_by(ApiToken.id.desc())).all()
-    return TokensPublic(data=[TokenPublic.model_validate(r) for r in rows])
+    return tokens_where(session, ApiToken.user_id == identity.user.id, ApiToken.kind == "user")
 
 
 @router.post("/tokens", status_code=201, response_model=TokenCreated)
@@ -139,15 +143,12 @@ def read_user_tokens(user_id: UserId, session: SessionDep, _identity: Admin) -> 
     """Any user's tokens (revoke one with DELETE /api/tokens/{id}): an admin can always find them."""
     if session.get(User, user_id) is None:
         raise HTTPException(404, f"User {user_id} not found")
-    rows = session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.kind == "user")
-                           .order_by(ApiToken.id.desc())).all()
-    return TokensPublic(data=[TokenPublic.model_validate(r) for r in rows])
+    return tokens_where(session, ApiToken.user_id == user_id, ApiToken.kind == "user")
 
 
 @router.get("/worker-tokens", response_model=TokensPublic)
 def read_worker_tokens(session: SessionDep, _identity: Admin) -> TokensPublic:
-    rows = session.scalars(select(ApiToken).where(ApiToken.kind == "worker").order_by(ApiToken.id.desc())).all()
-    return TokensPublic(data=[TokenPublic.model_validate(r) for r in rows])
+    return tokens_where(session, ApiToken.kind == "worker")
 
 
 @router.post("/worker-tokens", status_code=201, response_model=TokenCreated)
