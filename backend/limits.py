@@ -65,8 +65,7 @@ class BodyLimit:
 
 
 async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": [{"field": "body", "message": f"is over the limit of {limit:,} bytes "
-                                                              "(CNNLAB_MAX_BODY_BYTES)"}]}).encode()
+    body = json.dumps({"detail": too_large("body", limit, "CNNLAB_MAX_BODY_BYTES").detail}).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

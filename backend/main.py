@@ -26,6 +26,7 @@ from backend.db import SessionLocal
 from backend.limits import BodyLimit
 from backend.reaper import reap_forever
 from backend.security_headers import SecurityHeaders
+from backend.services import runs as run_service
 from backend.studies.catalog import ensure_shipped
 from backend.validation import describe_errors
 
@@ -79,9 +80,7 @@ def allowed_methods(app: FastAPI, scope) -> list[str]:
     for route in every_route(app.routes):
         if not getattr(route, "methods", None):
             continue
-        match, child = route.matches(probe)
-        ids = [v for k, v in child.get("path_params", {}).items() if k.endswith("_id")]
-        if match != Match.NONE and all(str(v).isdigit() for v in ids):  # /api/runs/events is no run's id
+        if route.matches(probe)[0] != Match.NONE:  # /api/runs/{run_id:int} does not match /api/runs/events
             methods |= set(route.methods)
     return sorted(methods)
 
@@ -96,6 +95,11 @@ def create_app() -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": describe_errors(list(exc.errors()), drop_prefix=("body", "query", "path", "header"))}, status_code=422)
+
+    @app.exception_handler(run_service.Conflict)
+    async def _conflict(_request: Request, exc: run_service.Conflict) -> JSONResponse:
+        """A valid request the state refuses (finished, running, superseded lease): 409, once for all routes."""
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     @app.exception_handler(DataError)
     async def _unstorable(_request: Request, exc: DataError) -> JSONResponse:

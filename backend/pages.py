@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from backend.auth.limiter import signin_limiter
 from backend.auth.mode import auth_mode
 from backend.auth.passwords import verify_password
-from backend.auth.rules import SESSION_COOKIE, Identity, check_not_cross_site, identify, public
+from backend.auth.rules import SESSION_COOKIE, Identity, check_not_cross_site, identify, member, public
 from backend.auth.secrets import same
 from backend.db import get_session
 from backend.limits import RunId, StudyId, SweepId
@@ -42,11 +42,9 @@ class SignInRequired(Exception):
 
 def page_member(request: Request, identity: Annotated[Identity, Depends(identify)]) -> Identity:
     """The rule ``member`` for pages: a signed-in user, else the sign-in page."""
-    if identity.is_worker:
-        raise HTTPException(403, "the worker credential only reaches the worker routes")
-    if identity.user is None:
+    if identity.user is None and not identity.is_worker:
         raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-    return identity
+    return member(request, identity)
 
 
 def page_admin(identity: Annotated[Identity, Depends(page_member)]) -> Identity:

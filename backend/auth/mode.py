@@ -20,7 +20,6 @@ from backend.models import User
 from backend.settings import settings
 
 MODES = ("local", "required")
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 class StartupRefused(SystemExit):

@@ -174,11 +174,9 @@ def worker(
 
 for _rule in (public, member, admin, worker):
     _rule.__rule__ = _rule.__name__  # type: ignore[attr-defined]
-RULES = (public, member, admin, worker)
 
 Member = Annotated[Identity, Depends(member)]
 Admin = Annotated[Identity, Depends(admin)]
-Worker = Annotated[Identity, Depends(worker)]
 
 
 def require_owner(identity: Identity, owner: User, what: str, action: str) -> None:

@@ -160,26 +160,30 @@ def holds_lease(run: Run, lease: str | None) -> bool:
     return bool(lease) and run.status == "running" and run.lease_hash is not None and same(digest(lease), run.lease_hash)
 
 
+def not_held(run_id: int) -> Conflict:
+    return Conflict(f"this lease does not hold run {run_id} (wrong, or superseded by a newer attempt)")
+
+
 def ensure_current(run: Run, lease: str | None) -> None:
     """Only the attempt that holds a running run's lease may write to it (a first check, before
-    any work; every write then takes the run with guarded_write)."""
+    any work; every write then takes the run with guarded_update)."""
     if not holds_lease(run, lease):
-        raise Conflict(f"this lease does not hold run {run.id} (wrong, or superseded by a newer attempt)")
+        raise not_held(run.id)
 
 
-def guarded_write(session: Session, run_id: int, lease: str | None) -> None:
-    """Start a write for the attempt holding ``lease``: one UPDATE guarded on (run, lease, status
+def guarded_update(session: Session, run_id: int, lease: str | None, **values: object) -> None:
+    """A write of the attempt holding ``lease``: one UPDATE guarded on (run, lease, status
     running) with a row-count check. On PostgreSQL it also locks the run's row until the commit,
     so a requeue that lands meanwhile waits, then finds the heartbeat moved and leaves the run be;
     a requeue that landed before makes this UPDATE match nothing. Either way a superseded attempt
-    can never overwrite the new one."""
+    can never overwrite the new one. With no ``values`` it moves the heartbeat."""
     result = session.execute(
         update(Run).where(Run.id == run_id, Run.status == "running", Run.lease_hash == digest(lease or ""))
-        .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False)
+        .values(**(values or {"heartbeat_at": utcnow()})).execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         session.rollback()
-        raise Conflict(f"this lease does not hold run {run_id} (wrong, or superseded by a newer attempt)")
+        raise not_held(run_id)
 
 
 class Invalid(ValueError):
@@ -195,7 +199,7 @@ def record_epochs(session: Session, run: Run, lease: str | None, metrics: Sequen
     for i, m in enumerate(metrics):
         if m.epoch > run.epochs:
             raise Invalid(f"metrics[{i}].epoch", f"{m.epoch} is over the run's {run.epochs} planned epochs")
-    guarded_write(session, run.id, lease)
+    guarded_update(session, run.id, lease)
     existing = {m.epoch: m for m in metrics_of(session, run.id, min(m.epoch for m in metrics) - 1)} if metrics else {}
     for m in metrics:
         row = existing.get(m.epoch)
@@ -242,15 +246,13 @@ def claim(session: Session, run_id: int, host: str, device: str) -> tuple[Run, s
 
 
 def heartbeat(session: Session, run: Run, lease: str | None, progress: dict | None = None) -> bool:
+    """The heartbeat, and the place inside its epoch when given, in one guarded UPDATE."""
+    values: dict[str, object] = {"heartbeat_at": utcnow(), **({"progress": progress} if progress is not None else {})}
     try:
-        guarded_write(session, run.id, lease)
+        guarded_update(session, run.id, lease, **values)
     except Conflict:
         return False
-    if progress is not None:
-        session.execute(update(Run).where(Run.id == run.id).values(progress=progress)
-                        .execution_options(synchronize_session=False))
     session.commit()
-    session.refresh(run)
     return True
 
 
@@ -259,13 +261,7 @@ def finish(session: Session, run: Run, lease: str | None, status: str, reason: s
     values: dict[str, object] = dict(status=status, reason=reason, finished_at=utcnow(), lease_hash=None, progress=None)
     if elapsed_s is not None:
         values["elapsed_s"] = elapsed_s
-    result = session.execute(
-        update(Run).where(Run.id == run.id, Run.status == "running", Run.lease_hash == digest(lease or ""))
-        .values(**values).execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        session.rollback()
-        raise Conflict(f"this lease does not hold run {run.id} (wrong, or superseded by a newer attempt)")
+    guarded_update(session, run.id, lease, **values)
     session.commit()
     session.refresh(run)
 

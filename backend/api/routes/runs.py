@@ -16,7 +16,7 @@ from backend import events, queue
 from backend.analysis import best_epoch, overfit_epoch
 from backend.api.deps import ErrorBody, SessionDep, checkpoint_or_404, field_error, get_run_or_404, quota_error
 from backend.architecture import summarize
-from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
+from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Identity, Member, check_owner_field, require_owner
 from backend.db import SessionLocal
 from backend.limits import INT_MAX, CheckpointKind, EpochQuery, RunId, event_streams
 from backend.models import FINISHED_STATUSES, RUN_STATUSES, Run, RunEvaluation
@@ -130,31 +130,42 @@ async def read_runs_events(request: Request, _identity: Member) -> StreamingResp
     """Server-Sent Events for the runs list: a `run` event (the run's summary, progress inside
     its epoch included) whenever a queued or running run changes, and once more when it ends —
     so the list follows every run without polling."""
-    release = event_streams.take(_identity.user.id)
+    return event_stream(_identity, _list_events(request))
+
+
+async def _list_events(request: Request):
+    yield "retry: 1000\n\n"
+    sent: dict[int, str] = {}
+    seen_version, last_read = -1, 0.0
+    loop = asyncio.get_running_loop()
+    while True:
+        now, version = loop.time(), events.any_version()
+        if version != seen_version or now - last_read > 2.0:
+            seen_version, last_read = version, now
+            snapshot = await run_in_threadpool(_active_snapshot, set(sent))
+            for run_id, run in snapshot.items():
+                body = run.model_dump_json()
+                if sent.get(run_id) != body:
+                    yield _sse("run", body, str(run_id))
+                sent[run_id] = body
+            for run_id in [i for i in sent if i not in snapshot or snapshot[i].status in FINISHED_STATUSES]:
+                if run_id not in snapshot:
+                    yield _sse("deleted", json.dumps({"id": run_id}))
+                del sent[run_id]  # ended (its last event is out) or deleted
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(0.25)
+
+
+def event_stream(identity: Identity, chunks) -> StreamingResponse:
+    """An SSE response holding one of the caller's stream slots (429 past the per-user limit),
+    given back when the stream ends or the response does, whichever comes first."""
+    release = event_streams.take(identity.user.id)
 
     async def stream():
         try:
-            yield "retry: 1000\n\n"
-            sent: dict[int, str] = {}
-            seen_version, last_read = -1, 0.0
-            loop = asyncio.get_running_loop()
-            while True:
-                now, version = loop.time(), events.any_version()
-                if version != seen_version or now - last_read > 2.0:
-                    seen_version, last_read = version, now
-                    snapshot = await run_in_threadpool(_active_snapshot, set(sent))
-                    for run_id, run in snapshot.items():
-                        body = run.model_dump_json()
-                        if sent.get(run_id) != body:
-                            yield _sse("run", body, str(run_id))
-                        sent[run_id] = body
-                    for run_id in [i for i in sent if i not in snapshot or snapshot[i].status in FINISHED_STATUSES]:
-                        if run_id not in snapshot:
-                            yield _sse("deleted", json.dumps({"id": run_id}))
-                        del sent[run_id]  # ended (its last event is out) or deleted
-                if await request.is_disconnected():
-                    return
-                await asyncio.sleep(0.25)
+            async for chunk in chunks:
+                yield chunk
         finally:
             release()
 
@@ -199,10 +210,7 @@ def cancel_run(run_id: RunId, session: SessionDep, identity: Member) -> RunPubli
     """The run's owner or an admin; recorded (who, when) and shown on the run's page."""
     run = get_run_or_404(session, run_id)
     require_owner(identity, run.owner, f"run {run_id}", "cancel")
-    try:
-        run_service.cancel(session, run, identity.user)
-    except run_service.Conflict as exc:
-        raise HTTPException(409, str(exc)) from None
+    run_service.cancel(session, run, identity.user)
     record(session, identity.user, "run.cancel", "run", run_id, f"cancel of run {run_id} ({run.name}) asked")
     session.commit()
     events.changed(run_id)
@@ -216,10 +224,7 @@ def delete_run(run_id: RunId, session: SessionDep, identity: Member) -> None:
     require_owner(identity, run.owner, f"run {run_id}", "delete")
     paths = [c.path for c in run.checkpoints]
     record(session, identity.user, "run.delete", "run", run_id, f"run {run_id} ({run.name}) of {run.owner.username} deleted")
-    try:
-        run_service.delete_run(session, run)
-    except run_service.Conflict as exc:
-        raise HTTPException(409, str(exc)) from None
+    run_service.delete_run(session, run)
     for path in paths:
         Path(path).unlink(missing_ok=True)
     events.changed(run_id)
@@ -268,17 +273,7 @@ async def read_events(
     first, _ = await run_in_threadpool(_snapshot, run_id, INT_MAX)
     if first is None:
         raise HTTPException(404, f"Run {run_id} not found")
-    release = event_streams.take(_identity.user.id)  # 429 past the per-user limit
-
-    async def stream():
-        try:
-            async for chunk in _events(run_id, request, since_epoch):
-                yield chunk
-        finally:
-            release()
-
-    return StreamingResponse(stream(), media_type="text/event-stream", background=BackgroundTask(release),
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return event_stream(_identity, _events(run_id, request, since_epoch))
 
 
 async def _events(run_id: int, request: Request, since_epoch: int):

@@ -3,7 +3,8 @@
 Every route needs the worker credential (backend.auth.rules.worker). Claiming a run returns a
 random lease, shown in no other response; every later call of that attempt sends it as
 X-Run-Lease. A wrong lease, or one superseded by a newer attempt (the run was requeued after a
-lost heartbeat), gets 409 and stores nothing, and its worker stops.
+lost heartbeat), gets 409 (run_service.Conflict, mapped once in backend.main) and stores
+nothing, and its worker stops.
 """
 
 from __future__ import annotations
@@ -62,8 +63,6 @@ def report_epochs(run_id: RunId, body: EpochReport, session: SessionDep, lease: 
     run = get_run_or_404(session, run_id)
     try:
         run_service.record_epochs(session, run, lease, body.metrics)
-    except run_service.Conflict as exc:
-        raise HTTPException(409, str(exc)) from None
     except run_service.Invalid as exc:
         raise field_error(exc.field, exc.message) from None
     session.commit()
@@ -110,19 +109,13 @@ async def upload_checkpoint(run_id: RunId, kind: CheckpointKind, request: Reques
 
 def check_lease(run_id: int, lease: str) -> None:
     with SessionLocal() as session:
-        try:
-            run_service.ensure_current(get_run_or_404(session, run_id), lease)
-        except run_service.Conflict as exc:
-            raise HTTPException(409, str(exc)) from None
+        run_service.ensure_current(get_run_or_404(session, run_id), lease)
 
 
 def store_checkpoint(run_id: int, kind: str, lease: str, epoch: int, tmp: Path, size: int, sha256: str) -> None:
     with SessionLocal() as session:
         run = get_run_or_404(session, run_id)
-        try:
-            run_service.guarded_write(session, run_id, lease)  # holds the run until the commit
-        except run_service.Conflict as exc:
-            raise HTTPException(409, str(exc)) from None
+        run_service.guarded_update(session, run_id, lease)  # holds the run until the commit
         path = tmp.parent / f"{kind}.pt"
         os.replace(tmp, path)
         row = next((c for c in run.checkpoints if c.kind == kind), None)
@@ -137,21 +130,15 @@ def store_checkpoint(run_id: int, kind: str, lease: str, epoch: int, tmp: Path, 
             responses={200: {"content": {"application/octet-stream": {}}, "description": "The checkpoint"}})
 def fetch_checkpoint(run_id: RunId, kind: CheckpointKind, session: SessionDep, lease: Lease) -> Response:
     run = get_run_or_404(session, run_id)
-    try:
-        run_service.ensure_current(run, lease)
-    except run_service.Conflict as exc:
-        raise HTTPException(409, str(exc)) from None
+    run_service.ensure_current(run, lease)
     row = checkpoint_or_404(run, kind)
     return FileResponse(row.path, media_type="application/octet-stream", headers={"X-Checkpoint-Epoch": str(row.epoch)})
 
 
 @router.put("/{run_id}/evaluation", status_code=204)
 def report_evaluation(run_id: RunId, body: EvaluationReport, session: SessionDep, lease: Lease) -> None:
-    run = get_run_or_404(session, run_id)
-    try:
-        run_service.guarded_write(session, run_id, lease)  # holds the run until the commit
-    except run_service.Conflict as exc:
-        raise HTTPException(409, str(exc)) from None
+    get_run_or_404(session, run_id)
+    run_service.guarded_update(session, run_id, lease)  # holds the run until the commit
     row = session.get(RunEvaluation, run_id) or RunEvaluation(run_id=run_id, epoch=body.report.epoch, report={})
     row.epoch, row.report = body.report.epoch, body.report.model_dump()
     session.add(row)
@@ -162,8 +149,5 @@ def report_evaluation(run_id: RunId, body: EvaluationReport, session: SessionDep
 @router.post("/{run_id}/finish", status_code=204)
 def finish_run(run_id: RunId, body: FinishRequest, session: SessionDep, lease: Lease) -> None:
     run = get_run_or_404(session, run_id)
-    try:
-        run_service.finish(session, run, lease, body.status, body.reason, body.elapsed_s)
-    except run_service.Conflict as exc:
-        raise HTTPException(409, str(exc)) from None
+    run_service.finish(session, run, lease, body.status, body.reason, body.elapsed_s)
     events.changed(run_id)
