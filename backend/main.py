@@ -6,12 +6,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
-
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
@@ -20,12 +19,13 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Match
 
 from backend import contract, pages
-from backend.api.routes import catalog, compare, health, identity, runs, studies, sweeps, worker
+from backend.api.routes import architectures, compare, health, identity, runs, studies, sweeps, worker
 from backend.auth.mode import allowed_hosts, check_admin_exists, check_mode
 from backend.db import SessionLocal
 from backend.limits import BodyLimit
 from backend.reaper import reap_forever
 from backend.security_headers import SecurityHeaders
+from backend.services import admission
 from backend.services import runs as run_service
 from backend.studies.catalog import ensure_shipped
 from backend.validation import describe_errors
@@ -101,6 +101,17 @@ def create_app() -> FastAPI:
         """A valid request the state refuses (finished, running, superseded lease): 409, once for all routes."""
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
+    @app.exception_handler(admission.Refused)
+    async def _refused(_request: Request, exc: admission.Refused) -> JSONResponse:
+        """A run the lab does not admit (invalid, over a budget, outside the data folder): the field, why."""
+        return JSONResponse({"detail": [{"field": exc.field, "message": exc.message}]}, status_code=exc.status)
+
+    @app.exception_handler(run_service.QuotaExceeded)
+    async def _over_quota(_request: Request, exc: run_service.QuotaExceeded) -> JSONResponse:
+        """Over a quota: 429 naming the quota, its limit and the caller's count; nothing was queued."""
+        return JSONResponse({"detail": [{"field": f"quota.{exc.quota}", "message": exc.message, "limit": exc.limit,
+                                         "current": exc.current}]}, status_code=429)
+
     @app.exception_handler(DataError)
     async def _unstorable(_request: Request, exc: DataError) -> JSONResponse:
         # e.g. a NUL character, which PostgreSQL's text cannot hold: the request's fault, not ours
@@ -126,7 +137,7 @@ def create_app() -> FastAPI:
     async def _sign_in(_request: Request, exc: pages.SignInRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
 
-    for module in (runs, worker, catalog, sweeps, studies, compare, health, identity):
+    for module in (runs, worker, architectures, sweeps, studies, compare, health, identity):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.FRONTEND / "static"), name="static")

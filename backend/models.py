@@ -26,8 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
-FINISHED_STATUSES = ("succeeded", "failed", "cancelled", "timed_out")
+from backend.statuses import RunStatus, sql_in
+
 ROLES = ("admin", "member")
 TOKEN_KINDS = ("user", "worker")
 SYSTEM_USERNAME = "cnnlab"  # owns the shipped studies; cannot sign in
@@ -149,10 +149,7 @@ class Sweep(Base):
 class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out')",
-            name="ck_runs_status",
-        ),
+        CheckConstraint(sql_in("status", RunStatus), name="ck_runs_status"),
         Index("ix_runs_status_created", "status", "created_at"),
         Index("ix_runs_owner_created", "owner_id", "created_at"),
         Index("ix_runs_sweep", "sweep_id"),
@@ -166,7 +163,7 @@ class Run(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
     config: Mapped[dict[str, Any]]
     architecture: Mapped[str] = mapped_column(String(64))
     params: Mapped[int] = mapped_column(Integer)

@@ -21,8 +21,11 @@ from backend.auth.rules import SESSION_COOKIE, Identity, check_not_cross_site, i
 from backend.auth.secrets import same
 from backend.db import get_session
 from backend.limits import RunId, StudyId, SweepId
+from backend.options import by_group, element_ids
+from backend.recipes import RECIPES
 from backend.services import users as user_service
 from backend.settings import settings
+from backend.statuses import FINISHED_STATUSES, RunStatus
 
 FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -64,7 +67,8 @@ def page(request: Request, name: str, identity: Identity | None = None, **contex
     """A page; with an identity, the header shows who is signed in and the page carries the CSRF
     token its scripts send with every change (common.js)."""
     csrf = identity.session_row.csrf_token if identity and identity.session_row else ""
-    return templates.TemplateResponse(request, name, {"param_budget": settings.PARAM_BUDGET, "me": identity.user if
+    return templates.TemplateResponse(request, name, {"param_budget": settings.PARAM_BUDGET, "run_statuses": list(RunStatus),
+                                                      "finished_statuses": FINISHED_STATUSES, "me": identity.user if
                                                       identity else None, "via": identity.via if identity else None,
                                                       "csrf_token": csrf, **context})
 
@@ -103,7 +107,8 @@ def runs_page(request: Request, identity: PageMember) -> HTMLResponse:
 
 @router.get("/runs/new", response_class=HTMLResponse)
 def new_run_page(request: Request, identity: PageMember) -> HTMLResponse:
-    return page(request, "new_run.html", identity, title="New run")
+    return page(request, "new_run.html", identity, title="New run", groups=by_group(), ids=element_ids(),
+                recipes=RECIPES.values())
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)

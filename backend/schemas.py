@@ -8,7 +8,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from backend.statuses import RunStatus
+from backend.studies.conclusions import CLAIM_KINDS
 from backend.training_config import TrainConfig
+
 
 def as_utc(moment: datetime) -> datetime:
     """Every datetime leaves in UTC with its offset: SQLite hands them back without a zone
@@ -42,7 +45,7 @@ class RunPublic(BaseModel):
     id: int
     name: str
     owner: str = Field(validation_alias=AliasChoices("owner_name", "owner"), description="the owner's username")
-    status: str
+    status: RunStatus
     architecture: str
     params: int
     macs: int
@@ -96,7 +99,7 @@ class MetricPublic(BaseModel):
 
 class MetricsPublic(BaseModel):
     run_id: int
-    status: str
+    status: RunStatus
     data: list[MetricPublic]
 
 
@@ -259,7 +262,7 @@ class HeartbeatRequest(BaseModel):
 
 
 class HeartbeatResponse(BaseModel):
-    status: str
+    status: RunStatus
     cancel_requested: bool
     current: bool  # False once the run has been handed to a newer attempt
 
@@ -268,7 +271,7 @@ class FinishRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     attempt: int = Field(ge=0, le=2**31 - 1)
-    status: Literal["succeeded", "failed", "cancelled", "timed_out"]
+    status: Literal[RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT]
     reason: str | None = Field(None, max_length=10_000)
     elapsed_s: float | None = Field(None, ge=0.0)
 
@@ -307,6 +310,12 @@ class StudyEntry(BaseModel):
     group_value: int | float | Annotated[str, Field(max_length=64)] | None = None
 
 
+def _claim_kind(kind: str) -> str:
+    if kind not in CLAIM_KINDS:
+        raise ValueError(f"Input should be one of {', '.join(repr(k) for k in CLAIM_KINDS)}")
+    return kind
+
+
 class Claim(BaseModel):
     """A statement the report checks against the runs (backend.studies.conclusions).
 
@@ -317,8 +326,8 @@ class Claim(BaseModel):
 
     model_config = STRICT
 
-    kind: Literal["raises", "lowers", "same", "more_overfit", "narrows_gap", "overfits_by", "best_in_group",
-                  "degrades", "slower", "beats"]
+    kind: Annotated[str, AfterValidator(_claim_kind)] = Field(
+        max_length=32, json_schema_extra={"enum": list(CLAIM_KINDS)}, description="backend.studies.conclusions.CLAIM_KINDS")
     text: str = Field(min_length=1, max_length=500)
     keys: list[Annotated[str, Field(max_length=64)]] = Field(
         default_factory=list, max_length=MAX_STUDY_ENTRIES, description="entries it is about; [variant, baseline] for comparisons")

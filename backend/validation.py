@@ -8,14 +8,14 @@ reports is the enclosing field (``architecture``), so the two are joined:
 from __future__ import annotations
 
 import re
-from typing import Any, get_args
+from typing import Any
 
 from pydantic import ValidationError
 
-from backend.architecture.description import AnyArchitecture
-
 _INNER_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])*(?:\.[A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])*)*): (.*)$", re.S)
-_TAGS = {family.model_fields["family"].default for family in get_args(AnyArchitecture)}  # the union's tags
+# The tags of the discriminated unions the models declare (pydantic puts them in an error's location,
+# where they are not fields); each union adds its own where it is declared (architecture families).
+UNION_TAGS: set[str] = set()
 
 
 def field_path(loc: tuple[Any, ...]) -> str:
@@ -23,7 +23,7 @@ def field_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif isinstance(part, str) and (part in _TAGS or part.startswith("function-")):
+        elif isinstance(part, str) and (part in UNION_TAGS or part.startswith("function-")):
             continue  # union tags and validator wrappers, not fields
         else:
             path += ("." if path else "") + str(part)

@@ -16,12 +16,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from backend.settings import settings
+from backend.statuses import StopReason
 from worker import checkpoint
 from worker.client import BackendClient, Superseded
 from worker.trainer import EpochMetrics
 
 log = logging.getLogger("cnnlab.worker.reporter")
-SUPERSEDED = "superseded"
+SUPERSEDED = StopReason.SUPERSEDED
 
 
 class Reporter:
@@ -106,4 +107,4 @@ class Reporter:
             if not answer["current"]:
                 self.stop_reason = SUPERSEDED
             elif answer["cancel_requested"] and self.stop_reason is None:
-                self.stop_reason = "cancelled"
+                self.stop_reason = StopReason.CANCELLED

@@ -11,18 +11,17 @@ import socket
 from pathlib import Path
 
 from backend.settings import settings
+from backend.statuses import FINAL_STATUS, RunStatus, StopReason
 from backend.training_config import TrainConfig
 from worker import checkpoint
 from worker.client import BackendClient, Superseded
 from worker.data import load_dataset, resolve_source
 from worker.reporter import SUPERSEDED, Reporter
+from worker.trainer import COMPLETED, describe_stop, pick_device, train
 from worker.trust import inside_data_dir, without_paths
-from worker.trainer import COMPLETED, DIVERGED, EARLY_STOPPING, TIME_BUDGET, describe_stop, pick_device, train
 
 log = logging.getLogger("cnnlab.worker")
 
-FINAL_STATUS = {COMPLETED: "succeeded", EARLY_STOPPING: "succeeded", TIME_BUDGET: "timed_out", "cancelled": "cancelled",
-                DIVERGED: "failed"}
 
 
 def device_label(choice: str) -> str:
@@ -66,11 +65,11 @@ def execute(run_id: int, client: BackendClient) -> str:
             return SUPERSEDED
         if result.evaluation:
             reporter.evaluation(result.evaluation)
-        status = FINAL_STATUS.get(result.stop_reason, "failed")
+        status = FINAL_STATUS.get(StopReason(result.stop_reason), RunStatus.FAILED)
         epochs = len(result.history)
         if result.stop_reason == COMPLETED:
             reason = f"completed {epochs} epochs"
-        elif result.stop_reason == "cancelled":
+        elif result.stop_reason == StopReason.CANCELLED:
             reason = f"cancelled on request after epoch {epochs}"
         else:
             reason = f"{describe_stop(result.stop_reason, config)}; stopped after epoch {epochs}"
@@ -80,7 +79,7 @@ def execute(run_id: int, client: BackendClient) -> str:
         return SUPERSEDED
     except Exception as exc:  # noqa: BLE001 - any failure is recorded on the run, with its reason
         log.exception("run %s failed", run_id)
-        reporter.finish("failed", without_paths(f"{type(exc).__name__}: {exc}"), None)
-        status = "failed"
+        reporter.finish(RunStatus.FAILED, without_paths(f"{type(exc).__name__}: {exc}"), None)
+        status = RunStatus.FAILED
     shutil.rmtree(workdir, ignore_errors=True)
     return status

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from backend.architecture import summarize
+from backend.statuses import StopReason
 from backend.training_config import TrainConfig
 from worker import checkpoint
 from worker.augment import alternating_flips, cutout, flip_where, random_crop, random_flip
@@ -42,10 +43,8 @@ from worker.model import build_model
 from worker.schedule import lr_at
 from worker.whitening import whiten_first_conv
 
-COMPLETED = "completed"
-EARLY_STOPPING = "early_stopping"
-TIME_BUDGET = "time_budget"
-DIVERGED = "diverged"
+COMPLETED, EARLY_STOPPING, TIME_BUDGET, DIVERGED = (StopReason.COMPLETED, StopReason.EARLY_STOPPING,
+                                                   StopReason.TIME_BUDGET, StopReason.DIVERGED)
 # whiten_init estimates the patch covariance on every k-th training image, k = n // WHITEN_IMAGES:
 # between this many and twice this many images (all of them when there are fewer)
 WHITEN_IMAGES = 10_000
@@ -130,10 +129,19 @@ def whitening_sample(data: DeviceData) -> torch.Tensor:
 
 
 def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    # no weight decay on batch-norm and bias parameters (1-D tensors)
+    """No weight decay on batch-norm and bias parameters (1-D tensors). With ``bn_bias_lr_scale``
+    the batch-norm weights and biases get a group of their own whose rate is the schedule's times
+    the scale (each group's ``lr_scale``); at 1 the groups are the two they always were, so older
+    checkpoints resume."""
     decay = [p for p in model.parameters() if p.ndim > 1]
-    rest = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    norm_ids = {id(p) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                for p in m.parameters()} if config.bn_bias_lr_scale != 1.0 else set()
+    norm = [p for p in model.parameters() if id(p) in norm_ids]
+    rest = [p for p in model.parameters() if p.ndim <= 1 and id(p) not in norm_ids]
+    groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": config.weight_decay, "lr_scale": 1.0},
+                                    {"params": rest, "weight_decay": 0.0, "lr_scale": 1.0}]
+    if norm:
+        groups.append({"params": norm, "weight_decay": 0.0, "lr_scale": config.bn_bias_lr_scale})
     if config.optimizer == "sgd":
         nesterov = config.nesterov and config.momentum > 0
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=nesterov)
@@ -311,7 +319,7 @@ def train(
             step = (epoch - 1) * steps_per_epoch + b
             lr = lr_at(config, step, steps_per_epoch, elapsed())
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)  # checkpoints from before the scale lack it
             x = dd.normalize(_augment(dd.train_x[idx], config, gen, flips[idx] if flips is not None else None))
             y = dd.train_y[idx]
             with _autocast(device, bf16):

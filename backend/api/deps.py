@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from backend.db import get_session
 from backend.models import Checkpoint, Run, Study
-from backend.services.runs import QuotaExceeded
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
@@ -54,22 +51,5 @@ class ErrorBody(BaseModel):
     detail: list[FieldError]
 
 
-@contextlib.contextmanager
-def _quota_error() -> Iterator[None]:
-    """run_service.QuotaExceeded → 429 naming the quota, its limit and the caller's count."""
-    try:
-        yield
-    except QuotaExceeded as exc:
-        raise HTTPException(429, [{"field": f"quota.{exc.quota}", "message": exc.message, "limit": exc.limit,
-                                   "current": exc.current}]) from None
-
-
-class _QuotaErrorFactory:
-    responses: dict[int | str, dict[str, Any]] = {
-        429: {"model": ErrorBody, "description": "Over a quota of the lab: nothing was queued"}}
-
-    def __call__(self) -> contextlib.AbstractContextManager[None]:
-        return _quota_error()
-
-
-quota_error = _QuotaErrorFactory()
+QUOTA_RESPONSES: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorBody, "description": "Over a quota of the lab: nothing was queued"}}

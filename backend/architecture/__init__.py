@@ -11,8 +11,8 @@ from backend.architecture.description import (
     CompactArchitecture,
     PlainArchitecture,
     ResNetArchitecture,
-    parse_architecture,
 )
+from backend.architecture.parsing import parse_architecture
 from backend.architecture.presets import PRESETS, preset
 from backend.architecture.summary import LayerRow, Summary, summarize
 

@@ -30,9 +30,12 @@ Invalid descriptions raise :class:`ArchitectureError` whose message starts with 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from backend.option_field import option
+from backend.validation import UNION_TAGS
 
 MAX_WIDTH = 4096
 Activation = Literal["relu", "gelu", "gelu_tanh"]
@@ -61,11 +64,14 @@ class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str = Field("custom", min_length=1, max_length=64)
-    input_size: int = Field(32, ge=1, le=512, description="input height = width, pixels")
-    in_channels: int = Field(3, ge=1, le=16)
-    num_classes: int = Field(10, ge=2, le=1000)
-    stages: list[list[int]] = Field(
-        min_length=1, description="widths of the 3x3 convs in each stage; a 2x2 max-pool ends each stage",
+    input_size: int = option(32, title="Input size", group="architecture", unit="pixels", advanced=True,
+                             ge=1, le=512, help="input height = width; the images are resized to it")
+    in_channels: int = option(3, title="Input channels", group="architecture", advanced=True, ge=1, le=16)
+    num_classes: int = option(10, title="Classes", group="architecture", advanced=True, ge=2, le=1000)
+    stages: list[list[int]] = option(
+        title="Conv widths per stage", group="architecture", min_length=1,
+        help="widths of the 3x3 convs in each stage (stages separated by '/', widths by ','); "
+        "each stage ends at half the resolution",
         # checked by _check_stages (its messages name the stage); the schema says the same to clients
         json_schema_extra={"items": {"type": "array", "minItems": 1,
                                      "items": {"type": "integer", "minimum": 1, "maximum": MAX_WIDTH}}},
@@ -97,12 +103,16 @@ class _Base(BaseModel):
 
 class PlainArchitecture(_Base):
     family: Literal["plain"] = "plain"
-    batch_norm: Literal["none", "first", "every"] = Field(
-        "none", description="BatchNorm2d after no conv, the first conv of each stage, or every conv"
+    batch_norm: Literal["none", "first", "every"] = option(
+        "none", title="Batch norm", group="architecture",
+        help="BatchNorm2d after no conv, the first conv of each stage, or every conv",
     )
-    hidden: list[int] = Field(default_factory=list, description="widths of the hidden linear layers")
-    dropout_input: float = Field(0.0, description="dropout probability before the first linear layer")
-    dropout_hidden: float = Field(0.0, description="dropout probability after each hidden linear layer")
+    hidden: list[int] = option(title="Hidden linear widths", group="architecture", default_factory=list,
+                               help="widths of the hidden linear layers (comma-separated)")
+    dropout_input: float = option(0.0, title="Dropout before the first linear", group="architecture",
+                                  help="dropout probability before the first linear layer, in [0, 1)")
+    dropout_hidden: float = option(0.0, title="Dropout after the hidden linears", group="architecture",
+                                   help="dropout probability after each hidden linear layer, in [0, 1)")
 
     @model_validator(mode="after")
     def _check_head(self) -> PlainArchitecture:
@@ -116,18 +126,25 @@ class PlainArchitecture(_Base):
 
 class CompactArchitecture(_Base):
     family: Literal["compact"] = "compact"
-    stem: int = Field(
-        0, ge=0, le=MAX_WIDTH, description="width of a full-resolution 3x3 conv-BN-act before the stages; 0 = none"
+    stem: int = option(
+        0, title="Stem width", group="architecture", ge=0, le=MAX_WIDTH,
+        help="width of a full-resolution 3x3 conv-BN-act before the stages; 0 = none",
     )
-    residual: bool = Field(False, description="add each stage's later convs back as one residual branch")
-    pool_at: Literal["first", "last"] = Field(
-        "first", description="which conv of each stage the max-pool follows: its first (fewer MACs) or its last"
+    residual: bool = option(False, title="Residual stages", group="architecture",
+                            help="add each stage's later convs back as one residual branch")
+    pool_at: Literal["first", "last"] = option(
+        "first", title="Max-pool of each stage", group="architecture",
+        help="which conv of each stage the max-pool follows: its first (fewer MACs) or its last "
+        "(same params, about twice the MACs)",
     )
-    activation: Activation = Field(
-        "gelu", description="gelu_tanh: GELU's tanh approximation (within 0.0005 of the exact curve)"
+    activation: Activation = option(
+        "gelu", title="Activation", group="architecture",
+        help="gelu_tanh: GELU's tanh approximation (within 0.0005 of the exact curve)",
     )
-    global_pool: Literal["max", "avg"] = "max"
-    dropout: float = Field(0.0, description="dropout probability before the linear head")
+    global_pool: Literal["max", "avg"] = option("max", title="Global pool", group="architecture", advanced=True,
+                                                help="how the last stage is pooled to one vector")
+    dropout: float = option(0.0, title="Dropout before the head", group="architecture",
+                            help="dropout probability before the linear head, in [0, 1)")
 
     def pooled_conv(self, stage: list[int]) -> int:
         """Index, within ``stage``, of the conv its max-pool follows (the summary and the model agree on it)."""
@@ -153,10 +170,14 @@ class CompactArchitecture(_Base):
 
 class ResNetArchitecture(_Base):
     family: Literal["resnet"] = "resnet"
-    stem: int = Field(16, ge=1, le=MAX_WIDTH, description="width of the full-resolution 3x3 conv-BN-act before the blocks")
-    activation: Activation = "relu"
-    global_pool: Literal["max", "avg"] = "avg"
-    dropout: float = Field(0.0, description="dropout probability before the linear head")
+    stem: int = option(16, title="Stem width", group="architecture", ge=1, le=MAX_WIDTH,
+                       help="width of the full-resolution 3x3 conv-BN-act before the blocks")
+    activation: Activation = option("relu", title="Activation", group="architecture",
+                                    help="gelu_tanh: GELU's tanh approximation")
+    global_pool: Literal["max", "avg"] = option("avg", title="Global pool", group="architecture", advanced=True,
+                                                help="how the last stage is pooled to one vector")
+    dropout: float = option(0.0, title="Dropout before the head", group="architecture",
+                            help="dropout probability before the linear head, in [0, 1)")
 
     def _halvings(self) -> tuple[int, str]:
         return len(self.stages) - 1, "stride-2 downsamplings"  # the first stage keeps the stem's resolution
@@ -184,23 +205,7 @@ class ResNetArchitecture(_Base):
 
 AnyArchitecture = PlainArchitecture | CompactArchitecture | ResNetArchitecture
 Architecture = Annotated[AnyArchitecture, Field(discriminator="family")]
-_ADAPTER: TypeAdapter[AnyArchitecture] = TypeAdapter(Architecture)
-
-
-def parse_architecture(data: Any) -> AnyArchitecture:
-    """A preset name or a JSON-like dict → a validated description (or ArchitectureError)."""
-    if isinstance(data, AnyArchitecture):  # the union itself: a new family needs no edit here
-        return data
-    if isinstance(data, str):
-        from backend.architecture.presets import preset
-
-        return preset(data)
-    if isinstance(data, dict) and "family" not in data:
-        data = {**data, "family": "plain"}
-    try:
-        return _ADAPTER.validate_python(data)
-    except ValidationError as exc:
-        from backend.validation import describe_errors
-
-        first = describe_errors(exc)[0]
-        raise ArchitectureError(first["field"], first["message"]) from None
+FAMILIES: dict[str, type[PlainArchitecture | CompactArchitecture | ResNetArchitecture]] = {
+    "plain": PlainArchitecture, "compact": CompactArchitecture, "resnet": ResNetArchitecture,
+}
+UNION_TAGS.update(FAMILIES)

@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from backend.analysis import best_epoch
 from backend.architecture import summarize
 from backend.auth.secrets import digest, new_secret, same
-from backend.models import FINISHED_STATUSES, EpochMetric, Run, User, utcnow
+from backend.models import EpochMetric, Run, User, utcnow
 from backend.schemas import MetricPublic
 from backend.settings import settings
+from backend.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
 from backend.training_config import TrainConfig
 
 SORTABLE = {
@@ -42,7 +43,6 @@ class QuotaExceeded(Exception):
         self.quota, self.limit, self.current, self.message = quota, limit, current, message
 
 
-ACTIVE_STATUSES = ("queued", "running")
 
 
 def check_quotas(session: Session, owner: User, new_runs: int) -> None:
@@ -90,7 +90,7 @@ def new_run(session: Session, config: TrainConfig, name: str | None, owner: User
     run = Run(
         name=name or config.architecture.name,
         owner=owner,
-        status="queued",
+        status=RunStatus.QUEUED,
         config=config.model_dump(mode="json"),
         architecture=config.architecture.name,
         params=summary.total_params,
@@ -157,7 +157,7 @@ def metrics_of(session: Session, run_id: int, since_epoch: int = 0) -> Sequence[
 
 
 def holds_lease(run: Run, lease: str | None) -> bool:
-    return bool(lease) and run.status == "running" and run.lease_hash is not None and same(digest(lease), run.lease_hash)
+    return bool(lease) and run.status == RunStatus.RUNNING and run.lease_hash is not None and same(digest(lease), run.lease_hash)
 
 
 def not_held(run_id: int) -> Conflict:
@@ -178,7 +178,7 @@ def guarded_update(session: Session, run_id: int, lease: str | None, **values: o
     a requeue that landed before makes this UPDATE match nothing. Either way a superseded attempt
     can never overwrite the new one. With no ``values`` it moves the heartbeat."""
     result = session.execute(
-        update(Run).where(Run.id == run_id, Run.status == "running", Run.lease_hash == digest(lease or ""))
+        update(Run).where(Run.id == run_id, Run.status == RunStatus.RUNNING, Run.lease_hash == digest(lease or ""))
         .values(**(values or {"heartbeat_at": utcnow()})).execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
@@ -233,8 +233,8 @@ def claim(session: Session, run_id: int, host: str, device: str) -> tuple[Run, s
     now = utcnow()
     lease = new_secret()
     result = session.execute(
-        update(Run).where(Run.id == run_id, Run.status == "queued")
-        .values(status="running", attempt=Run.attempt + 1, started_at=func.coalesce(Run.started_at, now),
+        update(Run).where(Run.id == run_id, Run.status == RunStatus.QUEUED)
+        .values(status=RunStatus.RUNNING, attempt=Run.attempt + 1, started_at=func.coalesce(Run.started_at, now),
                 heartbeat_at=now, worker_host=host, device=device, lease_hash=digest(lease))
     )
     session.commit()
@@ -269,10 +269,10 @@ def finish(session: Session, run: Run, lease: str | None, status: str, reason: s
 def cancel(session: Session, run: Run, by: User) -> None:
     if run.status in FINISHED_STATUSES:
         raise Conflict(f"run {run.id} has already finished ({run.status}); nothing to cancel")
-    if run.status == "queued":
+    if run.status == RunStatus.QUEUED:
         result = session.execute(
-            update(Run).where(Run.id == run.id, Run.status == "queued")
-            .values(status="cancelled", reason=f"cancelled by {by.username} before it started", finished_at=utcnow(),
+            update(Run).where(Run.id == run.id, Run.status == RunStatus.QUEUED)
+            .values(status=RunStatus.CANCELLED, reason=f"cancelled by {by.username} before it started", finished_at=utcnow(),
                     cancelled_by_id=by.id)
         )
         if result.rowcount == 1:
@@ -287,7 +287,7 @@ def cancel(session: Session, run: Run, by: User) -> None:
 
 
 def delete_run(session: Session, run: Run) -> None:
-    if run.status in ("queued", "running"):
+    if run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
         raise Conflict(f"run {run.id} is {run.status}; cancel it before deleting it")
     session.execute(delete(EpochMetric).where(EpochMetric.run_id == run.id))
     session.delete(run)
@@ -296,7 +296,7 @@ def delete_run(session: Session, run: Run) -> None:
 
 def lost_runs(session: Session, timeout_s: float, now: datetime | None = None) -> Sequence[Run]:
     cutoff = (now or utcnow()) - timedelta(seconds=timeout_s)
-    return session.scalars(select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff)).all()
+    return session.scalars(select(Run).where(Run.status == RunStatus.RUNNING, Run.heartbeat_at < cutoff)).all()
 
 
 def requeue_lost(session: Session, run: Run, max_attempts: int) -> bool:
@@ -305,22 +305,22 @@ def requeue_lost(session: Session, run: Run, max_attempts: int) -> bool:
     stale = run.heartbeat_at
     values: dict[str, object]
     if run.cancel_requested:
-        values = dict(status="cancelled", reason="cancelled (its worker stopped answering)", finished_at=utcnow(),
+        values = dict(status=RunStatus.CANCELLED, reason="cancelled (its worker stopped answering)", finished_at=utcnow(),
                       lease_hash=None)
     elif run.attempt >= max_attempts:
-        values = dict(status="failed", reason=f"its worker was lost {run.attempt} times", finished_at=utcnow(),
+        values = dict(status=RunStatus.FAILED, reason=f"its worker was lost {run.attempt} times", finished_at=utcnow(),
                       lease_hash=None)
     else:
-        values = dict(status="queued", enqueued_at=utcnow(), lease_hash=None, progress=None,
+        values = dict(status=RunStatus.QUEUED, enqueued_at=utcnow(), lease_hash=None, progress=None,
                       reason=f"worker {run.worker_host} lost after epoch {run.epochs_done}; resuming from its last checkpoint")
     result = session.execute(
-        update(Run).where(Run.id == run.id, Run.status == "running", Run.attempt == run.attempt,
+        update(Run).where(Run.id == run.id, Run.status == RunStatus.RUNNING, Run.attempt == run.attempt,
                           Run.heartbeat_at == stale).values(**values)
     )
     session.commit()
-    return result.rowcount == 1 and values["status"] == "queued"
+    return result.rowcount == 1 and values["status"] == RunStatus.QUEUED
 
 
 def waiting_runs(session: Session, grace_s: float) -> Sequence[int]:
     cutoff = utcnow() - timedelta(seconds=grace_s)
-    return session.scalars(select(Run.id).where(Run.status == "queued", Run.enqueued_at < cutoff).order_by(Run.id)).all()
+    return session.scalars(select(Run.id).where(Run.status == RunStatus.QUEUED, Run.enqueued_at < cutoff).order_by(Run.id)).all()

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from backend.auth.passwords import hash_password, password_problem
 from backend.auth.secrets import USER_TOKEN_PREFIX, WORKER_TOKEN_PREFIX, digest, new_secret
-from backend.schemas import as_utc
 from backend.models import LOCAL_USERNAME, ROLES, SYSTEM_USERNAME, ApiToken, AuditEvent, User, UserSession, utcnow
+from backend.schemas import as_utc
 from backend.settings import settings
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

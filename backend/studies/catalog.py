@@ -7,7 +7,6 @@ notebook would have had — and say so on the study page.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from sqlalchemy import select
@@ -15,22 +14,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.models import SYSTEM_USERNAME, Study
+from backend.recipes import MODERN, SEED, SEED_AUGMENTED
 from backend.services.users import ensure_user
 
 SEED_MINUTES_AUG = 54 + 38 / 60
 
-_SEED_RECIPE: dict[str, Any] = {
-    "epochs": 120, "batch_size": 16, "optimizer": "sgd", "momentum": 0.9, "nesterov": False, "lr": 0.01,
-    "schedule": "constant", "weight_decay": 0.0, "label_smoothing": 0.0, "tta": False, "seed": 0,
-}
-_AUG = {"crop": True, "padding": 4, "flip": True}
 
 
 def _seed(preset: str, augment: bool = False, **overrides: Any) -> dict[str, Any]:
-    config = {"architecture": preset, **copy.deepcopy(_SEED_RECIPE), **overrides}
-    if augment:
-        config["augment"] = dict(_AUG)
-    return config
+    return (SEED_AUGMENTED if augment else SEED).config(preset, **overrides)
 
 
 def _ref(params: int, macs: int, train: float | None = None, test: float | None = None,
@@ -95,12 +87,6 @@ SEED_REPORT: dict[str, Any] = {
     ],
 }
 
-_MODERN: dict[str, Any] = {
-    "epochs": 140, "batch_size": 256, "optimizer": "sgd", "momentum": 0.9, "nesterov": True, "lr": 0.2,
-    "schedule": "onecycle", "schedule_by": "time_budget", "warmup_fraction": 0.2, "weight_decay": 5e-4,
-    "label_smoothing": 0.2, "augment": {"crop": True, "padding": 4, "flip": True, "cutout": 8}, "tta": True,
-    "time_budget_s": 3600, "seed": 0,
-}
 _SEED_BEST = {"label": "seed's best (wide_deep + aug)", "params": WD_PARAMS, "macs": WD_MACS, "train_acc": 0.91,
               "test_acc": 0.85, "minutes": round(SEED_MINUTES_AUG, 2), "epochs": 120}
 
@@ -108,15 +94,14 @@ BEYOND_THE_SEED: dict[str, Any] = {
     "slug": "beyond-the-seed",
     "name": "Beyond the seed",
     "description": (
-        "Our compact presets under the 256k budget with a modern recipe: nesterov SGD with a one-cycle "
-        "schedule annealed over the 1-hour budget, label smoothing 0.2, crop + flip + cutout 8, flip "
-        "test-time augmentation, batch 256, bf16 where the hardware has it. Each is set beside the seed's best run."
+        f"Our compact presets under the 256k budget with the modern recipe: {MODERN.description[0].lower()}"
+        f"{MODERN.description[1:-1]}, bf16 where the hardware has it. Each is set beside the seed's best run."
     ),
     "entries": [
         {"key": "compact", "label": "compact (conv-BN-GELU, global max-pool)",
-         "config": {"architecture": "compact", **copy.deepcopy(_MODERN)}, "reference": dict(_SEED_BEST)},
+         "config": MODERN.config("compact"), "reference": dict(_SEED_BEST)},
         {"key": "compact_res", "label": "compact_res (residual stages)",
-         "config": {"architecture": "compact_res", **copy.deepcopy(_MODERN)}, "reference": dict(_SEED_BEST)},
+         "config": MODERN.config("compact_res"), "reference": dict(_SEED_BEST)},
         {"key": "seed_best", "label": "the seed's best: wide_deep + augmentation, its recipe",
          "config": _seed("wide_deep", augment=True), "reference": dict(_SEED_BEST)},
     ],

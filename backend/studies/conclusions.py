@@ -15,13 +15,13 @@ DEGRADE_PT below its best epoch; a gap is wider/narrower when it moves by at lea
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from backend.analysis import overfit_epoch
-from backend.models import FINISHED_STATUSES
+from backend.statuses import FINISHED_STATUSES, RunStatus
 
 CHANGE_PT = 0.005
 SAME_PT = 0.01
@@ -38,7 +38,7 @@ class RunSeries:
     key: str
     label: str
     planned_epochs: int
-    status: str = "succeeded"
+    status: str = RunStatus.SUCCEEDED
     classes: int = 10
     epochs: list[int] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
@@ -54,7 +54,7 @@ class RunSeries:
     @property
     def completed(self) -> bool:
         """Trained to its end: all its epochs, its time budget, or its early stop."""
-        return self.status in ("succeeded", "timed_out")
+        return self.status in (RunStatus.SUCCEEDED, RunStatus.TIMED_OUT)
 
     @property
     def final_test(self) -> float:
@@ -126,7 +126,9 @@ def check_claim(claim: Mapping[str, Any], runs: Mapping[str, RunSeries]) -> Verd
     if not chosen:
         return Verdict(text, "untested", problem or "no runs")
     try:
-        verdict, detail = _judge(kind, claim, chosen)
+        if kind not in CLAIM_KINDS:
+            return Verdict(text, "untested", f"unknown claim kind {kind!r}")
+        verdict, detail = CLAIM_KINDS[kind].judge(claim, chosen)
     except (ValueError, TypeError) as exc:  # a claim stored before the checks of today
         return Verdict(text, "untested", f"cannot be checked: {exc}")
     if problem and verdict != "untested":
@@ -134,43 +136,112 @@ def check_claim(claim: Mapping[str, Any], runs: Mapping[str, RunSeries]) -> Verd
     return Verdict(text, verdict, detail)
 
 
-def _judge(kind: str, claim: Mapping[str, Any], chosen: list[RunSeries]) -> tuple[str, str]:
-    if kind in ("raises", "lowers", "same"):
+# a judge: (the claim, its runs in order) → (verdict, what it read)
+Judge = Callable[[Mapping[str, Any], list["RunSeries"]], tuple[str, str]]
+
+
+def _change(kind: str) -> Judge:
+    def judge(claim: Mapping[str, Any], chosen: list[RunSeries]) -> tuple[str, str]:
         variant, base = chosen
         delta = variant.final_test - base.final_test
         ok = {"raises": delta >= CHANGE_PT, "lowers": delta <= -CHANGE_PT, "same": abs(delta) < SAME_PT}[kind]
-        return _v(ok), f"test accuracy {pt(base.final_test)} ({base.label}) → {pt(variant.final_test)} ({variant.label}): {signed_pt(delta)}"
-    if kind in ("more_overfit", "narrows_gap"):
+        return _v(ok), (f"test accuracy {pt(base.final_test)} ({base.label}) → {pt(variant.final_test)} "
+                        f"({variant.label}): {signed_pt(delta)}")
+    return judge
+
+
+def _gap(kind: str) -> Judge:
+    def judge(claim: Mapping[str, Any], chosen: list[RunSeries]) -> tuple[str, str]:
         variant, base = chosen
         delta = variant.gap - base.gap
         ok = delta >= CHANGE_PT if kind == "more_overfit" else delta <= -CHANGE_PT
         return _v(ok), (f"train−test gap {signed_pt(base.gap)} ({base.label}) → {signed_pt(variant.gap)} "
                         f"({variant.label}): {signed_pt(delta)}")
-    if kind == "overfits_by":
-        expected = claim.get("expected")
-        return _overfits_by(20.0 if expected is None else float(expected), chosen)
-    if kind == "best_in_group":
-        ranked = sorted(chosen, key=lambda r: r.final_test, reverse=True)
-        listing = ", ".join(f"{r.group_value}: {pt(r.final_test)}" for r in ranked)
-        winner = ranked[0]
-        expected = claim.get("expected")
-        ok = expected is not None and str(winner.group_value) == str(expected)
-        return _v(ok), f"best {claim.get('group')} is {winner.group_value} ({listing})"
-    if kind == "degrades":
-        (run,) = chosen[:1]
-        drop = run.best_test - run.final_test
-        return _v(drop >= DEGRADE_PT), (f"{run.label}: best {pt(run.best_test)}, last epoch {pt(run.final_test)} "
-                                        f"({signed_pt(-drop)} from its best)")
-    if kind == "slower":
-        slow, fast = chosen
-        a, b = early_mean(slow), early_mean(fast)
-        return _v(a < b - CHANGE_PT), (f"mean test accuracy over the first half of the epochs: {pt(a)} ({slow.label}) "
-                                       f"vs {pt(b)} ({fast.label})")
-    if kind == "beats":
-        expected = float(claim.get("expected") or 0.0)  # validated numeric at creation
-        best = max(chosen, key=lambda r: r.final_test)
-        return _v(best.final_test > expected), f"{best.label}: {pt(best.final_test)} against {pt(expected)}"
-    return "untested", f"unknown claim kind {kind!r}"
+    return judge
+
+
+def _judge_overfits_by(claim: Mapping[str, Any], chosen: list[RunSeries]) -> tuple[str, str]:
+    expected = claim.get("expected")
+    return _overfits_by(20.0 if expected is None else float(expected), chosen)
+
+
+def _judge_best_in_group(claim: Mapping[str, Any], chosen: list[RunSeries]) -> tuple[str, str]:
+    ranked = sorted(chosen, key=lambda r: r.final_test, reverse=True)
+    listing = ", ".join(f"{r.group_value}: {pt(r.final_test)}" for r in ranked)
+    winner = ranked[0]
+    expected = claim.get("expected")
+    ok = expected is not None and str(winner.group_value) == str(expected)
+    return _v(ok), f"best {claim.get('group')} is {winner.group_value} ({listing})"
+
+
+def _judge_degrades(claim: Mapping[str, Any], chosen: list[RunSeries]) -> tuple[str, str]:
+    (run,) = chosen[:1]
+    drop = run.best_test - run.final_test
+    return _v(drop >= DEGRADE_PT), (f"{run.label}: best {pt(run.best_test)}, last epoch {pt(run.final_test)} "
+                                    f"({signed_pt(-drop)} from its best)")
+
+
+def _judge_slower(claim: Mapping[str, Any], chosen: list[RunSeries]) -> tuple[str, str]:
+    slow, fast = chosen
+    a, b = early_mean(slow), early_mean(fast)
+    return _v(a < b - CHANGE_PT), (f"mean test accuracy over the first half of the epochs: {pt(a)} ({slow.label}) "
+                                   f"vs {pt(b)} ({fast.label})")
+
+
+def _judge_beats(claim: Mapping[str, Any], chosen: list[RunSeries]) -> tuple[str, str]:
+    expected = float(claim.get("expected") or 0.0)  # validated numeric at creation
+    best = max(chosen, key=lambda r: r.final_test)
+    return _v(best.final_test > expected), f"{best.label}: {pt(best.final_test)} against {pt(expected)}"
+
+
+@dataclass(frozen=True)
+class ClaimKind:
+    """What a claim of one kind reads and who judges it. ``keys``: "pair" (two entries, in the
+    order ``order`` says), "one", "some" (one or more) or "group" (none: it names a group);
+    ``expected``: the value it needs, checked by ``expected_ok`` (refused with ``expected_help``)."""
+
+    keys: Literal["pair", "one", "some", "group"]
+    judge: Judge
+    order: str = "[variant, baseline]"
+    expected_ok: Callable[[Any], bool] | None = None
+    expected_help: str = ""
+
+
+def _number_in(low: float, high: float) -> Callable[[Any], bool]:
+    return lambda x: isinstance(x, int | float) and not isinstance(x, bool) and low <= x <= high
+
+
+# The one table of claim kinds: the schema's enum, the route's checks and the judging read it.
+CLAIM_KINDS: dict[str, ClaimKind] = {
+    "raises": ClaimKind("pair", _change("raises")),
+    "lowers": ClaimKind("pair", _change("lowers")),
+    "same": ClaimKind("pair", _change("same")),
+    "more_overfit": ClaimKind("pair", _gap("more_overfit")),
+    "narrows_gap": ClaimKind("pair", _gap("narrows_gap")),
+    "slower": ClaimKind("pair", _judge_slower, order="[slower, faster]"),
+    "degrades": ClaimKind("one", _judge_degrades),
+    "overfits_by": ClaimKind("some", _judge_overfits_by, expected_ok=_number_in(1, 1000),
+                             expected_help="overfits_by needs an epoch of 120 between 1 and 1000"),
+    "beats": ClaimKind("some", _judge_beats, expected_ok=_number_in(0, 1),
+                       expected_help="beats needs an accuracy between 0 and 1"),
+    "best_in_group": ClaimKind("group", _judge_best_in_group, expected_ok=lambda x: x is not None,
+                               expected_help="best_in_group needs the group value expected to win"),
+}
+
+
+def claim_problem(kind: str, n_keys: int, expected: Any) -> tuple[str, str] | None:
+    """(field, message) of what a claim of ``kind`` lacks, from the table; None when it is well-formed.
+    Key names and groups are checked against the study by the caller."""
+    spec = CLAIM_KINDS[kind]
+    if spec.keys == "pair" and n_keys != 2:
+        return "keys", f"{kind} compares two entries {spec.order}, got {n_keys}"
+    if spec.keys == "one" and n_keys != 1:
+        return "keys", f"{kind} reads one entry, got {n_keys}"
+    if spec.keys == "some" and n_keys < 1:
+        return "keys", f"{kind} needs at least one entry"
+    if spec.expected_ok is not None and not spec.expected_ok(expected):
+        return "expected", spec.expected_help
+    return None
 
 
 def _v(ok: bool) -> str:

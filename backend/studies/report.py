@@ -15,9 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.analysis import best_epoch
-from backend.models import FINISHED_STATUSES, Run, RunEvaluation, Study, StudyLaunch
+from backend.models import Run, RunEvaluation, Study, StudyLaunch
 from backend.schemas import as_utc
 from backend.services.runs import SERIES_COLUMNS, series_of
+from backend.statuses import FINISHED_STATUSES
 from backend.studies.conclusions import RunSeries, check_claim, findings
 
 TABLE_COLUMNS = (

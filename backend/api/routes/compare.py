@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from backend.api.deps import SessionDep, field_error
-from backend.api.routes.runs import public
+from backend.api.views import run_public
 from backend.auth.rules import AUTH_RESPONSES, Member
 from backend.limits import INT_MAX
 from backend.models import Run
@@ -44,4 +44,4 @@ def compare_runs(session: SessionDep, _identity: Member, ids: IdList) -> Compare
     if missing:
         raise field_error("ids", f"no run with id {missing[0]}", status=404)
     series = run_service.series_of(session, wanted)
-    return ComparePublic(data=[CompareRun(run=public(runs[i]), series=Series(**series[i])) for i in wanted])
+    return ComparePublic(data=[CompareRun(run=run_public(runs[i]), series=Series(**series[i])) for i in wanted])

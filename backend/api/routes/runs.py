@@ -2,89 +2,39 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path, PurePosixPath
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import ValidationError
 from sqlalchemy import or_, select
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from backend import events, queue
+from backend import events
 from backend.analysis import best_epoch, overfit_epoch
-from backend.api.deps import ErrorBody, SessionDep, checkpoint_or_404, field_error, get_run_or_404, quota_error
-from backend.architecture import summarize
+from backend.api.deps import QUOTA_RESPONSES, ErrorBody, SessionDep, checkpoint_or_404, field_error, get_run_or_404
+from backend.api.views import run_public
 from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Identity, Member, check_owner_field, require_owner
 from backend.db import SessionLocal
 from backend.limits import INT_MAX, CheckpointKind, EpochQuery, RunId, event_streams
-from backend.models import FINISHED_STATUSES, RUN_STATUSES, Run, RunEvaluation
+from backend.models import Run, RunEvaluation
 from backend.schemas import ClassReport, MetricPublic, MetricsPublic, RunCreate, RunDetail, RunPublic, RunsPublic
+from backend.services import admission
 from backend.services import runs as run_service
 from backend.services.users import record
-from backend.settings import settings
-from backend.training_config import TrainConfig
-from backend.validation import describe_errors
+from backend.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=AUTH_RESPONSES)
 
 
-def public(run: Run, detail: bool = False) -> RunPublic:
-    model = (RunDetail if detail else RunPublic).model_validate(run)
-    if run.last_train_acc is not None and run.last_test_acc is not None:
-        model.train_test_gap = run.last_train_acc - run.last_test_acc
-    return model
-
-
-def check_data_source(config, field: str = "config.data.source") -> None:
-    """Runs sent to the workers read 'cifar10' or a dataset under the lab's data folder
-    (CNNLAB_DATA_DIR), never any path of a worker machine."""
-    source = config.data.source
-    if source == "cifar10":
-        return
-    path = PurePosixPath(source)
-    if path.is_absolute() or ".." in path.parts or "\\" in source:
-        raise field_error(field, f"must be 'cifar10' or a path inside the lab's data folder ({settings.DATA_DIR}), "
-                                 f"without '..'; got {source!r}")
-
-
-def check_budget(config, field: str = "config.architecture") -> None:
-    """The lab's budgets: parameters (PARAM_BUDGET) and seconds of training (TIME_BUDGET_S)."""
-    verdict = summarize(config.architecture).verdict(settings.PARAM_BUDGET)
-    if not verdict["within_budget"]:
-        raise field_error(field, str(verdict["message"]))
-    if config.time_budget_s > settings.TIME_BUDGET_S:
-        raise field_error(field.rsplit(".", 1)[0] + ".time_budget_s",
-                          f"{config.time_budget_s:g} s is over the lab's time budget of {settings.TIME_BUDGET_S:g} s")
-
-
-def validated_config(raw: dict[str, Any], field: str, note: str = "") -> TrainConfig:
-    """A run config given inside another body (a sweep's point, a study's entry), checked as
-    POST /api/runs checks its own: errors are named from ``field``; ``note`` ends a validation
-    message (which grid point, say)."""
-    try:
-        config = TrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = describe_errors(exc)[0]
-        raise field_error(f"{field}.{err['field']}" if err["field"] else field, err["message"] + note) from None
-    check_budget(config, field=f"{field}.architecture")
-    check_data_source(config, field=f"{field}.data.source")
-    return config
-
-
-@router.post("", status_code=201, response_model=RunDetail, responses=quota_error.responses)
+@router.post("", status_code=201, response_model=RunDetail, responses=QUOTA_RESPONSES)
 def create_run(body: RunCreate, session: SessionDep, identity: Member) -> RunPublic:
     """Queue a run of the caller's (any signed-in user)."""
     check_owner_field(identity, body.owner)
-    check_budget(body.config)
-    check_data_source(body.config)
-    with quota_error(), run_service.admission(session, identity.user, 1):
-        run = run_service.new_run(session, body.config, body.name, identity.user)
-        session.commit()
-    queue.send_or_leave_to_reaper(run.id)
-    events.changed(run.id)
-    return public(run, detail=True)
+    _, (run,) = admission.admit(session, identity.user, [admission.Planned(admission.checked_config(body.config),
+                                                                          body.name)])
+    return run_public(run, detail=True)
 
 
 @router.get("", response_model=RunsPublic)
@@ -92,7 +42,7 @@ def read_runs(
     session: SessionDep,
     _identity: Member,
     status: str | None = Query(None, max_length=200, description="comma-separated statuses", json_schema_extra={
-        "pattern": "^(({0})(,({0}))*)?$".format("|".join(RUN_STATUSES))}),
+        "pattern": "^(({0})(,({0}))*)?$".format("|".join(tuple(RunStatus)))}),
     owner: str | None = Query(None, max_length=100, pattern=r"^[^\x00]*$"),
     sweep: int | None = Query(None, ge=1, le=INT_MAX),
     q: str | None = Query(None, max_length=200, pattern=r"^[^\x00]*$", description="text in the name, owner or architecture"),
@@ -104,12 +54,12 @@ def read_runs(
     if sort.lstrip("-") not in run_service.SORTABLE:
         raise field_error("sort", f"must be one of {', '.join(sorted(run_service.SORTABLE))} (with an optional '-')")
     if status:
-        unknown = [s for s in status.split(",") if s not in RUN_STATUSES]
+        unknown = [s for s in status.split(",") if s not in tuple(RunStatus)]
         if unknown:
-            raise field_error("status", f"unknown status {unknown[0]!r}; one of {', '.join(RUN_STATUSES)}")
+            raise field_error("status", f"unknown status {unknown[0]!r}; one of {', '.join(tuple(RunStatus))}")
     rows, count = run_service.list_runs(session, status=status, owner=owner, sweep_id=sweep, q=q, sort=sort,
                                         limit=limit, offset=offset)
-    return RunsPublic(data=[public(r) for r in rows], count=count)
+    return RunsPublic(data=[run_public(r) for r in rows], count=count)
 
 
 MAX_LISTED_ACTIVE = 500
@@ -118,9 +68,9 @@ MAX_LISTED_ACTIVE = 500
 def _active_snapshot(also: set[int]) -> dict[int, RunPublic]:
     """Every queued or running run (at most MAX_LISTED_ACTIVE), and the runs in ``also``."""
     with SessionLocal() as session:
-        rows = session.scalars(select(Run).where(or_(Run.status.in_(run_service.ACTIVE_STATUSES), Run.id.in_(also)))
+        rows = session.scalars(select(Run).where(or_(Run.status.in_(ACTIVE_STATUSES), Run.id.in_(also)))
                                .order_by(Run.id.desc()).limit(MAX_LISTED_ACTIVE + len(also))).all()
-        return {r.id: public(r) for r in rows}
+        return {r.id: run_public(r) for r in rows}
 
 
 @router.get("/events", response_class=StreamingResponse, responses={
@@ -175,7 +125,7 @@ def event_stream(identity: Identity, chunks) -> StreamingResponse:
 
 @router.get("/{run_id:int}", response_model=RunDetail)
 def read_run(run_id: RunId, session: SessionDep, _identity: Member) -> RunPublic:
-    return public(get_run_or_404(session, run_id), detail=True)
+    return run_public(get_run_or_404(session, run_id), detail=True)
 
 
 @router.get("/{run_id:int}/metrics", response_model=MetricsPublic)
@@ -214,7 +164,7 @@ def cancel_run(run_id: RunId, session: SessionDep, identity: Member) -> RunPubli
     record(session, identity.user, "run.cancel", "run", run_id, f"cancel of run {run_id} ({run.name}) asked")
     session.commit()
     events.changed(run_id)
-    return public(run, detail=True)
+    return run_public(run, detail=True)
 
 
 @router.delete("/{run_id:int}", status_code=204, responses=CONFLICT)
@@ -245,7 +195,7 @@ def _snapshot(run_id: RunId, since_epoch: int) -> tuple[RunPublic | None, list[M
         if run is None:
             return None, []
         rows = run_service.metrics_of(session, run_id, since_epoch)
-        return public(run), [MetricPublic.model_validate(m) for m in rows]
+        return run_public(run), [MetricPublic.model_validate(m) for m in rows]
 
 
 def _sse(event: str, data: str, event_id: str | None = None) -> str:

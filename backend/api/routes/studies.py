@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import copy
 import json
-from types import SimpleNamespace
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from backend import events, pages, queue
-from backend.api.deps import ErrorBody, SessionDep, field_error, quota_error, study_or_404
-from backend.api.routes.runs import check_data_source, validated_config
+from backend import pages
+from backend.api.deps import QUOTA_RESPONSES, ErrorBody, SessionDep, field_error, study_or_404
 from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
 from backend.limits import INT_MAX, StudyId
-from backend.models import FINISHED_STATUSES, Run, Study, StudyLaunch, StudyLaunchRun
+from backend.models import Run, Study, StudyLaunch, StudyLaunchRun
 from backend.schemas import (
     Claim,
     LaunchCreate,
@@ -28,13 +24,12 @@ from backend.schemas import (
     StudyEntry,
     StudyPublic,
 )
-from backend.settings import settings
-from backend.services import runs as run_service
+from backend.services import admission, launches
 from backend.services.users import record
+from backend.statuses import FINISHED_STATUSES
 from backend.studies.catalog import SHIPPED, ensure_shipped
+from backend.studies.conclusions import CLAIM_KINDS, claim_problem
 from backend.studies.report import build_report, table_csv
-from backend.training_config import DataConfig, TrainConfig
-from backend.validation import describe_errors
 
 router = APIRouter(prefix="/api/studies", tags=["studies"], responses=AUTH_RESPONSES)
 
@@ -74,11 +69,8 @@ def study_public(session: Session, study: Study) -> StudyPublic:
     return studies_public(session, [study])[0]
 
 
-PAIR_CLAIMS = {"raises", "lowers", "same", "more_overfit", "narrows_gap", "slower"}
-
-
 def check_claims(claims: list[Claim], entries: list[StudyEntry]) -> None:
-    """Each claim kind gets the entries and expected value it reads (Claim's docstring)."""
+    """Each claim names entries (or a group) of this study and gets what its kind reads (CLAIM_KINDS)."""
     keys = {e.key for e in entries}
     groups = {e.group for e in entries if e.group}
     for j, claim in enumerate(claims):
@@ -88,23 +80,12 @@ def check_claims(claims: list[Claim], entries: list[StudyEntry]) -> None:
                 raise field_error(f"{where}.keys", f"{key!r} is not the key of an entry")
         if len(set(claim.keys)) != len(claim.keys):
             raise field_error(f"{where}.keys", "names an entry twice")
-        n = len(claim.keys)
-        if claim.kind in PAIR_CLAIMS and n != 2:
-            raise field_error(f"{where}.keys", f"{claim.kind} compares two entries [variant, baseline], got {n}")
-        if claim.kind == "degrades" and n != 1:
-            raise field_error(f"{where}.keys", f"degrades reads one entry, got {n}")
-        if claim.kind in ("overfits_by", "beats") and n < 1:
-            raise field_error(f"{where}.keys", f"{claim.kind} needs at least one entry")
-        if claim.kind == "best_in_group":
-            if claim.group not in groups:
-                raise field_error(f"{where}.group", f"{claim.group!r} is not the group of any entry"
-                                                    + (f"; groups: {', '.join(sorted(groups))}" if groups else ""))
-            if claim.expected is None:
-                raise field_error(f"{where}.expected", "best_in_group needs the group value expected to win")
-        if claim.kind == "overfits_by" and not (isinstance(claim.expected, int | float) and 1 <= claim.expected <= 1000):
-            raise field_error(f"{where}.expected", "overfits_by needs an epoch of 120 between 1 and 1000")
-        if claim.kind == "beats" and not (isinstance(claim.expected, int | float) and 0 <= claim.expected <= 1):
-            raise field_error(f"{where}.expected", "beats needs an accuracy between 0 and 1")
+        if CLAIM_KINDS[claim.kind].keys == "group" and claim.group not in groups:
+            raise field_error(f"{where}.group", f"{claim.group!r} is not the group of any entry"
+                                                + (f"; groups: {', '.join(sorted(groups))}" if groups else ""))
+        problem = claim_problem(claim.kind, len(claim.keys), claim.expected)
+        if problem:
+            raise field_error(f"{where}.{problem[0]}", problem[1])
 
 
 def check_entries(body: StudyCreate, field_of=None) -> list[dict[str, Any]]:
@@ -120,7 +101,7 @@ def check_entries(body: StudyCreate, field_of=None) -> list[dict[str, Any]]:
         if entry.key in keys:
             raise field_error(f"entries[{i}].key", f"duplicate key {entry.key!r}")
         keys.add(entry.key)
-        config = validated_config(entry.config, field_of(i) if field_of else f"entries[{i}].config")
+        config = admission.checked_config(entry.config, field_of(i) if field_of else f"entries[{i}].config")
         stored.append({**entry.model_dump(mode="json"), "config": config.model_dump(mode="json")})
     for i, entry in enumerate(entries):
         if entry.baseline is not None and (entry.baseline not in keys or entry.baseline == entry.key):
@@ -196,55 +177,13 @@ def delete_study(study_id: StudyId, session: SessionDep, identity: Member) -> No
     session.commit()
 
 
-def scaled_config(config: TrainConfig, scale: float) -> TrainConfig:
-    """The quick version of a config: its epochs, and the epoch counts that go with them (step
-    schedule period, early-stopping patience), times ``scale``, each at least 1."""
-    def scaled(n: int) -> int:
-        return max(1, round(n * scale))
-
-    update: dict[str, Any] = {"epochs": scaled(config.epochs), "step_epochs": scaled(config.step_epochs)}
-    if config.early_stopping_patience is not None:
-        update["early_stopping_patience"] = scaled(config.early_stopping_patience)
-    return config.model_copy(update=update)
-
-
-@router.post("/{study_id}/launches", status_code=201, response_model=LaunchPublic, responses=quota_error.responses)
+@router.post("/{study_id}/launches", status_code=201, response_model=LaunchPublic, responses=QUOTA_RESPONSES)
 def launch_study(study_id: StudyId, body: LaunchCreate, session: SessionDep, identity: Member) -> LaunchPublic:
     """Anyone launches any study: one run per entry, the caller's, each entry's epochs scaled (at
     least 1); all are validated first."""
     check_owner_field(identity, body.owner)
     study = study_or_404(session, study_id)
-    if body.data is not None:
-        try:
-            data = DataConfig.model_validate({"source": "cifar10", **body.data})
-        except ValidationError as exc:
-            err = describe_errors(exc)[0]
-            raise field_error(f"data.{err['field']}", err["message"]) from None
-        check_data_source(SimpleNamespace(data=data), field="data.source")
-    configs = []
-    for i, entry in enumerate(study.entries):
-        raw = copy.deepcopy(entry["config"])
-        if body.data:
-            raw["data"] = {**(raw.get("data") or {}), **body.data}
-        # a study written for an hour runs within a lab that grants less
-        raw["time_budget_s"] = min(float(raw.get("time_budget_s", settings.TIME_BUDGET_S)), settings.TIME_BUDGET_S)
-        config = validated_config(raw, f"entries[{i}].config")
-        configs.append((entry, scaled_config(config, body.epochs_scale)))
-    with quota_error(), run_service.admission(session, identity.user, len(configs)):
-        launch = StudyLaunch(study_id=study.id, owner=identity.user, epochs_scale=body.epochs_scale,
-                             data_override=body.data, entries=study.entries, claims=study.claims)
-        session.add(launch)
-        session.flush()
-        runs = []
-        for entry, config in configs:
-            run = run_service.new_run(session, config, f"{study.name} · {entry['label']}"[:200], identity.user)
-            session.flush()
-            session.add(StudyLaunchRun(launch_id=launch.id, entry_key=entry["key"], run_id=run.id))
-            runs.append(run)
-        session.commit()
-    for run in runs:
-        queue.send_or_leave_to_reaper(run.id)
-        events.changed(run.id)
+    launch = launches.launch(session, identity.user, study, body.epochs_scale, body.data)
     session.refresh(launch)
     return launch_public(launch, finished_by_launch(session, [launch.id]).get(launch.id, 0))
 

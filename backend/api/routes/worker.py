@@ -13,7 +13,6 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response

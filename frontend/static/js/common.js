@@ -1,7 +1,9 @@
 // Shared helpers. User text only ever reaches the page through textContent, never as HTML.
 "use strict";
 const cnn = {
-  FINISHED: new Set(["succeeded", "failed", "cancelled", "timed_out"]), // backend.models.FINISHED_STATUSES
+  // backend.statuses, handed over by the server on every page's body (the export inlines its own)
+  get STATUSES() { return (document.body.dataset.runStatuses || "").split(" ").filter(Boolean); },
+  get FINISHED() { return new Set((document.body.dataset.finishedStatuses || "").split(" ").filter(Boolean)); },
   // the signed-in browser's CSRF token (base.html), sent with every request that changes something
   csrf: () => (document.querySelector('meta[name="csrf-token"]') || {}).content || "",
   me: () => ({ username: document.body.dataset.me || null, admin: document.body.dataset.meRole === "admin" }),
@@ -44,6 +46,9 @@ const cnn = {
       return tr;
     }));
   },
+  // an API answer's errors as [{field, message}]: a 422's list, or one message for the whole form
+  errorList: (r) => (r.data && Array.isArray(r.data.detail) ? r.data.detail
+    : [{ field: "form", message: r.data && r.data.detail ? String(r.data.detail) : `request failed (${r.status})` }]),
   // 422 details → messages next to the elements whose data-field matches (or the nearest parent field)
   showErrors(form, detail) {
     form.querySelectorAll("[data-error-for]").forEach((n) => { if (n.dataset.dynamic) n.remove(); else n.textContent = ""; });

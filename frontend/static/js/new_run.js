@@ -1,64 +1,82 @@
 "use strict";
-// The new-run form: the layer table and the params/MACs meter follow every keystroke
+// The new-run form. Its inputs are rendered from the options' declaration (backend.options); this
+// script reads and fills them in one generic pass over [data-field] by each input's data-kind, so
+// it names no option. The layer table and the params/MACs meter follow every keystroke
 // (POST /api/architectures/summary); an over-budget network cannot be submitted.
 (() => {
   const form = document.getElementById("run-form");
   const $ = (id) => document.getElementById(id);
   const budget = Number(document.body.dataset.paramBudget);
-  let presets = {}, withinBudget = false, timer = null, seq = 0, original = null; // original: "Run again" source config
+  const inputs = [...form.querySelectorAll('[data-field^="config."]')];
+  const pathOf = (el) => el.dataset.field.slice("config.".length).split(".");
+  const isArch = (el) => el.dataset.field.startsWith("config.architecture.");
+  const familyInput = form.querySelector('[data-field="config.architecture.family"]');
+  let presets = {}, recipes = {}, withinBudget = false, timer = null, seq = 0, original = null; // original: "Run again" source
 
-  const numList = (text) => text.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
-  const stagesOf = (text) => text.split("/").map((s) => numList(s));
-  const optNum = (id) => ($(id).value === "" ? null : Number($(id).value));
+  const numbers = (text) => text.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+  const read = {
+    bool: (el) => el.checked,
+    int: (el) => (el.value.trim() === "" ? null : Number(el.value)),
+    float: (el) => (el.value.trim() === "" ? null : Number(el.value)),
+    choice: (el) => el.value,
+    text: (el) => el.value,
+    ints: (el) => numbers(el.value),
+    stages: (el) => el.value.split("/").map(numbers),
+  };
+  const write = {
+    bool: (el, v) => { el.checked = !!v; },
+    ints: (el, v) => { el.value = v.join(", "); },
+    stages: (el, v) => { el.value = v.map((s) => s.join(",")).join(" / "); },
+  };
+  const valueAt = (obj, path) => path.reduce((o, k) => (o === undefined || o === null ? undefined : o[k]), obj);
+  function setAt(obj, path, value) {
+    const last = path[path.length - 1];
+    path.slice(0, -1).reduce((o, k) => (o[k] = o[k] || {}), obj)[last] = value;
+  }
+  // an architecture option belongs to some families; the others' are hidden and not sent
+  const belongs = (el) => !isArch(el) || !el.closest("[data-families]")
+    || el.closest("[data-families]").dataset.families.split(" ").includes(familyInput.value);
 
-  function architecture() {
-    const family = $("family").value;
-    const arch = { family, name: $("preset").dataset.edited === "1" ? "custom" : $("preset").value || "custom", stages: stagesOf($("stages").value) };
-    if (family === "plain") {
-      Object.assign(arch, { batch_norm: $("batch_norm").value, hidden: numList($("hidden").value),
-        dropout_input: Number($("dropout_input").value || 0), dropout_hidden: Number($("dropout_hidden").value || 0) });
-    } else if (family === "compact") {
-      Object.assign(arch, { residual: $("residual").checked, dropout: Number($("dropout").value || 0),
-        stem: Number($("stem").value || 0), activation: $("activation").value, pool_at: $("pool_at").value });
-    } else { // resnet
-      Object.assign(arch, { dropout: Number($("dropout").value || 0), stem: Number($("stem").value || 0),
-        activation: $("activation").value });
+  function readConfig() {
+    const config = {};
+    for (const el of inputs) {
+      if (!belongs(el)) continue;
+      setAt(config, pathOf(el), read[el.dataset.kind](el));
     }
-    return arch;
+    const arch = config.architecture;
+    arch.name = $("preset").dataset.edited === "1" ? "custom" : $("preset").value || "custom";
+    return config;
   }
 
-  function fillArchitecture(a) {
-    $("family").value = a.family;
-    $("stages").value = a.stages.map((s) => s.join(",")).join(" / ");
-    if (a.family === "plain") {
-      $("batch_norm").value = a.batch_norm; $("hidden").value = a.hidden.join(", ");
-      $("dropout_input").value = a.dropout_input; $("dropout_hidden").value = a.dropout_hidden;
-    } else {
-      $("dropout").value = a.dropout; $("stem").value = a.stem || 0; $("activation").value = a.activation;
-      if (a.family === "compact") { $("residual").checked = a.residual; $("pool_at").value = a.pool_at || "first"; }
+  function fill(config, only) { // only: "architecture" or "run" (everything else)
+    for (const el of inputs) {
+      if ((only === "architecture") !== isArch(el)) continue;
+      const v = valueAt(config, pathOf(el));
+      if (v === undefined) continue;
+      (write[el.dataset.kind] || ((e, x) => { e.value = x === null ? "" : x; }))(el, v);
     }
-    form.className = a.family;
+    if (only === "architecture") showFamily();
+    requirementsChanged();
   }
 
-  function fillConfig(c) {
-    const set = (id, v) => { if (v !== undefined && v !== null) $(id).value = v; };
-    set("epochs", c.epochs); set("batch_size", c.batch_size); set("optimizer", c.optimizer); set("lr", c.lr);
-    set("schedule", c.schedule); set("weight_decay", c.weight_decay); set("label_smoothing", c.label_smoothing);
-    set("seed", c.seed); set("time_budget", c.time_budget_s); set("patience", c.early_stopping_patience);
-    if (c.data) { set("data_source", c.data.source); set("train_limit", c.data.train_limit); set("test_limit", c.data.test_limit); }
-    if (c.augment) {
-      $("crop").checked = c.augment.crop; $("flip").checked = c.augment.flip; set("cutout", c.augment.cutout);
-      $("alternate_flip").checked = !!c.augment.alternate_flip;
-    }
-    set("ema_epochs", c.ema_epochs);
-    flipChanged();
-    $("tta").checked = !!c.tta; set("tta_shift", c.tta_shift); $("whiten_init").checked = !!c.whiten_init;
-    $("tta_each_epoch").checked = c.tta_each_epoch !== false;
+  function showFamily() {
+    form.className = "run-form " + familyInput.value;
+    for (const box of form.querySelectorAll("[data-families]")) box.hidden = !box.dataset.families.split(" ").includes(familyInput.value);
   }
+
+  // an option that needs a yes/no option on (data-requires) is offered only while that one is on
+  function requirementsChanged() {
+    for (const el of form.querySelectorAll("[data-requires]")) {
+      const needed = form.querySelector(`[data-field="${CSS.escape(el.dataset.requires)}"]`);
+      el.disabled = !needed.checked;
+      if (!needed.checked) el.checked = false;
+    }
+  }
+  form.addEventListener("change", requirementsChanged);
 
   async function refresh() {
     const mine = ++seq;
-    const r = await cnn.api("POST", "/api/architectures/summary", { architecture: architecture() });
+    const r = await cnn.api("POST", "/api/architectures/summary", { architecture: readConfig().architecture });
     if (mine !== seq) return; // a newer keystroke already asked
     const msg = $("budget-msg");
     if (!r.ok) {
@@ -80,38 +98,40 @@
     cnn.layerRows(document.querySelector("#layers tbody"), s.rows);
     document.body.dataset.summaryParams = s.total_params;
   }
-
-  // alternating is a way to flip: it is offered only while the flip is on
-  function flipChanged() {
-    $("alternate_flip").disabled = !$("flip").checked;
-    if (!$("flip").checked) $("alternate_flip").checked = false;
-  }
-  $("flip").addEventListener("change", flipChanged);
-
   const schedule = () => { clearTimeout(timer); timer = setTimeout(refresh, 120); };
-  for (const id of ["family", "stages", "batch_norm", "hidden", "dropout_input", "dropout_hidden", "residual", "dropout", "stem", "activation", "pool_at"]) {
-    $(id).addEventListener("input", () => { $("preset").dataset.edited = "1"; form.className = $("family").value; schedule(); });
+
+  let family = familyInput.value;
+  for (const el of inputs.filter(isArch)) {
+    el.addEventListener("input", () => { $("preset").dataset.edited = "1"; schedule(); });
   }
-  // a resnet needs a stem (compact's 0 = none is refused): switching to it offers ResNet-20's
-  $("family").addEventListener("input", () => { if ($("family").value === "resnet" && !Number($("stem").value)) $("stem").value = 16; });
-  $("preset").addEventListener("change", () => { $("preset").dataset.edited = "0"; fillArchitecture(presets[$("preset").value]); schedule(); });
+  // a new family: options still at the old family's default take the new one's (resnet's stem is 16, compact's 0 = none)
+  familyInput.addEventListener("input", () => {
+    for (const box of form.querySelectorAll("[data-defaults]")) {
+      const defaults = JSON.parse(box.dataset.defaults), el = box.querySelector("[data-field]");
+      if (!(familyInput.value in defaults) || !(family in defaults)) continue;
+      if (JSON.stringify(read[el.dataset.kind](el)) === JSON.stringify(defaults[family])) {
+        (write[el.dataset.kind] || ((e, x) => { e.value = x; }))(el, defaults[familyInput.value]);
+      }
+    }
+    family = familyInput.value;
+    showFamily();
+  });
+  $("preset").addEventListener("change", () => {
+    $("preset").dataset.edited = "0";
+    fill({ architecture: presets[$("preset").value] }, "architecture"); family = familyInput.value;
+    schedule();
+  });
+  $("recipe").addEventListener("change", () => {
+    const r = recipes[$("recipe").value];
+    $("recipe-help").textContent = r ? r.description : "";
+    if (r) fill(r.config, "run");
+  });
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     if (!withinBudget) return;
-    const config = {
-      architecture: architecture(), epochs: Number($("epochs").value), batch_size: Number($("batch_size").value),
-      optimizer: $("optimizer").value, lr: Number($("lr").value), schedule: $("schedule").value,
-      weight_decay: Number($("weight_decay").value), label_smoothing: Number($("label_smoothing").value),
-      augment: { crop: $("crop").checked, flip: $("flip").checked, cutout: Number($("cutout").value || 0),
-        alternate_flip: $("alternate_flip").checked },
-      ema_epochs: optNum("ema_epochs"),
-      tta: $("tta").checked, tta_shift: Number($("tta_shift").value || 0), whiten_init: $("whiten_init").checked,
-      tta_each_epoch: $("tta_each_epoch").checked,
-      early_stopping_patience: optNum("patience"), seed: Number($("seed").value), time_budget_s: Number($("time_budget").value),
-      data: { source: $("data_source").value, train_limit: optNum("train_limit"), test_limit: optNum("test_limit") },
-    };
-    if (original) { // keep what the form does not show (momentum, padding, precision, input size, ...)
+    const config = readConfig();
+    if (original) { // keep what the form does not show for this family
       const arch = original.architecture.family === config.architecture.family ? { ...original.architecture, ...config.architecture } : config.architecture;
       Object.assign(config, { ...original, ...config, architecture: arch, augment: { ...original.augment, ...config.augment },
         data: { ...original.data, ...config.data } });
@@ -122,27 +142,31 @@
     const r = await cnn.api("POST", "/api/runs", body);
     if (r.ok) { location.href = `/runs/${r.data.id}`; return; }
     $("submit").disabled = false;
-    cnn.showErrors(form, r.data && r.data.detail ? (Array.isArray(r.data.detail) ? r.data.detail : [{ field: "form", message: r.data.detail }]) : []);
+    cnn.showErrors(form, cnn.errorList(r));
   });
 
   (async () => {
-    const r = await cnn.api("GET", "/api/presets");
-    for (const p of r.data.data) {
-      presets[p.architecture] = p.description;
-      $("preset").append(cnn.el("option", `${p.architecture} (${cnn.int(p.total_params)} params)`, { value: p.architecture }));
+    const [p, rs] = await Promise.all([cnn.api("GET", "/api/presets"), cnn.api("GET", "/api/recipes")]);
+    for (const x of p.data.data) {
+      presets[x.architecture] = x.description;
+      $("preset").append(cnn.el("option", `${x.architecture} (${cnn.int(x.total_params)} params)`, { value: x.architecture }));
     }
+    for (const r of rs.data.data) recipes[r.key] = r;
     const from = new URLSearchParams(location.search).get("from");
     if (from) { // "Run again": the form prefilled from an earlier run
       const run = await cnn.api("GET", `/api/runs/${from}`);
       if (run.ok) {
         original = run.data.config;
-        fillConfig(run.data.config); fillArchitecture(run.data.config.architecture);
+        fill(run.data.config, "architecture"); fill(run.data.config, "run");
         $("preset").value = presets[run.data.architecture] ? run.data.architecture : "";
         $("name").value = run.data.name + " (again)";
       }
     } else {
-      $("preset").value = "compact"; fillArchitecture(presets.compact);
+      $("preset").value = "compact"; fill({ architecture: presets.compact }, "architecture");
+      $("recipe").value = "modern"; fill(recipes.modern.config, "run");
+      $("recipe-help").textContent = recipes.modern.description;
     }
+    family = familyInput.value;
     await refresh();
     document.body.dataset.ready = "1";
   })();

@@ -1,4 +1,5 @@
-"""Presets and architecture summaries: the size of a network before anything is queued."""
+"""Architectures, presets and recipes: the size of a network before anything is queued, and the
+named settings a run can start from."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter
 from backend.api.deps import field_error
 from backend.architecture import PRESETS, ArchitectureError, parse_architecture, summarize
 from backend.auth.rules import AUTH_RESPONSES, Member
+from backend.recipes import RECIPES
 from backend.schemas import ArchitectureSummaryRequest
 from backend.settings import settings
 
@@ -35,3 +37,10 @@ def summarize_architecture(body: ArchitectureSummaryRequest, _identity: Member) 
     except ArchitectureError as exc:
         raise field_error(f"architecture.{exc.field}", exc.message) from None
     return summary_body(arch)
+
+
+@router.get("/recipes")
+def read_recipes(_identity: Member) -> dict[str, Any]:
+    """The named recipes (backend.recipes), each with every setting it gives a run but the network."""
+    return {"data": [{"key": r.key, "title": r.title, "description": r.description, "config": r.full()}
+                     for r in RECIPES.values()]}

@@ -1,0 +1,107 @@
+"""One way in for every run: POST /api/runs, sweeps, study launches (and searches) all admit their
+runs here, so a run is checked the same way whoever asks for it.
+
+``checked_config`` validates a config and applies the lab's rules (the parameter and time budgets,
+the data folder); ``admit`` checks the owner's quotas, creates the runs (with the row that groups
+them, if any), commits once and enqueues them. Refusals are :class:`Refused` (422 naming the
+field) and :class:`~backend.services.runs.QuotaExceeded` (429), each mapped once in backend.main.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from backend import events, queue
+from backend.architecture import summarize
+from backend.models import Run, User
+from backend.services import runs as run_service
+from backend.settings import settings
+from backend.training_config import TrainConfig
+from backend.validation import describe_errors
+
+Group = TypeVar("Group")
+
+
+class Refused(ValueError):
+    """A run (or the body asking for it) that may not be admitted: ``status`` (422) naming the field."""
+
+    def __init__(self, field: str, message: str, status: int = 422) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message, self.status = field, message, status
+
+
+def check_data_source(source: str, field: str = "config.data.source") -> None:
+    """Runs sent to the workers read 'cifar10' or a dataset under the lab's data folder
+    (CNNLAB_DATA_DIR), never any path of a worker machine."""
+    if source == "cifar10":
+        return
+    path = PurePosixPath(source)
+    if path.is_absolute() or ".." in path.parts or "\\" in source:
+        raise Refused(field, f"must be 'cifar10' or a path inside the lab's data folder ({settings.DATA_DIR}), "
+                             f"without '..'; got {source!r}")
+
+
+def check_budget(config: TrainConfig, field: str = "config") -> None:
+    """The lab's budgets: parameters (PARAM_BUDGET) and seconds of training (TIME_BUDGET_S)."""
+    verdict = summarize(config.architecture).verdict(settings.PARAM_BUDGET)
+    if not verdict["within_budget"]:
+        raise Refused(f"{field}.architecture", str(verdict["message"]))
+    if config.time_budget_s > settings.TIME_BUDGET_S:
+        raise Refused(f"{field}.time_budget_s",
+                      f"{config.time_budget_s:g} s is over the lab's time budget of {settings.TIME_BUDGET_S:g} s")
+
+
+def checked_config(raw: dict[str, Any] | TrainConfig, field: str = "config", note: str = "") -> TrainConfig:
+    """A config as the lab admits it: valid, within the budgets, reading the lab's data. Errors are
+    named from ``field``; ``note`` ends a validation message (which grid point, say)."""
+    if isinstance(raw, TrainConfig):
+        config = raw
+    else:
+        try:
+            config = TrainConfig.model_validate(raw)
+        except ValidationError as exc:
+            err = describe_errors(exc)[0]
+            raise Refused(f"{field}.{err['field']}" if err["field"] else field, err["message"] + note) from None
+    check_budget(config, field)
+    check_data_source(config.data.source, f"{field}.data.source")
+    return config
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A run to admit: its checked config and its name (the network's when None)."""
+
+    config: TrainConfig
+    name: str | None = None
+
+
+def admit(
+    session: Session,
+    owner: User,
+    planned: Sequence[Planned],
+    group: Group | None = None,
+    link: Callable[[Group, list[Run]], None] | None = None,
+) -> tuple[Group | None, list[Run]]:
+    """Admit the runs as one step: the owner's quotas, then ``group`` (the row that holds them: a
+    sweep, a study launch) and the runs, tied to it by ``link`` — one commit; then each is queued
+    (or left to the reaper if the broker is down) and announced. Nothing is created when a quota
+    refuses."""
+    with run_service.admission(session, owner, len(planned)):
+        if group is not None:
+            session.add(group)
+            session.flush()
+        runs = [run_service.new_run(session, p.config, p.name, owner) for p in planned]
+        session.flush()
+        if link is not None and group is not None:
+            link(group, runs)
+        session.commit()
+    for run in runs:
+        queue.send_or_leave_to_reaper(run.id)
+        events.changed(run.id)
+    return group, runs

@@ -1,0 +1,49 @@
+"""A run's statuses and the reasons a training stops, declared once.
+
+The models' CHECK constraint, the schemas, the routes, the trainer and the runner read these; the
+page scripts get them from the server (``data-*`` on every page's body, read by common.js).
+Pure Python: the worker imports it too.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+FINISHED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT)
+
+
+class StopReason(StrEnum):
+    """Why a training loop ended (TrainResult.stop_reason)."""
+
+    COMPLETED = "completed"  # every planned epoch
+    EARLY_STOPPING = "early_stopping"
+    TIME_BUDGET = "time_budget"
+    DIVERGED = "diverged"  # the loss stopped being a number
+    CANCELLED = "cancelled"  # someone asked the backend to cancel
+    SUPERSEDED = "superseded"  # the backend gave the run to another attempt: report nothing more
+
+
+# the run's final status for each reason (a superseded attempt reports none)
+FINAL_STATUS: dict[StopReason, RunStatus] = {
+    StopReason.COMPLETED: RunStatus.SUCCEEDED,
+    StopReason.EARLY_STOPPING: RunStatus.SUCCEEDED,
+    StopReason.TIME_BUDGET: RunStatus.TIMED_OUT,
+    StopReason.DIVERGED: RunStatus.FAILED,
+    StopReason.CANCELLED: RunStatus.CANCELLED,
+}
+
+
+def sql_in(column: str, values: type[StrEnum] | tuple[StrEnum, ...]) -> str:
+    """``status IN ('queued', ...)`` for a CHECK constraint."""
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
