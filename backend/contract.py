@@ -10,7 +10,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from backend.api.deps import ErrorBody
+from backend.architecture import PRESETS
 from backend.auth.rules import Message
+from backend.settings import settings
 
 REF = "#/components/schemas/{model}"
 
@@ -66,15 +68,11 @@ def install(app: FastAPI) -> None:
 def _lab_limits(components: dict[str, Any]) -> None:
     """The lab's time budget is a bound of the config's time budget (the parameter budget is
     checked on the architecture's exact size, which no schema can state)."""
-    from backend.settings import settings
-
     components["TrainConfig"]["properties"]["time_budget_s"]["maximum"] = settings.TIME_BUDGET_S
 
 
 def _presets_accepted(components: dict[str, Any]) -> None:
     """An architecture may be given as a preset's name: say so where the schema takes one."""
-    from backend.architecture import PRESETS
-
     families = components["TrainConfig"]["properties"]["architecture"]
     name = {"type": "string", "enum": sorted(PRESETS), "description": "a preset (GET /api/presets)"}
     families["anyOf"] = [name, *families["anyOf"]]

@@ -15,8 +15,10 @@ import argparse
 import json
 from pathlib import Path
 
+from backend.recipes import PILOT_15MIN
+from backend.training_config import TrainConfig
 from benchmarks.common import cifar10_path, images_per_s_after_first_epoch, machine
-from benchmarks.time_to_accuracy import recipe
+from worker import flags
 from worker.data import load_dataset
 
 RESULTS = Path(__file__).parent / "results"
@@ -31,7 +33,8 @@ def main() -> None:
     data = load_dataset(cifar10_path(), cache_dir="var/cache").limited(args.limit, 1_000)
     speed: dict[str, float] = {}
     for activation in VARIANTS:
-        config = recipe("compact", args.epochs, 3600, 256, 0.2, cutout=8, activation=activation)
+        raw = PILOT_15MIN.config("compact", epochs=args.epochs, time_budget_s=3600)
+        config = TrainConfig.model_validate(flags.apply(raw, {"augment.cutout": 8, "architecture.activation": activation}))
         speed[activation] = images_per_s_after_first_epoch(config, data)
     out = {"machine": machine(), "preset": "compact", "train_images": len(data.train_y), "epochs": args.epochs,
            "images_per_s": speed, "ratio_vs_gelu": {k: v / speed["gelu"] for k, v in speed.items()}}

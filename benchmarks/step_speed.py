@@ -17,10 +17,11 @@ import argparse
 import json
 from pathlib import Path
 
+from backend.recipes import PILOT_15MIN
+from backend.training_config import TrainConfig
 from benchmarks.common import cifar10_path, images_per_s_after_first_epoch, machine
-from benchmarks.time_to_accuracy import recipe
 from worker.data import load_dataset
-from worker.trainer import pick_device, use_bf16
+from worker.device import pick_device, use_bf16
 
 RESULTS = Path(__file__).parent / "results"
 VARIANTS = {"fp32 contiguous": ("fp32", False), "fp32 channels_last": ("fp32", True),
@@ -36,13 +37,14 @@ def main() -> None:
     data = load_dataset(cifar10_path(), cache_dir="var/cache").limited(args.limit, 500)
     speed: dict[str, float] = {}
     for name, (precision, channels_last) in VARIANTS.items():
-        config = recipe(args.preset, args.epochs, 3600, 256, 0.2).model_copy(
-            update={"precision": precision, "channels_last": channels_last})
+        config = TrainConfig.model_validate(PILOT_15MIN.config(
+            args.preset, epochs=args.epochs, time_budget_s=3600, precision=precision, channels_last=channels_last))
         speed[name] = images_per_s_after_first_epoch(config, data)
         print(f"{name}: {speed[name]:.0f} img/s", flush=True)
     auto = "bf16" if use_bf16(pick_device("auto"), "auto") else "fp32"
     out = {"machine": machine(), "preset": args.preset, "train_images": len(data.train_y), "epochs": args.epochs,
-           "images_per_s": speed, "ratio_vs_fp32_contiguous": {k: v / speed["fp32 contiguous"] for k, v in speed.items()},
+           "images_per_s": speed,
+           "ratio_vs_fp32_contiguous": {k: v / speed["fp32 contiguous"] for k, v in speed.items()},
            "precision_auto_chooses": auto}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"step_speed_{args.preset}.json").write_text(json.dumps(out, indent=2))

@@ -34,8 +34,9 @@ def tta_ablation(config: TrainConfig, data, weights: Path) -> dict[str, float]:
     ``ema_epochs``, also of the final trained weights without the average ("raw: ..."), so one run
     measures what the average adds."""
     from worker import checkpoint
+    from worker.device import DeviceData, pick_device, use_bf16
+    from worker.evaluation import evaluate
     from worker.model import build_model
-    from worker.trainer import DeviceData, evaluate, pick_device, use_bf16
 
     device = pick_device(config.device)
     dd = DeviceData(data, device, config.channels_last)

@@ -20,6 +20,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from backend.settings import settings
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff"}
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CACHE_VERSION = 1
@@ -196,7 +198,7 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
 
 def _download_torchvision(root: Path) -> None:
     try:
-        from torchvision.datasets import CIFAR10
+        from torchvision.datasets import CIFAR10  # only for a download: torchvision is slow to import
 
         CIFAR10(str(root), train=True, download=True)
         CIFAR10(str(root), train=False, download=True)
@@ -251,8 +253,6 @@ def resolve_source(source: str) -> tuple[str, bool]:
     CNNLAB_CIFAR10 when it exists, else the copy shipped beside this checkout
     (../shared/data/cifar10), else CNNLAB_CIFAR10 filled by torchvision's download when the
     network allows. Any other source is a path, used as it is."""
-    from backend.settings import settings
-
     if source != "cifar10":
         return source, False
     if Path(settings.CIFAR10).exists() or not SHARED_CIFAR10.exists():

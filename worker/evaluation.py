@@ -1,5 +1,6 @@
-"""A finished run's test set, class by class: per-class accuracy, the confusion matrix and a
-small gallery of misclassified images (PNG, base64) for the run page and the study report."""
+"""Evaluation: test accuracy and loss under the test-time views (the image, its mirror, shifted
+copies), and a finished run's test set class by class — per-class accuracy, the confusion matrix
+and a small gallery of misclassified images (PNG, base64) for the run page and the study report."""
 
 from __future__ import annotations
 
@@ -8,9 +9,56 @@ import io
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 
 from worker.data import ImageDataset
+from worker.device import DeviceData, autocast
+
+
+def views_logits(model: nn.Module, x: torch.Tensor, flip: bool) -> torch.Tensor:
+    """Mean logits of ``x`` and, with ``flip``, its mirror image."""
+    logits = model(x).float()
+    return (logits + model(x.flip(-1)).float()) / 2 if flip else logits
+
+
+def tta_logits(
+    model: nn.Module, x: torch.Tensor, flip: bool, shift: int,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> torch.Tensor:
+    """Test-time augmentation: the image (and its mirror), and with ``shift`` two copies moved by
+    ``shift`` pixels up-left and down-right (reflect-padded, and their mirrors), weighted half and
+    half — the translate TTA of Keller Jordan's airbench."""
+    logits = views_logits(model, x, flip)
+    if not shift:
+        return logits
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (shift,) * 4, mode="reflect")
+    shifted = [padded[..., : h, : w], padded[..., 2 * shift :, 2 * shift :]]
+    moved = sum(views_logits(model, v.contiguous(memory_format=memory_format), flip) for v in shifted) / 2
+    return (logits + moved) / 2
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, data: DeviceData, batch_size: int, tta: bool = False, bf16: bool = False, tta_shift: int = 0
+) -> tuple[float, float, torch.Tensor]:
+    """(mean test loss, test accuracy, predicted labels) over the whole test set."""
+    model.eval()
+    total_loss, preds = 0.0, []
+    device = data.test_x.device
+    for i in range(0, len(data.test_y), batch_size):
+        x = data.normalize(data.test_x[i : i + batch_size])
+        y = data.test_y[i : i + batch_size]
+        with autocast(device, bf16):
+            logits = tta_logits(model, x, tta, tta_shift, data.memory_format)
+        total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+        preds.append(logits.argmax(1))
+    n = len(data.test_y)
+    pred = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=device)
+    acc = (pred == data.test_y).float().mean().item() if n else 0.0
+    return (total_loss / n if n else 0.0), acc, pred.cpu()
 
 
 def png_base64(image: np.ndarray) -> str:
@@ -20,7 +68,7 @@ def png_base64(image: np.ndarray) -> str:
 
 
 def views_label(flip: bool, shift: int) -> str:
-    """The test-time views a prediction averaged, in words (trainer._tta_logits)."""
+    """The test-time views a prediction averaged, in words (tta_logits)."""
     return "image" + (" + mirror" if flip else "") + (f" + {shift}-px shifts" if shift else "")
 
 

@@ -16,24 +16,13 @@ from backend.training_config import TrainConfig
 from worker import checkpoint
 from worker.client import BackendClient, Superseded
 from worker.data import load_dataset, resolve_source
+from worker.device import device_label
 from worker.reporter import SUPERSEDED, Reporter
-from worker.trainer import COMPLETED, describe_stop, pick_device, train
+from worker.trainer import COMPLETED, describe_stop, train
 from worker.trust import inside_data_dir, without_paths
 
 log = logging.getLogger("cnnlab.worker")
 
-
-
-def device_label(choice: str) -> str:
-    try:
-        device = pick_device(choice)
-    except RuntimeError:
-        return "unavailable"
-    if device.type == "cuda":
-        import torch
-
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return "cpu"
 
 
 def execute(run_id: int, client: BackendClient) -> str:

@@ -18,7 +18,6 @@ last checkpoint continues exactly as if it had never stopped (same seed, same CP
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections.abc import Callable
@@ -26,9 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from backend.architecture import summarize
@@ -38,7 +35,8 @@ from worker import checkpoint
 from worker.augment import alternating_flips, cutout, flip_where, random_crop, random_flip
 from worker.averaging import WeightAverage
 from worker.data import ImageDataset
-from worker.evaluation import class_report, views_label
+from worker.device import DeviceData, autocast, pick_device, use_bf16
+from worker.evaluation import class_report, evaluate, views_label
 from worker.model import build_model
 from worker.schedule import lr_at
 from worker.whitening import whiten_first_conv
@@ -95,34 +93,6 @@ def finished_line(seconds: float) -> str:
     return f"Training finished in {s // 3600:02d}h {s % 3600 // 60:02d}min {s % 60:02d}sec"
 
 
-def pick_device(choice: str) -> torch.device:
-    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise RuntimeError("device: 'cuda' was asked for but no CUDA device is available")
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
-class DeviceData:
-    """The dataset on the device as uint8 NCHW tensors, normalised per batch."""
-
-    def __init__(self, data: ImageDataset, device: torch.device, channels_last: bool) -> None:
-        def to_tensor(x: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(device)
-
-        self.train_x, self.test_x = to_tensor(data.train_x), to_tensor(data.test_x)
-        self.train_y = torch.from_numpy(data.train_y).to(device)
-        self.test_y = torch.from_numpy(data.test_y).to(device)
-        mean = data.train_x.reshape(-1, 3).mean(0) if len(data.train_x) else np.zeros(3)
-        std = data.train_x.reshape(-1, 3).std(0) if len(data.train_x) else np.ones(3)
-        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(np.maximum(std, 1e-3), dtype=torch.float32, device=device).view(1, 3, 1, 1)
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x.float() - self.mean) / self.std).contiguous(memory_format=self.memory_format)
-
-
 def whitening_sample(data: DeviceData) -> torch.Tensor:
     """The normalised training images whiten_init estimates the patch covariance on."""
     return data.normalize(data.train_x[:: max(1, len(data.train_y) // WHITEN_IMAGES)])
@@ -148,70 +118,6 @@ def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(groups, lr=config.lr)
     return torch.optim.AdamW(groups, lr=config.lr)
-
-
-@functools.cache
-def cpu_has_native_bf16() -> bool:
-    """bf16 autocast halves a training step on CPUs with bf16 instructions and slows others down."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def use_bf16(device: torch.device, precision: str) -> bool:
-    if precision != "auto":
-        return precision == "bf16"
-    return device.type == "cuda" or cpu_has_native_bf16()
-
-
-def _autocast(device: torch.device, enabled: bool):  # weights, optimizer and loss stay float32
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-def _views_logits(model: nn.Module, x: torch.Tensor, flip: bool) -> torch.Tensor:
-    """Mean logits of ``x`` and, with ``flip``, its mirror image."""
-    logits = model(x).float()
-    return (logits + model(x.flip(-1)).float()) / 2 if flip else logits
-
-
-def _tta_logits(
-    model: nn.Module, x: torch.Tensor, flip: bool, shift: int,
-    memory_format: torch.memory_format = torch.contiguous_format,
-) -> torch.Tensor:
-    """Test-time augmentation: the image (and its mirror), and with ``shift`` two copies moved by
-    ``shift`` pixels up-left and down-right (reflect-padded, and their mirrors), weighted half and
-    half — the translate TTA of Keller Jordan's airbench."""
-    logits = _views_logits(model, x, flip)
-    if not shift:
-        return logits
-    h, w = x.shape[-2:]
-    padded = F.pad(x, (shift,) * 4, mode="reflect")
-    shifted = [padded[..., : h, : w], padded[..., 2 * shift :, 2 * shift :]]
-    moved = sum(_views_logits(model, v.contiguous(memory_format=memory_format), flip) for v in shifted) / 2
-    return (logits + moved) / 2
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, data: DeviceData, batch_size: int, tta: bool = False, bf16: bool = False, tta_shift: int = 0
-) -> tuple[float, float, torch.Tensor]:
-    """(mean test loss, test accuracy, predicted labels) over the whole test set."""
-    model.eval()
-    total_loss, preds = 0.0, []
-    device = data.test_x.device
-    for i in range(0, len(data.test_y), batch_size):
-        x = data.normalize(data.test_x[i : i + batch_size])
-        y = data.test_y[i : i + batch_size]
-        with _autocast(device, bf16):
-            logits = _tta_logits(model, x, tta, tta_shift, data.memory_format)
-        total_loss += F.cross_entropy(logits, y, reduction="sum").item()
-        preds.append(logits.argmax(1))
-    n = len(data.test_y)
-    pred = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=device)
-    acc = (pred == data.test_y).float().mean().item() if n else 0.0
-    return (total_loss / n if n else 0.0), acc, pred.cpu()
 
 
 def _augment(x: torch.Tensor, config: TrainConfig, gen: torch.Generator, flips: torch.Tensor | None) -> torch.Tensor:
@@ -322,7 +228,7 @@ def train(
                 group["lr"] = lr * group.get("lr_scale", 1.0)  # checkpoints from before the scale lack it
             x = dd.normalize(_augment(dd.train_x[idx], config, gen, flips[idx] if flips is not None else None))
             y = dd.train_y[idx]
-            with _autocast(device, bf16):
+            with autocast(device, bf16):
                 logits = model(x)
                 loss = criterion(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)

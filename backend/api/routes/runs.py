@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse
+from fastapi.sse import EventSourceResponse, format_sse_event
 from sqlalchemy import or_, select
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -73,10 +74,10 @@ def _active_snapshot(also: set[int]) -> dict[int, RunPublic]:
         return {r.id: run_public(r) for r in rows}
 
 
-@router.get("/events", response_class=StreamingResponse, responses={
+@router.get("/events", responses={
     200: {"content": {"text/event-stream": {}}, "description": "The runs list's event stream"},
     429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER)"}})
-async def read_runs_events(request: Request, _identity: Member) -> StreamingResponse:
+async def read_runs_events(request: Request, _identity: Member) -> EventSourceResponse:
     """Server-Sent Events for the runs list: a `run` event (the run's summary, progress inside
     its epoch included) whenever a queued or running run changes, and once more when it ends —
     so the list follows every run without polling."""
@@ -84,7 +85,7 @@ async def read_runs_events(request: Request, _identity: Member) -> StreamingResp
 
 
 async def _list_events(request: Request):
-    yield "retry: 1000\n\n"
+    yield RETRY
     sent: dict[int, str] = {}
     seen_version, last_read = -1, 0.0
     loop = asyncio.get_running_loop()
@@ -107,7 +108,7 @@ async def _list_events(request: Request):
         await asyncio.sleep(0.25)
 
 
-def event_stream(identity: Identity, chunks) -> StreamingResponse:
+def event_stream(identity: Identity, chunks) -> EventSourceResponse:
     """An SSE response holding one of the caller's stream slots (429 past the per-user limit),
     given back when the stream ends or the response does, whichever comes first."""
     release = event_streams.take(identity.user.id)
@@ -119,7 +120,7 @@ def event_stream(identity: Identity, chunks) -> StreamingResponse:
         finally:
             release()
 
-    return StreamingResponse(stream(), media_type="text/event-stream", background=BackgroundTask(release),
+    return EventSourceResponse(stream(), background=BackgroundTask(release),
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
@@ -198,12 +199,15 @@ def _snapshot(run_id: RunId, since_epoch: int) -> tuple[RunPublic | None, list[M
         return run_public(run), [MetricPublic.model_validate(m) for m in rows]
 
 
-def _sse(event: str, data: str, event_id: str | None = None) -> str:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {data}\n\n"
+def _sse(event: str, data: str, event_id: str | None = None) -> bytes:
+    """One event in FastAPI's SSE framing (fastapi.sse); ``data`` is JSON already."""
+    return format_sse_event(event=event, data_str=data, id=event_id)
 
 
-@router.get("/{run_id:int}/events", response_class=StreamingResponse, responses={
+RETRY = format_sse_event(retry=1000)  # EventSource reconnects after 1 s
+
+
+@router.get("/{run_id:int}/events", responses={
     200: {"content": {"text/event-stream": {}}, "description": "The event stream"},
     429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER)"}})
 async def read_events(
@@ -212,7 +216,7 @@ async def read_events(
     _identity: Member,
     since_epoch: EpochQuery = 0,
     last_event_id: Annotated[str | None, Header()] = None,
-) -> StreamingResponse:
+) -> EventSourceResponse:
     """Server-Sent Events: `metric` for every recorded epoch (id = epoch), `status` on every change.
 
     A client that reconnects (EventSource does so by itself) sends Last-Event-ID and gets only
@@ -228,7 +232,7 @@ async def read_events(
 
 async def _events(run_id: int, request: Request, since_epoch: int):
     sent_epoch, sent_status, seen_version, last_read = since_epoch, None, -1, 0.0
-    yield "retry: 1000\n\n"
+    yield RETRY
     loop = asyncio.get_running_loop()
     while True:
         now = loop.time()

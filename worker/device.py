@@ -1,0 +1,72 @@
+"""Where a run trains and in what precision: the device choice, bf16 autocast where it pays, and
+the dataset on the device as uint8 tensors normalised per batch."""
+
+from __future__ import annotations
+
+import functools
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from worker.data import ImageDataset
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError("device: 'cuda' was asked for but no CUDA device is available")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+class DeviceData:
+    """The dataset on the device as uint8 NCHW tensors, normalised per batch."""
+
+    def __init__(self, data: ImageDataset, device: torch.device, channels_last: bool) -> None:
+        def to_tensor(x: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(device)
+
+        self.train_x, self.test_x = to_tensor(data.train_x), to_tensor(data.test_x)
+        self.train_y = torch.from_numpy(data.train_y).to(device)
+        self.test_y = torch.from_numpy(data.test_y).to(device)
+        mean = data.train_x.reshape(-1, 3).mean(0) if len(data.train_x) else np.zeros(3)
+        std = data.train_x.reshape(-1, 3).std(0) if len(data.train_x) else np.ones(3)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(np.maximum(std, 1e-3), dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x.float() - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """bf16 autocast halves a training step on CPUs with bf16 instructions and slows others down."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16(device: torch.device, precision: str) -> bool:
+    if precision != "auto":
+        return precision == "bf16"
+    return device.type == "cuda" or cpu_has_native_bf16()
+
+
+def autocast(device: torch.device, enabled: bool) -> AbstractContextManager[None]:
+    """bf16 autocast on the device when enabled; weights, optimizer and loss stay float32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def device_label(choice: str) -> str:
+    try:
+        device = pick_device(choice)
+    except RuntimeError:
+        return "unavailable"
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return "cpu"
