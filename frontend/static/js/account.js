@@ -7,8 +7,7 @@
     const body = { current_password: form.querySelector("#current_password").value, new_password: form.querySelector("#new_password").value };
     const r = await cnn.api("POST", "/api/me/password", body);
     if (!r.ok) {
-      const d = r.data && r.data.detail;
-      cnn.showErrors(form, Array.isArray(d) ? d : [{ field: "form", message: String(d || r.status) }]);
+      cnn.showApiErrors(form, r);
       return;
     }
     window.location.assign("/login?next=/account");

@@ -35,6 +35,15 @@ const cnn = {
   },
   seedLine: (m) => `[epoch ${m.epoch}] train accuracy: ${Math.round(m.train_acc * 100)}% test accuracy: ${Math.round(m.test_acc * 100)}% loss: ${m.train_loss.toFixed(3)} duration: ${m.seconds.toFixed(2)}`,
   statusBadge(node, status) { node.textContent = status; node.className = "status " + status; },
+  // a table cell holding a run's status badge (runs list, compare, study report)
+  statusCell(status) { const td = document.createElement("td"), badge = cnn.el("span"); cnn.statusBadge(badge, status); td.append(badge); return td; },
+  // the layout every curve chart shares: a title, epochs on x (whole numbers, about a dozen ticks), y as a
+  // percentage when pct; extra merges over it
+  chartLayout(title, ytitle, { pct = false, epochs = 0, ...extra } = {}) {
+    return { title: { text: title }, xaxis: { title: { text: "epoch" }, tickformat: "d", dtick: Math.max(1, Math.ceil(epochs / 12)) },
+      yaxis: { title: { text: ytitle }, ...(pct ? { tickformat: ".0%" } : {}) }, margin: { t: 40, r: 10, b: 40, l: 55 }, ...extra };
+  },
+  plotConfig: { responsive: true, displaylogo: false },
   layerRows(tbody, rows) {
     tbody.replaceChildren(...rows.map((r, i) => {
       const tr = document.createElement("tr");
@@ -49,6 +58,8 @@ const cnn = {
   // an API answer's errors as [{field, message}]: a 422's list, or one message for the whole form
   errorList: (r) => (r.data && Array.isArray(r.data.detail) ? r.data.detail
     : [{ field: "form", message: r.data && r.data.detail ? String(r.data.detail) : `request failed (${r.status})` }]),
+  // an API answer's errors shown on the form (the one error display of every page)
+  showApiErrors(form, r) { cnn.showErrors(form, cnn.errorList(r)); },
   // 422 details → messages next to the elements whose data-field matches (or the nearest parent field)
   showErrors(form, detail) {
     form.querySelectorAll("[data-error-for]").forEach((n) => { if (n.dataset.dynamic) n.remove(); else n.textContent = ""; });
@@ -77,7 +88,7 @@ const cnn = {
   // A finished run's class report (GET /api/runs/{id}/evaluation): confusion heatmap, accuracy per
   // class, gallery of misclassified test images. Used by the run page and the study report.
   classReport(confusion, perClass, gallery, e) {
-    const names = e.classes, labels = names.map(cnn.plotText), cfg = { responsive: true, displaylogo: false };
+    const names = e.classes, labels = names.map(cnn.plotText), cfg = cnn.plotConfig;
     Plotly.react(confusion, [{ type: "heatmap", z: e.confusion, x: labels, y: labels, colorscale: "Blues", reversescale: true, hoverongaps: false }],
       { title: { text: "Confusion matrix" }, xaxis: { title: { text: "predicted" } }, yaxis: { title: { text: "true" }, autorange: "reversed" },
         margin: { t: 40, r: 10, b: 70, l: 80 } }, cfg);

@@ -7,7 +7,7 @@
   const sweepId = root.dataset.sweepId;
   const budget = Number(document.body.dataset.paramBudget);
   const FINISHED = cnn.FINISHED;
-  const config = { responsive: true, displaylogo: false };
+  const config = cnn.plotConfig;
 
   async function runIds() {
     if (!sweepId) return (new URLSearchParams(location.search).get("ids") || "").split(",").filter(Boolean);
@@ -28,10 +28,9 @@
       loss.push({ x: s.epoch, y: s.test_loss, name: label + " test", legendgroup: label, line: { color }, mode: "lines" });
     });
     const longest = Math.max(1, ...data.map((d) => d.series.epoch.length));
-    const base = (title, y, fmt) => ({ title: { text: title }, xaxis: { title: { text: "epoch" }, tickformat: "d", dtick: Math.max(1, Math.ceil(longest / 12)) }, yaxis: { title: { text: y }, tickformat: fmt },
-      margin: { t: 40, r: 10, b: 40, l: 55 }, showlegend: data.length <= 10 });
-    Plotly.react("cmp-acc", acc, base("Accuracy (train dashed, test solid)", "accuracy", ".0%"), config);
-    Plotly.react("cmp-loss", loss, base("Loss (train dashed, test solid)", "loss"), config);
+    const base = (title, y, pct) => cnn.chartLayout(title, y, { pct, epochs: longest, showlegend: data.length <= 10 });
+    Plotly.react("cmp-acc", acc, base("Accuracy (train dashed, test solid)", "accuracy", true), config);
+    Plotly.react("cmp-loss", loss, base("Loss (train dashed, test solid)", "loss", false), config);
     const done = data.filter((d) => d.run.best_test_acc !== null);
     const points = (key) => ({ x: done.map((d) => d.run[key]), y: done.map((d) => d.run.best_test_acc), text: done.map((d) => cnn.plotText(d.run.name)),
       mode: "markers+text", textposition: "top center", marker: { size: 10, color: done.map((d) => cnn.colors[data.indexOf(d) % cnn.colors.length]) }, type: "scatter", name: "runs" });
@@ -46,7 +45,7 @@
       const tr = document.createElement("tr"), r = d.run, td = document.createElement("td");
       const swatch = cnn.el("span", "■ ", { "aria-hidden": "true", style: `color:${cnn.colors[i % cnn.colors.length]}` });
       td.append(swatch, cnn.el("a", r.name, { href: `/runs/${r.id}` })); tr.append(td);
-      const st = document.createElement("td"); const badge = cnn.el("span"); cnn.statusBadge(badge, r.status); st.append(badge); tr.append(st);
+      tr.append(cnn.statusCell(r.status));
       for (const v of [cnn.int(r.params), cnn.int(r.macs), cnn.pct(r.best_test_acc), cnn.pct(r.last_train_acc), cnn.minutes(r.train_seconds)]) tr.append(cnn.el("td", v, { class: "num" }));
       return tr;
     }));

@@ -142,7 +142,7 @@
     const r = await cnn.api("POST", "/api/runs", body);
     if (r.ok) { location.href = `/runs/${r.data.id}`; return; }
     $("submit").disabled = false;
-    cnn.showErrors(form, cnn.errorList(r));
+    cnn.showApiErrors(form, r);
   });
 
   (async () => {

@@ -13,7 +13,7 @@
     const body = { name: $("sweep-name").value, base_config: base, grid: { [$("grid-key").value.trim()]: values } };
     const r = await cnn.api("POST", "/api/sweeps", body);
     if (r.ok) { location.href = `/sweeps/${r.data.id}`; return; }
-    cnn.showErrors(form, Array.isArray(r.data.detail) ? r.data.detail : [{ field: "form", message: String(r.data.detail) }]);
+    cnn.showApiErrors(form, r);
   });
   document.body.dataset.ready = "1";
 })();

@@ -19,16 +19,15 @@
     const x = rows.map((m) => m.epoch);
     const marks = [vline(analysis.best_epoch, "#1d6b36", "best"), vline(analysis.overfit_epoch, "#b3261e", "overfits")];
     const shapes = marks.flatMap((m) => m.shapes), annotations = marks.flatMap((m) => m.annotations);
-    const layout = (title, ytitle) => ({ title: { text: title }, xaxis: { title: { text: "epoch" }, tickformat: "d", dtick: Math.max(1, Math.ceil(x.length / 12)) }, yaxis: { title: { text: ytitle } },
-      margin: { t: 40, r: 10, b: 40, l: 50 }, legend: { orientation: "h" }, shapes, annotations });
+    const layout = (title, ytitle, pct) => cnn.chartLayout(title, ytitle, { pct, epochs: x.length, legend: { orientation: "h" }, shapes, annotations });
     Plotly.react("acc-chart", [
       { x, y: rows.map((m) => m.train_acc), name: "train", mode: "lines+markers", line: { dash: "dash", color: "#1f77b4" } },
       { x, y: rows.map((m) => m.test_acc), name: "test", mode: "lines+markers", line: { color: "#1f77b4" } },
-    ], { ...layout("Accuracy", "accuracy"), yaxis: { title: { text: "accuracy" }, tickformat: ".0%" } }, { responsive: true, displaylogo: false });
+    ], layout("Accuracy", "accuracy", true), cnn.plotConfig);
     Plotly.react("loss-chart", [
       { x, y: rows.map((m) => m.train_loss), name: "train", mode: "lines+markers", line: { dash: "dash", color: "#d62728" } },
       { x, y: rows.map((m) => m.test_loss), name: "test", mode: "lines+markers", line: { color: "#d62728" } },
-    ], layout("Loss", "loss"), { responsive: true, displaylogo: false });
+    ], layout("Loss", "loss", false), cnn.plotConfig);
     document.getElementById("log").textContent = rows.map(cnn.seedLine).join("\n");
     root.dataset.points = String(rows.length);
     const m = [];

@@ -36,7 +36,7 @@
     box.addEventListener("change", () => { box.checked ? selected.add(run.id) : selected.delete(run.id); compareBtn.disabled = studyBtn.disabled = selected.size < 1; });
     const tdBox = document.createElement("td"); tdBox.append(box); tr.append(tdBox);
     const tdName = document.createElement("td"); tdName.append(cnn.el("a", run.name, { href: `/runs/${run.id}` })); tr.append(tdName);
-    const tdStatus = document.createElement("td"); const badge = cnn.el("span"); cnn.statusBadge(badge, run.status); tdStatus.append(badge);
+    const tdStatus = cnn.statusCell(run.status);
     if (run.status === "running" && run.progress) {
       const p = run.progress, bar = cnn.el("progress", null, { max: p.batches, class: "row-progress",
         title: `epoch ${p.epoch} of ${run.epochs}: ${p.batch} of ${p.batches} batches, ${Math.round(p.images_per_s)} images/s` });
@@ -86,7 +86,7 @@
     const name = document.getElementById("study-name").value.trim() || `${selected.size} runs`;
     const r = await cnn.api("POST", "/api/studies", { name, run_ids: [...selected] });
     if (r.ok) { location.href = `/studies/${r.data.id}`; return; }
-    cnn.showErrors(form, Array.isArray(r.data?.detail) ? r.data.detail : [{ field: "form", message: String(r.data?.detail ?? r.status) }]);
+    cnn.showApiErrors(form, r);
   });
   window.addEventListener("popstate", () => { syncForm(); load(); });
   let reload = null;

@@ -35,7 +35,7 @@
     if (!Array.isArray(parsed) && parsed?.claims) body.claims = parsed.claims;
     const r = await cnn.api("POST", "/api/studies", body);
     if (r.ok) { location.href = `/studies/${r.data.id}`; return; }
-    cnn.showErrors(form, Array.isArray(r.data?.detail) ? r.data.detail : [{ field: "form", message: String(r.data?.detail ?? r.status) }]);
+    cnn.showApiErrors(form, r);
   });
   load();
 })();

@@ -87,7 +87,7 @@
     const r = await cnn.api("POST", `/api/studies/${studyId}/launches`, body);
     button.disabled = false;
     if (!r.ok) {
-      cnn.showErrors(form, Array.isArray(r.data?.detail) ? r.data.detail : [{ field: "form", message: String(r.data?.detail ?? r.status) }]);
+      cnn.showApiErrors(form, r);
       return;
     }
     cnn.showErrors(form, []);

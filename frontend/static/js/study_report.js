@@ -4,7 +4,7 @@
 // is exported is exactly what was seen. User text reaches the page only through textContent, and
 // Plotly only through cnn.plotText.
 const cnnReport = (() => {
-  const plotCfg = { responsive: true, displaylogo: false };
+  const plotCfg = cnn.plotConfig;
   const DIFF_PT = 0.005; // differences of at least half a point are highlighted
 
   function cell(text, cls) { return cnn.el("td", text, cls ? { class: cls } : {}); }
@@ -33,7 +33,7 @@ const cnnReport = (() => {
       const name = document.createElement("th"); name.scope = "row";
       if (live && r.run_id) name.append(cnn.el("a", r.entry, { href: `/runs/${r.run_id}` })); else name.textContent = r.entry;
       tr.append(name);
-      const st = document.createElement("td"); const badge = cnn.el("span"); cnn.statusBadge(badge, r.status || "no run"); st.append(badge); tr.append(st);
+      tr.append(cnn.statusCell(r.status || "no run"));
       tr.append(sizeCell(r.params, r.ref_params), sizeCell(r.macs, r.ref_macs),
         cell(`${r.epochs_done ?? "–"} / ${r.ref_epochs ?? "–"}`, "num"),
         cell(cnn.pct(r.train_acc), "num"), cell(cnn.pct(r.ref_train_acc, 0), "num"), diffCell(r.diff_train_acc),
@@ -66,9 +66,7 @@ const cnnReport = (() => {
       traces.push({ x: e.series.epoch, y: e.series["test_" + field], name, legendgroup: e.key, mode: "lines", line: { color } });
     });
     const longest = Math.max(1, ...entries.map((e) => e.series.epoch.length));
-    Plotly.react(div, traces, { title: { text: title }, xaxis: { title: { text: "epoch" }, tickformat: "d", dtick: Math.max(1, Math.ceil(longest / 12)) },
-      yaxis: { title: { text: ytitle }, ...(pct ? { tickformat: ".0%" } : {}) }, margin: { t: 40, r: 10, b: 40, l: 55 },
-      legend: { font: { size: 10 } } }, plotCfg);
+    Plotly.react(div, traces, cnn.chartLayout(title, ytitle, { pct, epochs: longest, legend: { font: { size: 10 } } }), plotCfg);
   }
 
   function minis(container, entries) {
@@ -83,8 +81,8 @@ const cnnReport = (() => {
       Plotly.react(container.children[i], [
         { x: s.epoch, y: s.train_acc, name: "train", mode: "lines", line: { dash: "dash", color: "#1f77b4" } },
         { x: s.epoch, y: s.test_acc, name: "test", mode: "lines", line: { color: "#1f77b4" } },
-      ], { title: { text: cnn.plotText(e.label), font: { size: 12 } }, showlegend: false, shapes: mark,
-        xaxis: { title: { text: "epoch" }, tickformat: "d", dtick: Math.max(1, Math.ceil(s.epoch.length / 10)) }, yaxis: { tickformat: ".0%" }, margin: { t: 30, r: 8, b: 35, l: 45 }, height: 220 }, plotCfg);
+      ], cnn.chartLayout(cnn.plotText(e.label), "", { pct: true, epochs: s.epoch.length, showlegend: false, shapes: mark,
+        title: { text: cnn.plotText(e.label), font: { size: 12 } }, margin: { t: 30, r: 8, b: 35, l: 45 }, height: 220 }), plotCfg);
     });
   }
 

@@ -34,7 +34,7 @@
     const days = document.getElementById("token-days").value;
     const body = { label: document.getElementById("token-label").value.trim(), expires_days: days ? Number(days) : null };
     const r = await cnn.api("POST", "/api/tokens", body);
-    if (!r.ok) { cnn.showErrors(form, r.data && r.data.detail); return; }
+    if (!r.ok) { cnn.showApiErrors(form, r); return; }
     cnn.showErrors(form, []);
     document.getElementById("secret").textContent = r.data.token;
     document.getElementById("new-secret").hidden = false;

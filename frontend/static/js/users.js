@@ -2,7 +2,7 @@
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  const errors = (form, r) => cnn.showErrors(form, r.data && (Array.isArray(r.data.detail) ? r.data.detail : [{ field: "form", message: r.data.detail }]));
+  const errors = (form, r) => cnn.showApiErrors(form, r);
 
   function button(text, cls, onClick) {
     const b = cnn.el("button", text, { type: "button", class: cls });
