@@ -34,7 +34,8 @@ def main() -> None:
     speed: dict[str, float] = {}
     for activation in VARIANTS:
         raw = PILOT_15MIN.config("compact", epochs=args.epochs, time_budget_s=3600)
-        config = TrainConfig.model_validate(flags.apply(raw, {"augment.cutout": 8, "architecture.activation": activation}))
+        overrides = {"augment.cutout": 8, "architecture.activation": activation}
+        config = TrainConfig.model_validate(flags.apply(raw, overrides))
         speed[activation] = images_per_s_after_first_epoch(config, data)
     out = {"machine": machine(), "preset": "compact", "train_images": len(data.train_y), "epochs": args.epochs,
            "images_per_s": speed, "ratio_vs_gelu": {k: v / speed["gelu"] for k, v in speed.items()}}

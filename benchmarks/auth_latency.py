@@ -55,7 +55,8 @@ def password_costs(repeat: int = 15) -> dict[str, float]:
         t = time.perf_counter()
         hash_password("another password")
         make.append((time.perf_counter() - t) * 1000)
-    return {"verify_ms_median": round(statistics.median(verify), 1), "hash_ms_median": round(statistics.median(make), 1),
+    return {"verify_ms_median": round(statistics.median(verify), 1),
+            "hash_ms_median": round(statistics.median(make), 1),
             "hash": stored.split("$")[1] + " " + stored.split("$")[3]}
 
 

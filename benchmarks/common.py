@@ -29,7 +29,8 @@ def machine() -> str:
         # the model name alone ("AMD EPYC") hides a 4x difference in training speed between generations
         flags = set(info.get("flags", "").split())
         simd = next((f for f in ("amx_bf16", "avx512_bf16", "avx512f", "avx2") if f in flags), "no avx2")
-        cpu = f"{info.get('model name', cpu)} (family {info.get('cpu family', '?')} model {info.get('model', '?')}, {simd})"
+        family, model = info.get("cpu family", "?"), info.get("model", "?")
+        cpu = f"{info.get('model name', cpu)} (family {family} model {model}, {simd})"
     except OSError:
         pass
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"

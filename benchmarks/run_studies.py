@@ -20,7 +20,8 @@ import httpx
 
 OUT = Path(__file__).parent / "studies"
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
 
 
 def study_by_slug(http: httpx.Client, slug: str) -> dict:

@@ -50,12 +50,13 @@ def seed(url: str) -> None:
                 total += secs
                 if test > best:
                     best, best_epoch = test, e
-                metrics.write(f"{run_id}\t{e}\t{1 - train}\t{train}\t{1.1 - test}\t{test}\t0.1\t{secs}\t2026-11-28 00:00:00+00\n")
+                metrics.write(f"{run_id}\t{e}\t{1 - train}\t{train}\t{1.1 - test}\t{test}\t0.1\t{secs}\t"
+                              "2026-11-28 00:00:00+00\n")
             status = ("succeeded", "failed", "cancelled", "timed_out")[run_id % 4]
+            created = f"2026-11-{1 + run_id % 27:02d} 00:00:00+00"
             runs.write("\t".join(map(str, [run_id, f"run {run_id}", 1001 + run_id % 17, status, config, "compact",
-                                           244746, 16258144, run_id, EPOCHS, f"2026-11-{1 + run_id % 27:02d} 00:00:00+00",
-                                           1, "false", EPOCHS, best, best_epoch, 1 - train, train, 1.1 - test, test, 0.1,
-                                           total])) + "\n")
+                                           244746, 16258144, run_id, EPOCHS, created, 1, "false", EPOCHS, best,
+                                           best_epoch, 1 - train, train, 1.1 - test, test, 0.1, total])) + "\n")
         for i in range(17):  # the runs' owners (user0 … user16)
             cur.execute("INSERT INTO users (id, username, display_name, role, active, created_at) VALUES "
                         "(%s, %s, %s, 'member', true, now())", (1001 + i, f"user{i}", f"user{i}"))
@@ -100,7 +101,8 @@ def sse_latency_ms(http: httpx.Client) -> float:
 
     def listen() -> None:
         event = None
-        with httpx.stream("GET", str(http.base_url).rstrip("/") + f"/api/runs/{run['id']}/events", timeout=60) as response:
+        stream_url = str(http.base_url).rstrip("/") + f"/api/runs/{run['id']}/events"
+        with httpx.stream("GET", stream_url, timeout=60) as response:
             for line in response.iter_lines():
                 if line.startswith("event: "):
                     event = line[7:]
@@ -163,8 +165,10 @@ def main() -> None:
                 "seed_seconds": round(seeded_s, 1),
                 "runs": RUNS, "epochs_per_run": EPOCHS,
                 "list_ms": median_ms(lambda: http.get("/api/runs?limit=50").raise_for_status(), 30),
-                "list_sorted_by_best_ms": median_ms(lambda: http.get("/api/runs?limit=50&sort=-best_test_acc").raise_for_status(), 30),
-                "list_filtered_ms": median_ms(lambda: http.get("/api/runs?limit=50&status=succeeded&owner=user3&q=run").raise_for_status(), 30),
+                "list_sorted_by_best_ms": median_ms(
+                    lambda: http.get("/api/runs?limit=50&sort=-best_test_acc").raise_for_status(), 30),
+                "list_filtered_ms": median_ms(
+                    lambda: http.get("/api/runs?limit=50&status=succeeded&owner=user3&q=run").raise_for_status(), 30),
                 "compare_100_ms": median_ms(lambda: http.get(f"/api/compare?ids={ids}").raise_for_status(), 10),
                 "reference_naive_aggregate_list_ms": naive_list_ms(url),
                 "sse_epoch_to_event_ms": sse_latency_ms(http),

@@ -18,7 +18,8 @@ target_metadata = Base.metadata
 
 
 def database_url() -> str:
-    return context.get_x_argument(as_dictionary=True).get("url") or config.attributes.get("url") or settings.DATABASE_URL
+    return (context.get_x_argument(as_dictionary=True).get("url") or config.attributes.get("url")
+            or settings.DATABASE_URL)
 
 
 def run_migrations_offline() -> None:

@@ -58,7 +58,8 @@ def upgrade() -> None:
     sa.Column('last_test_acc', sa.Float(), nullable=True),
     sa.Column('last_lr', sa.Float(), nullable=True),
     sa.Column('train_seconds', sa.Float(), nullable=False),
-    sa.CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out')", name='ck_runs_status'),
+    sa.CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out')",
+                       name='ck_runs_status'),
     sa.ForeignKeyConstraint(['sweep_id'], ['sweeps.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id')
     )

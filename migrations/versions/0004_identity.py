@@ -149,7 +149,8 @@ def downgrade() -> None:
     for table in OWNED:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("owner", sa.String(length=100), nullable=True))
-        conn.execute(sa.text(f"UPDATE {table} SET owner = (SELECT username FROM users WHERE users.id = {table}.owner_id)"))
+        conn.execute(sa.text(f"UPDATE {table} SET owner = "
+                             f"(SELECT username FROM users WHERE users.id = {table}.owner_id)"))
         with op.batch_alter_table(table) as batch:
             batch.alter_column("owner", existing_type=sa.String(length=100), nullable=False)
             batch.drop_constraint(f"fk_{table}_owner_id_users", type_="foreignkey")

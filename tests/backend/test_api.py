@@ -8,20 +8,8 @@ import pytest
 
 from backend import queue
 from backend.db import SessionLocal
-from backend.migrate import upgrade
-from tests.utils.auth import LabTestClient, user_token
 from backend.models import Run, utcnow
 from tests.utils.factories import TINY_ARCH, metric, tiny_config
-
-
-@pytest.fixture(scope="module")
-def client():
-    upgrade()
-    from backend.main import create_app
-
-    user_token("root", "admin")  # required mode starts only with an admin
-    with LabTestClient(create_app(), "alice") as c:
-        yield c
 
 
 def submit(client, name="run", owner="alice", **overrides) -> dict:
@@ -60,17 +48,22 @@ def test_preset_name_is_expanded_and_named(client) -> None:
         ({"config": {"architecture": "wide", "lr": -1}}, "config.lr", "greater than 0"),
         ({"config": {"architecture": {"stages": [[8, 0]]}}}, "config.architecture.stages[0][1]", "at least 1"),
         ({"config": {"architecture": {"stages": [[8]] * 6}}}, "config.architecture.stages", "at most 5"),
-        ({"config": {"architecture": {"stages": [[8]], "dropout_hidden": 1}}}, "config.architecture.dropout_hidden", "[0, 1)"),
+        ({"config": {"architecture": {"stages": [[8]], "dropout_hidden": 1}}},
+         "config.architecture.dropout_hidden", "[0, 1)"),
         ({"config": {"architecture": "nope"}}, "config.architecture.preset", "unknown preset"),
         ({"config": {"architecture": "wide", "batch_size": 0}}, "config.batch_size", "greater than or equal to 1"),
         ({"config": {"architecture": "wide", "optimizer": "rmsprop"}}, "config.optimizer", "'sgd', 'adam' or 'adamw'"),
         ({"config": {"architecture": "wide", "schedule": "exp"}}, "config.schedule", "'constant', 'step'"),
-        ({"config": {"architecture": "wide", "weight_decay": -0.1}}, "config.weight_decay", "greater than or equal to 0"),
+        ({"config": {"architecture": "wide", "weight_decay": -0.1}},
+         "config.weight_decay", "greater than or equal to 0"),
         ({"config": {"architecture": "wide", "label_smoothing": 2}}, "config.label_smoothing", "less than 1"),
-        ({"config": {"architecture": "wide", "early_stopping_patience": 0}}, "config.early_stopping_patience", "greater than or equal to 1"),
+        ({"config": {"architecture": "wide", "early_stopping_patience": 0}},
+         "config.early_stopping_patience", "greater than or equal to 1"),
         ({"config": {"architecture": "wide", "time_budget_s": 0}}, "config.time_budget_s", "greater than 0"),
-        ({"config": {"architecture": "wide", "augment": {"padding": 99}}}, "config.augment.padding", "less than or equal to 16"),
-        ({"config": {"architecture": "wide", "data": {"test_limit": -3}}}, "config.data.test_limit", "greater than or equal to 1"),
+        ({"config": {"architecture": "wide", "augment": {"padding": 99}}},
+         "config.augment.padding", "less than or equal to 16"),
+        ({"config": {"architecture": "wide", "data": {"test_limit": -3}}},
+         "config.data.test_limit", "greater than or equal to 1"),
         ({"config": {"architecture": "wide", "tta_shift": 9}}, "config.tta_shift", "less than or equal to 8"),
         ({"config": {"architecture": "wide", "ema_epochs": -1}}, "config.ema_epochs", "greater than 0"),
         ({"config": {"architecture": "wide", "augment": {"flip": False, "alternate_flip": True}}},
@@ -135,7 +128,8 @@ def test_worker_lifecycle_records_epochs_and_summary(client) -> None:
     r = client.put(f"/api/worker/runs/{run['id']}/checkpoints/best?attempt=1&epoch=2", content=b"weights")
     assert r.status_code == 204
     assert client.delete(f"/api/runs/{run['id']}").status_code == 409  # refused while it runs
-    r = client.post(f"/api/worker/runs/{run['id']}/finish", json={"attempt": 1, "status": "succeeded", "reason": "completed 3 epochs"})
+    r = client.post(f"/api/worker/runs/{run['id']}/finish",
+                    json={"attempt": 1, "status": "succeeded", "reason": "completed 3 epochs"})
     assert r.status_code == 204
     body = client.get(f"/api/runs/{run['id']}").json()
     assert body["status"] == "succeeded" and body["reason"] == "completed 3 epochs" and body["finished_at"]
@@ -265,7 +259,8 @@ def test_presets_and_architecture_summary(client) -> None:
     assert presets["param_budget"] == 256_000
     r = client.post("/api/architectures/summary", json={"architecture": TINY_ARCH}).json()
     assert r["rows"][0]["name"] == "conv1" and r["budget"]["within_budget"] is True
-    r = client.post("/api/architectures/summary", json={"architecture": {"stages": [[128, 128], [256]], "hidden": [512]}}).json()
+    too_big = {"stages": [[128, 128], [256]], "hidden": [512]}
+    r = client.post("/api/architectures/summary", json={"architecture": too_big}).json()
     assert r["budget"]["within_budget"] is False and "over the budget of 256,000" in r["budget"]["message"]
     r = client.post("/api/architectures/summary", json={"architecture": {"stages": [[8, -2]]}})
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "architecture.stages[0][1]"
@@ -291,8 +286,9 @@ def test_class_report_is_stored_and_served(client) -> None:
     run = submit(client)
     attempt = claim(client, run["id"])
     assert client.get(f"/api/runs/{run['id']}/evaluation").status_code == 404
-    report = {"epoch": 2, "classes": ["a", "b"], "accuracy": 0.75, "views": "image + mirror", "per_class_acc": [1.0, 0.5],
-              "confusion": [[2, 0], [1, 1]], "misclassified": [{"index": 3, "true": 1, "pred": 0, "png": "iVBORw0KGgo="}]}
+    report = {"epoch": 2, "classes": ["a", "b"], "accuracy": 0.75, "views": "image + mirror",
+              "per_class_acc": [1.0, 0.5], "confusion": [[2, 0], [1, 1]],
+              "misclassified": [{"index": 3, "true": 1, "pred": 0, "png": "iVBORw0KGgo="}]}
     r = client.put(f"/api/worker/runs/{run['id']}/evaluation", json={"attempt": attempt, "report": report})
     assert r.status_code == 204
     assert client.get(f"/api/runs/{run['id']}/evaluation").json() == report

@@ -36,8 +36,9 @@ def assert_summary_matches_model(arch) -> None:
     model = build_model(arch)
     assert summary.total_params == count_params(model)
     assert summary.total_macs == torch_macs(model, arch)
+    layers = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm2d)
     torch_rows = {name.rsplit(".", 1)[-1]: sum(p.numel() for p in m.parameters(recurse=False))
-                  for name, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm2d))}
+                  for name, m in model.named_modules() if isinstance(m, layers)}
     ours = {r.name: r.params for r in summary.rows if r.kind in ("conv", "fc", "bn")}
     assert ours == torch_rows
 
@@ -70,7 +71,7 @@ def random_description(rng: random.Random):
     size = rng.choice([8, 16, 28, 32, 40])
     max_stages = min(3, size.bit_length() - 1)
     stages = [[rng.randint(1, 24) for _ in range(rng.randint(1, 3))] for _ in range(rng.randint(1, max_stages))]
-    common = dict(input_size=size, in_channels=rng.choice([1, 3]), num_classes=rng.randint(2, 12))
+    common = {"input_size": size, "in_channels": rng.choice([1, 3]), "num_classes": rng.randint(2, 12)}
     family = rng.choice(["plain", "compact", "resnet"])
     if family == "resnet":  # odd sizes too: a stride-2 conv rounds up where a max-pool rounds down
         size = rng.choice([7, 16, 28, 32, 33])

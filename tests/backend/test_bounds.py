@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from backend.db import SessionLocal
 from backend.migrate import upgrade
@@ -48,10 +47,12 @@ def test_a_sweep_grid_is_counted_before_a_point_is_built(client) -> None:
     assert r.status_code == 422 and r.json()["detail"][0] == {
         "field": "grid", "message": "1,000,000,000 points is over the limit of 64"}
     sweeper = client.as_user("sweeper")
-    r = sweeper.post("/api/sweeps", json={"name": "65", "base_config": tiny_config(), "grid": {"seed": list(range(65))}})
+    r = sweeper.post("/api/sweeps",
+                     json={"name": "65", "base_config": tiny_config(), "grid": {"seed": list(range(65))}})
     assert r.status_code == 422 and "65 points" in r.json()["detail"][0]["message"]
     assert counts() == before
-    r = sweeper.post("/api/sweeps", json={"name": "64", "base_config": tiny_config(), "grid": {"seed": list(range(64))}})
+    r = sweeper.post("/api/sweeps",
+                     json={"name": "64", "base_config": tiny_config(), "grid": {"seed": list(range(64))}})
     assert r.status_code == 201 and len(r.json()["runs"]) == 64
 
 
@@ -61,7 +62,8 @@ def test_a_json_body_is_capped(client, monkeypatch) -> None:
     at_limit = body + " " * (2000 - len(body))
     before = counts()
     r = client.post("/api/runs", content=at_limit + " ", headers={"Content-Type": "application/json"})
-    assert r.status_code == 413 and r.json()["detail"][0]["field"] == "body" and "2,000 bytes" in r.json()["detail"][0]["message"]
+    assert (r.status_code == 413 and r.json()["detail"][0]["field"] == "body"
+            and "2,000 bytes" in r.json()["detail"][0]["message"])
 
     def chunked():  # no Content-Length: counted while it is read
         yield at_limit.encode()
@@ -119,7 +121,8 @@ def test_epoch_reports_are_bounded(client) -> None:
     refused([{**metric(1), "lr": math.nan}], "metrics[0].lr")
     refused([metric(e) for e in range(1, 102)], "metrics")
     refused([], "metrics")
-    ok = client.post(url, json={"attempt": 1, "metrics": [metric(e, test_acc=1.0, train_acc=0.0) for e in range(1, 101)]})
+    hundred = [metric(e, test_acc=1.0, train_acc=0.0) for e in range(1, 101)]
+    ok = client.post(url, json={"attempt": 1, "metrics": hundred})
     assert ok.status_code == 204 and client.get(f"/api/runs/{run_id}").json()["epochs_done"] == 100
 
 
@@ -151,7 +154,8 @@ def test_evaluations_are_shaped_like_the_classes(client) -> None:
 
 @pytest.mark.parametrize("path", [
     "/api/runs/7520522694377768146704716005376", "/api/runs/7520522694377768146704716005376/cancel",
-    "/api/runs/1/metrics?since_epoch=7520522694377768146704716005376", "/api/runs?offset=7520522694377768146704716005376",
+    "/api/runs/1/metrics?since_epoch=7520522694377768146704716005376",
+    "/api/runs?offset=7520522694377768146704716005376",
     "/api/compare?ids=7520522694377768146704716005376", "/api/studies/2147483648", "/api/sweeps/-1",
     "/api/runs?sweep=2147483648"])
 def test_integers_outside_the_database_range_are_422_not_500(client, path) -> None:

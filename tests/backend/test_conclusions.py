@@ -106,11 +106,13 @@ def test_findings_state_effects_group_winners_onsets_and_the_best_run() -> None:
     out = findings([base, aug, RunSeries(key="none", label="none", planned_epochs=3, status="running")])
     assert out[0] == "Best test accuracy after training: 75.0% (aug)."
     assert "aug raises test accuracy against plain: 65.0% → 75.0% (+10.0 pt); train−test gap +34.0 pt → +0.0 pt." in out
-    assert "plain: overfitting starts after epoch 4 (test accuracy stops rising while train accuracy keeps rising)." in out
+    assert ("plain: overfitting starts after epoch 4 (test accuracy stops rising while train accuracy keeps rising)."
+            in out)
     assert "aug: no overfitting onset in 10 epochs." in out
     assert findings([]) == []
     dead = series("dead", [0.10, 0.098, 0.10], classes=10)
-    assert "dead never rose above chance (10.0% at best, 10 classes): it did not learn with these settings." in findings([dead])
+    assert ("dead never rose above chance (10.0% at best, 10 classes): it did not learn with these settings."
+            in findings([dead]))
 
 
 def test_a_run_that_failed_or_was_cancelled_tests_nothing_and_finds_nothing() -> None:

@@ -2,9 +2,9 @@
 the real backend on PostgreSQL, every check, in its coverage, fuzzing and stateful phases, with a
 fixed seed — once as an admin (every user route), once as a worker (the worker routes).
 
-Its settings are tests/contract/schemathesis.toml (which operations may answer 422 to requests
+Its settings are tests/backend/contract/schemathesis.toml (which operations may answer 422 to requests
 the schema cannot rule out, and why). The event streams are left out: they never end while a run
-trains (tests/test_service_integration.py and the browser tests cover them).
+trains (tests/backend/test_service_integration.py and the browser tests cover them).
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ from tests.utils.services import Lab, postgres_database, require_redis
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "tests" / "contract" / "schemathesis.toml"
+CONFIG = Path(__file__).resolve().parent / "contract" / "schemathesis.toml"
 SEED = 20261201
 EXAMPLES = 8  # per operation and phase (the user routes' pass takes ~8 minutes on two cores)
 
 
 def schemathesis(lab: Lab, token: str, *extra: str, workers: int = 2) -> subprocess.CompletedProcess:
     st = Path(__import__("sys").executable).with_name("st")
-    command = [str(st), "--config-file", str(CONFIG), "run", f"{lab.url}/openapi.json", "-H", f"Authorization: Bearer {token}",
+    command = [str(st), "--config-file", str(CONFIG), "run", f"{lab.url}/openapi.json",
+               "-H", f"Authorization: Bearer {token}",
                "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful", "--seed", str(SEED),
                "--max-examples", str(EXAMPLES), "--exclude-path-regex", "/events$", "--workers", str(workers), *extra]
     done = subprocess.run(command, cwd=lab.tmp, capture_output=True, text=True, timeout=900)

@@ -7,15 +7,14 @@ import os
 import re
 import secrets
 import shlex
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
 from backend.launch import BACKEND, MIGRATE, WORKER
+from tests.utils.services import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SECRETS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "CNNLAB_WORKER_TOKEN")
 CNNLAB_SERVICES = ("migrate", "backend", "worker")
 # what an operator's .env might hold: URL-safe secrets, as .env.example asks for

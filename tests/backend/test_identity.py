@@ -19,8 +19,7 @@ from backend.models import Checkpoint, EpochMetric, Run, utcnow
 from backend.settings import settings
 from tests.utils.auth import PASSWORD, WORKER_TOKEN, LabTestClient, user_token
 from tests.utils.factories import metric, tiny_config
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.utils.services import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +128,8 @@ def test_deactivating_a_user_ends_their_session_and_tokens_at_once(app) -> None:
     signin_limiter.clear()
     assert browser(app).post("/login", data={"username": "nell", "password": PASSWORD}).status_code == 401
     audit = admin.get("/api/audit").json()["data"]
-    assert audit[0]["action"] == "user.deactivate" and audit[0]["actor"] == "root" and audit[0]["target_id"] == nell["id"]
+    assert (audit[0]["action"] == "user.deactivate" and audit[0]["actor"] == "root"
+            and audit[0]["target_id"] == nell["id"])
 
 
 def test_changing_a_password_ends_every_session(app) -> None:
@@ -189,9 +189,11 @@ def test_a_cookie_request_that_changes_something_needs_the_csrf_token(app) -> No
     assert c.post("/api/runs", json=body).status_code == 403
     assert c.post("/api/runs", json=body, headers={"X-CSRF-Token": "forged"}).status_code == 403
     # a cross-site page posting a form: another origin, and it cannot read the token
-    cross = c.post("/api/runs", data={"name": "x"}, headers={"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"})
+    cross = c.post("/api/runs", data={"name": "x"},
+                   headers={"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"})
     assert cross.status_code == 403
-    assert c.post("/api/runs", json=body, headers={"X-CSRF-Token": csrf, "Origin": "http://evil.example"}).status_code == 403
+    assert c.post("/api/runs", json=body,
+                  headers={"X-CSRF-Token": csrf, "Origin": "http://evil.example"}).status_code == 403
     assert run_count() == before
     ok = c.post("/api/runs", json=body, headers={"X-CSRF-Token": csrf, "Origin": "http://testserver",
                                                  "Sec-Fetch-Site": "same-origin"})
@@ -256,9 +258,12 @@ def test_forged_worker_reports_are_refused_and_store_nothing(client, app) -> Non
     user = {"Authorization": f"Bearer {client.token}", "X-Run-Lease": lease}
     assert TestClient(app).post(f"{base}/epochs", json=forged, headers=user).status_code == 403
     assert TestClient(app).post(f"{base}/epochs", json=forged, headers={"X-Run-Lease": lease}).status_code == 401
-    assert worker.put(f"{base}/checkpoints/best?attempt=1&epoch=1", content=b"fake", headers={"X-Run-Lease": "guess"}).status_code == 409
-    assert worker.post(f"{base}/finish", json={"attempt": 1, "status": "succeeded"}, headers={"X-Run-Lease": "guess"}).status_code == 409
-    assert worker.post(f"{base}/heartbeat", json={"attempt": 1}, headers={"X-Run-Lease": "guess"}).json()["current"] is False
+    assert worker.put(f"{base}/checkpoints/best?attempt=1&epoch=1", content=b"fake",
+                      headers={"X-Run-Lease": "guess"}).status_code == 409
+    assert worker.post(f"{base}/finish", json={"attempt": 1, "status": "succeeded"},
+                       headers={"X-Run-Lease": "guess"}).status_code == 409
+    assert worker.post(f"{base}/heartbeat", json={"attempt": 1},
+                       headers={"X-Run-Lease": "guess"}).json()["current"] is False
     assert stored(run["id"]) == before
     # the lease is in no response but the claim's
     for path in (f"/api/runs/{run['id']}", "/api/runs", f"/api/compare?ids={run['id']}"):
@@ -272,7 +277,8 @@ def test_forged_worker_reports_are_refused_and_store_nothing(client, app) -> Non
     assert fresh["lease"] != lease and fresh["attempt"] == claimed["attempt"] + 1
     before = stored(run["id"])
     assert worker.post(f"{base}/epochs", json=forged, headers={"X-Run-Lease": lease}).status_code == 409
-    assert worker.post(f"{base}/finish", json={"attempt": 1, "status": "succeeded"}, headers={"X-Run-Lease": lease}).status_code == 409
+    assert worker.post(f"{base}/finish", json={"attempt": 1, "status": "succeeded"},
+                       headers={"X-Run-Lease": lease}).status_code == 409
     assert stored(run["id"]) == before
     good = {"attempt": fresh["attempt"], "metrics": [metric(1, test_acc=0.5)]}
     assert worker.post(f"{base}/epochs", json=good, headers={"X-Run-Lease": fresh["lease"]}).status_code == 204
@@ -311,9 +317,11 @@ def test_only_the_owner_or_an_admin_cancels_and_the_page_says_who(client) -> Non
 def test_a_body_naming_another_owner_is_refused(client) -> None:
     before = run_count()
     for path, body in (("/api/runs", {"owner": "root", "config": tiny_config()}),
-                       ("/api/sweeps", {"name": "s", "owner": "root", "base_config": tiny_config(), "grid": {"seed": [1]}})):
+                       ("/api/sweeps", {"name": "s", "owner": "root", "base_config": tiny_config(),
+                                        "grid": {"seed": [1]}})):
         r = client.post(path, json=body)
-        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "owner" and "ivy" in r.json()["detail"][0]["message"]
+        assert (r.status_code == 422 and r.json()["detail"][0]["field"] == "owner"
+                and "ivy" in r.json()["detail"][0]["message"])
     assert run_count() == before
     assert client.post("/api/runs", json={"owner": "IVY", "config": tiny_config()}).status_code == 201
 
@@ -332,7 +340,8 @@ def test_quotas_refuse_and_queue_nothing(client, monkeypatch) -> None:
     assert (detail["field"], detail["limit"], detail["current"]) == ("quota.runs_per_request", 3, 4)
     r = quota.post("/api/sweeps", json={"name": "two", "base_config": tiny_config(), "grid": {"seed": [1, 2]}})
     detail = r.json()["detail"][0]
-    assert r.status_code == 429 and (detail["field"], detail["limit"], detail["current"]) == ("quota.active_runs_per_user", 2, 1)
+    assert r.status_code == 429
+    assert (detail["field"], detail["limit"], detail["current"]) == ("quota.active_runs_per_user", 2, 1)
     assert "sam has 1 queued or running runs; the quota is 2" in detail["message"]
     assert (queue.queued_message_count(), run_count()) == (messages, runs)
     assert quota.post("/api/runs", json={"config": tiny_config()}).status_code == 201  # 2 of 2
@@ -367,7 +376,8 @@ def test_local_mode_serves_the_local_admin_without_sign_in(app, monkeypatch) -> 
     assert run.status_code == 201 and run.json()["owner"] == "local"
     # no credentials is still no worker, and another site's page still cannot act
     assert c.post(f"/api/worker/runs/{run.json()['id']}/claim", json={"host": "h", "device": "cpu"}).status_code == 401
-    assert c.post("/api/runs", json={"config": tiny_config()}, headers={"Origin": "http://evil.example"}).status_code == 403
+    assert c.post("/api/runs", json={"config": tiny_config()},
+                  headers={"Origin": "http://evil.example"}).status_code == 403
     assert c.get("/").status_code == 200 and "Sign out" not in c.get("/").text
     # a request that did not come over loopback (a backend bound to 0.0.0.0 by hand) gets no free admin
     remote = TestClient(app, base_url="http://127.0.0.1", client=("203.0.113.9", 50000))

@@ -9,16 +9,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.utils.factories import tiny_config
-from tests.utils.services import free_port, wait_for
+from tests.utils.services import ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_launcher_restarts_a_killed_worker_and_the_run_resumes(tmp_path, dataset) -> None:

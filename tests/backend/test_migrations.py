@@ -63,8 +63,8 @@ def check_bounds(engine) -> None:
 
 
 RUN_ROW = ("INSERT INTO runs (name, owner, status, config, architecture, params, macs, seed, epochs, created_at, "
-           "attempt, cancel_requested, epochs_done, train_seconds) VALUES (:name, :owner, 'succeeded', '{}', 'a', 1, 1, "
-           "0, 1, CURRENT_TIMESTAMP, 1, false, 0, 0)")
+           "attempt, cancel_requested, epochs_done, train_seconds) VALUES "
+           "(:name, :owner, 'succeeded', '{}', 'a', 1, 1, 0, 1, CURRENT_TIMESTAMP, 1, false, 0, 0)")
 
 
 def check_owners_carried(url: str) -> None:
@@ -87,10 +87,13 @@ def check_owners_carried(url: str) -> None:
             users = {row.username: row for row in conn.execute(text("SELECT * FROM users"))}
             assert set(users) == {"ada", "bob", "anonymous", "carol", "dave", "cnnlab"}
             assert all(u.password_hash is None and u.role == "member" for u in users.values())  # none can sign in
-            owners = dict(conn.execute(text("SELECT runs.name, users.username FROM runs JOIN users ON users.id = runs.owner_id")).all())
+            owners = dict(conn.execute(text("SELECT runs.name, users.username FROM runs "
+                                            "JOIN users ON users.id = runs.owner_id")).all())
             assert owners == {"r1": "ada", "r2": "ada", "r3": "bob", "r4": "anonymous"}
-            assert conn.execute(text("SELECT users.username FROM sweeps JOIN users ON users.id = sweeps.owner_id")).scalar() == "carol"
-            studies = dict(conn.execute(text("SELECT studies.slug, users.username FROM studies JOIN users ON users.id = studies.owner_id")).all())
+            assert conn.execute(text("SELECT users.username FROM sweeps "
+                                     "JOIN users ON users.id = sweeps.owner_id")).scalar() == "carol"
+            studies = dict(conn.execute(text("SELECT studies.slug, users.username FROM studies "
+                                             "JOIN users ON users.id = studies.owner_id")).all())
             assert studies == {"shipped": "cnnlab", None: "dave"}
         downgrade(url, "0003")
         with engine.connect() as conn:

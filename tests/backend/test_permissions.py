@@ -62,16 +62,21 @@ class World:
     def finished_run(self) -> dict:
         run = self.claimed_run()
         base, lease = f"/api/worker/runs/{run['run_id']}", run["lease"]
-        assert self.worker_call("POST", f"{base}/epochs", lease, json={"attempt": 1, "metrics": [metric(1)]}).status_code == 204
-        assert self.worker_call("PUT", f"{base}/checkpoints/best?attempt=1&epoch=1", lease, content=b"w").status_code == 204
+        assert self.worker_call("POST", f"{base}/epochs", lease,
+                                json={"attempt": 1, "metrics": [metric(1)]}).status_code == 204
+        assert self.worker_call("PUT", f"{base}/checkpoints/best?attempt=1&epoch=1", lease,
+                                content=b"w").status_code == 204
         report = {"epoch": 1, "classes": ["a", "b"], "accuracy": 0.5, "per_class_acc": [1.0, 0.0],
                   "confusion": [[1, 0], [1, 0]], "misclassified": [{"index": 1, "true": 1, "pred": 0, "png": PNG}]}
-        assert self.worker_call("PUT", f"{base}/evaluation", lease, json={"attempt": 1, "report": report}).status_code == 204
-        assert self.worker_call("POST", f"{base}/finish", lease, json={"attempt": 1, "status": "succeeded"}).status_code == 204
+        assert self.worker_call("PUT", f"{base}/evaluation", lease,
+                                json={"attempt": 1, "report": report}).status_code == 204
+        assert self.worker_call("POST", f"{base}/finish", lease,
+                                json={"attempt": 1, "status": "succeeded"}).status_code == 204
         return {"run_id": run["run_id"]}
 
     def sweep(self) -> dict:
-        r = self.c["owner"].post("/api/sweeps", json={"name": "perm", "base_config": tiny_config(), "grid": {"seed": [1]}})
+        r = self.c["owner"].post("/api/sweeps",
+                                 json={"name": "perm", "base_config": tiny_config(), "grid": {"seed": [1]}})
         assert r.status_code == 201, r.text
         return {"sweep_id": r.json()["id"]}
 
@@ -135,15 +140,16 @@ TABLE = [
     Case("GET", "/api/worker/runs/{run_id}/checkpoints/{kind}", WORKER(404), "claimed_run", lease=True,
          kw={"kind": "last"}),
     Case("PUT", "/api/worker/runs/{run_id}/evaluation", WORKER(204), "claimed_run", fresh=True, lease=True,
-         body=lambda _v: {"attempt": 1, "report": {"epoch": 1, "classes": ["a"], "accuracy": 1.0, "per_class_acc": [1.0],
-                                                   "confusion": [[1]], "misclassified": []}}),
+         body=lambda _v: {"attempt": 1, "report": {"epoch": 1, "classes": ["a"], "accuracy": 1.0,
+                                                   "per_class_acc": [1.0], "confusion": [[1]], "misclassified": []}}),
     Case("POST", "/api/worker/runs/{run_id}/finish", WORKER(204), "claimed_run", fresh=True, lease=True,
          body=lambda _v: {"attempt": 1, "status": "succeeded"}),
     # architectures
     Case("GET", "/api/presets", READ),
     Case("POST", "/api/architectures/summary", READ, body=lambda _v: {"architecture": "wide"}),
     # sweeps and compare
-    Case("POST", "/api/sweeps", MAKE, body=lambda _v: {"name": "s", "base_config": tiny_config(), "grid": {"seed": [1]}}),
+    Case("POST", "/api/sweeps", MAKE,
+         body=lambda _v: {"name": "s", "base_config": tiny_config(), "grid": {"seed": [1]}}),
     Case("GET", "/api/sweeps/{sweep_id}", READ, "sweep"),
     Case("GET", "/api/compare", READ, "finished_run", kw={"query": "?ids={run_id}"}),
     # studies: anyone launches any study, only the owner or an admin deletes one
@@ -232,7 +238,8 @@ def test_permission_matrix(world: World, case: Case) -> None:
     shared = None if case.fresh else getattr(world, case.setup)()
     got = {}
     for n, caller in enumerate(CALLERS):
-        values = {**(getattr(world, case.setup)() if case.fresh else shared), **case.kw, "n": f"{n}{uuid.uuid4().hex[:8]}"}
+        values = {**(getattr(world, case.setup)() if case.fresh else shared), **case.kw,
+                  "n": f"{n}{uuid.uuid4().hex[:8]}"}
         path = case.path.format(**values) + case.kw.get("query", "").format(**values)
         headers = {"X-Run-Lease": values["lease"]} if case.lease else {}
         extra = {k: case.kw[k] for k in ("content", "data") if k in case.kw}

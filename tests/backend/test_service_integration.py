@@ -10,7 +10,6 @@ import json
 import subprocess
 import time
 
-import httpx
 import pytest
 
 from tests.utils.factories import tiny_config

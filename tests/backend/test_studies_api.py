@@ -10,23 +10,11 @@ import re
 import pytest
 
 from backend import queue
-from backend.migrate import upgrade
-from tests.utils.auth import LabTestClient, user_token
 from tests.utils.factories import tiny_config
 
 PNG = "iVBORw0KGgo="
 ENTRY_A = {"key": "a", "label": "A", "config": {"architecture": "wide"}}
 ENTRY_B = {"key": "b", "label": "B", "config": {"architecture": "deep"}}
-
-
-@pytest.fixture(scope="module")
-def client():
-    upgrade()
-    from backend.main import create_app
-
-    user_token("root", "admin")  # required mode starts only with an admin
-    with LabTestClient(create_app(), "alice") as c:
-        yield c
 
 
 def shipped(client, slug: str) -> dict:
@@ -37,12 +25,15 @@ def finish(client, run_id: int, tests: list[float], trains: list[float], report:
     attempt = client.post(f"/api/worker/runs/{run_id}/claim", json={"host": "h", "device": "cpu"}).json()["attempt"]
     metrics = [{"epoch": i + 1, "train_loss": 1.0, "train_acc": tr, "test_loss": 1.1, "test_acc": te, "lr": 0.1,
                 "seconds": 30.0} for i, (te, tr) in enumerate(zip(tests, trains, strict=True))]
-    assert client.post(f"/api/worker/runs/{run_id}/epochs", json={"attempt": attempt, "metrics": metrics}).status_code == 204
+    assert client.post(f"/api/worker/runs/{run_id}/epochs",
+                       json={"attempt": attempt, "metrics": metrics}).status_code == 204
     if report:
         rep = {"epoch": 1, "classes": ["a", "b"], "accuracy": 0.5, "per_class_acc": [1.0, 0.0],
                "confusion": [[1, 0], [1, 0]], "misclassified": [{"index": 1, "true": 1, "pred": 0, "png": PNG}]}
-        assert client.put(f"/api/worker/runs/{run_id}/evaluation", json={"attempt": attempt, "report": rep}).status_code == 204
-    assert client.post(f"/api/worker/runs/{run_id}/finish", json={"attempt": attempt, "status": "succeeded"}).status_code == 204
+        assert client.put(f"/api/worker/runs/{run_id}/evaluation",
+                          json={"attempt": attempt, "report": rep}).status_code == 204
+    assert client.post(f"/api/worker/runs/{run_id}/finish",
+                       json={"attempt": attempt, "status": "succeeded"}).status_code == 204
 
 
 def test_the_seed_report_ships_with_the_seed_settings(client) -> None:
@@ -86,13 +77,15 @@ def test_report_computes_conclusions_and_differences_from_the_runs(client) -> No
     entries = [
         {"key": "plain", "label": "plain", "config": tiny_config(epochs=4),
          "reference": {"train_acc": 0.99, "test_acc": 0.74, "minutes": 45, "epochs": 120}},
-        {"key": "aug", "label": "augmented", "baseline": "plain", "config": tiny_config(epochs=4, augment={"crop": True}),
+        {"key": "aug", "label": "augmented", "baseline": "plain",
+         "config": tiny_config(epochs=4, augment={"crop": True}),
          "reference": {"train_acc": 0.91, "test_acc": 0.85, "minutes": 54.6, "epochs": 120}},
     ]
     claims = [{"kind": "raises", "keys": ["aug", "plain"], "text": "augmentation helps"},
               {"kind": "narrows_gap", "keys": ["aug", "plain"], "text": "augmentation narrows the gap"}]
     tester = client.as_user("study-tester")
-    r = tester.post("/api/studies", json={"name": "aug study", "owner": "study-tester", "entries": entries, "claims": claims})
+    r = tester.post("/api/studies",
+                    json={"name": "aug study", "owner": "study-tester", "entries": entries, "claims": claims})
     assert r.status_code == 201, r.text
     study = r.json()
     launch = tester.post(f"/api/studies/{study['id']}/launches", json={"owner": "study-tester"}).json()
@@ -149,7 +142,7 @@ def test_the_study_list_counts_finished_runs_in_a_fixed_number_of_queries(client
             body = client.get("/api/studies").json()
         finally:
             event.remove(engine, "before_cursor_execute", record)
-        return {l["id"]: l["finished"] for s in body["data"] for l in s["launches"]}, len(statements)
+        return {launch["id"]: launch["finished"] for s in body["data"] for launch in s["launches"]}, len(statements)
 
     first = make_study(0)
     finish(client, first["runs"]["a"], [0.5, 0.6], [0.5, 0.6])
@@ -160,7 +153,7 @@ def test_the_study_list_counts_finished_runs_in_a_fixed_number_of_queries(client
         finish(client, launch["runs"]["a"], [0.5, 0.6], [0.5, 0.6])
         finish(client, launch["runs"]["b"], [0.5, 0.6, 0.7], [0.5, 0.6, 0.7])
     finished_after, queries_after = listed()
-    assert finished_after[first["id"]] == 1 and all(finished_after[l["id"]] == 2 for l in more)
+    assert finished_after[first["id"]] == 1 and all(finished_after[launch["id"]] == 2 for launch in more)
     assert queries_after == queries  # four more studies, four more launches: not one query more
 
 
@@ -192,14 +185,17 @@ def test_a_study_made_from_runs_reports_those_runs_at_once_and_launches_again(cl
     [
         ({"name": "x"}, "entries", "either entries"),
         ({"name": "x", "entries": []}, "entries", "at least one entry"),
-        ({"name": "", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}}]}, "name", "at least 1 character"),
-        ({"name": "x", "entries": [{"key": "a b", "label": "A", "config": {"architecture": "wide"}}]}, "entries[0].key", "pattern"),
+        ({"name": "", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}}]},
+         "name", "at least 1 character"),
+        ({"name": "x", "entries": [{"key": "a b", "label": "A", "config": {"architecture": "wide"}}]},
+         "entries[0].key", "pattern"),
         ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide", "epochs": 0}}]},
          "entries[0].config.epochs", "greater than or equal to 1"),
         ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": {"stages": [[600]]}}}]},
          "entries[0].config.architecture", "over the budget of 256,000"),
         ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}},
-                                   {"key": "a", "label": "B", "config": {"architecture": "deep"}}]}, "entries[1].key", "duplicate"),
+                                   {"key": "a", "label": "B", "config": {"architecture": "deep"}}]},
+         "entries[1].key", "duplicate"),
         ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}, "baseline": "a"}]},
          "entries[0].baseline", "not the key of another entry"),
         ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}}],
@@ -210,13 +206,16 @@ def test_a_study_made_from_runs_reports_those_runs_at_once_and_launches_again(cl
          "claims[0].keys", "compares two entries"),
         ({"name": "x", "entries": [ENTRY_A, ENTRY_B], "claims": [{"kind": "raises", "text": "t", "keys": ["a", "a"]}]},
          "claims[0].keys", "twice"),
-        ({"name": "x", "entries": [ENTRY_A, ENTRY_B], "claims": [{"kind": "degrades", "text": "t", "keys": ["a", "b"]}]},
+        ({"name": "x", "entries": [ENTRY_A, ENTRY_B],
+          "claims": [{"kind": "degrades", "text": "t", "keys": ["a", "b"]}]},
          "claims[0].keys", "one entry"),
-        ({"name": "x", "entries": [ENTRY_A, ENTRY_B], "claims": [{"kind": "beats", "text": "t", "keys": ["a"], "expected": "abc"}]},
+        ({"name": "x", "entries": [ENTRY_A, ENTRY_B],
+          "claims": [{"kind": "beats", "text": "t", "keys": ["a"], "expected": "abc"}]},
          "claims[0].expected", "accuracy between 0 and 1"),
         ({"name": "x", "entries": [ENTRY_A, ENTRY_B], "claims": [{"kind": "overfits_by", "text": "t", "keys": ["a"]}]},
          "claims[0].expected", "epoch of 120"),
-        ({"name": "x", "entries": [ENTRY_A, ENTRY_B], "claims": [{"kind": "best_in_group", "text": "t", "expected": 4}]},
+        ({"name": "x", "entries": [ENTRY_A, ENTRY_B],
+          "claims": [{"kind": "best_in_group", "text": "t", "expected": 4}]},
          "claims[0].group", "not the group of any entry"),
         ({"name": "   ", "entries": [ENTRY_A]}, "name", "at least 1 character"),
         ({"name": "x", "entries": [{**ENTRY_A, "label": "y" * 201}]}, "entries[0].label", "at most 200"),
@@ -233,7 +232,8 @@ def test_invalid_study_is_refused_by_field_and_creates_nothing(client, body, fie
 
 def test_a_study_of_runs_that_are_gone_gives_404_naming_the_id(client) -> None:
     r = client.post("/api/studies", json={"name": "x", "run_ids": [10**6]})
-    assert r.status_code == 404 and r.json()["detail"][0] == {"field": "run_ids[0]", "message": "no run with id 1000000"}
+    assert r.status_code == 404
+    assert r.json()["detail"][0] == {"field": "run_ids[0]", "message": "no run with id 1000000"}
 
 
 def test_non_finite_numbers_are_refused(client) -> None:
@@ -247,7 +247,8 @@ def test_quick_launch_scales_the_epoch_counts_and_a_lab_with_less_time_caps_the_
     from backend.settings import settings
 
     config = tiny_config(epochs=40, schedule="step", step_epochs=20, early_stopping_patience=10, time_budget_s=3600)
-    study = client.post("/api/studies", json={"name": "scaled", "entries": [{"key": "a", "label": "A", "config": config}]}).json()
+    study = client.post("/api/studies",
+                        json={"name": "scaled", "entries": [{"key": "a", "label": "A", "config": config}]}).json()
     monkeypatch.setattr(settings, "TIME_BUDGET_S", 600.0)
     launch = client.post(f"/api/studies/{study['id']}/launches", json={"epochs_scale": 0.1})
     assert launch.status_code == 201, launch.text
@@ -275,7 +276,8 @@ def test_a_failed_or_deleted_run_is_reported_as_such_and_the_launch_still_ends(c
     finish(client, launch["runs"]["base"], [0.5, 0.6, 0.62, 0.61], [0.6, 0.8, 0.9, 0.97], report=False)
     var_id = launch["runs"]["var"]
     attempt = client.post(f"/api/worker/runs/{var_id}/claim", json={"host": "h", "device": "cpu"}).json()["attempt"]
-    metrics = [{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "test_loss": 1.0, "test_acc": 0.7, "lr": 0.1, "seconds": 1.0}]
+    metrics = [{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "test_loss": 1.0, "test_acc": 0.7, "lr": 0.1,
+                "seconds": 1.0}]
     client.post(f"/api/worker/runs/{var_id}/epochs", json={"attempt": attempt, "metrics": metrics})
     client.post(f"/api/worker/runs/{var_id}/finish", json={"attempt": attempt, "status": "failed", "reason": "boom"})
     report = client.get(f"/api/studies/{study['id']}/report").json()

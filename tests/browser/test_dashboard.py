@@ -17,7 +17,8 @@ from tests.utils.services import require
 pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +121,10 @@ def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab,
     page.goto(f"/runs/new?from={page.url.rsplit('/', 1)[1]}")  # "Run again": the form holds the run's choices
     page.wait_for_selector("body[data-ready='1']")
     assert page.input_value("#name") == "form run (again)"
-    assert (page.input_value("#ema_epochs"), page.input_value("#tta_shift"), page.input_value("#cutout")) == ("0.5", "1", "4")
-    assert page.is_checked("#alternate_flip") and page.is_checked("#whiten_init") and not page.is_checked("#tta_each_epoch")
+    assert (page.input_value("#ema_epochs"), page.input_value("#tta_shift"),
+            page.input_value("#cutout")) == ("0.5", "1", "4")
+    assert (page.is_checked("#alternate_flip") and page.is_checked("#whiten_init")
+            and not page.is_checked("#tta_each_epoch"))
 
 
 def test_a_resnet_from_the_form_shows_its_blocks_and_trains(page, lab, worker) -> None:
@@ -449,7 +452,8 @@ def test_every_page_works_under_its_content_security_policy(browser, lab, artifa
     errors = watch_errors(page)
     sign_in(page, "tester", lab.admin_password)
     for path, ready in (("/", "body[data-loaded='1']"), ("/runs/new", "body[data-ready='1']"),
-                        (f"/runs/{run['id']}", "#run[data-classes='1']"), (f"/compare?ids={run['id']}", "body[data-ready='1']"),
+                        (f"/runs/{run['id']}", "#run[data-classes='1']"),
+                        (f"/compare?ids={run['id']}", "body[data-ready='1']"),
                         ("/studies", "body[data-ready='1']"), (f"/studies/{study['id']}", "body[data-ready='1']"),
                         ("/sweeps/new", "body[data-ready='1']"), ("/tokens", "body[data-ready='1']"),
                         ("/users", "body[data-ready='1']"), ("/account", "body[data-ready='1']")):
@@ -481,7 +485,8 @@ def test_progress_moves_inside_an_epoch_on_the_run_page_and_the_list(page, lab, 
     page.wait_for_selector("body[data-loaded='1']")
     page.wait_for_selector(f"tr[data-run-id='{run['id']}'] progress.row-progress", timeout=30_000)
     before = int(page.evaluate("Number(document.body.dataset.updates || 0)"))
-    page.wait_for_function(f"Number(document.body.dataset.updates || 0) > {before}", timeout=30_000)  # pushed, not polled
+    # pushed, not polled
+    page.wait_for_function(f"Number(document.body.dataset.updates || 0) > {before}", timeout=30_000)
     lab.http.post(f"/api/runs/{run['id']}/cancel")
     page.wait_for_selector(f"tr[data-run-id='{run['id']}'] .status.cancelled", timeout=60_000)
     assert page.locator(f"tr[data-run-id='{run['id']}'] progress").count() == 0

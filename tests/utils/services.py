@@ -204,7 +204,8 @@ class Lab:
         self.http.close()
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(self.tmp.glob("*.log")))
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+                         for p in sorted(self.tmp.glob("*.log")))
 
     # --- API helpers ---
     def submit(self, config: dict, name: str = "test run") -> dict:

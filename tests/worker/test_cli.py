@@ -23,7 +23,8 @@ def test_train_cli_prints_seed_lines_and_writes_result(tmp_path) -> None:
                "--checkpoint-dir", str(tmp_path / "ckpt"))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    epoch_line = re.compile(r"^\[epoch (\d+)\] train accuracy: \d+% test accuracy: \d+% loss: \d+\.\d{3} duration: \d+\.\d{2}$")
+    epoch_line = re.compile(r"^\[epoch (\d+)\] train accuracy: \d+% test accuracy: \d+% "
+                            r"loss: \d+\.\d{3} duration: \d+\.\d{2}$")
     assert [int(epoch_line.match(line).group(1)) for line in lines[:2]] == [1, 2]
     assert re.match(r"^Training finished in \d{2}h \d{2}min \d{2}sec$", lines[2])
     result = json.loads(out.read_text())

@@ -84,7 +84,8 @@ def test_time_budget_stops_cleanly_and_keeps_recorded_epochs(data, tmp_path) -> 
 
 
 def test_cancel_stops_within_one_batch(data) -> None:
-    batches_after_cancel = []
+    batches_before_cancel: list[tuple[int, int]] = []
+    batches_after_cancel: list[tuple[int, int]] = []
     state = {"cancelled": False, "calls_after": 0}
 
     def should_stop():
@@ -93,14 +94,20 @@ def test_cancel_stops_within_one_batch(data) -> None:
             return "cancelled"
         return None
 
+    def on_batch(epoch, batches_done, batches_per_epoch, images_seen, epoch_seconds):
+        # every optimizer step the trainer takes, sorted by whether the cancel had been asked for
+        (batches_after_cancel if state["cancelled"] else batches_before_cancel).append((epoch, batches_done))
+
     def on_epoch(m):
         state["cancelled"] = True  # cancel as soon as epoch 1 is recorded
 
-    result = train(config(epochs=5), data, on_epoch=on_epoch, should_stop=should_stop, log=None)
+    result = train(config(epochs=5), data, on_epoch=on_epoch, on_batch=on_batch, should_stop=should_stop, log=None)
     assert result.stop_reason == "cancelled"
     assert len(result.history) == 1
     assert state["calls_after"] == 1  # the very next batch check stopped it
-    assert batches_after_cancel == []
+    steps = math.ceil(len(data.train_y) / 16)  # config()'s batch_size
+    assert batches_before_cancel == [(1, b) for b in range(1, steps + 1)]  # the hook saw all of epoch 1
+    assert batches_after_cancel == []  # and not one step was taken after the cancel
 
 
 @pytest.mark.parametrize("extra", [{}, {"whiten_init": True},

@@ -1,0 +1,21 @@
+"""Fixtures shared by the backend's in-process API tests (SQLite, the worker's calls made by hand)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.utils.auth import LabTestClient, user_token
+
+
+@pytest.fixture(scope="module")
+def client():
+    """The app in-process as "alice", one per test module (tests that need another user or a
+    function-scoped client define their own ``client``)."""
+    from backend.migrate import upgrade
+
+    upgrade()
+    from backend.main import create_app
+
+    user_token("root", "admin")  # required mode starts only with an admin
+    with LabTestClient(create_app(), "alice") as c:
+        yield c
