@@ -26,8 +26,8 @@ def data():
 
 
 def config(**overrides) -> TrainConfig:
-    base = dict(architecture=TINY_ARCH, epochs=4, batch_size=16, lr=0.05, device="cpu",
-                augment={"crop": True, "flip": True})
+    base = {"architecture": TINY_ARCH, "epochs": 4, "batch_size": 16, "lr": 0.05, "device": "cpu",
+            "augment": {"crop": True, "flip": True}}
     return TrainConfig.model_validate({**base, **overrides})
 
 
@@ -43,7 +43,8 @@ def test_loss_falls_and_the_net_learns(data, architecture) -> None:
     assert result.history[-1].train_loss < 0.7 * result.history[0].train_loss
     assert result.best_acc > 0.8  # three easy classes; chance is 1/3
     assert result.stop_reason == "completed"
-    assert result.params == sum(p.numel() for p in build_model(config(architecture=architecture).architecture).parameters())
+    model = build_model(config(architecture=architecture).architecture)
+    assert result.params == sum(p.numel() for p in model.parameters())
 
 
 def test_every_epoch_reaches_the_callback_in_order(data) -> None:
@@ -111,7 +112,8 @@ def test_cancel_stops_within_one_batch(data) -> None:
 
 
 @pytest.mark.parametrize("extra", [{}, {"whiten_init": True},
-                                   {"ema_epochs": 0.5, "augment": {"crop": True, "flip": True, "alternate_flip": True}}],
+                                   {"ema_epochs": 0.5,
+                                    "augment": {"crop": True, "flip": True, "alternate_flip": True}}],
                          ids=["plain", "whiten_init", "ema_and_alternate_flip"])
 def test_resume_continues_the_same_metric_series(data, tmp_path, extra) -> None:
     straight = train(config(epochs=4, **extra), data, checkpoint_dir=tmp_path / "straight", log=None)
@@ -276,7 +278,7 @@ def test_views_label_names_what_was_averaged() -> None:
 def test_views_only_in_the_final_evaluation(data, tmp_path) -> None:
     """tta_each_epoch off: the same training, each epoch evaluated on the image alone, the views
     in the final evaluation of the best weights."""
-    views = dict(tta=True, tta_shift=1, precision="fp32", epochs=3)
+    views = {"tta": True, "tta_shift": 1, "precision": "fp32", "epochs": 3}
     lines: list[str] = []
     final_only = train(config(**views, tta_each_epoch=False), data, checkpoint_dir=tmp_path / "final", log=lines.append)
     every = train(config(**views), data, checkpoint_dir=tmp_path / "every", log=None)
@@ -323,7 +325,8 @@ def test_shifted_test_time_views_average_as_documented() -> None:
         return padded[..., :32, :32], padded[..., 2 * shift :, 2 * shift :]
 
     up_left, down_right = moved(2)  # the content moves down-right / up-left by 2 pixels
-    assert torch.equal(up_left[..., 2:, 2:], x[..., :30, :30]) and torch.equal(down_right[..., :30, :30], x[..., 2:, 2:])
+    assert torch.equal(up_left[..., 2:, 2:], x[..., :30, :30])
+    assert torch.equal(down_right[..., :30, :30], x[..., 2:, 2:])
     with torch.no_grad():
         for flip, shift in [(True, 0), (False, 0), (True, 2), (False, 1)]:
             expected = views(x, flip)
