@@ -24,7 +24,8 @@ def test_checked_config_names_what_the_lab_refuses() -> None:
     assert slow.value.field == "base_config.time_budget_s"
     with pytest.raises(admission.Refused) as outside:
         admission.checked_config(tiny_config(data={"source": "/etc"}), "entries[2].config")
-    assert outside.value.field == "entries[2].config.data.source" and "inside the lab's data folder" in outside.value.message
+    assert outside.value.field == "entries[2].config.data.source"
+    assert "inside the lab's data folder" in outside.value.message
     with pytest.raises(admission.Refused) as invalid:
         admission.checked_config(tiny_config(epochs=0), "base_config", note=" (grid point {'lr': 1})")
     assert invalid.value.field == "base_config.epochs" and invalid.value.message.endswith("(grid point {'lr': 1})")

@@ -273,9 +273,12 @@ def test_events_stream_sends_recorded_epochs_and_the_final_status(client) -> Non
     client.post(f"/api/worker/runs/{run['id']}/finish", json={"attempt": 1, "status": "succeeded"})
     with client.stream("GET", f"/api/runs/{run['id']}/events", headers={"Last-Event-ID": "1"}) as response:
         text = "".join(response.iter_text())
-    assert "event: metric" in text and 'id: 2\nevent: metric\ndata: {"epoch":2' in text
+    events = [dict(line.split(": ", 1) for line in block.splitlines()) for block in text.strip().split("\n\n")]
+    assert events[0] == {"retry": "1000"}
+    metrics = [e for e in events if e.get("event") == "metric"]
+    assert metrics and metrics[0]["id"] == "2" and metrics[0]["data"].startswith('{"epoch":2')
     assert '"epoch":1,' not in text  # Last-Event-ID: only what was missed
-    assert text.rstrip().endswith("}") and '"status":"succeeded"' in text
+    assert events[-1]["event"] == "status" and '"status":"succeeded"' in events[-1]["data"]  # the stream ends there
 
 
 def test_health_reports_database_and_broker(client) -> None:

@@ -61,7 +61,7 @@ def test_option_reaches_the_cli_the_form_and_the_api(name: str, client) -> None:
 
 def test_the_form_renders_groups_and_folds_the_advanced_ones(client) -> None:
     page = client.get("/runs/new").text
-    for group, shown, advanced in by_group():
+    for group, _shown, advanced in by_group():
         assert f'id="g-{group}"' in page
         if advanced:
             summary = page.index(f"<summary>Advanced {group}</summary>")

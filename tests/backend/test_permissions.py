@@ -146,6 +146,7 @@ TABLE = [
          body=lambda _v: {"attempt": 1, "status": "succeeded"}),
     # architectures
     Case("GET", "/api/presets", READ),
+    Case("GET", "/api/recipes", READ),
     Case("POST", "/api/architectures/summary", READ, body=lambda _v: {"architecture": "wide"}),
     # sweeps and compare
     Case("POST", "/api/sweeps", MAKE,

@@ -14,8 +14,10 @@ from backend.training_config import TrainConfig
 from tests.utils.datasets import make_arrays
 from worker import checkpoint
 from worker.augment import alternating_flips
+from worker.device import DeviceData, use_bf16
+from worker.evaluation import evaluate, tta_logits
 from worker.model import build_model
-from worker.trainer import EARLY_STOPPING, TIME_BUDGET, DeviceData, _tta_logits, evaluate, finished_line, train
+from worker.trainer import EARLY_STOPPING, TIME_BUDGET, _optimizer, finished_line, train
 
 TINY_ARCH = {"family": "compact", "stages": [[8], [16]], "num_classes": 3}
 
@@ -153,7 +155,7 @@ def test_weight_average_is_what_the_run_reports_and_keeps(data, tmp_path) -> Non
     dd = DeviceData(data, torch.device("cpu"), True)
     model = build_model(config().architecture).to(memory_format=dd.memory_format)
     model.load_state_dict(last["model"])
-    loss, acc, _ = evaluate(model, dd, 64)
+    loss, acc, _ = evaluate(model, dd, 64, bf16=use_bf16(torch.device("cpu"), config().precision))  # as the run did
     assert (averaged.history[-1].test_loss, averaged.history[-1].test_acc) == pytest.approx((loss, acc))
     best = checkpoint.load(tmp_path / "ema" / checkpoint.BEST)
     model.load_state_dict(best["model"])
@@ -333,7 +335,7 @@ def test_shifted_test_time_views_average_as_documented() -> None:
             if shift:
                 a, b = moved(shift)
                 expected = (expected + (views(a, flip) + views(b, flip)) / 2) / 2
-            assert torch.allclose(_tta_logits(model, x, flip, shift), expected, atol=1e-5), (flip, shift)
+            assert torch.allclose(tta_logits(model, x, flip, shift), expected, atol=1e-5), (flip, shift)
 
 
 def test_a_run_with_shifted_test_views_and_the_fast_gelu_trains(data) -> None:
@@ -341,3 +343,19 @@ def test_a_run_with_shifted_test_views_and_the_fast_gelu_trains(data) -> None:
     result = train(config(architecture=arch, epochs=6, tta=True, tta_shift=2), data, log=None)
     assert result.history[-1].train_loss < result.history[0].train_loss
     assert result.best_acc > 0.6  # 3 classes: chance is 1/3
+
+
+def test_bn_bias_lr_scale_gives_the_batch_norm_parameters_their_own_rate(data, tmp_path) -> None:
+    """bn_bias_lr_scale multiplies the learning rate of every batch-norm weight and bias, and only theirs."""
+    model = build_model(config().architecture)
+    norm = {id(p) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()}
+    assert norm
+    assert len(_optimizer(config(), model).param_groups) == 2  # at 1: the groups of before, so old checkpoints resume
+    groups = _optimizer(config(bn_bias_lr_scale=8.0), model).param_groups
+    (scaled,) = [g for g in groups if g["lr_scale"] == 8.0]
+    assert {id(p) for p in scaled["params"]} == norm and scaled["weight_decay"] == 0.0
+    assert all(id(p) not in norm for g in groups if g is not scaled for p in g["params"])
+
+    train(config(epochs=1, bn_bias_lr_scale=8.0, schedule="constant", lr=0.05), data, checkpoint_dir=tmp_path, log=None)
+    saved = checkpoint.load(tmp_path / checkpoint.LAST)["optimizer"]["param_groups"]
+    assert sorted(g["lr"] for g in saved) == pytest.approx([0.05, 0.05, 0.4])  # the loop applied the scale
