@@ -7,62 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.utils.browser import sign_in, watch_errors
 from tests.utils.factories import TINY_ARCH, tiny_config
-from tests.utils.services import require
 
 pytestmark = pytest.mark.integration
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require(Path(CHROMIUM).is_file(), f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-def watch_errors(page) -> list[str]:
-    """Script errors and Content-Security-Policy refusals of the page: each one fails the test."""
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
-    return errors
-
-
-def sign_in(page, username: str, password: str, path: str = "/") -> None:
-    page.goto(path)
-    page.wait_for_url(re.compile(r".*/login\?next=.*"))
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#sign-in")
-    page.wait_for_url(re.compile(".*" + re.escape(path.split("?")[0]) + r"(\?.*)?$"))
-
-
-@pytest.fixture
-def page(browser, lab, artifacts, request):
-    """A browser signed in as the lab's admin, through the sign-in page. Playwright's
-    wait_for_function evaluates strings, which the pages' policy forbids, so these contexts bypass
-    it; test_every_page_works_under_its_content_security_policy and the people test do not."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=lab.url, bypass_csp=True)
-    page = context.new_page()
-    errors = watch_errors(page)
-    sign_in(page, "tester", lab.admin_password)
-    yield page
-    page.screenshot(path=str(artifacts / f"{request.node.name}.png"), full_page=True, timeout=90_000)
-    context.close()
-    assert errors == [], errors
-
 
 def run_count(lab) -> int:
     return lab.http.get("/api/runs").json()["count"]
@@ -93,6 +44,7 @@ def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab,
     page.fill("#cutout", "4")
     page.fill("#tta_shift", "1")
     page.check("#whiten_init")
+    page.click("summary:has-text('Advanced evaluation')")  # rarely used options are folded
     page.uncheck("#tta_each_epoch")  # epochs on the image alone, the views in the final evaluation
     page.check("#alternate_flip")
     page.uncheck("#flip")  # alternating is a way to flip: without the flip it is cleared and not offered

@@ -61,9 +61,15 @@ const cnn = {
   // an API answer's errors shown on the form (the one error display of every page)
   showApiErrors(form, r) { cnn.showErrors(form, cnn.errorList(r)); },
   // 422 details → messages next to the elements whose data-field matches (or the nearest parent field)
-  showErrors(form, detail) {
-    form.querySelectorAll("[data-error-for]").forEach((n) => { if (n.dataset.dynamic) n.remove(); else n.textContent = ""; });
-    form.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
+  // scope: clear only the messages of fields under it (the architecture's size check must not wipe a
+  // refusal of the submit that arrived meanwhile)
+  showErrors(form, detail, scope = "") {
+    const inScope = (field) => !scope || field === scope || field.startsWith(scope + ".") || field.startsWith(scope + "[");
+    form.querySelectorAll("[data-error-for]").forEach((n) => {
+      if (!inScope(n.dataset.errorFor)) return;
+      if (n.dataset.dynamic) n.remove(); else n.textContent = "";
+    });
+    form.querySelectorAll("[aria-invalid]").forEach((n) => { if (inScope(n.dataset.field || "")) n.removeAttribute("aria-invalid"); });
     for (const err of detail || []) {
       let field = err.field, input = null;
       while (field && !(input = form.querySelector(`[data-field="${CSS.escape(field)}"]`))) {

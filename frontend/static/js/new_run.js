@@ -81,12 +81,12 @@
     const msg = $("budget-msg");
     if (!r.ok) {
       withinBudget = false;
-      cnn.showErrors(form, r.data.detail.map((d) => ({ field: "config." + d.field, message: d.message })));
+      cnn.showErrors(form, r.data.detail.map((d) => ({ field: "config." + d.field, message: d.message })), "config.architecture");
       msg.textContent = "Fix the architecture to see its size."; msg.className = "budget over";
       $("submit").disabled = true;
       return;
     }
-    cnn.showErrors(form, []);
+    cnn.showErrors(form, [], "config.architecture");
     const s = r.data;
     withinBudget = s.budget.within_budget;
     $("param-meter").value = Math.min(s.total_params, budget);
