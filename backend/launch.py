@@ -50,7 +50,7 @@ class Supervisor:
     def __init__(self, env: dict[str, str], with_worker: bool) -> None:
         self.env, self.with_worker = env, with_worker
         self.backend = subprocess.Popen(BACKEND, cwd=ROOT, env=env)
-        self.worker: subprocess.Popen | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
         self.worker_started = 0.0
         self.failures = 0
         self.restart_at: float | None = None
@@ -63,7 +63,7 @@ class Supervisor:
         self.restart_at = None
         print(f"cnnlab: worker started (pid {self.worker.pid})", flush=True)
 
-    def children(self) -> list[subprocess.Popen]:
+    def children(self) -> list[subprocess.Popen[bytes]]:
         return [c for c in (self.backend, self.worker) if c is not None]
 
     def tick(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -16,7 +16,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from backend import contract, pages
 from backend.api.routes import architectures, compare, health, identity, runs, studies, sweeps, worker
@@ -62,10 +63,11 @@ def _ship_studies() -> None:
         with SessionLocal() as session:
             ensure_shipped(session)
     except SQLAlchemyError as exc:
-        logger.warning("shipped studies not written yet (database unavailable or not migrated): %s", exc.__class__.__name__)
+        logger.warning("shipped studies not written yet (database unavailable or not migrated): %s",
+                       exc.__class__.__name__)
 
 
-def every_route(routes) -> Iterator:
+def every_route(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
     """The app's routes, those of included routers too (FastAPI keeps them inside)."""
     for route in routes:
         if hasattr(route, "original_router"):
@@ -74,14 +76,15 @@ def every_route(routes) -> Iterator:
             yield route
 
 
-def allowed_methods(app: FastAPI, scope) -> list[str]:
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
     methods: set[str] = set()
     probe = {**scope, "method": "GET"}
     for route in every_route(app.routes):
-        if not getattr(route, "methods", None):
+        route_methods: set[str] | None = getattr(route, "methods", None)  # Route and APIRoute have them
+        if not route_methods:
             continue
         if route.matches(probe)[0] != Match.NONE:  # /api/runs/{run_id:int} does not match /api/runs/events
-            methods |= set(route.methods)
+            methods |= set(route_methods)
     return sorted(methods)
 
 
@@ -94,7 +97,8 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": describe_errors(list(exc.errors()), drop_prefix=("body", "query", "path", "header"))}, status_code=422)
+        detail = describe_errors(list(exc.errors()), drop_prefix=("body", "query", "path", "header"))
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(run_service.Conflict)
     async def _conflict(_request: Request, exc: run_service.Conflict) -> JSONResponse:

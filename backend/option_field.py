@@ -3,8 +3,8 @@
 Besides pydantic's own type, default, limits, title (the label) and description (the help), a
 run option declares the form group it belongs to, whether the form folds it under "Advanced",
 its unit and the yes/no option it needs on (if any). They travel in the field's JSON schema as
-``x-group``, ``x-advanced``, ``x-unit`` and ``x-requires``, so the API schema, the CLI (``worker.flags``) and the new-run form
-(``backend.options``) all read the same declaration.
+``x-group``, ``x-advanced``, ``x-unit`` and ``x-requires``, so the API schema, the CLI (``worker.flags``)
+and the new-run form (``backend.options``) all read the same declaration.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import types
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, Union, cast, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel
@@ -130,9 +130,13 @@ def _option(name: str, info: FieldInfo) -> Option:
                 bounds[key] = getattr(meta, attr)
                 bounds[f"{key}_exclusive"] = exclusive
     default = None if info.is_required() else info.get_default(call_default_factory=True)
+    # option() wrote these keys: the group as a Group, the unit and the requirement as strings (or left them out)
+    group = cast(Group, extra["x-group"])
+    unit = cast("str | None", extra.get("x-unit"))
+    requires = cast("str | None", extra.get("x-requires"))
     return Option(
-        name=name, kind=kind, title=info.title, group=extra["x-group"], help=info.description or "",
-        unit=extra.get("x-unit"), advanced=bool(extra.get("x-advanced")), requires=extra.get("x-requires"),
+        name=name, kind=kind, title=info.title, group=group, help=info.description or "",
+        unit=unit, advanced=bool(extra.get("x-advanced")), requires=requires,
         default=default,
         nullable=nullable, choices=choices, **bounds,
     )

@@ -53,12 +53,13 @@ def page_member(request: Request, identity: Annotated[Identity, Depends(identify
 def page_admin(identity: Annotated[Identity, Depends(page_member)]) -> Identity:
     """The rule ``admin`` for pages."""
     if not identity.is_admin:
+        assert identity.user is not None  # page_member let a signed-in user through only
         raise HTTPException(403, f"only an admin may open this page; {identity.user.username} is a member")
     return identity
 
 
-page_member.__rule__ = "member"  # type: ignore[attr-defined]
-page_admin.__rule__ = "admin"  # type: ignore[attr-defined]
+page_member.__rule__ = "member"  # type: ignore[attr-defined]  # a marker attribute, read by test_permissions
+page_admin.__rule__ = "admin"  # type: ignore[attr-defined]  # a marker attribute, read by test_permissions
 PageMember = Annotated[Identity, Depends(page_member)]
 PageAdmin = Annotated[Identity, Depends(page_admin)]
 
@@ -67,10 +68,11 @@ def page(request: Request, name: str, identity: Identity | None = None, **contex
     """A page; with an identity, the header shows who is signed in and the page carries the CSRF
     token its scripts send with every change (common.js)."""
     csrf = identity.session_row.csrf_token if identity and identity.session_row else ""
-    return templates.TemplateResponse(request, name, {"param_budget": settings.PARAM_BUDGET, "run_statuses": list(RunStatus),
-                                                      "finished_statuses": FINISHED_STATUSES, "me": identity.user if
-                                                      identity else None, "via": identity.via if identity else None,
-                                                      "csrf_token": csrf, **context})
+    return templates.TemplateResponse(request, name, {
+        "param_budget": settings.PARAM_BUDGET, "run_statuses": list(RunStatus), "finished_statuses": FINISHED_STATUSES,
+        "me": identity.user if identity else None, "via": identity.via if identity else None,
+        "csrf_token": csrf, **context,
+    })
 
 
 def inline_asset(path: Path) -> str:
@@ -86,7 +88,7 @@ def export_page(request: Request, name: str, **context: object) -> HTMLResponse:
     assets = {"plotly_js": inline_asset(PLOTLY_JS), "app_css": inline_asset(static / "css" / "app.css"),
               "common_js": inline_asset(static / "js" / "common.js"),
               "report_js": inline_asset(static / "js" / "study_report.js")}
-    return page(request, name, **assets, **context)
+    return page(request, name, None, **assets, **context)  # no identity: the export shows no one signed in
 
 
 @router.get("/docs", response_class=HTMLResponse, dependencies=[Depends(public)])
@@ -175,13 +177,15 @@ def login_page(request: Request, next: str | None = None) -> HTMLResponse:
 
 @router.post("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
 def login(request: Request, session: SessionDep, username: Annotated[str, Form(max_length=100)],
-          password: Annotated[str, Form(max_length=256)], next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
+          password: Annotated[str, Form(max_length=256)],
+          next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
     """Signs in with a password: an HttpOnly, SameSite=Lax session cookie (Secure over https).
     Failed attempts are limited per username and per client address (429 with Retry-After)."""
     check_not_cross_site(request)
     name = user_service.canonical(username)
     address = request.client.host if request.client else "unknown"
-    keys = [(f"user:{name}", settings.SIGNIN_MAX_FAILURES_PER_USER), (f"addr:{address}", settings.SIGNIN_MAX_FAILURES_PER_ADDRESS)]
+    keys = [(f"user:{name}", settings.SIGNIN_MAX_FAILURES_PER_USER),
+            (f"addr:{address}", settings.SIGNIN_MAX_FAILURES_PER_ADDRESS)]
     wait, stamp = signin_limiter.attempt(keys, settings.SIGNIN_WINDOW_S)
 
     def again(message: str, status: int, headers: dict[str, str] | None = None) -> HTMLResponse:

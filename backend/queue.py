@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from typing import Protocol, cast
 
 from amqp.exceptions import ChannelError
 from celery import Celery
@@ -12,6 +13,14 @@ from backend.settings import settings
 
 TRAIN_TASK = "cnnlab.train_run"
 log = logging.getLogger("cnnlab.queue")
+
+
+class _DeclaringChannel(Protocol):
+    """What every transport's channel offers (py-amqp's and kombu's virtual ones); kombu's stubs type
+    ``Connection.default_channel`` as the bare ``StdChannel``, which lacks it. A passive, waiting
+    declare answers (queue, message count, consumer count)."""
+
+    def queue_declare(self, queue: str = ..., passive: bool = ...) -> tuple[str, int, int]: ...
 
 
 def celery_config() -> dict[str, object]:
@@ -60,7 +69,8 @@ def queued_message_count() -> int | None:
         with sender().connection_for_write() as conn:
             conn.ensure_connection(max_retries=1)
             try:
-                _, count, _ = conn.default_channel.queue_declare(queue=settings.QUEUE, passive=True)
+                channel = cast(_DeclaringChannel, conn.default_channel)
+                _, count, _ = channel.queue_declare(queue=settings.QUEUE, passive=True)
             except ChannelError as exc:
                 if str(getattr(exc, "reply_code", "")) == "404":
                     return 0  # Redis drops an empty list: no queue means no message

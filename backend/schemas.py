@@ -327,10 +327,12 @@ class Claim(BaseModel):
     model_config = STRICT
 
     kind: Annotated[str, AfterValidator(_claim_kind)] = Field(
-        max_length=32, json_schema_extra={"enum": list(CLAIM_KINDS)}, description="backend.studies.conclusions.CLAIM_KINDS")
+        max_length=32, json_schema_extra={"enum": list(CLAIM_KINDS)},
+        description="backend.studies.conclusions.CLAIM_KINDS")
     text: str = Field(min_length=1, max_length=500)
     keys: list[Annotated[str, Field(max_length=64)]] = Field(
-        default_factory=list, max_length=MAX_STUDY_ENTRIES, description="entries it is about; [variant, baseline] for comparisons")
+        default_factory=list, max_length=MAX_STUDY_ENTRIES,
+        description="entries it is about; [variant, baseline] for comparisons")
     group: str | None = Field(None, max_length=64)
     expected: int | float | Annotated[str, Field(max_length=64)] | None = Field(
         None, description="an epoch, a group value or an accuracy")

@@ -19,6 +19,7 @@ import getpass
 import sys
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from backend.db import SessionLocal
 from backend.models import User
@@ -34,7 +35,7 @@ def read_password(from_stdin: bool) -> str:
     return first
 
 
-def user_or_exit(session, name: str) -> User:
+def user_or_exit(session: Session, name: str) -> User:
     user = user_service.find_user(session, name)
     if user is None:
         raise SystemExit(f"no user {user_service.canonical(name)!r}")
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                 user = user_or_exit(session, args.name)
                 made = user_service.issue_token(session, user, args.label, args.expires_days)
                 session.commit()
-                print(f"API token {args.label!r} for {user.username} (shown once; send it as 'Authorization: Bearer …'):")
+                print(f"API token {args.label!r} for {user.username} "
+                      "(shown once; send it as 'Authorization: Bearer …'):")
                 print(made.secret)
             elif args.action == "worker-token":
                 made = user_service.issue_token(session, None, args.label, kind="worker")

@@ -12,7 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-_INNER_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])*(?:\.[A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])*)*): (.*)$", re.S)
+_INNER_FIELD = re.compile(
+    r"^([A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])*(?:\.[A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])*)*): (.*)$", re.S
+)
 # The tags of the discriminated unions the models declare (pydantic puts them in an error's location,
 # where they are not fields); each union adds its own where it is declared (architecture families).
 UNION_TAGS: set[str] = set()

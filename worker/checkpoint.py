@@ -24,4 +24,5 @@ def load(path: Path, device: torch.device | str = "cpu") -> dict[str, Any] | Non
     if not path.is_file():
         return None
     # weights_only: a checkpoint holds tensors, numbers, strings, lists and dicts, never code to run
-    return torch.load(path, map_location=device, weights_only=True)
+    state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+    return state

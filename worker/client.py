@@ -53,7 +53,10 @@ class BackendClient:
 
     def claim(self, run_id: int, host: str, device: str) -> dict[str, Any] | None:
         try:
-            return self.call("POST", f"/api/worker/runs/{run_id}/claim", json={"host": host, "device": device}).json()
+            claimed: dict[str, Any] = self.call(
+                "POST", f"/api/worker/runs/{run_id}/claim", json={"host": host, "device": device}
+            ).json()
+            return claimed
         except Superseded:
             return None  # cancelled, already taken, or finished: a duplicate message
 
@@ -61,9 +64,14 @@ class BackendClient:
         self.call("POST", f"/api/worker/runs/{run_id}/epochs", json={"attempt": attempt, "metrics": metrics},
                   headers=leased(lease))
 
-    def heartbeat(self, run_id: int, attempt: int, lease: str, progress: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.call("POST", f"/api/worker/runs/{run_id}/heartbeat", json={"attempt": attempt, "progress": progress},
-                         headers=leased(lease), give_up_after=5.0).json()
+    def heartbeat(
+        self, run_id: int, attempt: int, lease: str, progress: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        answer: dict[str, Any] = self.call(
+            "POST", f"/api/worker/runs/{run_id}/heartbeat", json={"attempt": attempt, "progress": progress},
+            headers=leased(lease), give_up_after=5.0,
+        ).json()
+        return answer
 
     def upload_checkpoint(self, run_id: int, attempt: int, lease: str, kind: str, epoch: int, data: bytes) -> None:
         self.call("PUT", f"/api/worker/runs/{run_id}/checkpoints/{kind}", params={"attempt": attempt, "epoch": epoch},

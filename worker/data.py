@@ -13,9 +13,10 @@ import io
 import os
 import pickle
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -56,8 +57,8 @@ class ImageDataset:
 
 def _decode(data: bytes | Path, where: str, size: int) -> np.ndarray:
     try:
-        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
-            img = img.convert("RGB")
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as opened:
+            img = opened.convert("RGB")
             if img.size != (size, size):
                 img = img.resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
@@ -70,7 +71,7 @@ def _stack(images: list[np.ndarray], labels: list[int], size: int) -> tuple[np.n
     return x, np.asarray(labels, dtype=np.int64)
 
 
-def _check_classes(root: str, train: dict[str, list], test: dict[str, list]) -> list[str]:
+def _check_classes(root: str, train: Mapping[str, Sequence[object]], test: Mapping[str, Sequence[object]]) -> list[str]:
     if not train:
         raise DatasetError(f"{root}: expected class folders under train/ (train/<class>/<image>), found none")
     if not test:
@@ -97,15 +98,17 @@ def _load_folder(root: Path, size: int) -> ImageDataset:
             if d.is_dir()
         }
     classes = _check_classes(str(root), splits["train"], splits["test"])
-    arrays = []
+    arrays: list[np.ndarray] = []
     for split in ("train", "test"):
-        images, labels = [], []
+        images: list[np.ndarray] = []
+        labels: list[int] = []
         for label, name in enumerate(classes):
             for f in splits[split][name]:
                 images.append(_decode(f, str(f), size))
                 labels.append(label)
         arrays += _stack(images, labels, size)
-    return ImageDataset(*arrays, classes=classes)
+    train_x, train_y, test_x, test_y = arrays
+    return ImageDataset(train_x, train_y, test_x, test_y, classes=classes)
 
 
 def _tar_members(path: Path) -> Iterator[tuple[str, str, str, bytes]]:
@@ -124,7 +127,9 @@ def _tar_members(path: Path) -> Iterator[tuple[str, str, str, bytes]]:
                 assert handle is not None
                 yield parts[0], parts[1], parts[2], handle.read()
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise DatasetError(f"{path}: expected a readable .tar.gz of train/<class>/* and test/<class>/* ({exc})") from None
+        raise DatasetError(
+            f"{path}: expected a readable .tar.gz of train/<class>/* and test/<class>/* ({exc})"
+        ) from None
 
 
 def _load_tarball(path: Path, size: int) -> ImageDataset:
@@ -132,15 +137,17 @@ def _load_tarball(path: Path, size: int) -> ImageDataset:
     for split, cls, name, data in _tar_members(path):
         groups[split].setdefault(cls, []).append((name, data))
     classes = _check_classes(str(path), groups["train"], groups["test"])
-    arrays = []
+    arrays: list[np.ndarray] = []
     for split in ("train", "test"):
-        images, labels = [], []
+        images: list[np.ndarray] = []
+        labels: list[int] = []
         for label, cls in enumerate(classes):
             for name, data in sorted(groups[split][cls]):
                 images.append(_decode(data, f"{path}:{split}/{cls}/{name}", size))
                 labels.append(label)
         arrays += _stack(images, labels, size)
-    return ImageDataset(*arrays, classes=classes)
+    train_x, train_y, test_x, test_y = arrays
+    return ImageDataset(train_x, train_y, test_x, test_y, classes=classes)
 
 
 class _BatchUnpickler(pickle.Unpickler):
@@ -154,14 +161,14 @@ class _BatchUnpickler(pickle.Unpickler):
         ("_codecs", "encode"),  # how protocol-2 pickles of Python 3 write bytes
     }
 
-    def find_class(self, module: str, name: str):  # type: ignore[override]
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refuses to load {module}.{name}: a CIFAR batch holds only arrays, lists, "
                                          "bytes, str and int")
         return super().find_class(module, name)
 
 
-def read_batch(path: Path) -> dict:
+def read_batch(path: Path) -> dict[str, Any]:
     with open(path, "rb") as fh:
         batch = _BatchUnpickler(fh, encoding="latin1").load()
     if not isinstance(batch, dict):
@@ -172,9 +179,10 @@ def read_batch(path: Path) -> dict:
 def _load_torchvision(root: Path, size: int) -> ImageDataset:
     """torchvision's CIFAR-10 layout: <root>/cifar-10-batches-py/{data_batch_1..5,test_batch}."""
     base = root / "cifar-10-batches-py"
-    arrays = []
-    for names in (["data_batch_%d" % i for i in range(1, 6)], ["test_batch"]):
-        xs, ys = [], []
+    arrays: list[np.ndarray] = []
+    for names in ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]):
+        xs: list[np.ndarray] = []
+        ys: list[np.ndarray] = []
         for name in names:
             f = base / name
             if not f.is_file():
@@ -189,7 +197,8 @@ def _load_torchvision(root: Path, size: int) -> ImageDataset:
         if size != 32:
             x = np.stack([_resize(img, size) for img in x])
         arrays += [x, np.concatenate(ys)]
-    return ImageDataset(*arrays, classes=list(CIFAR10_CLASSES))
+    train_x, train_y, test_x, test_y = arrays
+    return ImageDataset(train_x, train_y, test_x, test_y, classes=list(CIFAR10_CLASSES))
 
 
 def _resize(img: np.ndarray, size: int) -> np.ndarray:

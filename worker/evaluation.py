@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from worker.device import DeviceData, autocast
 
 def views_logits(model: nn.Module, x: torch.Tensor, flip: bool) -> torch.Tensor:
     """Mean logits of ``x`` and, with ``flip``, its mirror image."""
-    logits = model(x).float()
+    logits: torch.Tensor = model(x).float()
     return (logits + model(x.flip(-1)).float()) / 2 if flip else logits
 
 
@@ -74,7 +75,7 @@ def views_label(flip: bool, shift: int) -> str:
 
 def class_report(
     data: ImageDataset, predicted: torch.Tensor, epoch: int, gallery: int = 24, views: str = "image"
-) -> dict:
+) -> dict[str, Any]:
     """``predicted`` holds one label per test image, in the dataset's order; ``views`` names the
     test-time views it averaged (views_label)."""
     truth = data.test_y

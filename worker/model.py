@@ -53,7 +53,8 @@ class PlainNet(nn.Module):
         self.classifier = nn.Sequential(OrderedDict(head))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        out: torch.Tensor = self.classifier(self.features(x))
+        return out
 
 
 class ConvBN(nn.Sequential):
@@ -65,7 +66,9 @@ class ConvBN(nn.Sequential):
         super().__init__(OrderedDict(parts))
 
 
-def global_head(arch: CompactArchitecture | ResNetArchitecture, channels: int) -> tuple[nn.Module, nn.Module, nn.Linear]:
+def global_head(
+    arch: CompactArchitecture | ResNetArchitecture, channels: int
+) -> tuple[nn.Module, nn.Module, nn.Linear]:
     """Global pool, dropout (or identity), linear to the classes: the compact and resnet families' head."""
     pool = nn.AdaptiveMaxPool2d(1) if arch.global_pool == "max" else nn.AdaptiveAvgPool2d(1)
     drop = nn.Dropout(arch.dropout) if arch.dropout > 0 else nn.Identity()
@@ -87,7 +90,8 @@ class CompactStage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.down(x)
-        return x + self.rest(x) if self.residual else self.rest(x)
+        rest: torch.Tensor = self.rest(x)
+        return x + rest if self.residual else rest
 
 
 class CompactNet(nn.Module):
@@ -107,7 +111,8 @@ class CompactNet(nn.Module):
         self.pool, self.drop, self.fc = global_head(arch, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.drop(self.pool(self.stages(self.stem(x))).flatten(1)))
+        out: torch.Tensor = self.fc(self.drop(self.pool(self.stages(self.stem(x))).flatten(1)))
+        return out
 
 
 class BasicBlock(nn.Module):
@@ -131,7 +136,8 @@ class BasicBlock(nn.Module):
         self.act = act()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.branch(x) + self.shortcut(x))
+        out: torch.Tensor = self.act(self.branch(x) + self.shortcut(x))
+        return out
 
 
 class ResNet(nn.Module):
@@ -147,7 +153,8 @@ class ResNet(nn.Module):
         self.pool, self.drop, self.fc = global_head(arch, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.drop(self.pool(self.blocks(self.stem(x))).flatten(1)))
+        out: torch.Tensor = self.fc(self.drop(self.pool(self.blocks(self.stem(x))).flatten(1)))
+        return out
 
 
 def build_model(arch: AnyArchitecture) -> nn.Module:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from backend.settings import settings
 from backend.statuses import StopReason
@@ -31,7 +32,7 @@ class Reporter:
         self.outbox: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self.stop_reason: str | None = None
         self.last_progress = time.monotonic()  # the trainer asks should_stop before every batch
-        self.progress: dict | None = None  # the latest batch's place in its epoch, sent with each heartbeat
+        self.progress: dict[str, Any] | None = None  # the latest batch's place in its epoch, sent with each heartbeat
         self._done = threading.Event()
         self._sender = threading.Thread(target=self._send_loop, name=f"report-{run_id}", daemon=True)
         self._beater = threading.Thread(target=self._beat_loop, name=f"heartbeat-{run_id}", daemon=True)
@@ -59,9 +60,13 @@ class Reporter:
         files = [(checkpoint.LAST, "last")] + ([(checkpoint.BEST, "best")] if best_too else [])
         for name, kind in files:
             data = (folder / name).read_bytes()
-            self.outbox.put(lambda k=kind, d=data: self.client.upload_checkpoint(self.run_id, self.attempt, self.lease, k, epoch, d))
 
-    def evaluation(self, report: dict) -> None:
+            def upload(k: str = kind, d: bytes = data) -> None:
+                self.client.upload_checkpoint(self.run_id, self.attempt, self.lease, k, epoch, d)
+
+            self.outbox.put(upload)
+
+    def evaluation(self, report: dict[str, Any]) -> None:
         self.outbox.put(lambda: self.client.report_evaluation(self.run_id, self.attempt, self.lease, report))
 
     # --- the end ------------------------------------------------------------------------------

@@ -179,6 +179,7 @@ def train(
     start_epoch, prior_elapsed = 1, 0.0
     state = checkpoint.load(ckpt_dir / checkpoint.LAST, device) if ckpt_dir else None
     if state is not None:
+        assert ckpt_dir is not None  # the state was read from it
         model.load_state_dict(state.get("train_model", state["model"]))
         optimizer.load_state_dict(state["optimizer"])
         result.history = [EpochMetrics(**m) for m in state["history"]]

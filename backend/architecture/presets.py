@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from backend.architecture.description import (
     AnyArchitecture,
     ArchitectureError,
@@ -10,7 +12,13 @@ from backend.architecture.description import (
     ResNetArchitecture,
 )
 
-_WIDE_DEEP = dict(stages=[[24, 24], [32, 32], [48, 48]], hidden=[220, 120])
+
+class _WideDeep(TypedDict):
+    stages: list[list[int]]
+    hidden: list[int]
+
+
+_WIDE_DEEP: _WideDeep = {"stages": [[24, 24], [32, 32], [48, 48]], "hidden": [220, 120]}
 
 PRESETS: dict[str, AnyArchitecture] = {
     # SEED_STUDY.md model 1: 222,226 params, 13,131,728 MACs.

@@ -11,15 +11,16 @@ import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Select, asc, delete, desc, func, or_, select, update
+from sqlalchemy import CursorResult, Result, Select, asc, delete, desc, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.analysis import best_epoch
 from backend.architecture import summarize
 from backend.auth.secrets import digest, new_secret, same
 from backend.models import EpochMetric, Run, User, utcnow
-from backend.schemas import MetricPublic
+from backend.schemas import EpochIn
 from backend.settings import settings
 from backend.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
 from backend.training_config import TrainConfig
@@ -104,7 +105,7 @@ def new_run(session: Session, config: TrainConfig, name: str | None, owner: User
     return run
 
 
-def filtered_runs(status: str | None, owner: str | None, sweep_id: int | None, q: str | None) -> Select:
+def filtered_runs(status: str | None, owner: str | None, sweep_id: int | None, q: str | None) -> Select[Run]:
     stmt = select(Run).join(User, User.id == Run.owner_id)
     if status:
         stmt = stmt.where(Run.status.in_(status.split(",")))
@@ -119,8 +120,9 @@ def filtered_runs(status: str | None, owner: str | None, sweep_id: int | None, q
     return stmt
 
 
-def list_runs(session: Session, *, status=None, owner=None, sweep_id=None, q=None, sort="-created_at",
-              limit=50, offset=0) -> tuple[Sequence[Run], int]:
+def list_runs(session: Session, *, status: str | None = None, owner: str | None = None, sweep_id: int | None = None,
+              q: str | None = None, sort: str = "-created_at", limit: int = 50,
+              offset: int = 0) -> tuple[Sequence[Run], int]:
     stmt = filtered_runs(status, owner, sweep_id, q)
     count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     column = User.username if sort.lstrip("-") == "owner" else getattr(Run, sort.lstrip("-"))
@@ -133,10 +135,10 @@ def list_runs(session: Session, *, status=None, owner=None, sweep_id=None, q=Non
 SERIES_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
 
 
-def series_of(session: Session, run_ids: list[int]) -> dict[int, dict[str, list]]:
+def series_of(session: Session, run_ids: list[int]) -> dict[int, dict[str, list[Any]]]:
     """Columnar metric series of many runs in one indexed query; a run without epochs maps to
     empty lists."""
-    out: dict[int, dict[str, list]] = {i: {c: [] for c in SERIES_COLUMNS} for i in run_ids}
+    out: dict[int, dict[str, list[Any]]] = {i: {c: [] for c in SERIES_COLUMNS} for i in run_ids}
     if not run_ids:
         return out
     columns = [getattr(EpochMetric, c) for c in SERIES_COLUMNS]
@@ -157,7 +159,9 @@ def metrics_of(session: Session, run_id: int, since_epoch: int = 0) -> Sequence[
 
 
 def holds_lease(run: Run, lease: str | None) -> bool:
-    return bool(lease) and run.status == RunStatus.RUNNING and run.lease_hash is not None and same(digest(lease), run.lease_hash)
+    if not lease:
+        return False
+    return run.status == RunStatus.RUNNING and run.lease_hash is not None and same(digest(lease), run.lease_hash)
 
 
 def not_held(run_id: int) -> Conflict:
@@ -171,6 +175,11 @@ def ensure_current(run: Run, lease: str | None) -> None:
         raise not_held(run.id)
 
 
+def _matched(result: Result[Any]) -> int:
+    """Rows an UPDATE matched: ``Session.execute`` hands back a ``CursorResult``, typed as a plain ``Result``."""
+    return cast("CursorResult[Any]", result).rowcount
+
+
 def guarded_update(session: Session, run_id: int, lease: str | None, **values: object) -> None:
     """A write of the attempt holding ``lease``: one UPDATE guarded on (run, lease, status
     running) with a row-count check. On PostgreSQL it also locks the run's row until the commit,
@@ -181,7 +190,7 @@ def guarded_update(session: Session, run_id: int, lease: str | None, **values: o
         update(Run).where(Run.id == run_id, Run.status == RunStatus.RUNNING, Run.lease_hash == digest(lease or ""))
         .values(**(values or {"heartbeat_at": utcnow()})).execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if _matched(result) != 1:
         session.rollback()
         raise not_held(run_id)
 
@@ -194,7 +203,7 @@ class Invalid(ValueError):
         self.field, self.message = field, message
 
 
-def record_epochs(session: Session, run: Run, lease: str | None, metrics: Sequence[MetricPublic]) -> None:
+def record_epochs(session: Session, run: Run, lease: str | None, metrics: Sequence[EpochIn]) -> None:
     """Upsert epochs (a resumed attempt may re-send one) and refresh the run's summary columns."""
     for i, m in enumerate(metrics):
         if m.epoch > run.epochs:
@@ -238,14 +247,14 @@ def claim(session: Session, run_id: int, host: str, device: str) -> tuple[Run, s
                 heartbeat_at=now, worker_host=host, device=device, lease_hash=digest(lease))
     )
     session.commit()
-    if result.rowcount != 1:
+    if _matched(result) != 1:
         return None
-    run = session.get(Run, run_id)
+    run = session.get_one(Run, run_id)  # the UPDATE above just matched it
     session.refresh(run)
     return run, lease
 
 
-def heartbeat(session: Session, run: Run, lease: str | None, progress: dict | None = None) -> bool:
+def heartbeat(session: Session, run: Run, lease: str | None, progress: dict[str, Any] | None = None) -> bool:
     """The heartbeat, and the place inside its epoch when given, in one guarded UPDATE."""
     values: dict[str, object] = {"heartbeat_at": utcnow(), **({"progress": progress} if progress is not None else {})}
     try:
@@ -256,9 +265,13 @@ def heartbeat(session: Session, run: Run, lease: str | None, progress: dict | No
     return True
 
 
-def finish(session: Session, run: Run, lease: str | None, status: str, reason: str | None, elapsed_s: float | None) -> None:
+def finish(
+    session: Session, run: Run, lease: str | None, status: str, reason: str | None, elapsed_s: float | None
+) -> None:
     """running → a final status, for the attempt holding the lease only (one guarded UPDATE)."""
-    values: dict[str, object] = dict(status=status, reason=reason, finished_at=utcnow(), lease_hash=None, progress=None)
+    values: dict[str, object] = {
+        "status": status, "reason": reason, "finished_at": utcnow(), "lease_hash": None, "progress": None,
+    }
     if elapsed_s is not None:
         values["elapsed_s"] = elapsed_s
     guarded_update(session, run.id, lease, **values)
@@ -272,10 +285,10 @@ def cancel(session: Session, run: Run, by: User) -> None:
     if run.status == RunStatus.QUEUED:
         result = session.execute(
             update(Run).where(Run.id == run.id, Run.status == RunStatus.QUEUED)
-            .values(status=RunStatus.CANCELLED, reason=f"cancelled by {by.username} before it started", finished_at=utcnow(),
-                    cancelled_by_id=by.id)
+            .values(status=RunStatus.CANCELLED, reason=f"cancelled by {by.username} before it started",
+                    finished_at=utcnow(), cancelled_by_id=by.id)
         )
-        if result.rowcount == 1:
+        if _matched(result) == 1:
             session.commit()
             session.refresh(run)
             return
@@ -305,22 +318,25 @@ def requeue_lost(session: Session, run: Run, max_attempts: int) -> bool:
     stale = run.heartbeat_at
     values: dict[str, object]
     if run.cancel_requested:
-        values = dict(status=RunStatus.CANCELLED, reason="cancelled (its worker stopped answering)", finished_at=utcnow(),
-                      lease_hash=None)
+        values = {"status": RunStatus.CANCELLED, "reason": "cancelled (its worker stopped answering)",
+                  "finished_at": utcnow(), "lease_hash": None}
     elif run.attempt >= max_attempts:
-        values = dict(status=RunStatus.FAILED, reason=f"its worker was lost {run.attempt} times", finished_at=utcnow(),
-                      lease_hash=None)
+        values = {"status": RunStatus.FAILED, "reason": f"its worker was lost {run.attempt} times",
+                  "finished_at": utcnow(), "lease_hash": None}
     else:
-        values = dict(status=RunStatus.QUEUED, enqueued_at=utcnow(), lease_hash=None, progress=None,
-                      reason=f"worker {run.worker_host} lost after epoch {run.epochs_done}; resuming from its last checkpoint")
+        values = {"status": RunStatus.QUEUED, "enqueued_at": utcnow(), "lease_hash": None, "progress": None,
+                  "reason": f"worker {run.worker_host} lost after epoch {run.epochs_done}; "
+                  "resuming from its last checkpoint"}
     result = session.execute(
         update(Run).where(Run.id == run.id, Run.status == RunStatus.RUNNING, Run.attempt == run.attempt,
                           Run.heartbeat_at == stale).values(**values)
     )
     session.commit()
-    return result.rowcount == 1 and values["status"] == RunStatus.QUEUED
+    return _matched(result) == 1 and values["status"] == RunStatus.QUEUED
 
 
 def waiting_runs(session: Session, grace_s: float) -> Sequence[int]:
     cutoff = utcnow() - timedelta(seconds=grace_s)
-    return session.scalars(select(Run.id).where(Run.status == RunStatus.QUEUED, Run.enqueued_at < cutoff).order_by(Run.id)).all()
+    return session.scalars(
+        select(Run.id).where(Run.status == RunStatus.QUEUED, Run.enqueued_at < cutoff).order_by(Run.id)
+    ).all()

@@ -190,4 +190,5 @@ def revoke_token(session: Session, token: ApiToken, actor: User | None) -> None:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         owner = token.user.username if token.user else "workers"
-        record(session, actor, f"{token.kind}_token.revoke", "token", token.id, f"token {token.label!r} of {owner} revoked")
+        record(session, actor, f"{token.kind}_token.revoke", "token", token.id,
+               f"token {token.label!r} of {owner} revoked")

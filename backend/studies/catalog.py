@@ -53,7 +53,8 @@ SEED_REPORT: dict[str, Any] = {
          "reference": _ref(WD_PARAMS, WD_MACS, 0.91, 0.85, round(SEED_MINUTES_AUG, 2)), "baseline": "wide_deep"},
         {"key": "wide_deep_bn", "label": "+ batch norm", "config": _seed("wide_deep_bn", augment=True),
          "reference": _ref(253_846, WD_MACS, 0.93, 0.85, 58), "baseline": "wide_deep_aug"},
-        {"key": "wide_deep_dropout", "label": "+ dropout (batch 16)", "config": _seed("wide_deep_dropout", augment=True),
+        {"key": "wide_deep_dropout", "label": "+ dropout (batch 16)",
+         "config": _seed("wide_deep_dropout", augment=True),
          "reference": _ref(WD_PARAMS, WD_MACS, 0.87, 0.84, 57), "baseline": "wide_deep_aug",
          "group": "batch size", "group_value": 16},
         *[

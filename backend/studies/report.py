@@ -37,7 +37,9 @@ def _diff(ours: float | None, ref: float | None) -> float | None:
     return None if ours is None or ref is None else ours - ref
 
 
-def table_row(entry: dict[str, Any], run: Run | None, series: dict[str, list], overfit: int | None) -> dict[str, Any]:
+def table_row(
+    entry: dict[str, Any], run: Run | None, series: dict[str, list[Any]], overfit: int | None
+) -> dict[str, Any]:
     ref = entry.get("reference") or {}
     row: dict[str, Any] = {name: None for name, _ in TABLE_COLUMNS}
     row.update(entry=entry["label"], ref_params=ref.get("params"), ref_macs=ref.get("macs"),
@@ -53,7 +55,7 @@ def table_row(entry: dict[str, Any], run: Run | None, series: dict[str, list], o
                test_acc=series["test_acc"][-1] if epochs else None,
                best_test_acc=max(series["test_acc"]) if epochs else None,
                best_epoch=best_epoch(epochs, series["test_acc"]), minutes=minutes,
-               minutes_per_120=minutes * 120 / len(epochs) if epochs else None)
+               minutes_per_120=minutes * 120 / len(epochs) if minutes is not None else None)  # None: no epochs
     row["diff_train_acc"] = _diff(row["train_acc"], row["ref_train_acc"])
     row["diff_test_acc"] = _diff(row["test_acc"], row["ref_test_acc"])
     # time set against time: ours per 120 epochs (the reference's epochs) against its minutes
@@ -61,7 +63,9 @@ def table_row(entry: dict[str, Any], run: Run | None, series: dict[str, list], o
     return row
 
 
-def build_report(session: Session, study: Study, launch: StudyLaunch | None, class_reports: bool = True) -> dict[str, Any]:
+def build_report(
+    session: Session, study: Study, launch: StudyLaunch | None, class_reports: bool = True
+) -> dict[str, Any]:
     """The report of ``launch`` (None: the study's entries, not launched yet), read against the
     entries and claims as they were when it was launched."""
     links = {link.entry_key: link.run_id for link in launch.runs} if launch else {}

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from backend.api.deps import field_error
-from backend.architecture import PRESETS, ArchitectureError, parse_architecture, summarize
+from backend.architecture import PRESETS, AnyArchitecture, ArchitectureError, parse_architecture, summarize
 from backend.auth.rules import AUTH_RESPONSES, Member
 from backend.recipes import RECIPES
 from backend.schemas import ArchitectureSummaryRequest
@@ -17,7 +17,7 @@ from backend.settings import settings
 router = APIRouter(prefix="/api", tags=["architectures"], responses=AUTH_RESPONSES)
 
 
-def summary_body(arch) -> dict[str, Any]:
+def summary_body(arch: AnyArchitecture) -> dict[str, Any]:
     summary = summarize(arch)
     return {"description": arch.model_dump(mode="json"), **summary.to_dict(),
             "budget": summary.verdict(settings.PARAM_BUDGET)}

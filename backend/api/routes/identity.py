@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import ColumnElement, select
@@ -34,7 +35,7 @@ from backend.schemas import (
 from backend.services import users as user_service
 
 router = APIRouter(prefix="/api", tags=["identity"], responses=AUTH_RESPONSES)
-NOT_FOUND = {404: {"model": Message, "description": "No such user or token"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Message, "description": "No such user or token"}}
 
 
 @contextlib.contextmanager
@@ -58,6 +59,7 @@ def change_my_password(body: PasswordChange, session: SessionDep, identity: Memb
     """Needs the current password (403 without it: it is what allows the change); ends every
     session of the caller (sign in again)."""
     user = identity.user
+    assert user is not None  # Member: a signed-in user
     if not verify_password(body.current_password, user.password_hash):
         raise HTTPException(403, "current_password: is not your current password")
     with user_errors():
@@ -74,6 +76,7 @@ def tokens_where(session: Session, *conditions: ColumnElement[bool]) -> TokensPu
 
 @router.get("/tokens", response_model=TokensPublic)
 def read_my_tokens(session: SessionDep, identity: Member) -> TokensPublic:
+    assert identity.user is not None  # Member: a signed-in user
     return tokens_where(session, ApiToken.user_id == identity.user.id, ApiToken.kind == "user")
 
 
@@ -92,7 +95,9 @@ def revoke_my_token(token_id: TokenId, session: SessionDep, identity: Member) ->
     token = session.get(ApiToken, token_id)
     if token is None or token.kind != "user":
         raise HTTPException(404, f"Token {token_id} not found")
+    assert identity.user is not None  # Member: a signed-in user
     if token.user_id != identity.user.id and not identity.is_admin:
+        assert token.user is not None  # a token of kind 'user' has its user
         raise HTTPException(403, f"token {token_id} belongs to {token.user.username}; only they or an admin may "
                                  "revoke it")
     user_service.revoke_token(session, token, identity.user)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +34,7 @@ router = APIRouter(prefix="/api/runs", tags=["runs"], responses=AUTH_RESPONSES)
 def create_run(body: RunCreate, session: SessionDep, identity: Member) -> RunPublic:
     """Queue a run of the caller's (any signed-in user)."""
     check_owner_field(identity, body.owner)
+    assert identity.user is not None  # Member: a signed-in user
     _, (run,) = admission.admit(session, identity.user, [admission.Planned(admission.checked_config(body.config),
                                                                           body.name)])
     return run_public(run, detail=True)
@@ -46,7 +48,8 @@ def read_runs(
         "pattern": "^(({0})(,({0}))*)?$".format("|".join(tuple(RunStatus)))}),
     owner: str | None = Query(None, max_length=100, pattern=r"^[^\x00]*$"),
     sweep: int | None = Query(None, ge=1, le=INT_MAX),
-    q: str | None = Query(None, max_length=200, pattern=r"^[^\x00]*$", description="text in the name, owner or architecture"),
+    q: str | None = Query(None, max_length=200, pattern=r"^[^\x00]*$",
+                          description="text in the name, owner or architecture"),
     sort: str = Query("-created_at", description="a summary column, '-' for descending",
                       json_schema_extra={"pattern": "^-?(" + "|".join(sorted(run_service.SORTABLE)) + ")$"}),
     limit: int = Query(50, ge=1, le=500),
@@ -84,7 +87,7 @@ async def read_runs_events(request: Request, _identity: Member) -> EventSourceRe
     return event_stream(_identity, _list_events(request))
 
 
-async def _list_events(request: Request):
+async def _list_events(request: Request) -> AsyncIterator[bytes]:
     yield RETRY
     sent: dict[int, str] = {}
     seen_version, last_read = -1, 0.0
@@ -108,12 +111,13 @@ async def _list_events(request: Request):
         await asyncio.sleep(0.25)
 
 
-def event_stream(identity: Identity, chunks) -> EventSourceResponse:
+def event_stream(identity: Identity, chunks: AsyncIterator[bytes]) -> EventSourceResponse:
     """An SSE response holding one of the caller's stream slots (429 past the per-user limit),
     given back when the stream ends or the response does, whichever comes first."""
+    assert identity.user is not None  # Member: a signed-in user
     release = event_streams.take(identity.user.id)
 
-    async def stream():
+    async def stream() -> AsyncIterator[bytes]:
         try:
             async for chunk in chunks:
                 yield chunk
@@ -133,7 +137,8 @@ def read_run(run_id: RunId, session: SessionDep, _identity: Member) -> RunPublic
 def read_metrics(run_id: RunId, session: SessionDep, _identity: Member, since_epoch: EpochQuery = 0) -> MetricsPublic:
     run = get_run_or_404(session, run_id)
     rows = run_service.metrics_of(session, run_id, since_epoch)
-    return MetricsPublic(run_id=run_id, status=run.status, data=[MetricPublic.model_validate(m) for m in rows])
+    return MetricsPublic(run_id=run_id, status=RunStatus(run.status),
+                         data=[MetricPublic.model_validate(m) for m in rows])
 
 
 @router.get("/{run_id:int}/analysis")
@@ -161,6 +166,7 @@ def cancel_run(run_id: RunId, session: SessionDep, identity: Member) -> RunPubli
     """The run's owner or an admin; recorded (who, when) and shown on the run's page."""
     run = get_run_or_404(session, run_id)
     require_owner(identity, run.owner, f"run {run_id}", "cancel")
+    assert identity.user is not None  # Member: a signed-in user
     run_service.cancel(session, run, identity.user)
     record(session, identity.user, "run.cancel", "run", run_id, f"cancel of run {run_id} ({run.name}) asked")
     session.commit()
@@ -174,7 +180,8 @@ def delete_run(run_id: RunId, session: SessionDep, identity: Member) -> None:
     run = get_run_or_404(session, run_id)
     require_owner(identity, run.owner, f"run {run_id}", "delete")
     paths = [c.path for c in run.checkpoints]
-    record(session, identity.user, "run.delete", "run", run_id, f"run {run_id} ({run.name}) of {run.owner.username} deleted")
+    record(session, identity.user, "run.delete", "run", run_id,
+           f"run {run_id} ({run.name}) of {run.owner.username} deleted")
     run_service.delete_run(session, run)
     for path in paths:
         Path(path).unlink(missing_ok=True)
@@ -182,7 +189,8 @@ def delete_run(run_id: RunId, session: SessionDep, identity: Member) -> None:
 
 
 @router.get("/{run_id:int}/checkpoints/{kind}", response_class=FileResponse,
-            responses={200: {"content": {"application/octet-stream": {}}, "description": "The checkpoint (torch.save)"}})
+            responses={200: {"content": {"application/octet-stream": {}},
+                             "description": "The checkpoint (torch.save)"}})
 def download_checkpoint(run_id: RunId, kind: CheckpointKind, session: SessionDep, _identity: Member) -> FileResponse:
     ckpt = checkpoint_or_404(get_run_or_404(session, run_id), kind)
     return FileResponse(ckpt.path, media_type="application/octet-stream",
@@ -230,8 +238,9 @@ async def read_events(
     return event_stream(_identity, _events(run_id, request, since_epoch))
 
 
-async def _events(run_id: int, request: Request, since_epoch: int):
-    sent_epoch, sent_status, seen_version, last_read = since_epoch, None, -1, 0.0
+async def _events(run_id: int, request: Request, since_epoch: int) -> AsyncIterator[bytes]:
+    sent_status: str | None = None
+    sent_epoch, seen_version, last_read = since_epoch, -1, 0.0
     yield RETRY
     loop = asyncio.get_running_loop()
     while True:

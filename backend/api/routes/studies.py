@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -44,14 +45,14 @@ def finished_by_launch(session: Session, launch_ids: list[int]) -> dict[int, int
         .where(StudyLaunchRun.launch_id.in_(launch_ids), Run.status.in_(FINISHED_STATUSES))
         .group_by(StudyLaunchRun.launch_id)
     )
-    return {launch_id: count for launch_id, count in rows}
+    return dict(rows.all())  # the rows: dict() of the Result itself would index it by its keys() (the columns)
 
 
 def launch_public(launch: StudyLaunch, finished: int) -> LaunchPublic:
     runs = {link.entry_key: link.run_id for link in launch.runs}
-    return LaunchPublic(id=launch.id, study_id=launch.study_id, owner=launch.owner.username, epochs_scale=launch.epochs_scale,
-                        data_override=launch.data_override, created_at=launch.created_at, runs=runs,
-                        finished=finished)
+    return LaunchPublic(id=launch.id, study_id=launch.study_id, owner=launch.owner.username,
+                        epochs_scale=launch.epochs_scale, data_override=launch.data_override,
+                        created_at=launch.created_at, runs=runs, finished=finished)
 
 
 def studies_public(session: Session, studies: list[Study]) -> list[StudyPublic]:
@@ -88,7 +89,7 @@ def check_claims(claims: list[Claim], entries: list[StudyEntry]) -> None:
             raise field_error(f"{where}.{problem[0]}", problem[1])
 
 
-def check_entries(body: StudyCreate, field_of=None) -> list[dict[str, Any]]:
+def check_entries(body: StudyCreate, field_of: Callable[[int], str] | None = None) -> list[dict[str, Any]]:
     """The entries as stored: each config as validated, in full, so that launching the study
     again gives the same runs whatever later defaults become. ``field_of(i)`` names where an
     entry's config came from (for a study made of runs: run_ids[i])."""
@@ -113,7 +114,8 @@ def check_entries(body: StudyCreate, field_of=None) -> list[dict[str, Any]]:
 @router.get("", response_model=StudiesPublic)
 def read_studies(session: SessionDep, _identity: Member) -> StudiesPublic:
     """Shipped studies first, then users' studies, newest first."""
-    if session.scalar(select(func.count()).select_from(Study).where(Study.slug.is_not(None))) < len(SHIPPED):
+    shipped = session.scalar(select(func.count()).select_from(Study).where(Study.slug.is_not(None))) or 0
+    if shipped < len(SHIPPED):
         ensure_shipped(session)
     studies = session.scalars(
         select(Study)
@@ -183,6 +185,7 @@ def launch_study(study_id: StudyId, body: LaunchCreate, session: SessionDep, ide
     least 1); all are validated first."""
     check_owner_field(identity, body.owner)
     study = study_or_404(session, study_id)
+    assert identity.user is not None  # Member: a signed-in user
     launch = launches.launch(session, identity.user, study, body.epochs_scale, body.data)
     session.refresh(launch)
     return launch_public(launch, finished_by_launch(session, [launch.id]).get(launch.id, 0))
@@ -217,7 +220,9 @@ def export_name(study: Study, report: dict[str, Any], ext: str) -> str:
 
 @router.get("/{study_id}/report.csv", response_class=Response,
             responses={200: {"content": {"text/csv": {}}, "description": "The report's table"}})
-def read_report_csv(study_id: StudyId, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery) -> Response:
+def read_report_csv(
+    study_id: StudyId, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery
+) -> Response:
     study = study_or_404(session, study_id)
     report = build_report(session, study, chosen_launch(session, study, launch), class_reports=False)
     return Response(table_csv(report), media_type="text/csv; charset=utf-8",
@@ -225,12 +230,15 @@ def read_report_csv(study_id: StudyId, session: SessionDep, _identity: Member, l
 
 
 @router.get("/{study_id}/report.html", response_class=HTMLResponse)
-def read_report_html(request: Request, study_id: StudyId, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery) -> HTMLResponse:
+def read_report_html(
+    request: Request, study_id: StudyId, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery
+) -> HTMLResponse:
     """The whole report as one self-contained file: Plotly, styles, scripts and data inline,
     images as data: URIs — it opens offline, from disk, years later."""
     study = study_or_404(session, study_id)
     report = build_report(session, study, chosen_launch(session, study, launch))
-    data = json.dumps(report, allow_nan=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    data = (json.dumps(report, allow_nan=False)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
     response = pages.export_page(request, "study_export.html", title=f"{study.name} · report", report_json=data)
     response.headers["Content-Disposition"] = f'attachment; filename="{export_name(study, report, "html")}"'
     # its scripts are inline by design (it opens from disk); it still reaches nothing outside itself

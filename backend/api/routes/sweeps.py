@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from backend.api.deps import QUOTA_RESPONSES, SessionDep, field_error
 from backend.api.views import run_public
@@ -25,7 +26,7 @@ def points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
-def sweep_public(session, sweep: Sweep) -> SweepPublic:
+def sweep_public(session: Session, sweep: Sweep) -> SweepPublic:
     runs = session.scalars(select(Run).where(Run.sweep_id == sweep.id).order_by(Run.id)).all()
     return SweepPublic(id=sweep.id, name=sweep.name, owner=sweep.owner.username, base_config=sweep.base_config,
                        grid=sweep.grid, created_at=sweep.created_at, runs=[run_public(r) for r in runs])
@@ -60,6 +61,7 @@ def create_sweep(body: SweepCreate, session: SessionDep, identity: Member) -> Sw
         for run in runs:
             run.sweep_id = sweep.id
 
+    assert identity.user is not None  # Member: a signed-in user
     sweep = Sweep(name=body.name, owner=identity.user, base_config=body.base_config, grid=body.grid)
     admission.admit(session, identity.user, planned, sweep, link)
     return sweep_public(session, sweep)

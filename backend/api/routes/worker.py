@@ -36,6 +36,7 @@ from backend.schemas import (
 )
 from backend.services import runs as run_service
 from backend.settings import settings
+from backend.statuses import RunStatus
 
 router = APIRouter(prefix="/api/worker/runs", tags=["worker"], dependencies=[Depends(worker)],
                    responses={**AUTH_RESPONSES, 409: {"model": Message, "description": "Not queued (claim), or the "
@@ -74,7 +75,7 @@ def heartbeat(run_id: RunId, body: HeartbeatRequest, session: SessionDep, lease:
     current = run_service.heartbeat(session, run, lease, body.progress.model_dump() if body.progress else None)
     if current and body.progress is not None:
         events.changed(run_id)  # the run page's progress bar and the runs list move
-    return HeartbeatResponse(status=run.status, cancel_requested=run.cancel_requested, current=current)
+    return HeartbeatResponse(status=RunStatus(run.status), cancel_requested=run.cancel_requested, current=current)
 
 
 @router.put("/{run_id}/checkpoints/{kind}", status_code=204,
