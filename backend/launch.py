@@ -21,7 +21,7 @@ from backend.settings import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# the service commands; docker-compose.yml runs exactly these (tests/test_deployment.py checks)
+# the service commands; docker-compose.yml runs exactly these (tests/backend/test_deployment.py checks)
 MIGRATE = [sys.executable, "-m", "backend.migrate", "upgrade", "head"]
 BACKEND = [sys.executable, "-m", "backend.serve"]
 WORKER = [sys.executable, "-m", "worker.serve"]

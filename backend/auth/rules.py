@@ -1,4 +1,4 @@
-"""The rules a route may declare — exactly one each (tests/test_permissions.py checks every route):
+"""The rules a route may declare — exactly one each (tests/backend/test_permissions.py checks every route):
 
 - ``public``: anyone (health, the sign-in page, static files, the API docs);
 - ``member``: a signed-in user of any role — reads everything, changes what they own;
