@@ -4,6 +4,7 @@ the dataset on the device as uint8 tensors normalised per batch."""
 from __future__ import annotations
 
 import functools
+import os
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -63,10 +64,27 @@ def autocast(device: torch.device, enabled: bool) -> AbstractContextManager[None
 
 
 def device_label(choice: str) -> str:
+    """The device a run trains on, as its run page shows it: 'cpu' or 'cuda:INDEX (GPU name)'."""
     try:
         device = pick_device(choice)
     except RuntimeError:
         return "unavailable"
     if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
+        # the machine's own index of the GPU: worker.serve pins each child to one (CUDA_VISIBLE_DEVICES),
+        # which the child then sees as cuda:0
+        index = os.environ.get("CNNLAB_GPU_INDEX") or str(torch.cuda.current_device())
+        return f"cuda:{index} ({torch.cuda.get_device_name(device)})"[:64]
     return "cpu"
+
+
+def broken_by(exc: BaseException) -> bool:
+    """Whether ``exc`` leaves this process's GPU unusable (a lost device, an illegal access, a failed
+    kernel: CUDA keeps the error for the whole process), so the process must start afresh. Out of
+    memory is not: the run fails, its memory is given back, the next run trains."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return False
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("CUDA error" in text or "CUDA driver error" in text
+                                             or "device-side assert" in text)

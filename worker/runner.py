@@ -16,13 +16,17 @@ from backend.training_config import TrainConfig
 from worker import checkpoint
 from worker.client import BackendClient, Superseded
 from worker.data import load_dataset, resolve_source
-from worker.device import device_label
+from worker.device import broken_by, device_label
 from worker.reporter import SUPERSEDED, Reporter
 from worker.trainer import COMPLETED, describe_stop, train
 from worker.trust import inside_data_dir, without_paths
 
 log = logging.getLogger("cnnlab.worker")
 
+
+class DeviceLost(SystemExit):
+    """Ends the worker process after its GPU failed (worker.serve starts a fresh one); the run that
+    met the failure is recorded failed with the reason first, the other processes train on."""
 
 
 def execute(run_id: int, client: BackendClient) -> str:
@@ -70,5 +74,8 @@ def execute(run_id: int, client: BackendClient) -> str:
         log.exception("run %s failed", run_id)
         reporter.finish(RunStatus.FAILED, without_paths(f"{type(exc).__name__}: {exc}"), None)
         status = RunStatus.FAILED
+        if broken_by(exc):  # the run is recorded failed; this process's GPU is not usable any more
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise DeviceLost(str(exc)) from exc
     shutil.rmtree(workdir, ignore_errors=True)
     return status

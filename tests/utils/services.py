@@ -140,10 +140,10 @@ class Lab:
         self.workers: list[subprocess.Popen] = []
         self.http = httpx.Client(base_url=self.url, timeout=30)
 
-    def _spawn(self, name: str) -> subprocess.Popen:
+    def _spawn(self, name: str, **extra_env: str) -> subprocess.Popen:
         log = open(self.tmp / f"{name}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115 - lives with the process
-        return subprocess.Popen(self.commands[name], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(self.commands[name], cwd=ROOT, env={**self.env, **extra_env}, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
     def migrate(self) -> None:
         subprocess.run(self.commands["migrate"], cwd=ROOT, env=self.env, check=True, capture_output=True)
@@ -186,8 +186,9 @@ class Lab:
             self.backend.send_signal(signal.SIGKILL)
             self.backend.wait()
 
-    def start_worker(self) -> subprocess.Popen:
-        proc = self._spawn("worker")
+    def start_worker(self, **env: str) -> subprocess.Popen:
+        """`python -m worker.serve` against this lab; ``env`` adds settings (CNNLAB_WORKER_PROCESSES...)."""
+        proc = self._spawn("worker", **env)
         self.workers.append(proc)
         return proc
 
