@@ -229,3 +229,12 @@ def test_the_backend_and_the_worker_restart_and_report_their_health() -> None:
     assert "/api/health" in " ".join(services["backend"]["healthcheck"]["test"])
     assert "inspect ping" in " ".join(services["worker"]["healthcheck"]["test"])
     assert services["migrate"].get("restart", "no") == "no"  # a one-shot step
+
+
+def test_the_worker_takes_every_gpu_and_says_how_many_runs_each_trains() -> None:
+    worker = compose()["services"]["worker"]
+    assert worker["deploy"]["resources"]["reservations"]["devices"][0]["count"] == "all"
+    env = worker["environment"]
+    assert env["CNNLAB_WORKER_GPUS"] == "${CNNLAB_WORKER_GPUS:-all}"
+    assert env["CNNLAB_RUNS_PER_GPU"] == "${CNNLAB_RUNS_PER_GPU:-2}"
+    assert "CNNLAB_WORKER_POOL" not in env  # worker.serve runs one solo worker per (GPU, slot)
