@@ -30,8 +30,19 @@ def too_large(field: str, limit: int, setting: str) -> HTTPException:
 
 
 def is_checkpoint_upload(scope: Scope) -> bool:
+    """A worker's checkpoint or model upload: streamed to disk under its own cap by its route."""
     path = scope.get("path", "")
-    return scope.get("method") == "PUT" and path.startswith("/api/worker/runs/") and "/checkpoints/" in path
+    return scope.get("method") == "PUT" and path.startswith("/api/worker/runs/") and (
+        "/checkpoints/" in path or path.endswith("/model"))
+
+
+def body_cap(scope: Scope) -> tuple[int, str]:
+    """The cap of a request's body and the setting that says it: images sent to be classified get
+    CNNLAB_PREDICT_MAX_BYTES, everything else CNNLAB_MAX_BODY_BYTES."""
+    path = scope.get("path", "")
+    if scope.get("method") == "POST" and path.startswith("/api/runs/") and path.endswith("/predict"):
+        return settings.PREDICT_MAX_BYTES, "CNNLAB_PREDICT_MAX_BYTES"
+    return settings.MAX_BODY_BYTES, "CNNLAB_MAX_BODY_BYTES"
 
 
 class BodyLimit:
@@ -45,10 +56,10 @@ class BodyLimit:
         if scope["type"] != "http" or is_checkpoint_upload(scope):
             await self.app(scope, receive, send)
             return
-        limit = settings.MAX_BODY_BYTES
+        limit, setting = body_cap(scope)
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _refuse(send, limit)
+            await _refuse(send, limit, setting)
             return
         seen = 0
 
@@ -58,14 +69,14 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise too_large("body", limit, "CNNLAB_MAX_BODY_BYTES")
+                    raise too_large("body", limit, setting)
             return message
 
         await self.app(scope, counted, send)
 
 
-async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": too_large("body", limit, "CNNLAB_MAX_BODY_BYTES").detail}).encode()
+async def _refuse(send: Send, limit: int, setting: str) -> None:
+    body = json.dumps({"detail": too_large("body", limit, setting).detail}).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -157,6 +157,12 @@ class ClaimRequest(BaseModel):
     device: str = Field(max_length=64)
 
 
+class ModelFailure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000, description="why the export was not kept")
+
+
 class ClaimResponse(BaseModel):
     attempt: int  # for ordering only: the lease is what later calls prove the attempt with
     lease: str = Field(description="the secret of this attempt: every later call for it sends it as X-Run-Lease; "

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # bounds (backend.limits): checked before any work starts
     MAX_BODY_BYTES: int = 1_048_576  # a request body (JSON, forms); the checkpoint upload has its own
     MAX_CHECKPOINT_BYTES: int = 64 * 1_048_576  # a checkpoint upload; our nets are under 256k parameters
+    PREDICT_MAX_FILES: int = 64  # images one classify request may send
+    PREDICT_MAX_BYTES: int = 16 * 1_048_576  # a classify request's body (its images, encoded)
+    PREDICT_MAX_PIXELS: int = 40_000_000  # an image larger than this is refused before it is decoded
+    PREDICT_CACHE_MODELS: int = 8  # onnxruntime sessions kept in memory (one per run), least recently used out
+    PREDICT_THREADS: int = 2  # CPU threads each classification may use
     MAX_EVENT_STREAMS_PER_USER: int = 16  # open event streams of one user at once; 0: unlimited
 
     # fault handling

@@ -92,6 +92,14 @@ class BackendClient:
         self.call("PUT", f"/api/worker/runs/{run_id}/evaluation", json={"attempt": attempt, "report": report},
                   headers=leased(lease))
 
+    def upload_model(self, run_id: int, lease: str, epoch: int, data: bytes) -> None:
+        self.call("PUT", f"/api/worker/runs/{run_id}/model", params={"epoch": epoch}, content=data,
+                  headers={"Content-Type": "application/octet-stream", **leased(lease)})
+
+    def model_failure(self, run_id: int, lease: str, reason: str) -> None:
+        self.call("POST", f"/api/worker/runs/{run_id}/model/failure", json={"reason": reason[:1000]},
+                  headers=leased(lease))
+
     def finish(self, run_id: int, attempt: int, lease: str, status: str, reason: str | None,
                elapsed_s: float | None) -> None:
         self.call("POST", f"/api/worker/runs/{run_id}/finish",

@@ -69,6 +69,13 @@ class Reporter:
     def evaluation(self, report: dict[str, Any]) -> None:
         self.outbox.put(lambda: self.client.report_evaluation(self.run_id, self.attempt, self.lease, report))
 
+    def model(self, data: bytes, epoch: int) -> None:
+        """The exported classifier (worker.export), before the final status."""
+        self.outbox.put(lambda: self.client.upload_model(self.run_id, self.lease, epoch, data))
+
+    def model_failure(self, reason: str) -> None:
+        self.outbox.put(lambda: self.client.model_failure(self.run_id, self.lease, reason))
+
     # --- the end ------------------------------------------------------------------------------
     def finish(self, status: str, reason: str | None, elapsed_s: float | None) -> None:
         """Send everything still in the outbox, then the final status."""

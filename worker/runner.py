@@ -9,14 +9,17 @@ import logging
 import shutil
 import socket
 from pathlib import Path
+from typing import Any
 
 from backend.settings import settings
 from backend.statuses import FINAL_STATUS, RunStatus, StopReason
 from backend.training_config import TrainConfig
 from worker import checkpoint
+from worker import export as onnx_export
 from worker.client import BackendClient, Superseded
-from worker.data import load_dataset, resolve_source
+from worker.data import ImageDataset, load_dataset, resolve_source
 from worker.device import broken_by, device_label
+from worker.model import build_model
 from worker.reporter import SUPERSEDED, Reporter
 from worker.trainer import COMPLETED, describe_stop, train
 from worker.trust import inside_data_dir, without_paths
@@ -27,6 +30,29 @@ log = logging.getLogger("cnnlab.worker")
 class DeviceLost(SystemExit):
     """Ends the worker process after its GPU failed (worker.serve starts a fresh one); the run that
     met the failure is recorded failed with the reason first, the other processes train on."""
+
+
+def export_reported_weights(reporter: Reporter, config: TrainConfig, data: ImageDataset, workdir: Path, run_id: int,
+                            evaluation: dict[str, Any] | None) -> None:
+    """A succeeded run's reported weights (the best epoch's; the average with ema_epochs) as a
+    checked ONNX model, sent before the final status; a failed export is recorded with its reason,
+    and the run stays succeeded."""
+    state = checkpoint.load(workdir / checkpoint.BEST)
+    if state is None:
+        reporter.model_failure("no best checkpoint to export")
+        return
+    try:
+        model = build_model(config.architecture)
+        model.load_state_dict(state["model"])
+        mean, std = onnx_export.normalisation(data)
+        accuracy = evaluation["accuracy"] if evaluation else state.get("best_acc")
+        blob, info = onnx_export.export(model, data, onnx_export.metadata(config, data, mean, std, run_id, accuracy))
+    except onnx_export.ExportFailed as exc:
+        log.warning("run %s: model not exported: %s", run_id, exc)
+        reporter.model_failure(str(exc))
+        return
+    log.info("run %s: model exported, %s bytes, within %.1e of torch", run_id, info["bytes"], info["max_abs_diff"])
+    reporter.model(blob, int(state["epoch"]))
 
 
 def execute(run_id: int, client: BackendClient) -> str:
@@ -59,6 +85,8 @@ def execute(run_id: int, client: BackendClient) -> str:
         if result.evaluation:
             reporter.evaluation(result.evaluation)
         status = FINAL_STATUS.get(StopReason(result.stop_reason), RunStatus.FAILED)
+        if status == RunStatus.SUCCEEDED:
+            export_reported_weights(reporter, config, data, workdir, run_id, result.evaluation)
         epochs = len(result.history)
         if result.stop_reason == COMPLETED:
             reason = f"completed {epochs} epochs"

@@ -129,6 +129,12 @@ TABLE = [
     Case("GET", "/api/runs/events", READ, stream=True),
     Case("POST", "/api/runs/{run_id}/cancel", OWNED(200), "queued_run", fresh=True),
     Case("DELETE", "/api/runs/{run_id}", OWNED(204), "finished_run", fresh=True),
+    # the run as a classifier (this run has no exported model: a member is let in and told so, 409)
+    Case("GET", "/api/runs/{run_id}/model.onnx", statuses(401, 409, 409, 409, 403), "finished_run"),
+    Case("GET", "/api/runs/{run_id}/model-card", READ, "finished_run"),
+    Case("GET", "/api/runs/{run_id}/model-card.md", READ, "finished_run"),
+    Case("POST", "/api/runs/{run_id}/predict", statuses(401, 409, 409, 409, 403), "finished_run",
+         kw={"files": [("files", ("a.png", b"\x89PNG", "image/png"))]}),
     # the worker's routes: the worker credential, then the lease
     Case("POST", "/api/worker/runs/{run_id}/claim", WORKER(200), "queued_run", fresh=True,
          body=lambda _v: {"host": "h", "device": "cpu"}),
@@ -142,6 +148,10 @@ TABLE = [
     Case("PUT", "/api/worker/runs/{run_id}/evaluation", WORKER(204), "claimed_run", fresh=True, lease=True,
          body=lambda _v: {"attempt": 1, "report": {"epoch": 1, "classes": ["a"], "accuracy": 1.0,
                                                    "per_class_acc": [1.0], "confusion": [[1]], "misclassified": []}}),
+    Case("PUT", "/api/worker/runs/{run_id}/model", WORKER(204), "claimed_run", fresh=True, lease=True,
+         kw={"query": "?epoch=1", "content": b"onnx bytes"}),
+    Case("POST", "/api/worker/runs/{run_id}/model/failure", WORKER(204), "claimed_run", fresh=True, lease=True,
+         body=lambda _v: {"reason": "export failed"}),
     Case("POST", "/api/worker/runs/{run_id}/finish", WORKER(204), "claimed_run", fresh=True, lease=True,
          body=lambda _v: {"attempt": 1, "status": "succeeded"}),
     # architectures
@@ -243,7 +253,7 @@ def test_permission_matrix(world: World, case: Case) -> None:
                   "n": f"{n}{uuid.uuid4().hex[:8]}"}
         path = case.path.format(**values) + case.kw.get("query", "").format(**values)
         headers = {"X-Run-Lease": values["lease"]} if case.lease else {}
-        extra = {k: case.kw[k] for k in ("content", "data") if k in case.kw}
+        extra = {k: case.kw[k] for k in ("content", "data", "files") if k in case.kw}
         if case.body is not None:
             extra["json"] = case.body(values)
         if case.stream:

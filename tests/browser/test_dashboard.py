@@ -422,7 +422,9 @@ def test_every_page_works_under_its_content_security_policy(browser, lab, artifa
 
 
 def test_progress_moves_inside_an_epoch_on_the_run_page_and_the_list(page, lab, worker) -> None:
-    run = lab.submit(tiny_config(epochs=3, batch_size=1), name="progress")  # 400 batches an epoch
+    # 400 batches an epoch, of a net wide enough that an epoch outlasts several heartbeats on a fast CPU
+    wide = {**TINY_ARCH, "stages": [[64, 64], [96, 96]], "name": "wider"}
+    run = lab.submit(tiny_config(architecture=wide, epochs=3, batch_size=1), name="progress")
     page.goto(f"/runs/{run['id']}")
     page.wait_for_selector("#run[data-progress]", timeout=60_000)
     first = page.get_attribute("#run", "data-progress")

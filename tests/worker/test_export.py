@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from backend.training_config import TrainConfig
-from tests.utils.datasets import make_arrays
+from tests.utils.datasets import make_arrays, write_image_folder
 from tests.utils.services import ROOT
 from worker import export as onnx_export
+from worker.data import load_dataset
 from worker.model import build_model
 from worker.trainer import train
 
@@ -63,13 +64,10 @@ def test_a_mismatch_is_refused_with_the_reason(data, monkeypatch) -> None:
 
 def test_the_cli_exports_a_checkpoint(tmp_path) -> None:
     arrays = make_arrays(classes=3, train_per_class=6, test_per_class=3)
-    from tests.utils.datasets import write_image_folder
-
     folder = write_image_folder(tmp_path / "ds", arrays)
-    config = TrainConfig.model_validate({"architecture": {"family": "compact", "stages": [[8], [16]], "num_classes": 3}, "epochs": 1,
-                                         "batch_size": 8, "device": "cpu", "data": {"source": str(folder)}})
-    from worker.data import load_dataset
-
+    arch = {"family": "compact", "stages": [[8], [16]], "num_classes": 3}
+    config = TrainConfig.model_validate({"architecture": arch, "epochs": 1, "batch_size": 8, "device": "cpu",
+                                         "data": {"source": str(folder)}})
     train(config, load_dataset(str(folder)), checkpoint_dir=tmp_path / "ckpt", log=None)
     out = tmp_path / "model.onnx"
     done = subprocess.run([sys.executable, "-m", "worker.export", str(tmp_path / "ckpt" / "best.pt"),

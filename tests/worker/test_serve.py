@@ -105,6 +105,8 @@ def test_a_killed_child_is_restarted_and_the_others_train_on(monkeypatch) -> Non
 
 @pytest.mark.integration
 def test_two_runs_train_at_once_on_one_worker_with_two_slots(lab) -> None:
+    for queued in lab.http.get("/api/runs", params={"status": "queued", "limit": 500}).json()["data"]:
+        lab.http.post(f"/api/runs/{queued['id']}/cancel")  # earlier tests' leftovers would go first
     proc = lab.start_worker(CNNLAB_WORKER_GPUS="", CNNLAB_WORKER_PROCESSES="2")
     try:
         ids = [lab.http.post("/api/runs", json={"name": f"slot {i}", "config": tiny_config(epochs=60, batch_size=4)})

@@ -19,12 +19,12 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from backend import events
+from backend import events, prediction
 from backend.api.deps import ErrorBody, SessionDep, checkpoint_or_404, field_error, get_run_or_404
 from backend.auth.rules import AUTH_RESPONSES, Message, worker
 from backend.db import SessionLocal
 from backend.limits import INT_MAX, CheckpointKind, RunId, too_large
-from backend.models import Checkpoint, RunEvaluation
+from backend.models import Checkpoint, RunEvaluation, RunModel
 from backend.schemas import (
     ClaimRequest,
     ClaimResponse,
@@ -33,6 +33,7 @@ from backend.schemas import (
     FinishRequest,
     HeartbeatRequest,
     HeartbeatResponse,
+    ModelFailure,
 )
 from backend.services import runs as run_service
 from backend.settings import settings
@@ -133,6 +134,59 @@ def fetch_checkpoint(run_id: RunId, kind: CheckpointKind, session: SessionDep, l
     run_service.ensure_current(run, lease)
     row = checkpoint_or_404(run, kind)
     return FileResponse(row.path, media_type="application/octet-stream", headers={"X-Checkpoint-Epoch": str(row.epoch)})
+
+
+@router.put("/{run_id}/model", status_code=204,
+            responses={413: {"model": ErrorBody, "description": "Over CNNLAB_MAX_CHECKPOINT_BYTES"}})
+async def upload_model(run_id: RunId, request: Request, lease: Lease, epoch: int = Query(ge=1, le=INT_MAX)) -> None:
+    """The run's exported ONNX classifier (worker.export, already checked against torch), streamed
+    like a checkpoint and under the same cap; the lease is checked before a byte is read."""
+    await run_in_threadpool(check_lease, run_id, lease)
+    cap = settings.MAX_CHECKPOINT_BYTES
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > cap):
+        raise too_large("body", cap, "CNNLAB_MAX_CHECKPOINT_BYTES")
+    folder = Path(settings.CHECKPOINT_DIR) / f"run_{run_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model.", suffix=".upload")
+    hasher, size = hashlib.sha256(), 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > cap:
+                    raise too_large("body", cap, "CNNLAB_MAX_CHECKPOINT_BYTES")
+                hasher.update(chunk)
+                out.write(chunk)
+        if size == 0:
+            raise field_error("body", "an ONNX model is needed, got no bytes")
+        await run_in_threadpool(store_model, run_id, lease, epoch, Path(tmp), size, hasher.hexdigest())
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def store_model(run_id: int, lease: str, epoch: int, tmp: Path, size: int, sha256: str) -> None:
+    with SessionLocal() as session:
+        run_service.guarded_update(session, run_id, lease)  # holds the run until the commit
+        path = tmp.parent / "model.onnx"
+        os.replace(tmp, path)
+        row = session.get(RunModel, run_id) or RunModel(run_id=run_id, status="ready")
+        row.status, row.reason, row.path, row.size_bytes, row.sha256, row.epoch = (
+            "ready", None, str(path), size, sha256, epoch)
+        session.merge(row)
+        session.commit()
+    prediction.forget(run_id)
+
+
+@router.post("/{run_id}/model/failure", status_code=204)
+def report_model_failure(run_id: RunId, body: ModelFailure, session: SessionDep, lease: Lease) -> None:
+    """The export did not pass (an exporter error, or onnxruntime not within 1e-4 of torch): why."""
+    get_run_or_404(session, run_id)
+    run_service.guarded_update(session, run_id, lease)
+    row = session.get(RunModel, run_id) or RunModel(run_id=run_id, status="failed")
+    row.status, row.reason, row.path = "failed", body.reason, None
+    session.merge(row)
+    session.commit()
 
 
 @router.put("/{run_id}/evaluation", status_code=204)

@@ -1,0 +1,89 @@
+"""A run as a classifier: its exported ONNX model, its model card, and classifying images with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, HTTPException, Query, UploadFile
+from fastapi.responses import FileResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from backend import prediction
+from backend.api.deps import ErrorBody, SessionDep, field_error, get_run_or_404
+from backend.auth.rules import AUTH_RESPONSES, Member, Message
+from backend.limits import RunId
+from backend.models import Run, RunModel
+from backend.services import model_cards
+from backend.settings import settings
+
+router = APIRouter(prefix="/api/runs", tags=["models"], responses=AUTH_RESPONSES)
+NO_MODEL: dict[int | str, dict[str, Any]] = {
+    409: {"model": Message, "description": "The run has no exported model: why, and how to export it"}}
+
+
+def ready_model(run: Run, session: SessionDep) -> RunModel:
+    """The run's kept model, or 409 saying why there is none and how to make one."""
+    row = session.get(RunModel, run.id)
+    if row is not None and row.status == "ready" and row.path and Path(row.path).is_file():
+        return row
+    why = (f"its export failed: {row.reason}" if row is not None and row.status == "failed"
+           else f"it is {run.status}: runs are exported when they succeed" if run.status != "succeeded"
+           else "it finished before cnnlab exported models")
+    raise HTTPException(409, f"Run {run.id} has no exported model ({why}). Export its best weights with "
+                             f"`python -m worker.export {run.id} --onnx model.onnx`.")
+
+
+@router.get("/{run_id:int}/model.onnx", response_class=FileResponse, responses={
+    200: {"content": {"application/octet-stream": {}}, "description": "The ONNX model"}, **NO_MODEL})
+def download_model(run_id: RunId, session: SessionDep, _identity: Member) -> FileResponse:
+    """The run's classifier: uint8 NHWC RGB images in, logits out; normalisation and class names inside."""
+    run = get_run_or_404(session, run_id)
+    row = ready_model(run, session)
+    assert row.path is not None  # ready_model checked it
+    return FileResponse(row.path, media_type="application/octet-stream", filename=f"cnnlab-run-{run_id}.onnx")
+
+
+@router.get("/{run_id:int}/model-card")
+def read_model_card(run_id: RunId, session: SessionDep, _identity: Member) -> dict[str, Any]:
+    """What the model is: architecture and layer table, params, MACs, test accuracy overall and per
+    class, the training config, normalisation, class names, dataset, seed, who ran it, the export."""
+    return model_cards.card(session, get_run_or_404(session, run_id))
+
+
+@router.get("/{run_id:int}/model-card.md", response_class=Response,
+            responses={200: {"content": {"text/markdown": {}}, "description": "The model card, as Markdown"}})
+def read_model_card_markdown(run_id: RunId, session: SessionDep, _identity: Member) -> Response:
+    card = model_cards.card(session, get_run_or_404(session, run_id))
+    return Response(model_cards.markdown(card), media_type="text/markdown; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="cnnlab-run-{run_id}-model-card.md"'})
+
+
+@router.post("/{run_id:int}/predict", responses={
+    413: {"model": ErrorBody, "description": "Too many files (CNNLAB_PREDICT_MAX_FILES) or bytes "
+                                             "(CNNLAB_PREDICT_MAX_BYTES)"}, **NO_MODEL})
+async def predict(
+    run_id: RunId, session: SessionDep, _identity: Member,
+    files: Annotated[list[UploadFile], File(description="images of any common format and size")],
+    k: int = Query(5, ge=1, le=1000, description="classes to return per image, most likely first"),
+) -> dict[str, Any]:
+    """Classify images with the run's exported model (onnxruntime in the backend). Each is prepared
+    as the training data loader prepares a dataset's images: RGB, resized (bilinear) to the
+    network's input size."""
+    if len(files) > settings.PREDICT_MAX_FILES:
+        raise HTTPException(413, [{"field": "files", "message": f"{len(files)} files is over the limit of "
+                                   f"{settings.PREDICT_MAX_FILES} (CNNLAB_PREDICT_MAX_FILES)"}])
+    run = get_run_or_404(session, run_id)
+    row = ready_model(run, session)
+    assert row.path is not None
+    loaded = await run_in_threadpool(prediction.session_for, run_id, Path(row.path))
+    images = []
+    for i, upload in enumerate(files):
+        data = await upload.read()
+        try:
+            images.append(prediction.prepare(data, loaded.size, i, upload.filename or f"file {i}"))
+        except prediction.NotAnImage as exc:
+            raise field_error(exc.field, exc.message) from None
+    results = await run_in_threadpool(prediction.classify, loaded, images, k)
+    return {"run_id": run_id, "k": min(k, len(loaded.classes) or k),
+            "data": [{"file": f.filename, **r} for f, r in zip(files, results, strict=True)]}

@@ -1,0 +1,64 @@
+"""A run's model card: what its classifier is, how it was trained and how well it does — JSON for
+scripts, Markdown to ship beside the ONNX file."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from backend.architecture import parse_architecture, summarize
+from backend.models import Run, RunEvaluation, RunModel
+
+
+def card(session: Session, run: Run) -> dict[str, Any]:
+    arch = parse_architecture(run.config["architecture"])
+    summary = summarize(arch)
+    evaluation = session.get(RunEvaluation, run.id)
+    model = session.get(RunModel, run.id)
+    report = evaluation.report if evaluation else None
+    return {
+        "run_id": run.id, "name": run.name, "owner": run.owner.username, "status": run.status,
+        "created_at": run.created_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "architecture": arch.model_dump(mode="json"), "layers": summary.to_dict()["rows"],
+        "params": summary.total_params, "macs": summary.total_macs,
+        "test_accuracy": report["accuracy"] if report else run.best_test_acc,
+        "test_accuracy_views": report.get("views") if report else None,
+        "per_class_accuracy": dict(zip(report["classes"], report["per_class_acc"], strict=True)) if report else None,
+        "class_names": report["classes"] if report else None,
+        "best_epoch": report["epoch"] if report else None,
+        "dataset": run.config.get("data", {}), "seed": run.seed, "config": run.config,
+        "input": "uint8 NHWC RGB, " f"{arch.input_size}x{arch.input_size}; the normalisation is inside the graph",
+        "model": None if model is None else {"status": model.status, "reason": model.reason, "bytes": model.size_bytes,
+                                             "sha256": model.sha256, "epoch": model.epoch,
+                                             "download": f"/api/runs/{run.id}/model.onnx" if model.status == "ready"
+                                             else None},
+    }
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.2f}%"
+
+
+def markdown(c: dict[str, Any]) -> str:
+    lines = [f"# Model card: run {c['run_id']} — {c['name']}", "",
+             f"- Trained by **{c['owner']}**, status {c['status']}, finished {c['finished_at'] or '–'}",
+             f"- Architecture **{c['architecture']['name']}** ({c['architecture']['family']}): "
+             f"{c['params']:,} parameters, {c['macs']:,} MACs",
+             f"- Test accuracy **{_pct(c['test_accuracy'])}**"
+             + (f" ({c['test_accuracy_views']}, weights of epoch {c['best_epoch']})" if c["best_epoch"] else ""),
+             f"- Dataset `{c['dataset'].get('source', 'cifar10')}`, seed {c['seed']}",
+             f"- Input: {c['input']}"]
+    model = c["model"]
+    lines.append(f"- ONNX model: {model['status']}" + (f" — {model['reason']}" if model and model["reason"] else "")
+                 if model else "- ONNX model: none exported")
+    if c["per_class_accuracy"]:
+        lines += ["", "## Test accuracy per class", "", "| class | accuracy |", "|---|---|"]
+        lines += [f"| {name} | {_pct(acc)} |" for name, acc in c["per_class_accuracy"].items()]
+    lines += ["", "## Layers", "", "| layer | output | params | MACs |", "|---|---|---|---|"]
+    lines += [f"| {i}_{r['name']} | {r['output_shape']} | {r['params']:,} | {r['macs']:,} |"
+              for i, r in enumerate(c["layers"])]
+    lines += ["", "## Training config", "", "```json", json.dumps(c["config"], indent=2), "```", ""]
+    return "\n".join(lines)
