@@ -252,18 +252,20 @@ class Checkpoint(Base):
 
 class RunModel(Base):
     """A run's exported classifier (worker.export): the ONNX file once it passed its parity check,
-    or why the export failed (the run stays succeeded either way). One per run."""
+    or why the export failed (the run stays succeeded either way), or an export asked for after the
+    run ended ("exporting", with the lease of the worker doing it). One per run."""
 
     __tablename__ = "run_models"
-    __table_args__ = (CheckConstraint("status IN ('ready', 'failed')", name="ck_run_models_status"),)
+    __table_args__ = (CheckConstraint("status IN ('exporting', 'ready', 'failed')", name="ck_run_models_status"),)
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    status: Mapped[str] = mapped_column(String(8))  # ready | failed
+    status: Mapped[str] = mapped_column(String(16))  # exporting | ready | failed
     reason: Mapped[str | None] = mapped_column(Text)
     path: Mapped[str | None] = mapped_column(Text)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
     epoch: Mapped[int | None] = mapped_column(Integer)  # the epoch whose weights it holds (the best)
+    lease_hash: Mapped[str | None] = mapped_column(String(64))  # an export asked for later: its worker's lease
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -50,6 +50,14 @@ def sender() -> Celery:
     return app
 
 
+EXPORT_TASK = "cnnlab.export_run"
+
+
+def enqueue_export(run_id: int) -> None:
+    """Ask a worker to export a finished run's best weights (the backend does no torch work)."""
+    sender().send_task(EXPORT_TASK, args=[run_id], queue=settings.QUEUE)
+
+
 def enqueue(run_id: int) -> None:
     sender().send_task(TRAIN_TASK, args=[run_id], queue=settings.QUEUE)
 

@@ -157,6 +157,13 @@ class ClaimRequest(BaseModel):
     device: str = Field(max_length=64)
 
 
+class ExportClaim(BaseModel):
+    lease: str = Field(description="the export's secret: its checkpoint fetch and model upload send it as X-Run-Lease")
+    config: dict[str, Any]
+    best_epoch: int
+    test_acc: float | None
+
+
 class ModelFailure(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -207,6 +214,16 @@ class MisclassifiedImage(BaseModel):
     png: str = Field(max_length=16_384, pattern=r"^[A-Za-z0-9+/=]*$", description="base64 PNG")
 
 
+class TestSample(BaseModel):
+    """A test image and its true class (PNG, base64), for trying the model on the run page."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    index: int = Field(ge=0, le=2**31 - 1)
+    true: int = Field(ge=0, le=MAX_CLASSES)
+    png: str = Field(max_length=200_000)
+
+
 class ClassReport(BaseModel):
     epoch: int = Field(ge=1)
     classes: list[str] = Field(max_length=1000)
@@ -215,6 +232,8 @@ class ClassReport(BaseModel):
     per_class_acc: list[float | None]
     confusion: list[list[int]]
     misclassified: list[MisclassifiedImage] = Field(max_length=64)
+    samples: list[TestSample] = Field(default_factory=list, max_length=64,
+                                      description="a fixed random draw of test images, with their classes")
 
 
 class ClassReportIn(ClassReport):
@@ -239,6 +258,9 @@ class ClassReportIn(ClassReport):
         for i, image in enumerate(self.misclassified):
             if image.true >= k or image.pred >= k:
                 raise ValueError(f"misclassified[{i}]: classes are 0..{k - 1}")
+        for i, sample in enumerate(self.samples):
+            if sample.true >= k:
+                raise ValueError(f"samples[{i}]: classes are 0..{k - 1}")
         return self
 
 

@@ -92,6 +92,13 @@ class BackendClient:
         self.call("PUT", f"/api/worker/runs/{run_id}/evaluation", json={"attempt": attempt, "report": report},
                   headers=leased(lease))
 
+    def claim_export(self, run_id: int) -> dict[str, Any] | None:
+        """An export asked for after the run ended, or None when there is none waiting (409)."""
+        try:
+            return dict(self.call("POST", f"/api/worker/runs/{run_id}/export/claim").json())
+        except Superseded:  # 409: nothing waiting (done, or taken by a later claim)
+            return None
+
     def upload_model(self, run_id: int, lease: str, epoch: int, data: bytes) -> None:
         self.call("PUT", f"/api/worker/runs/{run_id}/model", params={"epoch": epoch}, content=data,
                   headers={"Content-Type": "application/octet-stream", **leased(lease)})

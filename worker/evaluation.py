@@ -74,7 +74,7 @@ def views_label(flip: bool, shift: int) -> str:
 
 
 def class_report(
-    data: ImageDataset, predicted: torch.Tensor, epoch: int, gallery: int = 24, views: str = "image"
+    data: ImageDataset, predicted: torch.Tensor, epoch: int, gallery: int = 24, views: str = "image", samples: int = 16
 ) -> dict[str, Any]:
     """``predicted`` holds one label per test image, in the dataset's order; ``views`` names the
     test-time views it averaged (views_label)."""
@@ -93,9 +93,12 @@ def class_report(
         for c in range(k):
             if len(picked) < gallery and rank < len(by_class[c]):
                 picked.append(int(by_class[c][rank]))
+    # a fixed random draw of test images with their labels: what the run page's "Try it" offers
+    drawn: list[int] = sorted(np.random.default_rng(0).permutation(len(truth))[:samples].tolist())
     return {
         "epoch": epoch,
         "classes": list(data.classes),
+        "samples": [{"index": int(i), "true": int(truth[i]), "png": png_base64(data.test_x[i])} for i in drawn],
         "accuracy": float((pred == truth).mean()) if len(truth) else 0.0,
         "views": views,
         "per_class_acc": per_class,

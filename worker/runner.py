@@ -55,6 +55,48 @@ def export_reported_weights(reporter: Reporter, config: TrainConfig, data: Image
     reporter.model(blob, int(state["epoch"]))
 
 
+def export_finished(run_id: int, client: BackendClient) -> str:
+    """An export asked for after the run ended: its best checkpoint, its dataset (for the
+    normalisation and the parity check), the model checked and stored — or the reason it was not."""
+    claim = client.claim_export(run_id)
+    if claim is None:
+        log.info("run %s has no export waiting; skipping this message", run_id)
+        return "skipped"
+    lease = claim["lease"]
+    workdir = Path(settings.VAR_DIR) / "worker" / f"export_{run_id}"
+    shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        config = TrainConfig.model_validate(claim["config"])
+        if not client.download_checkpoint(run_id, lease, "best", workdir / checkpoint.BEST):
+            client.model_failure(run_id, lease, "the run's best checkpoint is gone")
+            return "failed"
+        state = checkpoint.load(workdir / checkpoint.BEST)
+        assert state is not None  # just downloaded
+        source, may_download = resolve_source(config.data.source)
+        if config.data.source != "cifar10":
+            source = str(inside_data_dir(config.data.source, settings.DATA_DIR))
+        data = load_dataset(source, download=may_download, cache_dir=settings.CACHE_DIR,
+                            size=config.architecture.input_size).limited(config.data.train_limit,
+                                                                         config.data.test_limit)
+        model = build_model(config.architecture)
+        model.load_state_dict(state["model"])
+        mean, std = onnx_export.normalisation(data)
+        meta = onnx_export.metadata(config, data, mean, std, run_id, claim.get("test_acc"))
+        blob, info = onnx_export.export(model, data, meta)
+        client.upload_model(run_id, lease, int(state["epoch"]), blob)
+        log.info("run %s: exported on request, %s bytes, within %.1e of torch", run_id, info["bytes"],
+                 info["max_abs_diff"])
+        return "exported"
+    except Superseded:
+        return SUPERSEDED
+    except Exception as exc:  # noqa: BLE001 - recorded as the export's reason; the run stays succeeded
+        log.exception("run %s: export failed", run_id)
+        client.model_failure(run_id, lease, without_paths(f"{type(exc).__name__}: {exc}"))
+        return "failed"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def execute(run_id: int, client: BackendClient) -> str:
     """Train run ``run_id``; returns what happened ('skipped', 'superseded' or the final status)."""
     claim = client.claim(run_id, socket.gethostname(), device_label("auto"))

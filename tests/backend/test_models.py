@@ -136,3 +136,39 @@ def test_the_session_cache_is_bounded(client, trained, monkeypatch) -> None:
         assert client.post(f"/api/runs/{run_id}/predict", files=file).status_code == 200
     assert prediction.cached()[-2:] == runs[1:] and runs[0] not in prediction.cached()
     assert len(prediction.cached()) <= 2
+
+
+def test_an_export_asked_for_later_is_done_under_its_own_lease(client, trained) -> None:
+    blob, data = trained
+    run = client.post("/api/runs", json={"name": "old", "config": tiny_config(architecture=ARCH, epochs=1)}).json()
+    rid = run["id"]
+    assert client.post(f"/api/runs/{rid}/export").status_code == 409  # queued: nothing to export yet
+    client.post(f"/api/worker/runs/{rid}/claim", json={"host": "h", "device": "cpu"})
+    client.post(f"/api/worker/runs/{rid}/epochs", json={"attempt": 1, "metrics": [metric(1)]})
+    client.put(f"/api/worker/runs/{rid}/checkpoints/best?attempt=1&epoch=1", content=b"weights",
+               headers={"Content-Type": "application/octet-stream"})
+    client.post(f"/api/worker/runs/{rid}/finish", json={"attempt": 1, "status": "succeeded"})
+    assert client.as_user("bob").post(f"/api/runs/{rid}/export").status_code == 403  # not bob's run
+    r = client.post(f"/api/runs/{rid}/export")
+    assert r.status_code == 202 and r.json() == {"status": "exporting"}
+    assert client.get(f"/api/runs/{rid}/model-card").json()["model"]["status"] == "exporting"
+    assert "being exported" in client.post(f"/api/runs/{rid}/export").json()["detail"]
+    assert "being exported" in client.get(f"/api/runs/{rid}/model.onnx").json()["detail"]
+    claim = client.post(f"/api/worker/runs/{rid}/export/claim")
+    assert claim.status_code == 200 and claim.json()["best_epoch"] == 1
+    lease = claim.json()["lease"]
+    wrong = client.put(f"/api/worker/runs/{rid}/model?epoch=1", content=blob,
+                       headers={"Content-Type": "application/octet-stream", "X-Run-Lease": "not the lease"})
+    assert wrong.status_code == 409
+    best = client.get(f"/api/worker/runs/{rid}/checkpoints/best", headers={"X-Run-Lease": lease})
+    assert best.status_code == 200 and best.content == b"weights"
+    stored = client.put(f"/api/worker/runs/{rid}/model?epoch=1", content=blob,
+                        headers={"Content-Type": "application/octet-stream", "X-Run-Lease": lease})
+    assert stored.status_code == 204
+    assert client.get(f"/api/runs/{rid}/model-card").json()["model"]["status"] == "ready"
+    assert client.post(f"/api/worker/runs/{rid}/export/claim").status_code == 409  # nothing waiting any more
+    again = client.put(f"/api/worker/runs/{rid}/model?epoch=1", content=blob,
+                       headers={"Content-Type": "application/octet-stream", "X-Run-Lease": lease})
+    assert again.status_code == 409  # the lease ended with the export
+    files = [("files", ("a.png", png(data.train_x[0]), "image/png"))]
+    assert client.post(f"/api/runs/{rid}/predict", files=files).status_code == 200

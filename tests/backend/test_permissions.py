@@ -132,6 +132,8 @@ TABLE = [
     # the run as a classifier (this run has no exported model: a member is let in and told so, 409)
     Case("GET", "/api/runs/{run_id}/model.onnx", statuses(401, 409, 409, 409, 403), "finished_run"),
     Case("GET", "/api/runs/{run_id}/model-card", READ, "finished_run"),
+    # the owner or an admin asks for an export (reached: this run has no best checkpoint, 409)
+    Case("POST", "/api/runs/{run_id}/export", statuses(401, 409, 403, 409, 403), "finished_run"),
     Case("GET", "/api/runs/{run_id}/model-card.md", READ, "finished_run"),
     Case("POST", "/api/runs/{run_id}/predict", statuses(401, 409, 409, 409, 403), "finished_run",
          kw={"files": [("files", ("a.png", b"\x89PNG", "image/png"))]}),
@@ -150,6 +152,7 @@ TABLE = [
                                                    "per_class_acc": [1.0], "confusion": [[1]], "misclassified": []}}),
     Case("PUT", "/api/worker/runs/{run_id}/model", WORKER(204), "claimed_run", fresh=True, lease=True,
          kw={"query": "?epoch=1", "content": b"onnx bytes"}),
+    Case("POST", "/api/worker/runs/{run_id}/export/claim", WORKER(409), "finished_run"),  # no export waiting
     Case("POST", "/api/worker/runs/{run_id}/model/failure", WORKER(204), "claimed_run", fresh=True, lease=True,
          body=lambda _v: {"reason": "export failed"}),
     Case("POST", "/api/worker/runs/{run_id}/finish", WORKER(204), "claimed_run", fresh=True, lease=True,

@@ -11,10 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 from backend import prediction
 from backend.api.deps import ErrorBody, SessionDep, field_error, get_run_or_404
-from backend.auth.rules import AUTH_RESPONSES, Member, Message
+from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, Message, require_owner
 from backend.limits import RunId
 from backend.models import Run, RunModel
-from backend.services import model_cards
+from backend.services import exports, model_cards
 from backend.settings import settings
 
 router = APIRouter(prefix="/api/runs", tags=["models"], responses=AUTH_RESPONSES)
@@ -28,9 +28,11 @@ def ready_model(run: Run, session: SessionDep) -> RunModel:
     if row is not None and row.status == "ready" and row.path and Path(row.path).is_file():
         return row
     why = (f"its export failed: {row.reason}" if row is not None and row.status == "failed"
+           else "it is being exported; try again in a moment" if row is not None and row.status == "exporting"
            else f"it is {run.status}: runs are exported when they succeed" if run.status != "succeeded"
            else "it finished before cnnlab exported models")
-    raise HTTPException(409, f"Run {run.id} has no exported model ({why}). Export its best weights with "
+    raise HTTPException(409, f"Run {run.id} has no exported model ({why}). Export it with the Export button "
+                             f"of its page (POST /api/runs/{run.id}/export), or its best weights yourself with "
                              f"`python -m worker.export {run.id} --onnx model.onnx`.")
 
 
@@ -42,6 +44,17 @@ def download_model(run_id: RunId, session: SessionDep, _identity: Member) -> Fil
     row = ready_model(run, session)
     assert row.path is not None  # ready_model checked it
     return FileResponse(row.path, media_type="application/octet-stream", filename=f"cnnlab-run-{run_id}.onnx")
+
+
+@router.post("/{run_id:int}/export", status_code=202, responses=CONFLICT)
+def export_model(run_id: RunId, session: SessionDep, identity: Member) -> dict[str, str]:
+    """The run's owner (or an admin) asks a worker to export a succeeded run that has no model yet
+    (one that finished before exports, or whose export failed): 202, then its model card says
+    exporting, then ready or failed with the reason."""
+    run = get_run_or_404(session, run_id)
+    require_owner(identity, run.owner, f"run {run_id}", "export")
+    exports.request(session, run)
+    return {"status": "exporting"}
 
 
 @router.get("/{run_id:int}/model-card")

@@ -17,6 +17,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend import events, prediction
@@ -30,11 +31,13 @@ from backend.schemas import (
     ClaimResponse,
     EpochReport,
     EvaluationReport,
+    ExportClaim,
     FinishRequest,
     HeartbeatRequest,
     HeartbeatResponse,
     ModelFailure,
 )
+from backend.services import exports
 from backend.services import runs as run_service
 from backend.settings import settings
 from backend.statuses import RunStatus
@@ -130,8 +133,10 @@ def store_checkpoint(run_id: int, kind: str, lease: str, epoch: int, tmp: Path, 
 @router.get("/{run_id}/checkpoints/{kind}", response_class=FileResponse,
             responses={200: {"content": {"application/octet-stream": {}}, "description": "The checkpoint"}})
 def fetch_checkpoint(run_id: RunId, kind: CheckpointKind, session: SessionDep, lease: Lease) -> Response:
+    """For the attempt that resumes the run, or the worker exporting it."""
     run = get_run_or_404(session, run_id)
-    run_service.ensure_current(run, lease)
+    if exports.holds(session, run_id, lease) is None:
+        run_service.ensure_current(run, lease)
     row = checkpoint_or_404(run, kind)
     return FileResponse(row.path, media_type="application/octet-stream", headers={"X-Checkpoint-Epoch": str(row.epoch)})
 
@@ -140,8 +145,9 @@ def fetch_checkpoint(run_id: RunId, kind: CheckpointKind, session: SessionDep, l
             responses={413: {"model": ErrorBody, "description": "Over CNNLAB_MAX_CHECKPOINT_BYTES"}})
 async def upload_model(run_id: RunId, request: Request, lease: Lease, epoch: int = Query(ge=1, le=INT_MAX)) -> None:
     """The run's exported ONNX classifier (worker.export, already checked against torch), streamed
-    like a checkpoint and under the same cap; the lease is checked before a byte is read."""
-    await run_in_threadpool(check_lease, run_id, lease)
+    like a checkpoint and under the same cap; the lease — of the training attempt, or of an export
+    asked for later — is checked before a byte is read."""
+    await run_in_threadpool(check_model_lease, run_id, lease)
     cap = settings.MAX_CHECKPOINT_BYTES
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > cap):
@@ -165,26 +171,49 @@ async def upload_model(run_id: RunId, request: Request, lease: Lease, epoch: int
         Path(tmp).unlink(missing_ok=True)
 
 
+def check_model_lease(run_id: int, lease: str) -> None:
+    with SessionLocal() as session:
+        run = get_run_or_404(session, run_id)
+        if not run_service.holds_lease(run, lease) and exports.holds(session, run_id, lease) is None:
+            raise run_service.not_held(run_id)
+
+
+def guard_model_write(session: Session, run_id: int, lease: str) -> None:
+    """The training attempt's lease (one guarded UPDATE of the run) or the export's."""
+    if exports.holds(session, run_id, lease) is None:
+        run_service.guarded_update(session, run_id, lease)  # holds the run until the commit
+
+
 def store_model(run_id: int, lease: str, epoch: int, tmp: Path, size: int, sha256: str) -> None:
     with SessionLocal() as session:
-        run_service.guarded_update(session, run_id, lease)  # holds the run until the commit
+        guard_model_write(session, run_id, lease)
         path = tmp.parent / "model.onnx"
         os.replace(tmp, path)
         row = session.get(RunModel, run_id) or RunModel(run_id=run_id, status="ready")
-        row.status, row.reason, row.path, row.size_bytes, row.sha256, row.epoch = (
-            "ready", None, str(path), size, sha256, epoch)
+        row.status, row.reason, row.path, row.size_bytes, row.sha256, row.epoch, row.lease_hash = (
+            "ready", None, str(path), size, sha256, epoch, None)
         session.merge(row)
         session.commit()
     prediction.forget(run_id)
+
+
+@router.post("/{run_id}/export/claim", response_model=ExportClaim)
+def claim_export(run_id: RunId, session: SessionDep) -> ExportClaim:
+    """Take an export asked for after the run ended: its lease (for the checkpoint and the model)
+    and the run's config."""
+    run = get_run_or_404(session, run_id)
+    lease = exports.claim(session, run)
+    best = next(c for c in run.checkpoints if c.kind == "best")
+    return ExportClaim(lease=lease, config=run.config, best_epoch=best.epoch, test_acc=run.best_test_acc)
 
 
 @router.post("/{run_id}/model/failure", status_code=204)
 def report_model_failure(run_id: RunId, body: ModelFailure, session: SessionDep, lease: Lease) -> None:
     """The export did not pass (an exporter error, or onnxruntime not within 1e-4 of torch): why."""
     get_run_or_404(session, run_id)
-    run_service.guarded_update(session, run_id, lease)
+    guard_model_write(session, run_id, lease)
     row = session.get(RunModel, run_id) or RunModel(run_id=run_id, status="failed")
-    row.status, row.reason, row.path = "failed", body.reason, None
+    row.status, row.reason, row.path, row.lease_hash = "failed", body.reason, None, None
     session.merge(row)
     session.commit()
 
