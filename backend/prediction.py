@@ -38,6 +38,7 @@ class Loaded:
     classes: list[str]
     size: int
     mtime: float
+    metadata: dict[str, str]
 
 
 _cache: OrderedDict[int, Loaded] = OrderedDict()
@@ -70,7 +71,7 @@ def session_for(run_id: int, path: Path) -> Loaded:
     session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map
     size = int(session.get_inputs()[0].shape[1])
-    loaded = Loaded(session, json.loads(meta.get("cnnlab.class_names", "[]")), size, mtime)
+    loaded = Loaded(session, json.loads(meta.get("cnnlab.class_names", "[]")), size, mtime, dict(meta))
     with _lock:
         _cache[run_id] = loaded
         _cache.move_to_end(run_id)

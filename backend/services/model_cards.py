@@ -4,10 +4,12 @@ scripts, Markdown to ship beside the ONNX file."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from backend import prediction
 from backend.architecture import parse_architecture, summarize
 from backend.models import Run, RunEvaluation, RunModel
 
@@ -18,6 +20,12 @@ def card(session: Session, run: Run) -> dict[str, Any]:
     evaluation = session.get(RunEvaluation, run.id)
     model = session.get(RunModel, run.id)
     report = evaluation.report if evaluation else None
+    normalisation = None
+    if model is not None and model.status == "ready" and model.path and Path(model.path).is_file():
+        meta = prediction.session_for(run.id, Path(model.path)).metadata
+        normalisation = {"mean": json.loads(meta.get("cnnlab.mean", "null")),
+                         "std": json.loads(meta.get("cnnlab.std", "null")),
+                         "note": "per channel (R, G, B) on 0-255 pixel values, applied inside the graph"}
     return {
         "run_id": run.id, "name": run.name, "owner": run.owner.username, "status": run.status,
         "created_at": run.created_at.isoformat(),
@@ -31,6 +39,7 @@ def card(session: Session, run: Run) -> dict[str, Any]:
         "best_epoch": report["epoch"] if report else None,
         "dataset": run.config.get("data", {}), "seed": run.seed, "config": run.config,
         "input": "uint8 NHWC RGB, " f"{arch.input_size}x{arch.input_size}; the normalisation is inside the graph",
+        "normalisation": normalisation,
         "model": None if model is None else {"status": model.status, "reason": model.reason, "bytes": model.size_bytes,
                                              "sha256": model.sha256, "epoch": model.epoch,
                                              "download": f"/api/runs/{run.id}/model.onnx" if model.status == "ready"
@@ -51,6 +60,9 @@ def markdown(c: dict[str, Any]) -> str:
              + (f" ({c['test_accuracy_views']}, weights of epoch {c['best_epoch']})" if c["best_epoch"] else ""),
              f"- Dataset `{c['dataset'].get('source', 'cifar10')}`, seed {c['seed']}",
              f"- Input: {c['input']}"]
+    if c["normalisation"]:
+        norm = c["normalisation"]
+        lines.append(f"- Normalisation: mean {norm['mean']}, std {norm['std']} (0-255 scale)")
     model = c["model"]
     lines.append(f"- ONNX model: {model['status']}" + (f" — {model['reason']}" if model and model["reason"] else "")
                  if model else "- ONNX model: none exported")

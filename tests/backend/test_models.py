@@ -81,8 +81,13 @@ def test_a_trained_model_classifies_its_training_images_through_the_api(client, 
     card = client.get(f"/api/runs/{run_id}/model-card").json()
     assert card["params"] > 0 and card["model"]["status"] == "ready" and card["model"]["epoch"] == 2
     assert card["architecture"]["name"] == "tiny3" and card["config"]["epochs"] == 2 and card["owner"] == "alice"
+    mean, std = onnx_export.normalisation(data)
+    assert card["normalisation"]["mean"] == pytest.approx(mean.tolist(), abs=1e-5)
+    assert card["normalisation"]["std"] == pytest.approx(std.tolist(), abs=1e-5)
+    assert len(card["layers"]) > 0 and card["seed"] == 0 and card["dataset"]["source"] == "cifar10"
     md = client.get(f"/api/runs/{run_id}/model-card.md")
     assert md.headers["content-type"].startswith("text/markdown") and "# Model card: run" in md.text
+    assert "- Normalisation: mean [" in md.text and "## Layers" in md.text and "## Training config" in md.text
 
 
 def test_other_sizes_and_modes_are_prepared_like_the_loader(trained) -> None:
