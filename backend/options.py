@@ -169,10 +169,11 @@ def _architecture_options() -> list[Option]:
             seen = merged.get(dotted)
             if seen is None:
                 merged[dotted] = Option(**{**opt.__dict__, "families": (tag,), "family_defaults": {tag: opt.default}})
-            else:  # the widest limits of the families that have it; each family's own default
-                low = min(x for x in (seen.minimum, opt.minimum) if x is not None) if opt.minimum is not None \
-                    and seen.minimum is not None else None
-                merged[dotted] = Option(**{**seen.__dict__, "minimum": low, "families": (*seen.families, tag),
+            else:  # the widest limits of the families that have it (each checks its own); their defaults
+                low = min(seen.minimum, opt.minimum) if seen.minimum is not None and opt.minimum is not None else None
+                high = max(seen.maximum, opt.maximum) if seen.maximum is not None and opt.maximum is not None else None
+                merged[dotted] = Option(**{**seen.__dict__, "minimum": low, "maximum": high,
+                                           "families": (*seen.families, tag),
                                            "family_defaults": {**seen.family_defaults, tag: opt.default}})
     return [family, *merged.values()]
 

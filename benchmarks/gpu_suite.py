@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import queue
 import subprocess
 import time
 from pathlib import Path
@@ -99,10 +100,18 @@ def _pack_run(device: str, tiny: bool, epochs: int, cap_s: float, start: Any, re
     """One run of the packing test, in its own process: puts (training images seen, seconds)."""
     data = dataset(tiny)
     cfg = config(MODERN.config("compact"), device, epochs=epochs, time_budget_s=cap_s, batch_size=256, tta=False)
-    start.wait()  # every run starts training together
+    seen = {"images": 0, "seconds": 0.0}
+
+    def count(epoch: int, done: int, total: int, images: int, epoch_seconds: float) -> None:
+        seen["images"] = (epoch - 1) * len(data.train_y) + images  # every trained batch, a cut-off epoch's too
+
+    start.wait(timeout=600)  # every run starts training together
     t0 = time.perf_counter()
-    result = train(cfg, data, log=None)
-    results.put((len(result.history) * len(data.train_y), time.perf_counter() - t0))
+    try:
+        train(cfg, data, log=None, on_batch=count)
+        results.put((seen["images"], time.perf_counter() - t0, None))
+    except Exception as exc:  # noqa: BLE001 - reported in the JSON (out of memory at 8 runs, say)
+        results.put((seen["images"], time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"[:300]))
 
 
 def packing(device: str, tiny: bool, cap_s: float, counts: tuple[int, ...]) -> dict[str, Any]:
@@ -110,19 +119,28 @@ def packing(device: str, tiny: bool, cap_s: float, counts: tuple[int, ...]) -> d
     ctx = mp.get_context("spawn")
     out: dict[str, Any] = {}
     for n in counts:
-        start, results = ctx.Barrier(n), ctx.Queue()
+        start, results = ctx.Barrier(n, timeout=600), ctx.Queue()
         procs = [ctx.Process(target=_pack_run, args=(device, tiny, 1 if tiny else 3, cap_s, start, results))
                  for _ in range(n)]
         t0 = time.perf_counter()
         for proc in procs:
             proc.start()
-        got = [results.get(timeout=cap_s + 300) for _ in procs]
+        got = []
+        for _ in procs:
+            try:
+                got.append(results.get(timeout=cap_s + 300))
+            except queue.Empty:
+                got.append((0, 0.0, "no answer from the run's process"))
         wall = time.perf_counter() - t0
         for proc in procs:
             proc.join(timeout=60)
+            if proc.is_alive():
+                proc.kill()
         images, train_s = sum(g[0] for g in got), max(g[1] for g in got)
+        errors = [g[2] for g in got if g[2]]
         out[str(n)] = {"runs": n, "images": images, "train_s": round(train_s, 2), "wall_s": round(wall, 2),
-                       "images_per_s": round(images / train_s, 1) if train_s else None}
+                       "images_per_s": round(images / train_s, 1) if train_s and not errors else None,
+                       "errors": errors}
     one = out[str(counts[0])]["images_per_s"]
     for n in counts:
         rate = out[str(n)]["images_per_s"]
@@ -159,17 +177,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     data = dataset(args.tiny)
     report: dict[str, Any] = {"device": device_line(args.device), "tiny": args.tiny, "budget_s": args.budget}
-    report["seed_run"] = seed_run(data, args.device, args.tiny, cap_s=0.3 * args.budget)
-    print(f"seed run: {report['seed_run']}", flush=True)
-    counts = (1, 2) if args.tiny else PACKING
-    report["packing"] = packing(args.device, args.tiny, cap_s=0.05 * args.budget, counts=counts)
-    print(f"packing: {report['packing']}", flush=True)
-    left = args.budget - (time.perf_counter() - t0) - 10
-    report["time_to_93"] = time_to_93(data, args.device, args.tiny, cap_s=left)
-    print(f"time to 93%: {report['time_to_93']}", flush=True)
-    report["total_s"] = round(time.perf_counter() - t0, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    counts = (1, 2) if args.tiny else PACKING
+    parts = {
+        "seed_run": lambda: seed_run(data, args.device, args.tiny, cap_s=0.3 * args.budget),
+        "packing": lambda: packing(args.device, args.tiny, cap_s=0.05 * args.budget, counts=counts),
+        "time_to_93": lambda: time_to_93(data, args.device, args.tiny,
+                                         cap_s=args.budget - (time.perf_counter() - t0) - 10),
+    }
+    for name, part in parts.items():
+        try:
+            report[name] = part()
+        except Exception as exc:  # noqa: BLE001 - one part's failure is recorded; the others still run
+            report[name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        print(f"{name}: {report[name]}", flush=True)
+        report["total_s"] = round(time.perf_counter() - t0, 1)
+        args.out.write_text(json.dumps(report, indent=2, default=str))  # after each part: a crash keeps the rest
     print(f"written to {args.out} in {report['total_s']} s", flush=True)
     return report
 

@@ -89,7 +89,8 @@ def given(args: argparse.Namespace) -> dict[str, Any]:
 
 def apply(raw: dict[str, Any], options: dict[str, Any], default_architecture: str = "wide_deep") -> dict[str, Any]:
     """Write the given options into a raw config. ``architecture.*`` options edit the config's
-    network (a preset name is expanded first, so ``--preset compact --architecture.stem 24`` works);
+    network (a preset name is expanded first, so ``--preset compact --architecture.stem 24`` works,
+    and is named "custom");
     a new ``architecture.family`` keeps only what that family has. Raises ArchitectureError."""
     arch = {k.removeprefix("architecture."): v for k, v in options.items() if k.startswith("architecture.")}
     if arch:
@@ -98,7 +99,8 @@ def apply(raw: dict[str, Any], options: dict[str, Any], default_architecture: st
         if family != described["family"]:
             keep = {o.name.removeprefix("architecture.") for o in all_options() if family in o.families}
             described = {k: v for k, v in described.items() if k in keep}
-        raw["architecture"] = {**described, **arch, "family": family}
+        # an edited network is not the preset any more (as the form says): "custom" unless named
+        raw["architecture"] = {**described, "name": "custom", **arch, "family": family}
     for name, value in options.items():
         if not name.startswith("architecture."):
             set_path(raw, name, value)

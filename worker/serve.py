@@ -47,6 +47,7 @@ class Slot:
 
     gpu: int | None
     slot: int
+    device: str = ""  # what the child's CUDA_VISIBLE_DEVICES names: the host's own id of the GPU
 
     @property
     def name(self) -> str:
@@ -54,8 +55,8 @@ class Slot:
 
     def env(self) -> dict[str, str]:
         """What the child's environment adds: its one visible GPU (none for a CPU slot)."""
-        return {"CUDA_VISIBLE_DEVICES": "" if self.gpu is None else str(self.gpu),
-                "CNNLAB_GPU_INDEX": "" if self.gpu is None else str(self.gpu),
+        device = "" if self.gpu is None else (self.device or str(self.gpu))
+        return {"CUDA_VISIBLE_DEVICES": device, "CNNLAB_GPU_INDEX": device,
                 "CNNLAB_WORKER_SLOT": self.name}
 
     def to_dict(self) -> dict[str, object]:
@@ -72,8 +73,11 @@ def _positive(name: str, text: str) -> int:
     return value
 
 
-def plan(gpus: str, runs_per_gpu: str, cpu_processes: str, device_count: int) -> list[Slot]:
-    """The processes for these settings on a machine that reports ``device_count`` GPUs."""
+def plan(gpus: str, runs_per_gpu: str, cpu_processes: str, device_count: int,
+         visible: Sequence[str] = ()) -> list[Slot]:
+    """The processes for these settings on a machine that reports ``device_count`` GPUs. Indices
+    count the GPUs this process sees; where the host already narrowed them (its own
+    ``CUDA_VISIBLE_DEVICES``: ``visible``), each child is pinned to the host's id of its GPU."""
     per_gpu = _positive("CNNLAB_RUNS_PER_GPU", runs_per_gpu)
     text = gpus.strip().lower()
     if text == "all":
@@ -95,7 +99,8 @@ def plan(gpus: str, runs_per_gpu: str, cpu_processes: str, device_count: int) ->
                 raise PlanError(f"CNNLAB_WORKER_GPUS: GPU {index} is named twice")
             indices.append(index)
     if indices:
-        return [Slot(gpu, slot) for gpu in indices for slot in range(1, per_gpu + 1)]
+        return [Slot(gpu, slot, visible[gpu] if gpu < len(visible) else "")
+                for gpu in indices for slot in range(1, per_gpu + 1)]
     return [Slot(None, slot) for slot in range(1, _positive("CNNLAB_WORKER_PROCESSES", cpu_processes) + 1)]
 
 
@@ -109,8 +114,9 @@ def gpu_count() -> int:
 def plan_from_env(device_count: int | None = None) -> list[Slot]:
     gpus = os.environ.get("CNNLAB_WORKER_GPUS", "all")
     count = device_count if device_count is not None else (gpu_count() if gpus.strip() else 0)
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
     return plan(gpus, os.environ.get("CNNLAB_RUNS_PER_GPU", "2"), os.environ.get("CNNLAB_WORKER_PROCESSES", "1"),
-                count)
+                count, visible)
 
 
 def celery_argv(name: str) -> list[str]:
@@ -177,13 +183,20 @@ class Children:
                 proc.kill()
 
 
+def run_worker(name: str) -> int:
+    """One slot's Celery worker in this process, until it stops; then this process ends (its
+    supervisor restarts it) — it must never go on to start workers of its own."""
+    app.worker_main(celery_argv(name))
+    return 0  # type: ignore[unreachable]  # celery-types says worker_main never returns; Celery 5.7's does
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m worker.serve", description=__doc__.split("\n")[0])
     p.add_argument("--plan", action="store_true", help="print the processes it would start, as JSON, and exit")
     p.add_argument("--child", metavar="NAME", help=argparse.SUPPRESS)  # one slot's Celery worker
     args = p.parse_args(argv)
     if args.child:
-        app.worker_main(celery_argv(args.child))  # exits when the worker stops
+        return run_worker(args.child)
     try:
         slots = plan_from_env()
     except PlanError as exc:
@@ -194,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if len(slots) == 1 and slots[0].gpu is None:  # the laptop's one CPU worker: in this process
         os.environ.update(slots[0].env())
-        app.worker_main(celery_argv(slots[0].name))  # exits when the worker stops
+        return run_worker(slots[0].name)
     children = Children(slots)
     stopping = False
 

@@ -319,3 +319,18 @@ def test_data_source_outside_the_lab_data_folder_is_refused(client, source) -> N
     assert r.status_code == 422
     assert r.json()["detail"][0]["field"] == "config.data.source"
     assert "inside the lab's data folder" in r.json()["detail"][0]["message"]
+
+
+def test_a_quiet_event_stream_sends_keep_alive_comments(client, monkeypatch) -> None:
+    from backend.api.routes import runs as run_routes
+
+    monkeypatch.setattr(run_routes, "KEEPALIVE_S", 0.3)
+    run = submit(client)  # queued: after its first status, nothing happens
+    seen = []
+    with client.stream("GET", f"/api/runs/{run['id']}/events") as response:
+        for line in response.iter_lines():
+            seen.append(line)
+            if line.startswith(": ping"):
+                break
+    assert any(line.startswith("event: status") for line in seen) and seen[-1].startswith(": ping")
+    client.post(f"/api/runs/{run['id']}/cancel")

@@ -41,6 +41,8 @@ def test_advanced_options_are_folded_and_recipes_fill_the_form(page, lab) -> Non
     assert "120 epochs at batch 16" in page.inner_text("#recipe-help")
     page.select_option("#family", "plain")
     assert page.is_visible("#hidden") and not page.is_visible("#stem") and not page.is_visible("#pool_at")
+    page.select_option("#family", "resnet")  # by way of plain, which has neither: resnet's own defaults
+    assert (page.input_value("#stem"), page.input_value("#activation")) == ("16", "relu")
     page.select_option("#preset", "compact")
     page.fill("#stages", "8 / 16")
     page.click("summary:has-text('Advanced optimisation')")

@@ -25,7 +25,7 @@ def test_dotted_flags_set_nested_options() -> None:
     assert c.augment.cutout == 8 and c.bn_bias_lr_scale == 4.0 and not c.tta_each_epoch and c.ema_epochs is None
     assert c.architecture.family == "compact" and c.architecture.stem == 24
     assert c.architecture.stages == [[16, 16], [32]] and c.data.train_limit == 100
-    assert c.architecture.name == "compact"  # the preset's other fields kept
+    assert c.architecture.pool_at == "first" and c.architecture.name == "custom"  # the preset's other fields kept
 
 
 def test_the_short_forms_people_used_keep_working() -> None:

@@ -125,3 +125,25 @@ def test_two_runs_train_at_once_on_one_worker_with_two_slots(lab) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_a_host_that_narrowed_its_gpus_pins_each_child_to_the_hosts_id() -> None:
+    slots = plan("all", "1", "1", device_count=2, visible=["2", "GPU-5f1c"])
+    assert [s.env()["CUDA_VISIBLE_DEVICES"] for s in slots] == ["2", "GPU-5f1c"]
+    assert [s.name for s in slots] == ["gpu0-1", "gpu1-1"]  # named by the index this host's processes see
+
+
+def test_a_child_whose_worker_stops_ends_instead_of_supervising(monkeypatch) -> None:
+    stopped: list[list[str]] = []
+    monkeypatch.setattr(serve.app, "worker_main", lambda argv: stopped.append(argv))  # returns, as Celery 5.7's does
+
+    def never(*_args: object) -> None:
+        raise AssertionError("a child started workers of its own")
+
+    monkeypatch.setattr(serve, "Children", never)
+    monkeypatch.setenv("CNNLAB_WORKER_GPUS", "")
+    assert serve.main(["--child", "gpu3-2"]) == 0
+    assert stopped and "gpu3-2@" in " ".join(stopped[0])
+    monkeypatch.setenv("CNNLAB_WORKER_PROCESSES", "1")
+    assert serve.main([]) == 0  # the single CPU slot in this process: when its worker stops, so does it
+    assert len(stopped) == 2

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse
-from fastapi.sse import EventSourceResponse, format_sse_event
+from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
 from sqlalchemy import or_, select
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -111,6 +111,9 @@ async def _list_events(request: Request) -> AsyncIterator[bytes]:
         await asyncio.sleep(0.25)
 
 
+KEEPALIVE_S = 15.0
+
+
 def event_stream(identity: Identity, chunks: AsyncIterator[bytes]) -> EventSourceResponse:
     """An SSE response holding one of the caller's stream slots (429 past the per-user limit),
     given back when the stream ends or the response does, whichever comes first."""
@@ -118,10 +121,23 @@ def event_stream(identity: Identity, chunks: AsyncIterator[bytes]) -> EventSourc
     release = event_streams.take(identity.user.id)
 
     async def stream() -> AsyncIterator[bytes]:
+        pending: asyncio.Future[bytes] | None = None
         try:
-            async for chunk in chunks:
+            while True:
+                pending = pending or asyncio.ensure_future(anext(chunks))
+                done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_S)
+                if not done:  # a quiet stream: a comment keeps proxies and clients from hanging up
+                    yield KEEPALIVE_COMMENT
+                    continue
+                try:
+                    chunk = pending.result()
+                except StopAsyncIteration:
+                    return
+                pending = None
                 yield chunk
         finally:
+            if pending is not None:
+                pending.cancel()
             release()
 
     return EventSourceResponse(stream(), background=BackgroundTask(release),

@@ -108,8 +108,9 @@
   familyInput.addEventListener("input", () => {
     for (const box of form.querySelectorAll("[data-defaults]")) {
       const defaults = JSON.parse(box.dataset.defaults), el = box.querySelector("[data-field]");
-      if (!(familyInput.value in defaults) || !(family in defaults)) continue;
-      if (JSON.stringify(read[el.dataset.kind](el)) === JSON.stringify(defaults[family])) {
+      if (!(familyInput.value in defaults)) continue;
+      // the old family had no such option (its value is stale), or left it at its own default
+      if (!(family in defaults) || JSON.stringify(read[el.dataset.kind](el)) === JSON.stringify(defaults[family])) {
         (write[el.dataset.kind] || ((e, x) => { e.value = x; }))(el, defaults[familyInput.value]);
       }
     }
