@@ -232,8 +232,9 @@ class ClassReport(BaseModel):
     per_class_acc: list[float | None]
     confusion: list[list[int]]
     misclassified: list[MisclassifiedImage] = Field(max_length=64)
-    samples: list[TestSample] = Field(default_factory=list, max_length=64,
-                                      description="a fixed random draw of test images, with their classes")
+    samples: list[TestSample] = Field(default_factory=list, max_length=64, exclude_if=lambda v: not v,
+                                      description="a fixed random draw of test images, with their classes "
+                                                  "(absent from reports made before it existed)")
 
 
 class ClassReportIn(ClassReport):

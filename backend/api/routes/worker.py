@@ -9,9 +9,11 @@ nothing, and its worker stops.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
@@ -89,13 +91,23 @@ async def upload_checkpoint(run_id: RunId, kind: CheckpointKind, request: Reques
     """The body streams to a unique temporary file, refused (413) as soon as it passes the lab's
     cap; the credential and the lease are checked before a byte of it is read."""
     await run_in_threadpool(check_lease, run_id, lease)
+    async with upload(request, run_id, kind) as (tmp, size, sha256):
+        # the file and the database work run off the event loop, so live streams never wait on them
+        await run_in_threadpool(store_checkpoint, run_id, kind, lease, epoch, tmp, size, sha256)
+
+
+@contextlib.asynccontextmanager
+async def upload(request: Request, run_id: int, what: str) -> AsyncIterator[tuple[Path, int, str]]:
+    """The body streamed to a unique temporary file in the run's folder, refused (413) as soon as
+    it passes CNNLAB_MAX_CHECKPOINT_BYTES (by its Content-Length at once); yields (file, size,
+    sha256) and removes the file unless the caller moved it."""
     cap = settings.MAX_CHECKPOINT_BYTES
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > cap):
         raise too_large("body", cap, "CNNLAB_MAX_CHECKPOINT_BYTES")
     folder = Path(settings.CHECKPOINT_DIR) / f"run_{run_id}"
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{kind}.", suffix=".upload")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{what}.", suffix=".upload")
     hasher, size = hashlib.sha256(), 0
     try:
         with os.fdopen(fd, "wb") as out:
@@ -105,8 +117,7 @@ async def upload_checkpoint(run_id: RunId, kind: CheckpointKind, request: Reques
                     raise too_large("body", cap, "CNNLAB_MAX_CHECKPOINT_BYTES")
                 hasher.update(chunk)
                 out.write(chunk)
-        # the file and the database work run off the event loop, so live streams never wait on them
-        await run_in_threadpool(store_checkpoint, run_id, kind, lease, epoch, Path(tmp), size, hasher.hexdigest())
+        yield Path(tmp), size, hasher.hexdigest()
     finally:
         Path(tmp).unlink(missing_ok=True)
 
@@ -148,27 +159,10 @@ async def upload_model(run_id: RunId, request: Request, lease: Lease, epoch: int
     like a checkpoint and under the same cap; the lease — of the training attempt, or of an export
     asked for later — is checked before a byte is read."""
     await run_in_threadpool(check_model_lease, run_id, lease)
-    cap = settings.MAX_CHECKPOINT_BYTES
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > cap):
-        raise too_large("body", cap, "CNNLAB_MAX_CHECKPOINT_BYTES")
-    folder = Path(settings.CHECKPOINT_DIR) / f"run_{run_id}"
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model.", suffix=".upload")
-    hasher, size = hashlib.sha256(), 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > cap:
-                    raise too_large("body", cap, "CNNLAB_MAX_CHECKPOINT_BYTES")
-                hasher.update(chunk)
-                out.write(chunk)
+    async with upload(request, run_id, "model") as (tmp, size, sha256):
         if size == 0:
             raise field_error("body", "an ONNX model is needed, got no bytes")
-        await run_in_threadpool(store_model, run_id, lease, epoch, Path(tmp), size, hasher.hexdigest())
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        await run_in_threadpool(store_model, run_id, lease, epoch, tmp, size, sha256)
 
 
 def check_model_lease(run_id: int, lease: str) -> None:
