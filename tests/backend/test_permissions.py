@@ -132,8 +132,8 @@ TABLE = [
     # the run as a classifier (this run has no exported model: a member is let in and told so, 409)
     Case("GET", "/api/runs/{run_id}/model.onnx", statuses(401, 409, 409, 409, 403), "finished_run"),
     Case("GET", "/api/runs/{run_id}/model-card", READ, "finished_run"),
-    # the owner or an admin asks for an export (reached: this run has no best checkpoint, 409)
-    Case("POST", "/api/runs/{run_id}/export", statuses(401, 409, 403, 409, 403), "finished_run"),
+    # the owner or an admin asks a worker to export the run (fresh: a second ask would be 409, already exporting)
+    Case("POST", "/api/runs/{run_id}/export", OWNED(202), "finished_run", fresh=True),
     Case("GET", "/api/runs/{run_id}/model-card.md", READ, "finished_run"),
     Case("POST", "/api/runs/{run_id}/predict", statuses(401, 409, 409, 409, 403), "finished_run",
          kw={"files": [("files", ("a.png", b"\x89PNG", "image/png"))]}),
