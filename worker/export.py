@@ -124,6 +124,17 @@ def export(model: nn.Module, data: ImageDataset, meta: dict[str, str]) -> tuple[
     return blob, info
 
 
+def export_state(config: TrainConfig, state: dict[str, Any], data: ImageDataset, run_id: int | None = None,
+                 test_acc: float | None = None) -> tuple[bytes, dict[str, Any]]:
+    """A checkpoint's reported weights (``state["model"]``) as a checked ONNX model, normalised on
+    ``data``'s training images as the trainer did: what the runner, an export on request and the
+    CLI all do."""
+    model = build_model(config.architecture)
+    model.load_state_dict(state["model"])
+    mean, std = normalisation(data)
+    return export(model, data, metadata(config, data, mean, std, run_id, test_acc))
+
+
 def export_checkpoint(path: Path, out: Path) -> dict[str, Any]:
     """``python -m worker.export``: a checkpoint (its config, its weights) → out.onnx, checked."""
     state = checkpoint.load(path)
@@ -133,10 +144,7 @@ def export_checkpoint(path: Path, out: Path) -> dict[str, Any]:
     source, may_download = resolve_source(config.data.source)
     data = load_dataset(source, download=may_download, cache_dir=settings.CACHE_DIR,
                         size=config.architecture.input_size).limited(config.data.train_limit, config.data.test_limit)
-    model = build_model(config.architecture)
-    model.load_state_dict(state["model"])
-    mean, std = normalisation(data)
-    blob, info = export(model, data, metadata(config, data, mean, std, test_acc=state.get("best_acc")))
+    blob, info = export_state(config, state, data, test_acc=state.get("best_acc"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(blob)
     return info

@@ -19,7 +19,6 @@ from worker import export as onnx_export
 from worker.client import BackendClient, Superseded
 from worker.data import ImageDataset, load_dataset, resolve_source
 from worker.device import broken_by, device_label
-from worker.model import build_model
 from worker.reporter import SUPERSEDED, Reporter
 from worker.trainer import COMPLETED, describe_stop, train
 from worker.trust import inside_data_dir, without_paths
@@ -32,6 +31,17 @@ class DeviceLost(SystemExit):
     met the failure is recorded failed with the reason first, the other processes train on."""
 
 
+def run_data(config: TrainConfig) -> ImageDataset:
+    """The dataset a run's config names, as this worker may read it: 'cifar10', or a path inside
+    the lab's data folder (the API checked it; the worker checks again, symlinks followed)."""
+    source, may_download = resolve_source(config.data.source)
+    if config.data.source != "cifar10":
+        source = str(inside_data_dir(config.data.source, settings.DATA_DIR))
+    data = load_dataset(source, download=may_download, cache_dir=settings.CACHE_DIR,
+                        size=config.architecture.input_size)
+    return data.limited(config.data.train_limit, config.data.test_limit)
+
+
 def export_reported_weights(reporter: Reporter, config: TrainConfig, data: ImageDataset, workdir: Path, run_id: int,
                             evaluation: dict[str, Any] | None) -> None:
     """A succeeded run's reported weights (the best epoch's; the average with ema_epochs) as a
@@ -42,11 +52,8 @@ def export_reported_weights(reporter: Reporter, config: TrainConfig, data: Image
         reporter.model_failure("no best checkpoint to export")
         return
     try:
-        model = build_model(config.architecture)
-        model.load_state_dict(state["model"])
-        mean, std = onnx_export.normalisation(data)
         accuracy = evaluation["accuracy"] if evaluation else state.get("best_acc")
-        blob, info = onnx_export.export(model, data, onnx_export.metadata(config, data, mean, std, run_id, accuracy))
+        blob, info = onnx_export.export_state(config, state, data, run_id, accuracy)
     except onnx_export.ExportFailed as exc:
         log.warning("run %s: model not exported: %s", run_id, exc)
         reporter.model_failure(str(exc))
@@ -72,17 +79,7 @@ def export_finished(run_id: int, client: BackendClient) -> str:
             return "failed"
         state = checkpoint.load(workdir / checkpoint.BEST)
         assert state is not None  # just downloaded
-        source, may_download = resolve_source(config.data.source)
-        if config.data.source != "cifar10":
-            source = str(inside_data_dir(config.data.source, settings.DATA_DIR))
-        data = load_dataset(source, download=may_download, cache_dir=settings.CACHE_DIR,
-                            size=config.architecture.input_size).limited(config.data.train_limit,
-                                                                         config.data.test_limit)
-        model = build_model(config.architecture)
-        model.load_state_dict(state["model"])
-        mean, std = onnx_export.normalisation(data)
-        meta = onnx_export.metadata(config, data, mean, std, run_id, claim.get("test_acc"))
-        blob, info = onnx_export.export(model, data, meta)
+        blob, info = onnx_export.export_state(config, state, run_data(config), run_id, claim.get("test_acc"))
         client.upload_model(run_id, lease, int(state["epoch"]), blob)
         log.info("run %s: exported on request, %s bytes, within %.1e of torch", run_id, info["bytes"],
                  info["max_abs_diff"])
@@ -112,12 +109,7 @@ def execute(run_id: int, client: BackendClient) -> str:
         if claim["resume_epoch"]:
             client.download_checkpoint(run_id, lease, "last", workdir / checkpoint.LAST)
             client.download_checkpoint(run_id, lease, "best", workdir / checkpoint.BEST)
-        source, may_download = resolve_source(config.data.source)
-        if config.data.source != "cifar10":  # the API checked it; the worker checks again, symlinks followed
-            source = str(inside_data_dir(config.data.source, settings.DATA_DIR))
-        data = load_dataset(source, download=may_download, cache_dir=settings.CACHE_DIR,
-                            size=config.architecture.input_size)
-        data = data.limited(config.data.train_limit, config.data.test_limit)
+        data = run_data(config)
         result = train(config, data, checkpoint_dir=workdir, on_epoch=reporter.epoch,
                        on_checkpoint=reporter.checkpoint, should_stop=reporter.should_stop, on_batch=reporter.batch,
                        log=lambda line: log.info("run %s: %s", run_id, line))
