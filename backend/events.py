@@ -29,3 +29,19 @@ def any_version() -> int:
 def version(run_id: int) -> int:
     with _lock:
         return _versions.get(run_id, 0)
+
+
+_search_versions: dict[int, int] = {}
+
+
+def search_changed(search_id: int) -> None:
+    """A search moved (a trial told or asked, stopped, resumed, deleted): its page's stream sends."""
+    global _any
+    with _lock:
+        _search_versions[search_id] = _search_versions.get(search_id, 0) + 1
+        _any += 1
+
+
+def search_version(search_id: int) -> int:
+    with _lock:
+        return _search_versions.get(search_id, 0)

@@ -17,6 +17,7 @@ INT_MAX = 2**31 - 1  # ids and counters are 32-bit integers in PostgreSQL ("inte
 
 RunId = Annotated[int, Path(ge=1, le=INT_MAX, description="a run's id")]
 SweepId = Annotated[int, Path(ge=1, le=INT_MAX, description="a sweep's id")]
+SearchId = Annotated[int, Path(ge=1, le=INT_MAX, description="a search's id")]
 StudyId = Annotated[int, Path(ge=1, le=INT_MAX, description="a study's id")]
 TokenId = Annotated[int, Path(ge=1, le=INT_MAX, description="a token's id")]
 UserId = Annotated[int, Path(ge=1, le=INT_MAX, description="a user's id")]

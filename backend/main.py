@@ -20,7 +20,18 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from backend import contract, pages
-from backend.api.routes import architectures, compare, health, identity, models, runs, studies, sweeps, worker
+from backend.api.routes import (
+    architectures,
+    compare,
+    health,
+    identity,
+    models,
+    runs,
+    searches,
+    studies,
+    sweeps,
+    worker,
+)
 from backend.auth.mode import allowed_hosts, check_admin_exists, check_mode
 from backend.db import SessionLocal
 from backend.limits import BodyLimit
@@ -141,7 +152,7 @@ def create_app() -> FastAPI:
     async def _sign_in(_request: Request, exc: pages.SignInRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
 
-    for module in (runs, models, worker, architectures, sweeps, studies, compare, health, identity):
+    for module in (runs, models, worker, architectures, sweeps, searches, studies, compare, health, identity):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.FRONTEND / "static"), name="static")

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from backend.statuses import RunStatus, sql_in
+from backend.statuses import RunStatus, SearchStatus, sql_in
 
 ROLES = ("admin", "member")
 TOKEN_KINDS = ("user", "worker")
@@ -146,6 +146,28 @@ class Sweep(Base):
     owner: Mapped[User] = relationship(lazy="joined")
 
 
+class Search(Base):
+    """A budget-aware search (backend.searches): its space in run-option names, its objectives,
+    sampler and pruner. The trials live in Optuna's storage (study ``optuna_name``, in the lab's
+    database); each trial trains as an ordinary run carrying ``search_id`` and ``trial_number``."""
+
+    __tablename__ = "searches"
+    __table_args__ = (CheckConstraint(sql_in("status", SearchStatus), name="ck_searches_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16), default=SearchStatus.RUNNING)
+    spec: Mapped[dict[str, Any]]  # schemas.SearchCreate as given (base config, space, objectives, …)
+    optuna_name: Mapped[str] = mapped_column(String(100), unique=True)
+    infeasible: Mapped[int] = mapped_column(Integer, default=0)  # samples over the budget, never queued
+    note: Mapped[str | None] = mapped_column(Text)  # why it waits or ended early
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    owner: Mapped[User] = relationship(lazy="joined")
+
+
 class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
@@ -153,6 +175,7 @@ class Run(Base):
         Index("ix_runs_status_created", "status", "created_at"),
         Index("ix_runs_owner_created", "owner_id", "created_at"),
         Index("ix_runs_sweep", "sweep_id"),
+        Index("ix_runs_search", "search_id", "trial_number"),
         Index("ix_runs_created", "created_at"),
         Index("ix_runs_best_test_acc", "best_test_acc"),
         Index("ix_runs_heartbeat", "status", "heartbeat_at"),
@@ -171,6 +194,8 @@ class Run(Base):
     seed: Mapped[int] = mapped_column(Integer)
     epochs: Mapped[int] = mapped_column(Integer)  # planned
     sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"))
+    search_id: Mapped[int | None] = mapped_column(ForeignKey("searches.id", ondelete="SET NULL"))
+    trial_number: Mapped[int | None] = mapped_column(Integer)  # its trial in the search's Optuna study
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     enqueued_at: Mapped[datetime | None]
@@ -179,6 +204,7 @@ class Run(Base):
     heartbeat_at: Mapped[datetime | None]
     attempt: Mapped[int] = mapped_column(Integer, default=0)  # bumped at every (re)start
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    prune_requested: Mapped[bool] = mapped_column(Boolean, default=False)  # its search's pruner said stop
     cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     lease_hash: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the running attempt's lease
     worker_host: Mapped[str | None] = mapped_column(String(200))

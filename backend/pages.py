@@ -20,7 +20,7 @@ from backend.auth.passwords import verify_password
 from backend.auth.rules import SESSION_COOKIE, Identity, check_not_cross_site, identify, member, public
 from backend.auth.secrets import same
 from backend.db import get_session
-from backend.limits import RunId, StudyId, SweepId
+from backend.limits import RunId, SearchId, StudyId, SweepId
 from backend.options import by_group, element_ids
 from backend.recipes import RECIPES
 from backend.services import users as user_service
@@ -141,6 +141,16 @@ def new_sweep_page(request: Request, identity: PageMember) -> HTMLResponse:
 @router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
 def sweep_page(request: Request, sweep_id: SweepId, identity: PageMember) -> HTMLResponse:
     return page(request, "compare.html", identity, title=f"Sweep {sweep_id}", sweep_id=sweep_id)
+
+
+@router.get("/searches", response_class=HTMLResponse)
+def searches_page(request: Request, identity: PageMember) -> HTMLResponse:
+    return page(request, "searches.html", identity, title="Searches")
+
+
+@router.get("/searches/{search_id}", response_class=HTMLResponse)
+def search_page(request: Request, search_id: SearchId, identity: PageMember) -> HTMLResponse:
+    return page(request, "search.html", identity, title=f"Search {search_id}", search_id=search_id)
 
 
 @router.get("/tokens", response_class=HTMLResponse)

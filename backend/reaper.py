@@ -2,6 +2,8 @@
 
 * a running run with no heartbeat for HEARTBEAT_TIMEOUT_S → queued again (attempt + 1); the next
   worker downloads its last checkpoint and resumes, so no recorded epoch is lost;
+* every running search moves on (backend.searches.engine.advance): a restarted backend carries
+  its searches on;
 * fewer messages in the broker queue than runs waiting there (a broker restarted without
   persistence) → every waiting run is sent again; a worker skips a duplicate, since only a
   queued run can be claimed.
@@ -16,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend import events, queue
 from backend.db import SessionLocal
+from backend.searches import engine as searches
 from backend.services import runs as run_service
 from backend.settings import settings
 
@@ -40,6 +43,7 @@ def sweep_once(look_for_lost: bool = True) -> dict[str, list[int]]:
             resent = list(waiting)
     if requeued or resent:
         log.warning("requeued lost runs %s; re-sent waiting runs %s", requeued, resent)
+    searches.advance_all()  # trials whose runs ended anywhere are told; missing ones asked for
     return {"requeued": requeued, "resent": resent}
 
 

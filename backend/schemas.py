@@ -52,6 +52,8 @@ class RunPublic(BaseModel):
     seed: int
     epochs: int
     sweep_id: int | None
+    search_id: int | None = Field(None, description="the search whose trial this run is")
+    trial_number: int | None = Field(None, description="its trial's number in that search (from 0)")
     created_at: UTCDateTime
     started_at: UTCDateTime | None
     finished_at: UTCDateTime | None
@@ -293,6 +295,7 @@ class HeartbeatRequest(BaseModel):
 class HeartbeatResponse(BaseModel):
     status: RunStatus
     cancel_requested: bool
+    prune_requested: bool = False  # its search's pruner stopped it: end as pruned
     current: bool  # False once the run has been handed to a newer attempt
 
 
@@ -300,7 +303,8 @@ class FinishRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     attempt: int = Field(ge=0, le=2**31 - 1)
-    status: Literal[RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT]
+    status: Literal[RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT,
+                    RunStatus.PRUNED]
     reason: str | None = Field(None, max_length=10_000)
     elapsed_s: float | None = Field(None, ge=0.0)
 

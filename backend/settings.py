@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     SIGNIN_MAX_FAILURES_PER_USER: int = 5  # …per username…
     SIGNIN_MAX_FAILURES_PER_ADDRESS: int = 20  # …and per client address
     MAX_ACTIVE_RUNS_PER_USER: int = 100  # queued + running runs of one user; 0: unlimited
+    MAX_SEARCH_INFEASIBLE: int = 2000  # samples over the budget one search may draw before it gives up
     MAX_RUNS_PER_REQUEST: int = 64  # runs one request may create (a sweep, a study launch); 0: unlimited
 
     # bounds (backend.limits): checked before any work starts

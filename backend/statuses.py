@@ -17,10 +17,12 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     TIMED_OUT = "timed_out"
+    PRUNED = "pruned"  # a search's trial its pruner stopped early (its recorded epochs kept)
 
 
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
-FINISHED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT)
+FINISHED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT,
+                     RunStatus.PRUNED)
 
 
 class StopReason(StrEnum):
@@ -31,6 +33,7 @@ class StopReason(StrEnum):
     TIME_BUDGET = "time_budget"
     DIVERGED = "diverged"  # the loss stopped being a number
     CANCELLED = "cancelled"  # someone asked the backend to cancel
+    PRUNED = "pruned"  # the run's search pruned it (backend.searches)
     SUPERSEDED = "superseded"  # the backend gave the run to another attempt: report nothing more
 
 
@@ -41,7 +44,17 @@ FINAL_STATUS: dict[StopReason, RunStatus] = {
     StopReason.TIME_BUDGET: RunStatus.TIMED_OUT,
     StopReason.DIVERGED: RunStatus.FAILED,
     StopReason.CANCELLED: RunStatus.CANCELLED,
+    StopReason.PRUNED: RunStatus.PRUNED,
 }
+
+
+class SearchStatus(StrEnum):
+    """A search's state: running asks for trials; stopped asks for none (its runs were cancelled)
+    until resumed; completed has all its trials told."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
 
 
 def sql_in(column: str, values: type[StrEnum] | tuple[StrEnum, ...]) -> str:

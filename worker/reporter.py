@@ -120,3 +120,5 @@ class Reporter:
                 self.stop_reason = SUPERSEDED
             elif answer["cancel_requested"] and self.stop_reason is None:
                 self.stop_reason = StopReason.CANCELLED
+            elif answer.get("prune_requested") and self.stop_reason is None:
+                self.stop_reason = StopReason.PRUNED

@@ -126,6 +126,8 @@ def execute(run_id: int, client: BackendClient) -> str:
             reason = f"completed {epochs} epochs"
         elif result.stop_reason == StopReason.CANCELLED:
             reason = f"cancelled on request after epoch {epochs}"
+        elif result.stop_reason == StopReason.PRUNED:
+            reason = f"pruned by its search after epoch {epochs}"
         else:
             reason = f"{describe_stop(result.stop_reason, config)}; stopped after epoch {epochs}"
         reporter.finish(status, reason, result.elapsed_s)

@@ -320,6 +320,9 @@ def requeue_lost(session: Session, run: Run, max_attempts: int) -> bool:
     if run.cancel_requested:
         values = {"status": RunStatus.CANCELLED, "reason": "cancelled (its worker stopped answering)",
                   "finished_at": utcnow(), "lease_hash": None}
+    elif run.prune_requested:
+        values = {"status": RunStatus.PRUNED, "reason": f"pruned by its search after epoch {run.epochs_done} "
+                  "(its worker stopped answering)", "finished_at": utcnow(), "lease_hash": None}
     elif run.attempt >= max_attempts:
         values = {"status": RunStatus.FAILED, "reason": f"its worker was lost {run.attempt} times",
                   "finished_at": utcnow(), "lease_hash": None}

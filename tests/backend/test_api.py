@@ -322,9 +322,9 @@ def test_data_source_outside_the_lab_data_folder_is_refused(client, source) -> N
 
 
 def test_a_quiet_event_stream_sends_keep_alive_comments(client, monkeypatch) -> None:
-    from backend.api.routes import runs as run_routes
+    from backend.api import streams
 
-    monkeypatch.setattr(run_routes, "KEEPALIVE_S", 0.3)
+    monkeypatch.setattr(streams, "KEEPALIVE_S", 0.3)
     run = submit(client)  # queued: after its first status, nothing happens
     seen = []
     with client.stream("GET", f"/api/runs/{run['id']}/events") as response:

@@ -8,18 +8,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse
-from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
+from fastapi.sse import EventSourceResponse
 from sqlalchemy import or_, select
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from backend import events
 from backend.analysis import best_epoch, overfit_epoch
 from backend.api.deps import QUOTA_RESPONSES, ErrorBody, SessionDep, checkpoint_or_404, field_error, get_run_or_404
+from backend.api.streams import RETRY, event_stream, sse
 from backend.api.views import run_public
-from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Identity, Member, check_owner_field, require_owner
+from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
 from backend.db import SessionLocal
-from backend.limits import INT_MAX, CheckpointKind, EpochQuery, RunId, event_streams
+from backend.limits import INT_MAX, CheckpointKind, EpochQuery, RunId
 from backend.models import Run, RunEvaluation
 from backend.schemas import ClassReport, MetricPublic, MetricsPublic, RunCreate, RunDetail, RunPublic, RunsPublic
 from backend.services import admission
@@ -100,48 +100,15 @@ async def _list_events(request: Request) -> AsyncIterator[bytes]:
             for run_id, run in snapshot.items():
                 body = run.model_dump_json()
                 if sent.get(run_id) != body:
-                    yield _sse("run", body, str(run_id))
+                    yield sse("run", body, str(run_id))
                 sent[run_id] = body
             for run_id in [i for i in sent if i not in snapshot or snapshot[i].status in FINISHED_STATUSES]:
                 if run_id not in snapshot:
-                    yield _sse("deleted", json.dumps({"id": run_id}))
+                    yield sse("deleted", json.dumps({"id": run_id}))
                 del sent[run_id]  # ended (its last event is out) or deleted
         if await request.is_disconnected():
             return
         await asyncio.sleep(0.25)
-
-
-KEEPALIVE_S = 15.0
-
-
-def event_stream(identity: Identity, chunks: AsyncIterator[bytes]) -> EventSourceResponse:
-    """An SSE response holding one of the caller's stream slots (429 past the per-user limit),
-    given back when the stream ends or the response does, whichever comes first."""
-    assert identity.user is not None  # Member: a signed-in user
-    release = event_streams.take(identity.user.id)
-
-    async def stream() -> AsyncIterator[bytes]:
-        pending: asyncio.Future[bytes] | None = None
-        try:
-            while True:
-                pending = pending or asyncio.ensure_future(anext(chunks))
-                done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_S)
-                if not done:  # a quiet stream: a comment keeps proxies and clients from hanging up
-                    yield KEEPALIVE_COMMENT
-                    continue
-                try:
-                    chunk = pending.result()
-                except StopAsyncIteration:
-                    return
-                pending = None
-                yield chunk
-        finally:
-            if pending is not None:
-                pending.cancel()
-            release()
-
-    return EventSourceResponse(stream(), background=BackgroundTask(release),
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.get("/{run_id:int}", response_model=RunDetail)
@@ -223,12 +190,6 @@ def _snapshot(run_id: RunId, since_epoch: int) -> tuple[RunPublic | None, list[M
         return run_public(run), [MetricPublic.model_validate(m) for m in rows]
 
 
-def _sse(event: str, data: str, event_id: str | None = None) -> bytes:
-    """One event in FastAPI's SSE framing (fastapi.sse); ``data`` is JSON already."""
-    return format_sse_event(event=event, data_str=data, id=event_id)
-
-
-RETRY = format_sse_event(retry=1000)  # EventSource reconnects after 1 s
 
 
 @router.get("/{run_id:int}/events", responses={
@@ -266,14 +227,14 @@ async def _events(run_id: int, request: Request, since_epoch: int) -> AsyncItera
             seen_version, last_read = version, now
             run, metrics = await run_in_threadpool(_snapshot, run_id, sent_epoch)
             if run is None:
-                yield _sse("deleted", json.dumps({"id": run_id}))
+                yield sse("deleted", json.dumps({"id": run_id}))
                 return
             for m in metrics:
-                yield _sse("metric", m.model_dump_json(), str(m.epoch))
+                yield sse("metric", m.model_dump_json(), str(m.epoch))
                 sent_epoch = m.epoch
             status = run.model_dump_json()
             if status != sent_status:
-                yield _sse("status", status, str(sent_epoch))
+                yield sse("status", status, str(sent_epoch))
                 sent_status = status
             if run.status in FINISHED_STATUSES:
                 return

@@ -39,6 +39,7 @@ from backend.schemas import (
     HeartbeatResponse,
     ModelFailure,
 )
+from backend.searches import engine as searches
 from backend.services import exports
 from backend.services import runs as run_service
 from backend.settings import settings
@@ -73,6 +74,8 @@ def report_epochs(run_id: RunId, body: EpochReport, session: SessionDep, lease: 
         raise field_error(exc.field, exc.message) from None
     session.commit()
     events.changed(run_id)
+    if run.search_id is not None:  # a search's trial: its pruner sees the epoch now
+        searches.epochs_recorded(session, run, [(m.epoch, m.test_acc) for m in body.metrics])
 
 
 @router.post("/{run_id}/heartbeat", response_model=HeartbeatResponse)
@@ -81,7 +84,8 @@ def heartbeat(run_id: RunId, body: HeartbeatRequest, session: SessionDep, lease:
     current = run_service.heartbeat(session, run, lease, body.progress.model_dump() if body.progress else None)
     if current and body.progress is not None:
         events.changed(run_id)  # the run page's progress bar and the runs list move
-    return HeartbeatResponse(status=RunStatus(run.status), cancel_requested=run.cancel_requested, current=current)
+    return HeartbeatResponse(status=RunStatus(run.status), cancel_requested=run.cancel_requested,
+                             prune_requested=run.prune_requested, current=current)
 
 
 @router.put("/{run_id}/checkpoints/{kind}", status_code=204,
@@ -228,3 +232,5 @@ def finish_run(run_id: RunId, body: FinishRequest, session: SessionDep, lease: L
     run = get_run_or_404(session, run_id)
     run_service.finish(session, run, lease, body.status, body.reason, body.elapsed_s)
     events.changed(run_id)
+    if run.search_id is not None:  # a search's trial ended: tell it, ask for the next
+        searches.advance(run.search_id)

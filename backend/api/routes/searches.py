@@ -1,0 +1,176 @@
+"""Searches: start one, follow it (its trials, figures and event stream), stop, resume, delete.
+
+Reading is for every member (like runs); a search's trials are the owner's runs, and only the
+owner or an admin stops, resumes or deletes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.sse import EventSourceResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from backend import events
+from backend.api.deps import QUOTA_RESPONSES, ErrorBody, SessionDep
+from backend.api.streams import RETRY, event_stream, sse
+from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
+from backend.db import SessionLocal
+from backend.limits import SearchId
+from backend.models import Run, Search
+from backend.searches import engine
+from backend.searches.figures import figures
+from backend.searches.presets import SEARCH_PRESETS
+from backend.searches.schemas import SearchCreate, SearchDetail, SearchesPublic, SearchPreset, SpaceKey
+from backend.searches.space import space_keys
+from backend.searches.views import search_public, trials_of
+from backend.services.users import record
+
+router = APIRouter(prefix="/api/searches", tags=["searches"], responses=AUTH_RESPONSES)
+
+
+def get_search_or_404(session: Session, search_id: int) -> Search:
+    search = session.get(Search, search_id)
+    if search is None:
+        raise HTTPException(404, f"Search {search_id} not found")
+    return search
+
+
+def detail_of(session: Session, search: Search) -> SearchDetail:
+    out = search_public(session, search, detail=True)
+    assert isinstance(out, SearchDetail)
+    return out
+
+
+@router.post("", status_code=201, response_model=SearchDetail, responses=QUOTA_RESPONSES)
+def create_search(body: SearchCreate, session: SessionDep, identity: Member) -> SearchDetail:
+    """Checked whole before anything is made (422 naming the field and the limit); then its first
+    trials are asked for and queued, the caller's runs."""
+    check_owner_field(identity, body.owner)
+    assert identity.user is not None  # Member: a signed-in user
+    search = engine.create(session, identity.user, body)
+    return detail_of(session, search)
+
+
+@router.get("", response_model=SearchesPublic)
+def list_searches(session: SessionDep, _identity: Member, limit: int = Query(50, ge=1, le=500),
+                  offset: int = Query(0, ge=0, le=2**31 - 1)) -> SearchesPublic:
+    count = session.scalar(select(func.count()).select_from(Search)) or 0
+    rows = session.scalars(select(Search).order_by(Search.id.desc()).limit(limit).offset(offset)).all()
+    return SearchesPublic(data=[search_public(session, s) for s in rows], count=count)
+
+
+@router.get("/presets", response_model=list[SearchPreset])
+def list_presets(_identity: Member) -> list[SearchPreset]:
+    """Shipped searches (POST bodies) to start from."""
+    return list(SEARCH_PRESETS.values())
+
+
+@router.get("/space-keys", response_model=list[SpaceKey])
+def list_space_keys(_identity: Member) -> list[SpaceKey]:
+    """Every name a space may use: the run options and the architecture knobs, with their limits
+    and the families that have them."""
+    return [SpaceKey(**k) for k in space_keys()]
+
+
+@router.get("/{search_id}", response_model=SearchDetail)
+def read_search(search_id: SearchId, session: SessionDep, _identity: Member) -> SearchDetail:
+    return detail_of(session, get_search_or_404(session, search_id))
+
+
+@router.get("/{search_id}/figures")
+def read_figures(search_id: SearchId, session: SessionDep, _identity: Member) -> dict[str, Any]:
+    """Plotly figures (JSON) of the page: Optuna's history, importances, parallel coordinates and
+    intermediate values, and the Pareto fronts against parameters and MACs; ``notes`` says why a
+    figure is missing."""
+    search = get_search_or_404(session, search_id)
+    return figures(detail_of(session, search), trials_of(search))
+
+
+@router.post("/{search_id}/stop", response_model=SearchDetail, responses=CONFLICT)
+def stop_search(search_id: SearchId, session: SessionDep, identity: Member) -> SearchDetail:
+    """The owner or an admin: no new trials, its queued and running trials cancelled."""
+    search = get_search_or_404(session, search_id)
+    require_owner(identity, search.owner, f"search {search_id}", "stop")
+    assert identity.user is not None
+    engine.stop(session, search, identity.user)
+    record(session, identity.user, "search.stop", "search", search_id, f"search {search_id} ({search.name}) stopped")
+    session.commit()
+    session.refresh(search)
+    return detail_of(session, search)
+
+
+@router.post("/{search_id}/resume", response_model=SearchDetail, responses={**CONFLICT, **QUOTA_RESPONSES})
+def resume_search(search_id: SearchId, session: SessionDep, identity: Member) -> SearchDetail:
+    """The owner or an admin: asks for trials again, up to its n_trials."""
+    search = get_search_or_404(session, search_id)
+    require_owner(identity, search.owner, f"search {search_id}", "resume")
+    assert identity.user is not None
+    engine.resume(session, search)
+    record(session, identity.user, "search.resume", "search", search_id, f"search {search_id} resumed")
+    session.commit()
+    session.refresh(search)
+    return detail_of(session, search)
+
+
+@router.delete("/{search_id}", status_code=204)
+def delete_search(search_id: SearchId, session: SessionDep, identity: Member) -> None:
+    """The owner or an admin: the search and its Optuna study go; its runs stay as ordinary runs
+    (cancelled first if still queued or running)."""
+    search = get_search_or_404(session, search_id)
+    require_owner(identity, search.owner, f"search {search_id}", "delete")
+    assert identity.user is not None
+    name = search.name
+    engine.delete(session, search, identity.user)
+    record(session, identity.user, "search.delete", "search", search_id, f"search {search_id} ({name}) deleted")
+    session.commit()
+
+
+@router.get("/{search_id}/events", responses={
+    200: {"content": {"text/event-stream": {}}, "description": "The search's event stream"},
+    429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER)"}})
+async def read_search_events(search_id: SearchId, request: Request, identity: Member) -> EventSourceResponse:
+    """Server-Sent Events: a `search` event (the search's summary) whenever it or one of its trial
+    runs changes — an epoch recorded, a trial asked, told or pruned — and `deleted` when it goes."""
+    with SessionLocal() as session:
+        get_search_or_404(session, search_id)
+    return event_stream(identity, _events(search_id, request))
+
+
+def _snapshot(search_id: int) -> tuple[str | None, list[int]]:
+    with SessionLocal() as session:
+        search = session.get(Search, search_id)
+        if search is None:
+            return None, []
+        run_ids = list(session.scalars(select(Run.id).where(Run.search_id == search_id)).all())
+        return search_public(session, search).model_dump_json(), run_ids
+
+
+async def _events(search_id: int, request: Request) -> AsyncIterator[bytes]:
+    yield RETRY
+    sent, run_ids = "", list[int]()
+    seen: tuple[int, ...] = ()
+    last_read = 0.0
+    loop = asyncio.get_running_loop()
+    while True:
+        now = loop.time()
+        versions = (events.search_version(search_id), *(events.version(i) for i in run_ids))
+        if versions != seen or now - last_read > 2.0:  # another backend process's changes: seen within 2 s
+            seen, last_read = versions, now
+            body, run_ids = await run_in_threadpool(_snapshot, search_id)
+            if body is None:
+                yield sse("deleted", json.dumps({"id": search_id}))
+                return
+            if body != sent:
+                yield sse("search", body)
+                sent = body
+            seen = (events.search_version(search_id), *(events.version(i) for i in run_ids))
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(0.2)

@@ -1,0 +1,1 @@
+"""Budget-aware searches with Optuna (space, engine, views, figures, presets)."""

@@ -1,0 +1,428 @@
+"""Searches driven by Optuna's ask-and-tell from the backend, which already sees every epoch.
+
+* :func:`create` checks the body (space, objectives, limits, that some network fits the budget),
+  makes the search row and its Optuna study, then :func:`advance`.
+* :func:`advance` is the one step that moves a search: it tells Optuna how finished trial runs
+  ended (complete with their objectives, pruned, failed), then asks for new trials until
+  ``max_concurrent`` are queued or running. A sampled network over the parameter budget (or one
+  that cannot be built) is sized without torch, never queued, and told to Optuna as complete but
+  infeasible (``Trial.set_constraint``), so the sampler learns where the boundary is. It runs
+  after a trial's run finishes, on every reaper tick (so a restarted backend carries on), and
+  after stop/resume; a lock per search (an advisory lock on PostgreSQL, a thread lock on SQLite's
+  one backend process) keeps two from asking at once.
+* :func:`epochs_recorded` reports each recorded epoch's test accuracy to the trial and asks the
+  pruner; a pruned run is asked (with its heartbeat answer) to stop, and ends ``pruned``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution, IntDistribution
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from backend import events
+from backend.db import SessionLocal, engine
+from backend.models import Run, Search, User, utcnow
+from backend.searches.schemas import SearchCreate
+from backend.searches.space import Dimension, Space, build_config, check_some_point_fits, grid_points, parse_space, size
+from backend.searches.storage import storage
+from backend.services import admission
+from backend.services import runs as run_service
+from backend.settings import settings
+from backend.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus, SearchStatus
+
+log = logging.getLogger("cnnlab.searches")
+CONSTRAINT = "params_over_budget"  # > 0: infeasible (how far over, as a fraction of the budget)
+OBJECTIVE_COLUMNS = {"maximize best_test_acc": "best_test_acc", "minimize params": "params", "minimize macs": "macs"}
+MAX_ASKS_PER_STEP = 200  # samples one advance may draw (infeasible ones are cheap, but not free)
+_ADVISORY_BASE = 0x636E6E00  # 'cnn\0': advisory lock keys of searches
+_locks_guard = threading.Lock()
+_locks: dict[int, threading.Lock] = {}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A search with what every step needs: its body, space and Optuna study."""
+
+    search: Search
+    spec: SearchCreate
+    space: Space
+    study: optuna.Study
+
+
+def directions(objectives: Sequence[str]) -> list[StudyDirection]:
+    """Optuna's direction of each objective ("maximize best_test_acc" → maximize)."""
+    return [StudyDirection.MAXIMIZE if o.startswith("maximize") else StudyDirection.MINIMIZE for o in objectives]
+
+
+def spec_of(search: Search) -> SearchCreate:
+    return SearchCreate.model_validate(search.spec)
+
+
+def make_sampler(spec: SearchCreate, space: Space, number: int) -> optuna.samplers.BaseSampler:
+    """A sampler for the trial ``number``: seeded from the search's seed and the trial number, so a
+    search asks the same way whichever backend process asks (and after a restart)."""
+    seed = (spec.seed * 1_000_003 + number) % 2**32
+    if spec.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if spec.sampler == "grid":
+        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+    if spec.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(population_size=max(4, min(50, spec.n_trials // 4)), seed=seed)
+    startup = min(10, max(3, spec.n_trials // 4))
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True,
+                                      constant_liar=True, warn_independent_sampling=False)
+
+
+def make_pruner(spec: SearchCreate) -> optuna.pruners.BasePruner:
+    epochs = int(spec.base_config.get("epochs", 30)) if isinstance(spec.base_config.get("epochs"), int) else 30
+    warmup = spec.pruner_warmup_epochs
+    if spec.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=spec.pruner_startup_trials, n_warmup_steps=warmup)
+    if spec.pruner == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup), reduction_factor=3)
+    if spec.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup), max_resource=max(epochs, warmup + 1),
+                                              reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def load(search: Search) -> Loaded:
+    spec = spec_of(search)
+    base = admission.checked_config(spec.base_config, "base_config")
+    space = parse_space(spec.space, base)
+    study = optuna.load_study(study_name=search.optuna_name, storage=storage(), pruner=make_pruner(spec))
+    return Loaded(search, spec, space, study)
+
+
+# --- creating ------------------------------------------------------------------------------------
+
+def check_body(body: SearchCreate) -> Space:
+    """Every refusal of a search before anything is made: 422s naming the field and the limit."""
+    base = admission.checked_config(body.base_config, "base_config")
+    space = parse_space(body.space, base)
+    check_some_point_fits(space)
+    if body.sampler == "grid":
+        points = grid_points(space)
+        if body.n_trials > points:
+            raise admission.Refused("n_trials", f"{body.n_trials} is more than the grid's {points} points")
+    quota = settings.MAX_ACTIVE_RUNS_PER_USER
+    if quota and body.max_concurrent > quota:
+        raise admission.Refused("max_concurrent", f"{body.max_concurrent} is over the lab's quota of {quota} queued "
+                                                  "or running runs per user (CNNLAB_MAX_ACTIVE_RUNS_PER_USER)")
+    for i, point in enumerate(body.initial_points):
+        dims = {d.key: d for d in space.dimensions}
+        for key, value in point.items():
+            dim = dims.get(key)
+            if dim is None:
+                raise admission.Refused(f"initial_points[{i}].{key}", "is not a key of the space")
+            if not _contains(dim, value):
+                raise admission.Refused(f"initial_points[{i}].{key}", f"{value!r} is outside the space's entry")
+    return space
+
+
+def _contains(dim: Dimension, value: Any) -> bool:
+    d = dim.distribution
+    if isinstance(d, CategoricalDistribution):
+        return any(value == c and type(value) is type(c) for c in d.choices)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(d, IntDistribution) and not isinstance(value, int):
+        return False
+    return bool(d.low <= value <= d.high)  # type: ignore[attr-defined]  # Int/FloatDistribution
+
+
+def create(session: Session, owner: User, body: SearchCreate) -> Search:
+    check_body(body)
+    run_service.check_quotas(session, owner, 1)  # an owner at the quota gets 429 now, not a search that waits
+    session.rollback()  # let go of the owner's row (PostgreSQL): the search's trials take it again one by one
+    search = Search(name=body.name, owner=owner, status=SearchStatus.RUNNING,
+                    spec=body.model_dump(mode="json", exclude={"owner"}), optuna_name=f"cnnlab-{uuid.uuid4().hex}")
+    session.add(search)
+    session.commit()
+    try:
+        study = optuna.create_study(study_name=search.optuna_name, storage=storage(),
+                                    directions=directions(body.objectives))
+        study.set_user_attr("cnnlab_search_id", search.id)
+        for point in body.initial_points:
+            study.enqueue_trial(point)
+    except Exception:
+        session.delete(search)
+        session.commit()
+        raise
+    advance(search.id)
+    session.refresh(search)
+    return search
+
+
+# --- moving a search on ----------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def locked(search_id: int) -> Iterator[None]:
+    """One advance of a search at a time: across threads here, and across backend processes on
+    PostgreSQL (an advisory lock)."""
+    with _locks_guard:
+        lock = _locks.setdefault(search_id, threading.Lock())
+    with lock:
+        if engine.dialect.name != "postgresql":
+            yield
+            return
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _ADVISORY_BASE + search_id})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _ADVISORY_BASE + search_id})
+                conn.commit()
+
+
+def trial_runs(session: Session, search_id: int) -> dict[int, Run]:
+    rows = session.scalars(select(Run).where(Run.search_id == search_id)).all()
+    return {r.trial_number: r for r in rows if r.trial_number is not None}
+
+
+def objective_values(run: Run, objectives: Sequence[str]) -> list[float] | None:
+    values = [getattr(run, OBJECTIVE_COLUMNS[o]) for o in objectives]
+    return None if any(v is None for v in values) else [float(v) for v in values]
+
+
+def tell_finished(study: optuna.Study, trial: FrozenTrial, run: Run, objectives: Sequence[str]) -> None:
+    """How a trial's run ended, told once: succeeded or timed out → complete with its objectives;
+    pruned → pruned (Optuna keeps its last reported epoch); failed, cancelled → failed."""
+    values = objective_values(run, objectives)
+    if run.status in (RunStatus.SUCCEEDED, RunStatus.TIMED_OUT) and values is not None:
+        study.tell(trial.number, values, skip_if_finished=True)
+    elif run.status == RunStatus.PRUNED:
+        study.tell(trial.number, state=TrialState.PRUNED, skip_if_finished=True)
+    else:
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def counted(trial: FrozenTrial) -> bool:
+    """A trial that counts toward n_trials: one that was (or is being) trained — not an initial
+    point still waiting for its turn, nor a sample that never trained."""
+    return (trial.state != TrialState.WAITING and "problem" not in trial.user_attrs
+            and "not_queued" not in trial.user_attrs)
+
+
+def _suggest(trial: optuna.Trial, dim: Dimension) -> Any:
+    d = dim.distribution
+    if isinstance(d, CategoricalDistribution):
+        return trial.suggest_categorical(dim.key, d.choices)
+    if isinstance(d, IntDistribution):
+        return trial.suggest_int(dim.key, d.low, d.high, step=d.step, log=d.log)
+    assert isinstance(d, optuna.distributions.FloatDistribution)
+    return trial.suggest_float(dim.key, d.low, d.high, step=d.step, log=d.log)
+
+
+def sample(trial: optuna.Trial, space: Space) -> dict[str, Any]:
+    """The trial's parameters: the family first, then what applies to it (define-by-run)."""
+    params: dict[str, Any] = {}
+    family = space.base["architecture"]["family"]
+    for dim in space.ordered():
+        if dim.key == "architecture.family":
+            family = params[dim.key] = _suggest(trial, dim)
+        elif family in dim.families:
+            params[dim.key] = _suggest(trial, dim)
+    return params
+
+
+def _infeasible_values(objectives: Sequence[str], params: int | None, macs: int | None) -> list[float]:
+    worst = {"best_test_acc": 0.0, "params": float(params or 2**31), "macs": float(macs or 2**40)}
+    return [worst[OBJECTIVE_COLUMNS[o]] for o in objectives]
+
+
+def _ask_one(session: Session, loaded: Loaded, owner: User) -> bool:
+    """Ask Optuna for one trial and queue it (True), or tell it infeasible (False)."""
+    search, spec, space, study = loaded.search, loaded.spec, loaded.space, loaded.study
+    study.sampler = make_sampler(spec, space, len(study.get_trials(deepcopy=False)))
+    trial = study.ask()
+    params = sample(trial, space)
+    sized = size(build_config(space, params))
+    trial.set_constraint(CONSTRAINT, sized.violation)
+    trial.set_user_attr("net_params", sized.params)
+    trial.set_user_attr("macs", sized.macs)
+    problem = sized.problem
+    config = sized.config
+    if problem is None and config is not None:
+        try:
+            config = admission.checked_config(config, "trial")
+        except admission.Refused as exc:
+            problem = str(exc)
+    if problem is not None or config is None:
+        trial.set_user_attr("problem", problem or "not a valid config")
+        study.tell(trial, _infeasible_values(spec.objectives, sized.params, sized.macs))
+        search.infeasible += 1
+        session.commit()
+        return False
+
+    def link(group: Search, runs: list[Run]) -> None:
+        for run in runs:
+            run.search_id, run.trial_number = group.id, trial.number
+
+    try:
+        _, runs = admission.admit(session, owner, [admission.Planned(config, f"{search.name} #{trial.number}"[-200:])],
+                                  search, link)
+    except run_service.QuotaExceeded as exc:
+        session.rollback()
+        trial.set_user_attr("not_queued", exc.message)
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    trial.set_user_attr("run_id", runs[0].id)
+    return True
+
+
+def advance(search_id: int) -> None:
+    """Tell what finished, ask for what is missing, and mark the search completed when it is."""
+    with locked(search_id), SessionLocal() as session:
+        search = session.get(Search, search_id)
+        if search is None:
+            return
+        loaded = load(search)
+        study, spec = loaded.study, loaded.spec
+        runs = trial_runs(session, search.id)
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            run = runs.get(trial.number)
+            if run is None:  # asked, but its run was never made (a crash in between): it never trained
+                trial_attr_fail(study, trial, "its run was never queued")
+            elif run.status in FINISHED_STATUSES:
+                tell_finished(study, trial, run, spec.objectives)
+        note = None
+        if search.status == SearchStatus.RUNNING:
+            note = _fill(session, loaded, runs)
+        trials = study.get_trials(deepcopy=False)
+        active = sum(1 for r in trial_runs(session, search.id).values() if r.status in ACTIVE_STATUSES)
+        asked = sum(1 for t in trials if counted(t))
+        exhausted = search.infeasible >= settings.MAX_SEARCH_INFEASIBLE
+        if search.status == SearchStatus.RUNNING and active == 0 and (asked >= spec.n_trials or exhausted):
+            search.status, search.finished_at = SearchStatus.COMPLETED, utcnow()
+            if exhausted and asked < spec.n_trials:
+                note = (f"ended after {search.infeasible} samples over the budget "
+                        f"(CNNLAB_MAX_SEARCH_INFEASIBLE); {asked} of {spec.n_trials} trials trained")
+        if note != search.note:
+            search.note = note
+        session.commit()
+    events.search_changed(search_id)
+
+
+def trial_attr_fail(study: optuna.Study, trial: FrozenTrial, why: str) -> None:
+    study._storage.set_trial_user_attr(trial._trial_id, "not_queued", why)  # noqa: SLF001 - Optuna's own storage
+    study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def _fill(session: Session, loaded: Loaded, runs: dict[int, Run]) -> str | None:
+    """Ask until max_concurrent trials are queued or running (or n_trials asked); why it stopped
+    short, when it did."""
+    search, spec, study = loaded.search, loaded.spec, loaded.study
+    owner = session.get_one(User, search.owner_id)
+    active = sum(1 for r in runs.values() if r.status in ACTIVE_STATUSES)
+    asked = sum(1 for t in study.get_trials(deepcopy=False) if counted(t))
+    for _ in range(MAX_ASKS_PER_STEP):
+        if active >= spec.max_concurrent or asked >= spec.n_trials:
+            return None
+        if search.infeasible >= settings.MAX_SEARCH_INFEASIBLE:
+            return None
+        try:
+            queued = _ask_one(session, loaded, owner)
+        except run_service.QuotaExceeded as exc:
+            return f"waiting: {exc.message}"
+        active += queued
+        asked += queued
+    return None
+
+
+def advance_all() -> None:
+    """Every running search, one step (the reaper's tick: a restarted backend carries on)."""
+    with SessionLocal() as session:
+        ids = session.scalars(select(Search.id).where(Search.status == SearchStatus.RUNNING)).all()
+    for search_id in ids:
+        try:
+            advance(search_id)
+        except Exception:  # noqa: BLE001 - one broken search must not stop the others
+            log.exception("search %s: advance failed", search_id)
+
+
+# --- epochs, pruning ---------------------------------------------------------------------------------
+
+def epochs_recorded(session: Session, run: Run, epochs: Sequence[tuple[int, float]]) -> None:
+    """Report each newly recorded epoch's test accuracy to the run's trial and ask its pruner; when
+    it says prune, the run is asked to stop (its heartbeat answer carries it) and ends pruned."""
+    if run.search_id is None or run.trial_number is None or run.status != RunStatus.RUNNING:
+        return
+    search = session.get(Search, run.search_id)
+    if search is None:
+        return
+    study = optuna.load_study(study_name=search.optuna_name, storage=storage(), pruner=make_pruner(spec_of(search)))
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(  # noqa: SLF001 - Optuna's storage
+        study._study_id, run.trial_number)  # noqa: SLF001
+    frozen = study._storage.get_trial(trial_id)  # noqa: SLF001
+    if frozen.state != TrialState.RUNNING:
+        return
+    trial = optuna.Trial(study, trial_id)
+    for epoch, test_acc in epochs:
+        if epoch not in frozen.intermediate_values:
+            trial.report(test_acc, epoch)
+    if not run.prune_requested and trial.should_prune():
+        session.execute(update(Run).where(Run.id == run.id, Run.status == RunStatus.RUNNING)
+                        .values(prune_requested=True))
+        session.commit()
+        log.info("search %s: trial %s (run %s) pruned after epoch %s", search.id, run.trial_number, run.id,
+                 max(e for e, _ in epochs))
+        events.changed(run.id)
+
+
+# --- stop, resume, delete --------------------------------------------------------------------------------
+
+def stop(session: Session, search: Search, by: User) -> None:
+    """No new trials; its queued and running trials are cancelled (told failed once they end)."""
+    if search.status != SearchStatus.RUNNING:
+        raise run_service.Conflict(f"search {search.id} is {search.status}; only a running search can be stopped")
+    search.status, search.note = SearchStatus.STOPPED, f"stopped by {by.username}"
+    session.commit()
+    for run in trial_runs(session, search.id).values():
+        if run.status in ACTIVE_STATUSES:
+            with contextlib.suppress(run_service.Conflict):
+                run_service.cancel(session, run, by)
+            events.changed(run.id)
+    advance(search.id)
+
+
+def resume(session: Session, search: Search) -> None:
+    if search.status == SearchStatus.RUNNING:
+        raise run_service.Conflict(f"search {search.id} is already running")
+    spec = spec_of(search)
+    asked = sum(1 for t in load(search).study.get_trials(deepcopy=False) if counted(t))
+    if asked >= spec.n_trials and search.status == SearchStatus.COMPLETED:
+        raise run_service.Conflict(f"search {search.id} has run all its {spec.n_trials} trials")
+    search.status, search.note, search.finished_at = SearchStatus.RUNNING, None, None
+    session.commit()
+    advance(search.id)
+
+
+def delete(session: Session, search: Search, by: User) -> None:
+    """The search and its Optuna study; its runs stay (ordinary runs: deleted one by one), cancelled
+    first if they were still queued or running."""
+    for run in trial_runs(session, search.id).values():
+        if run.status in ACTIVE_STATUSES:
+            with contextlib.suppress(run_service.Conflict):
+                run_service.cancel(session, run, by)
+            events.changed(run.id)
+    name = search.optuna_name
+    with locked(search.id):
+        session.execute(update(Run).where(Run.search_id == search.id).values(search_id=None))
+        session.delete(search)
+        session.commit()
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=name, storage=storage())
+    events.search_changed(search.id)

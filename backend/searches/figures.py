@@ -1,0 +1,103 @@
+"""The search page's figures as Plotly JSON: Optuna's own (optimisation history, parameter
+importances, parallel coordinates, and its Pareto front for two objectives), drawn over the trials
+that trained (samples over the budget never trained: counting them at accuracy 0 would bend every
+figure), and the Pareto fronts of best test accuracy against parameters and against MACs, with
+the parameter budget's line and the infeasible samples marked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import optuna
+import plotly.graph_objects as go
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from backend.searches.engine import directions
+from backend.searches.schemas import SearchDetail
+from backend.searches.views import pareto
+
+ACCURACY = "best test accuracy"
+
+
+def _figure(fig: go.Figure) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(fig.to_json())
+    return out
+
+
+def trained_study(trials: list[FrozenTrial], directions: list[StudyDirection]) -> optuna.Study:
+    """An in-memory study of the trials that trained (complete or pruned), for Optuna's plots."""
+    study = optuna.create_study(directions=directions)
+    study.add_trials([t for t in trials if "problem" not in t.user_attrs and "not_queued" not in t.user_attrs
+                      and t.state in (TrialState.COMPLETE, TrialState.PRUNED)])
+    return study
+
+
+def size_front(detail: SearchDetail, size_key: str, budget: int | None) -> dict[str, Any]:
+    label = "parameters" if size_key == "net_params" else "MACs"
+    trained = [t for t in detail.trials if t.best_test_acc is not None and t.state in ("complete", "pruned",
+                                                                                       "running", "fail")]
+    fig = go.Figure()
+    for state, colour, name in (("complete", "#2a6fdb", "complete"), ("pruned", "#9aa4b2", "pruned"),
+                                ("running", "#f0a020", "running"), ("fail", "#c0392b", "failed")):
+        group = [t for t in trained if t.state == state]
+        if group:
+            fig.add_trace(go.Scatter(
+                x=[getattr(t, size_key) for t in group], y=[t.best_test_acc for t in group], mode="markers",
+                name=name, marker={"color": colour, "size": 9},
+                text=[f"trial {t.number}" for t in group], hovertemplate="%{text}<br>%{x:,} " + label
+                + "<br>%{y:.4f}<extra></extra>"))
+    complete = [t for t in trained if t.state == "complete"]
+    on_front = set(pareto([(t.number, t.best_test_acc or 0.0, float(getattr(t, size_key) or 0)) for t in complete]))
+    front = sorted((t for t in complete if t.number in on_front), key=lambda t: getattr(t, size_key) or 0)
+    if front:
+        fig.add_trace(go.Scatter(x=[getattr(t, size_key) for t in front], y=[t.best_test_acc for t in front],
+                                 mode="lines", line={"shape": "hv", "color": "#2a6fdb"}, name="Pareto front"))
+    over = [t for t in detail.trials if t.state == "infeasible" and getattr(t, size_key)]
+    if over:
+        fig.add_trace(go.Scatter(x=[getattr(t, size_key) for t in over], y=[0.0] * len(over), mode="markers",
+                                 name=f"over the budget ({len(over)}, never trained)",
+                                 marker={"symbol": "x", "color": "#c0392b", "size": 8}))
+    if budget is not None:
+        fig.add_vline(x=budget, line={"dash": "dash", "color": "#c0392b"},
+                      annotation_text=f"budget {budget:,}", annotation_position="top left")
+    fig.update_layout(title=f"Best test accuracy against {label}", xaxis_title=label, yaxis_title=ACCURACY,
+                      yaxis={"rangemode": "tozero"})
+    return _figure(fig)
+
+
+def figures(detail: SearchDetail, trials: list[FrozenTrial]) -> dict[str, Any]:
+    """Every figure of the page, by name; a figure Optuna cannot draw yet (too few trials) is left
+    out and ``notes`` says why."""
+    study = trained_study(trials, directions(detail.objectives))
+    out: dict[str, Any] = {"pareto_params": size_front(detail, "net_params", detail.param_budget),
+                           "pareto_macs": size_front(detail, "macs", None), "notes": {}}
+
+    def target(t: FrozenTrial) -> float:
+        return float(t.values[0]) if t.values else float(max(t.intermediate_values.values(), default=0.0))
+
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    draw = {
+        "history": lambda: optuna.visualization.plot_optimization_history(study, target=target, target_name=ACCURACY),
+        "importances": lambda: optuna.visualization.plot_param_importances(
+            study, target=lambda t: float(t.values[0]), target_name=ACCURACY),
+        "parallel": lambda: optuna.visualization.plot_parallel_coordinate(
+            study, target=lambda t: float(t.values[0]), target_name=ACCURACY),
+        "intermediate": lambda: optuna.visualization.plot_intermediate_values(study),
+    }
+    if len(detail.objectives) == 2:
+        draw["pareto_optuna"] = lambda: optuna.visualization.plot_pareto_front(
+            study, target_names=[ACCURACY, detail.objectives[1].split()[1]])
+    for name, make in draw.items():
+        if name in ("importances", "parallel") and len(complete) < 2:
+            out["notes"][name] = "needs two complete trials"
+            continue
+        if not study.trials:
+            out["notes"][name] = "no trial has trained yet"
+            continue
+        try:
+            out[name] = _figure(make())  # type: ignore[no-untyped-call]  # optuna's plot_* return plotly's untyped Figure
+        except (ValueError, RuntimeError) as exc:
+            out["notes"][name] = str(exc)
+    return out

@@ -1,0 +1,154 @@
+"""Bodies of the search API (POST /api/searches and what it answers)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from backend.schemas import OWNER_HELP, UTCDateTime
+from backend.statuses import RunStatus, SearchStatus
+
+MAX_SEARCH_TRIALS = 500
+MAX_SEARCH_CONCURRENT = 16
+MAX_SPACE_KEYS = 40
+MAX_INITIAL_POINTS = 16
+
+Objective = Literal["maximize best_test_acc", "minimize params", "minimize macs"]
+Sampler = Literal["tpe", "random", "grid", "nsga2"]
+Pruner = Literal["none", "median", "successive_halving", "hyperband"]
+TrialState = Literal["running", "complete", "pruned", "fail", "waiting", "infeasible"]
+
+SPACE_HELP = ('option name (dotted for nested ones, e.g. "augment.cutout", or an architecture knob such as '
+              '"architecture.depth") → {"float": [low, high], "log": false, "step": null}, {"int": [low, high], '
+              '"step": 1} or {"choice": [...]}; GET /api/searches/space-keys lists the names')
+
+
+class SearchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    owner: SkipJsonSchema[str | None] = Field(None, min_length=1, max_length=100, description=OWNER_HELP)
+    base_config: dict[str, Any] = Field(description="the config every trial starts from (a run's config)")
+    space: dict[str, dict[str, Any]] = Field(min_length=1, max_length=MAX_SPACE_KEYS, description=SPACE_HELP)
+    objectives: list[Objective] = Field(["maximize best_test_acc"], min_length=1, max_length=2,
+                                        description="best test accuracy first; a second objective makes the "
+                                                    "result a Pareto front")
+    n_trials: int = Field(24, ge=1, le=MAX_SEARCH_TRIALS, description="trials that train (samples over the "
+                                                                      "budget are not counted: they never train)")
+    max_concurrent: int = Field(2, ge=1, le=MAX_SEARCH_CONCURRENT, description="trials queued or running at once")
+    sampler: Sampler = Field("tpe", description="tpe (default), random, grid or nsga2 (for two objectives)")
+    pruner: Pruner = Field("median", description="stops trials whose test accuracy falls behind, epoch by epoch")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="the sampler's seed")
+    pruner_warmup_epochs: int = Field(1, ge=0, le=1000, description="epochs a trial trains before it may be "
+                                                                    "pruned (hyperband's minimum resource)")
+    pruner_startup_trials: int = Field(3, ge=0, le=MAX_SEARCH_TRIALS,
+                                       description="median pruner: trials that finish before it prunes any")
+    initial_points: list[dict[str, Any]] = Field([], max_length=MAX_INITIAL_POINTS,
+                                                 description="points to try first (space keys → values)")
+    full_epochs: int = Field(30, ge=1, le=1000, description='epochs of "Run at full length" for the best config')
+
+    @field_validator("name")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("needs a name")
+        return value
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, value: list[str]) -> list[str]:
+        if value[0] != "maximize best_test_acc":
+            raise ValueError("the first objective must be 'maximize best_test_acc'")
+        if len(set(value)) != len(value):
+            raise ValueError("lists an objective twice")
+        return value
+
+
+class TrialPublic(BaseModel):
+    number: int
+    state: TrialState
+    params: dict[str, Any] = Field(description="the sampled values, by space key")
+    values: list[float] | None = Field(None, description="the objectives told to Optuna")
+    run_id: int | None
+    run_status: RunStatus | None
+    net_params: int | None = Field(None, description="the network's trainable parameters")
+    macs: int | None
+    best_test_acc: float | None
+    epochs_done: int | None
+    epochs: int | None
+    pruned_at: int | None = Field(None, description="the epoch after which it was pruned")
+    problem: str | None = Field(None, description="why a sample never trained (over the budget, invalid)")
+
+
+class BestTrial(BaseModel):
+    number: int
+    run_id: int
+    best_test_acc: float
+    net_params: int
+    macs: int
+    params: dict[str, Any]
+    config: dict[str, Any] = Field(description="the trial's run config")
+    full_config: dict[str, Any] = Field(description='"Run at full length": the config on the whole training set '
+                                                    "for full_epochs under the lab's time budget")
+
+
+class SearchCounts(BaseModel):
+    trials: int = 0
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    running: int = 0
+    queued: int = 0
+    infeasible: int = 0
+
+
+class SearchPublic(BaseModel):
+    id: int
+    name: str
+    owner: str
+    status: SearchStatus
+    note: str | None
+    created_at: UTCDateTime
+    finished_at: UTCDateTime | None
+    objectives: list[Objective]
+    sampler: Sampler
+    pruner: Pruner
+    n_trials: int
+    max_concurrent: int
+    counts: SearchCounts
+    best: BestTrial | None
+    pareto: list[int] = Field([], description="trial numbers on the Pareto front of the objectives")
+
+
+class SearchDetail(SearchPublic):
+    spec: dict[str, Any] = Field(description="the search as it was asked for")
+    trials: list[TrialPublic]
+    param_budget: int
+
+
+class SearchesPublic(BaseModel):
+    data: list[SearchPublic]
+    count: int
+
+
+class SpaceKey(BaseModel):
+    key: str
+    kind: str
+    title: str
+    help: str
+    minimum: float | None
+    maximum: float | None
+    choices: list[Any]
+    families: list[str]
+    knob: bool = Field(description="a search-only architecture knob (it rebuilds the stages)")
+
+
+class SearchPreset(BaseModel):
+    key: str
+    title: str
+    description: str
+    body: dict[str, Any] = Field(description="a POST /api/searches body")
+

@@ -1,0 +1,106 @@
+"""A search as the API answers it: its trials (Optuna's state joined with their runs), counts, best
+trial and Pareto front."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.orm import Session
+
+from backend.models import Run, Search
+from backend.searches.engine import counted, spec_of, trial_runs
+from backend.searches.schemas import BestTrial, SearchCounts, SearchDetail, SearchPublic, TrialPublic
+from backend.searches.schemas import TrialState as TrialStateName
+from backend.searches.storage import storage
+from backend.settings import settings
+from backend.statuses import RunStatus, SearchStatus
+
+STATES: dict[TrialState, TrialStateName] = {
+    TrialState.RUNNING: "running", TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned",
+    TrialState.FAIL: "fail", TrialState.WAITING: "waiting"}
+
+
+def trials_of(search: Search) -> list[FrozenTrial]:
+    try:
+        return optuna.load_study(study_name=search.optuna_name, storage=storage()).get_trials(deepcopy=False)
+    except KeyError:  # its study is gone (a search deleted meanwhile)
+        return []
+
+
+def trial_public(trial: FrozenTrial, run: Run | None) -> TrialPublic:
+    problem = trial.user_attrs.get("problem") or trial.user_attrs.get("not_queued")
+    state: TrialStateName = "infeasible" if "problem" in trial.user_attrs else STATES.get(trial.state, "fail")
+    pruned_at = max(trial.intermediate_values) if trial.state == TrialState.PRUNED and trial.intermediate_values \
+        else None
+    return TrialPublic(
+        number=trial.number, state=state, params=trial.params, values=trial.values if state == "complete" else None,
+        run_id=run.id if run else None, run_status=RunStatus(run.status) if run else None,
+        net_params=run.params if run else trial.user_attrs.get("net_params"),
+        macs=run.macs if run else trial.user_attrs.get("macs"),
+        best_test_acc=run.best_test_acc if run else None, epochs_done=run.epochs_done if run else None,
+        epochs=run.epochs if run else None, pruned_at=pruned_at or (run.epochs_done if run and run.prune_requested
+                                                                    and run.status == RunStatus.PRUNED else None),
+        problem=problem,
+    )
+
+
+def pareto(points: Sequence[tuple[int, float, float]]) -> list[int]:
+    """Numbers of the points no other point beats on both (higher accuracy, smaller size)."""
+    front = []
+    for number, acc, size in points:
+        if not any((a >= acc and s <= size) and (a > acc or s < size) for _, a, s in points):
+            front.append(number)
+    return front
+
+
+def full_config(config: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """The best trial's config at full length: the whole training and test sets, ``epochs``
+    epochs, the lab's time budget."""
+    out = copy.deepcopy(config)
+    out["data"] = {**out.get("data", {}), "train_limit": None, "test_limit": None}
+    out["epochs"], out["time_budget_s"] = epochs, settings.TIME_BUDGET_S
+    return out
+
+
+def search_public(session: Session, search: Search, detail: bool = False) -> SearchPublic | SearchDetail:
+    spec = spec_of(search)
+    trials = trials_of(search)
+    runs = trial_runs(session, search.id)
+    public = [trial_public(t, runs.get(t.number)) for t in trials]
+    counts = SearchCounts(trials=sum(1 for t in trials if counted(t)), infeasible=search.infeasible)
+    for t in public:
+        if t.state == "complete":
+            counts.complete += 1
+        elif t.state == "pruned":
+            counts.pruned += 1
+        elif t.state == "fail":
+            counts.failed += 1
+        if t.run_status == RunStatus.RUNNING:
+            counts.running += 1
+        elif t.run_status == RunStatus.QUEUED:
+            counts.queued += 1
+    done = [t for t in public if t.state == "complete" and t.run_id is not None and t.best_test_acc is not None]
+    best = None
+    if done:
+        top = max(done, key=lambda t: (t.best_test_acc or 0.0, -(t.net_params or 0)))
+        run = runs[top.number]
+        best = BestTrial(number=top.number, run_id=run.id, best_test_acc=run.best_test_acc or 0.0,
+                         net_params=run.params, macs=run.macs, params=top.params, config=run.config,
+                         full_config=full_config(run.config, spec.full_epochs))
+    second = spec.objectives[1].split()[1] if len(spec.objectives) > 1 else "params"
+    front = pareto([(t.number, t.best_test_acc or 0.0, float((t.net_params if second == "params" else t.macs) or 0))
+                    for t in done])
+    summary = SearchPublic(
+        id=search.id, name=search.name, owner=search.owner.username, status=SearchStatus(search.status),
+        note=search.note,
+        created_at=search.created_at, finished_at=search.finished_at, objectives=spec.objectives,
+        sampler=spec.sampler, pruner=spec.pruner, n_trials=spec.n_trials, max_concurrent=spec.max_concurrent,
+        counts=counts, best=best, pareto=front,
+    )
+    if not detail:
+        return summary
+    return SearchDetail(**summary.__dict__, spec=search.spec, trials=public, param_budget=settings.PARAM_BUDGET)

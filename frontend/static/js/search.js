@@ -1,0 +1,110 @@
+// One search, live: its trials, Optuna's figures and the Pareto fronts, redrawn on every event of
+// GET /api/searches/{id}/events (an epoch recorded, a trial asked, told or pruned).
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const root = $("search-page"), id = root.dataset.searchId;
+  const FIGURES = { pareto_params: "pareto-params", pareto_macs: "pareto-macs", history: "history",
+    importances: "importances", intermediate: "intermediate", parallel: "parallel", pareto_optuna: "pareto-optuna" };
+  let search = null, busy = false, again = false;
+
+  const paramsText = (params) => Object.entries(params).map(([k, v]) => `${k.replace(/^architecture\./, "")}=${typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(3) : v}`).join(" ");
+
+  function drawTrials(trials) {
+    const tbody = $("trials").querySelector("tbody");
+    tbody.replaceChildren();
+    for (const t of trials.slice().reverse()) {
+      const tr = document.createElement("tr");
+      tr.dataset.state = t.state;
+      const run = cnn.el("td");
+      if (t.run_id) run.append(cnn.el("a", `run ${t.run_id}`, { href: `/runs/${t.run_id}` }));
+      else if (t.problem) run.append(cnn.el("span", t.problem, { class: "muted" }));
+      const state = t.run_status && t.state === "running" ? t.run_status : t.state;
+      tr.append(cnn.el("td", t.number, { class: "num" }), cnn.statusCell(state), cnn.el("td", paramsText(t.params), { class: "params" }),
+        cnn.el("td", cnn.int(t.net_params), { class: "num" }), cnn.el("td", cnn.int(t.macs), { class: "num" }),
+        cnn.el("td", cnn.pct(t.best_test_acc, 2), { class: "num" }),
+        cnn.el("td", t.epochs ? `${t.epochs_done} / ${t.epochs}` : "–", { class: "num" }),
+        cnn.el("td", t.pruned_at ?? "–", { class: "num" }), run);
+      tbody.append(tr);
+    }
+  }
+
+  function drawSummary(s) {
+    $("search-title").textContent = s.name;
+    document.title = `${s.name} · cnnlab`;
+    cnn.statusBadge($("search-status"), s.status);
+    const c = s.counts;
+    $("search-facts").textContent = `${c.trials} of ${s.n_trials} trials (${c.complete} complete, ${c.pruned} pruned, ` +
+      `${c.failed} failed, ${c.running} running, ${c.queued} queued) · ${c.infeasible} samples over the budget, never trained · ` +
+      `${s.sampler} sampler, ${s.pruner} pruner · ${s.objectives.join(", ")} · by ${s.owner}`;
+    $("search-note").textContent = s.note || "";
+    const mine = cnn.mayChange(s.owner);
+    $("search-stop").hidden = !mine || s.status !== "running";
+    $("search-resume").hidden = !mine || s.status === "running";
+    $("search-delete").hidden = !mine;
+    $("best").hidden = !s.best;
+    if (s.best) {
+      $("best-facts").textContent = `trial ${s.best.number} (run ${s.best.run_id}): ${cnn.pct(s.best.best_test_acc, 2)} best test accuracy, ` +
+        `${cnn.int(s.best.net_params)} parameters, ${cnn.int(s.best.macs)} MACs`;
+      $("best-params").textContent = JSON.stringify(s.best.params, null, 1);
+    }
+  }
+
+  async function drawFigures() {
+    const r = await cnn.api("GET", `/api/searches/${id}/figures`);
+    if (!r.ok || !window.Plotly) return;
+    const notes = [];
+    for (const [name, div] of Object.entries(FIGURES)) {
+      const fig = r.data[name], node = $(div);
+      if (!fig) { if (r.data.notes[name]) notes.push(`${name}: ${r.data.notes[name]}`); node.hidden = name === "pareto_optuna"; continue; }
+      node.hidden = false;
+      const layout = { ...fig.layout, height: name === "parallel" ? 420 : 360, margin: { t: 50, r: 20, b: 50, l: 60 } };
+      await Plotly.react(node, fig.data, layout, cnn.plotConfig);
+    }
+    $("figure-notes").textContent = notes.join(" · ");
+  }
+
+  // one refresh at a time; an event during one asks for another after it
+  async function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      const r = await cnn.api("GET", `/api/searches/${id}`);
+      if (r.status === 404) { $("search-facts").textContent = "This search was deleted."; return; }
+      if (!r.ok) return;
+      search = r.data;
+      drawSummary(search);
+      drawTrials(search.trials);
+      await drawFigures();
+      root.dataset.trials = String(search.trials.length);
+      root.dataset.status = search.status;
+      document.body.dataset.ready = "1";
+    } finally {
+      busy = false;
+      if (again) { again = false; refresh(); }
+    }
+  }
+
+  async function act(action) {
+    const r = action === "delete" ? await cnn.api("DELETE", `/api/searches/${id}`) : await cnn.api("POST", `/api/searches/${id}/${action}`);
+    if (action === "delete" && r.ok) { location.href = "/searches"; return; }
+    if (!r.ok) $("search-note").textContent = cnn.errorList(r).map((e) => `${e.field}: ${e.message}`).join(" ");
+    refresh();
+  }
+  $("search-stop").addEventListener("click", () => act("stop"));
+  $("search-resume").addEventListener("click", () => act("resume"));
+  $("search-delete").addEventListener("click", () => { if (confirm("Delete this search? Its runs stay.")) act("delete"); });
+  $("run-full").addEventListener("click", async () => {
+    if (!search || !search.best) return;
+    const r = await cnn.api("POST", "/api/runs", { name: `${search.name}: best (trial ${search.best.number}), full length`.slice(0, 200), config: search.best.full_config });
+    const out = $("run-full-result");
+    out.replaceChildren();
+    if (r.ok) out.append("Queued as ", cnn.el("a", `run ${r.data.id}`, { href: `/runs/${r.data.id}` }));
+    else out.textContent = cnn.errorList(r).map((e) => `${e.field}: ${e.message}`).join(" ");
+  });
+
+  const events = new EventSource(`/api/searches/${id}/events`);
+  events.addEventListener("search", () => refresh());
+  events.addEventListener("deleted", () => { events.close(); refresh(); });
+  refresh();
+})();
