@@ -7,8 +7,8 @@
 One run of the real lab (backend on SQLite, Redis broker, `python -m worker.serve` with two CPU
 processes of one thread each): the two searches — the same space (the preset's), sampler (TPE),
 seed and trial count — run side by side, one trial at a time each, so each has one core; one
-prunes with Hyperband, the other prunes nothing. Trials train 6 epochs on the first 10,000
-training images and are scored on the first 2,000 test images. After ``--minutes`` both are
+prunes with Hyperband, the other prunes nothing. Trials train 4 epochs on the first 5,000
+training images and are scored on the first 1,000 test images. After ``--minutes`` both are
 stopped (the trial then running is cancelled and not counted). Reported: trials per CPU-hour,
 best accuracy, samples over the budget; then the best config trains on the full training set with
 the 15-minute pilot recipe's budget beside the `compact` preset with that recipe, at the same
@@ -40,7 +40,7 @@ from benchmarks.common import CHROMIUM, CHROMIUM_ARGS, cifar10_path, machine
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 PAGE_PNG = Path(__file__).parent / "search_page.png"
-TRAIN_IMAGES, TEST_IMAGES, TRIAL_EPOCHS = 10_000, 2_000, 6
+TRAIN_IMAGES, TEST_IMAGES, TRIAL_EPOCHS = 5_000, 1_000, 4
 WORKER_TOKEN = f"cnw_bench-{uuid.uuid4().hex}"
 
 

@@ -41,11 +41,12 @@ from backend.services import admission
 from backend.services import runs as run_service
 from backend.settings import settings
 from backend.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus, SearchStatus
+from backend.training_config import TrainConfig
 
 log = logging.getLogger("cnnlab.searches")
 CONSTRAINT = "params_over_budget"  # > 0: infeasible (how far over, as a fraction of the budget)
 OBJECTIVE_COLUMNS = {"maximize best_test_acc": "best_test_acc", "minimize params": "params", "minimize macs": "macs"}
-MAX_ASKS_PER_STEP = 200  # samples one advance may draw (infeasible ones are cheap, but not free)
+MAX_ASKS_PER_STEP = 25  # samples one advance may draw (infeasible ones are cheap, not free); the next tick goes on
 _ADVISORY_BASE = 0x636E6E00  # 'cnn\0': advisory lock keys of searches
 _locks_guard = threading.Lock()
 _locks: dict[int, threading.Lock] = {}
@@ -76,8 +77,8 @@ def make_sampler(spec: SearchCreate, space: Space, number: int) -> optuna.sample
     seed = (spec.seed * 1_000_003 + number) % 2**32
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    if spec.sampler == "grid":
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+    if spec.sampler == "grid":  # one shuffle of the grid for the whole search: trial n takes its n-th point
+        return GridWalk(space.grid(), seed=spec.seed)
     if spec.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(population_size=max(4, min(50, spec.n_trials // 4)), seed=seed)
     startup = min(10, max(3, spec.n_trials // 4))
@@ -85,11 +86,46 @@ def make_sampler(spec: SearchCreate, space: Space, number: int) -> optuna.sample
                                       constant_liar=True, warn_independent_sampling=False)
 
 
+class GridWalk(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, minus its study.stop() when the grid is used up (that call is for
+    study.optimize; a search ends by counting its trials against the grid's points instead)."""
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        return None
+
+
+class _TrainedView:
+    """The study as a pruner should see it: without the samples that never trained (told complete
+    but infeasible, so that the sampler learns the budget — not trials the pruner may count)."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def get_trials(self, deepcopy: bool = True, states: Sequence[TrialState] | None = None) -> list[FrozenTrial]:
+        return [t for t in self._study.get_trials(deepcopy=deepcopy, states=states) if counted(t)]
+
+
+class TrainedTrialsPruner(optuna.pruners.BasePruner):
+    """A pruner that compares a trial with trained trials only (the median pruner's startup
+    trials would otherwise count samples over the budget)."""
+
+    def __init__(self, inner: optuna.pruners.BasePruner) -> None:
+        self._inner = inner
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        return self._inner.prune(_TrainedView(study), trial)  # type: ignore[arg-type]  # a view of the study
+
+
 def make_pruner(spec: SearchCreate) -> optuna.pruners.BasePruner:
     epochs = int(spec.base_config.get("epochs", 30)) if isinstance(spec.base_config.get("epochs"), int) else 30
     warmup = spec.pruner_warmup_epochs
     if spec.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=spec.pruner_startup_trials, n_warmup_steps=warmup)
+        return TrainedTrialsPruner(optuna.pruners.MedianPruner(n_startup_trials=spec.pruner_startup_trials,
+                                                               n_warmup_steps=warmup))
     if spec.pruner == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup), reduction_factor=3)
     if spec.pruner == "hyperband":
@@ -100,7 +136,8 @@ def make_pruner(spec: SearchCreate) -> optuna.pruners.BasePruner:
 
 def load(search: Search) -> Loaded:
     spec = spec_of(search)
-    base = admission.checked_config(spec.base_config, "base_config")
+    # admitted when the search was made; each trial is checked against the lab's rules of its day
+    base = TrainConfig.model_validate(spec.base_config)
     space = parse_space(spec.space, base)
     study = optuna.load_study(study_name=search.optuna_name, storage=storage(), pruner=make_pruner(spec))
     return Loaded(search, spec, space, study)
@@ -113,10 +150,18 @@ def check_body(body: SearchCreate) -> Space:
     base = admission.checked_config(body.base_config, "base_config")
     space = parse_space(body.space, base)
     check_some_point_fits(space)
+    if len(body.objectives) > 1 and body.pruner != "none":
+        raise admission.Refused("pruner", "a search of two objectives cannot prune (Optuna's pruners compare one "
+                                          "objective epoch by epoch); use pruner 'none'")
     if body.sampler == "grid":
         points = grid_points(space)
         if body.n_trials > points:
             raise admission.Refused("n_trials", f"{body.n_trials} is more than the grid's {points} points")
+        for i, point in enumerate(body.initial_points):
+            missing = sorted(set(body.space) - set(point))
+            if missing:
+                raise admission.Refused(f"initial_points[{i}]", f"the grid sampler needs every key; {missing[0]} "
+                                                                "is missing")
     quota = settings.MAX_ACTIVE_RUNS_PER_USER
     if quota and body.max_concurrent > quota:
         raise admission.Refused("max_concurrent", f"{body.max_concurrent} is over the lab's quota of {quota} queued "
@@ -133,6 +178,7 @@ def check_body(body: SearchCreate) -> Space:
 
 
 def _contains(dim: Dimension, value: Any) -> bool:
+    """Whether the entry holds the value, its step included (Optuna's own check)."""
     d = dim.distribution
     if isinstance(d, CategoricalDistribution):
         return any(value == c and type(value) is type(c) for c in d.choices)
@@ -140,27 +186,31 @@ def _contains(dim: Dimension, value: Any) -> bool:
         return False
     if isinstance(d, IntDistribution) and not isinstance(value, int):
         return False
-    return bool(d.low <= value <= d.high)  # type: ignore[attr-defined]  # Int/FloatDistribution
+    try:
+        return bool(d._contains(d.to_internal_repr(value)))  # noqa: SLF001 - the distribution's own test
+    except (ValueError, TypeError, OverflowError):
+        return False
 
 
 def create(session: Session, owner: User, body: SearchCreate) -> Search:
     check_body(body)
     run_service.check_quotas(session, owner, 1)  # an owner at the quota gets 429 now, not a search that waits
     session.rollback()  # let go of the owner's row (PostgreSQL): the search's trials take it again one by one
+    name = f"cnnlab-{uuid.uuid4().hex}"
+    # the study (with its initial points) exists before the search does: a reaper tick can never
+    # find a running search without its study, nor ask before the initial points are queued
+    study = optuna.create_study(study_name=name, storage=storage(), directions=directions(body.objectives))
+    for point in body.initial_points:
+        study.enqueue_trial(point)
     search = Search(name=body.name, owner=owner, status=SearchStatus.RUNNING,
-                    spec=body.model_dump(mode="json", exclude={"owner"}), optuna_name=f"cnnlab-{uuid.uuid4().hex}")
-    session.add(search)
-    session.commit()
+                    spec=body.model_dump(mode="json", exclude={"owner"}), optuna_name=name)
     try:
-        study = optuna.create_study(study_name=search.optuna_name, storage=storage(),
-                                    directions=directions(body.objectives))
-        study.set_user_attr("cnnlab_search_id", search.id)
-        for point in body.initial_points:
-            study.enqueue_trial(point)
-    except Exception:
-        session.delete(search)
+        session.add(search)
         session.commit()
+    except Exception:
+        optuna.delete_study(study_name=name, storage=storage())
         raise
+    study.set_user_attr("cnnlab_search_id", search.id)
     advance(search.id)
     session.refresh(search)
     return search
@@ -201,6 +251,11 @@ def tell_finished(study: optuna.Study, trial: FrozenTrial, run: Run, objectives:
     """How a trial's run ended, told once: succeeded or timed out → complete with its objectives;
     pruned → pruned (Optuna keeps its last reported epoch); failed, cancelled → failed."""
     values = objective_values(run, objectives)
+    if run.status == RunStatus.CANCELLED and run.started_at is None:  # never trained (a stop): not a trial
+        study._storage.set_trial_user_attr(trial._trial_id, "not_queued", "cancelled before it started")  # noqa: SLF001
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        study.enqueue_trial(trial.params)  # its point is asked again first when the search resumes
+        return
     if run.status in (RunStatus.SUCCEEDED, RunStatus.TIMED_OUT) and values is not None:
         study.tell(trial.number, values, skip_if_finished=True)
     elif run.status == RunStatus.PRUNED:
@@ -250,16 +305,16 @@ def _ask_one(session: Session, loaded: Loaded, owner: User) -> bool:
     trial = study.ask()
     params = sample(trial, space)
     sized = size(build_config(space, params))
-    trial.set_constraint(CONSTRAINT, sized.violation)
-    trial.set_user_attr("net_params", sized.params)
-    trial.set_user_attr("macs", sized.macs)
-    problem = sized.problem
-    config = sized.config
+    problem, config = sized.problem, sized.config
     if problem is None and config is not None:
         try:
             config = admission.checked_config(config, "trial")
         except admission.Refused as exc:
             problem = str(exc)
+    # > 0 for every sample that can never train: how far over the budget, or 1 (another rule)
+    trial.set_constraint(CONSTRAINT, sized.violation if problem is None or sized.violation > 0 else 1.0)
+    trial.set_user_attr("net_params", sized.params)
+    trial.set_user_attr("macs", sized.macs)
     if problem is not None or config is None:
         trial.set_user_attr("problem", problem or "not a valid config")
         study.tell(trial, _infeasible_values(spec.objectives, sized.params, sized.macs))
@@ -304,12 +359,14 @@ def advance(search_id: int) -> None:
         trials = study.get_trials(deepcopy=False)
         active = sum(1 for r in trial_runs(session, search.id).values() if r.status in ACTIVE_STATUSES)
         asked = sum(1 for t in trials if counted(t))
-        exhausted = search.infeasible >= settings.MAX_SEARCH_INFEASIBLE
+        exhausted = search.infeasible >= settings.MAX_SEARCH_INFEASIBLE or (
+            spec.sampler == "grid" and grid_done(trials, grid_points(loaded.space)))
         if search.status == SearchStatus.RUNNING and active == 0 and (asked >= spec.n_trials or exhausted):
             search.status, search.finished_at = SearchStatus.COMPLETED, utcnow()
             if exhausted and asked < spec.n_trials:
-                note = (f"ended after {search.infeasible} samples over the budget "
-                        f"(CNNLAB_MAX_SEARCH_INFEASIBLE); {asked} of {spec.n_trials} trials trained")
+                why = ("every point of the grid was asked" if spec.sampler == "grid" else
+                       f"{search.infeasible} samples were over the budget (CNNLAB_MAX_SEARCH_INFEASIBLE)")
+                note = f"ended: {why}; {asked} of {spec.n_trials} trials trained"
         if note != search.note:
             search.note = note
         session.commit()
@@ -321,6 +378,16 @@ def trial_attr_fail(study: optuna.Study, trial: FrozenTrial, why: str) -> None:
     study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
 
 
+def grid_done(trials: Sequence[FrozenTrial], total: int) -> bool:
+    """Whether every point of the grid has been asked: the grid ids of the trials that were (or are
+    being) tried, plus the points given by hand (initial points, or a point asked again after a
+    stop), none still waiting."""
+    tried = [t for t in trials if t.state != TrialState.WAITING and "not_queued" not in t.user_attrs]
+    ids = {t.system_attrs["grid_id"] for t in tried if "grid_id" in t.system_attrs}
+    by_hand = sum(1 for t in tried if "grid_id" not in t.system_attrs)
+    return not any(t.state == TrialState.WAITING for t in trials) and len(ids) + by_hand >= total
+
+
 def _fill(session: Session, loaded: Loaded, runs: dict[int, Run]) -> str | None:
     """Ask until max_concurrent trials are queued or running (or n_trials asked); why it stopped
     short, when it did."""
@@ -328,14 +395,20 @@ def _fill(session: Session, loaded: Loaded, runs: dict[int, Run]) -> str | None:
     owner = session.get_one(User, search.owner_id)
     active = sum(1 for r in runs.values() if r.status in ACTIVE_STATUSES)
     asked = sum(1 for t in study.get_trials(deepcopy=False) if counted(t))
+    grid_total = grid_points(loaded.space) if spec.sampler == "grid" else None
     for _ in range(MAX_ASKS_PER_STEP):
         if active >= spec.max_concurrent or asked >= spec.n_trials:
             return None
         if search.infeasible >= settings.MAX_SEARCH_INFEASIBLE:
             return None
+        if grid_total is not None and grid_done(study.get_trials(deepcopy=False), grid_total):
+            return None  # every point of the grid was asked
         try:
+            run_service.check_quotas(session, owner, 1)  # before asking: a point is never spent on a refusal
+            session.rollback()
             queued = _ask_one(session, loaded, owner)
         except run_service.QuotaExceeded as exc:
+            session.rollback()
             return f"waiting: {exc.message}"
         active += queued
         asked += queued
@@ -363,7 +436,10 @@ def epochs_recorded(session: Session, run: Run, epochs: Sequence[tuple[int, floa
     search = session.get(Search, run.search_id)
     if search is None:
         return
-    study = optuna.load_study(study_name=search.optuna_name, storage=storage(), pruner=make_pruner(spec_of(search)))
+    spec = spec_of(search)
+    if len(spec.objectives) > 1:  # Optuna keeps no epoch values for two objectives (nor prunes them)
+        return
+    study = optuna.load_study(study_name=search.optuna_name, storage=storage(), pruner=make_pruner(spec))
     trial_id = study._storage.get_trial_id_from_study_id_trial_number(  # noqa: SLF001 - Optuna's storage
         study._study_id, run.trial_number)  # noqa: SLF001
     frozen = study._storage.get_trial(trial_id)  # noqa: SLF001

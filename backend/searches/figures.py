@@ -7,6 +7,7 @@ the parameter budget's line and the infeasible samples marked."""
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import optuna
@@ -67,12 +68,28 @@ def size_front(detail: SearchDetail, size_key: str, budget: int | None) -> dict[
     return _figure(fig)
 
 
+def importances(study: optuna.Study) -> go.Figure:
+    """Optuna's parameter importances for the best test accuracy. Its evaluator (PED-ANOVA) looks
+    for low target values: one objective goes by the study's direction; with two, the accuracy is
+    handed over negated."""
+    if len(study.directions) == 1:
+        return optuna.visualization.plot_param_importances(study)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "computes the importances … to achieve low target values"
+        return optuna.visualization.plot_param_importances(study, target=lambda t: -float(t.values[0]),
+                                                           target_name=ACCURACY)
+
+
 def figures(detail: SearchDetail, trials: list[FrozenTrial]) -> dict[str, Any]:
     """Every figure of the page, by name; a figure Optuna cannot draw yet (too few trials) is left
     out and ``notes`` says why."""
-    study = trained_study(trials, directions(detail.objectives))
     out: dict[str, Any] = {"pareto_params": size_front(detail, "net_params", detail.param_budget),
                            "pareto_macs": size_front(detail, "macs", None), "notes": {}}
+    try:
+        study = trained_study(trials, directions(detail.objectives))
+    except ValueError as exc:  # a trial Optuna itself would not take back (its values off its space)
+        out["notes"]["optuna"] = f"Optuna's figures cannot be drawn: {exc}"
+        return out
 
     def target(t: FrozenTrial) -> float:
         return float(t.values[0]) if t.values else float(max(t.intermediate_values.values(), default=0.0))
@@ -80,8 +97,7 @@ def figures(detail: SearchDetail, trials: list[FrozenTrial]) -> dict[str, Any]:
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     draw = {
         "history": lambda: optuna.visualization.plot_optimization_history(study, target=target, target_name=ACCURACY),
-        "importances": lambda: optuna.visualization.plot_param_importances(
-            study, target=lambda t: float(t.values[0]), target_name=ACCURACY),
+        "importances": lambda: importances(study),
         "parallel": lambda: optuna.visualization.plot_parallel_coordinate(
             study, target=lambda t: float(t.values[0]), target_name=ACCURACY),
         "intermediate": lambda: optuna.visualization.plot_intermediate_values(study),

@@ -83,8 +83,25 @@ class Dimension:
     families: tuple[str, ...] = ALL_FAMILIES  # the networks it applies to
     architectural: bool = False  # it changes the network (and so its size)
 
+    def count(self) -> int:
+        """How many values it holds (an unstepped float: its two ends), counted, not listed."""
+        d = self.distribution
+        if isinstance(d, CategoricalDistribution):
+            return len(d.choices)
+        if isinstance(d, IntDistribution):
+            return (d.high - d.low) // d.step + 1
+        assert isinstance(d, FloatDistribution)
+        return 2 if d.step is None else int(round((d.high - d.low) / d.step)) + 1
+
+    @property
+    def low(self) -> Any:
+        """Its smallest value (the first choice of a choice)."""
+        d = self.distribution
+        return d.choices[0] if isinstance(d, CategoricalDistribution) else d.low  # type: ignore[attr-defined]
+
     def values(self) -> list[Any]:
-        """Every value (grid sampler, size check); an unstepped float has none but its ends."""
+        """Every value, for the grid sampler (after count() was checked): an unstepped float has
+        none but its ends."""
         d = self.distribution
         if isinstance(d, CategoricalDistribution):
             return list(d.choices)
@@ -93,8 +110,7 @@ class Dimension:
         assert isinstance(d, FloatDistribution)
         if d.step is None:
             return [d.low, d.high]
-        count = int(round((d.high - d.low) / d.step)) + 1
-        return [d.low + i * d.step for i in range(count)]
+        return [d.low + i * d.step for i in range(self.count())]
 
     @property
     def discrete(self) -> bool:
@@ -120,8 +136,16 @@ def _options() -> dict[str, Option]:
     return {o.name: o for o in all_options()}
 
 
+MAX_MAGNITUDE = 2**63  # larger numbers are no option's value (and would overflow the checks)
+MAX_STEPS = 1_000_000  # points of one stepped range
+
+
 def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) <= MAX_MAGNITUDE
+    return isinstance(value, float) and math.isfinite(value) and abs(value) <= MAX_MAGNITUDE
 
 
 def _within(field_name: str, value: float, lo: float | None, hi: float | None, lo_open: bool = False,
@@ -150,9 +174,6 @@ def _check_value(field_name: str, opt: Option | Knob, value: Any) -> None:
             _within(field_name, value, opt.minimum, opt.maximum)
         else:
             _within(field_name, value, opt.minimum, opt.maximum, opt.minimum_exclusive, opt.maximum_exclusive)
-    elif kind == "text":
-        if not isinstance(value, str):
-            raise Refused(field_name, f"{value!r} is not text")
     else:
         raise Refused(field_name, f"a {kind} option cannot be searched")
 
@@ -224,6 +245,8 @@ def parse_dimension(key: str, entry: Any, families: tuple[str, ...]) -> Dimensio
             raise Refused(f"{where}.step", f"{step:g} is wider than the range ({high - low:g})")
         if log:
             raise Refused(f"{where}.step", "a log range takes no step")
+        if (high - low) / step + 1 > MAX_STEPS:
+            raise Refused(f"{where}.step", f"{step:g} cuts the range into more than {MAX_STEPS:,} points")
     if kind == "int":
         return Dimension(key, IntDistribution(low, high, log=log, step=step or 1), apply_to, architectural)
     return Dimension(key, FloatDistribution(float(low), float(high), log=log, step=step), apply_to, architectural)
@@ -236,7 +259,7 @@ def parse_space(raw: dict[str, Any], base: TrainConfig) -> Space:
     family_entry = raw.get("architecture.family")
     families: tuple[str, ...] = (base.architecture.family,)
     if isinstance(family_entry, dict) and isinstance(family_entry.get("choice"), list):
-        families = tuple(f for f in family_entry["choice"] if f in FAMILIES) or families
+        families = tuple(f for f in family_entry["choice"] if isinstance(f, str) and f in FAMILIES) or families
     dims = [parse_dimension(key, entry, families) for key, entry in raw.items()]
     return Space(dims, base.model_dump(mode="json"), families)
 
@@ -322,7 +345,7 @@ def _size_probes(space: Space) -> Iterator[dict[str, Any]]:
     numeric range at its low end (a network only grows with each width, depth and count)."""
     arch = [d for d in space.ordered() if d.architectural]
     categorical = [d for d in arch if isinstance(d.distribution, CategoricalDistribution)]
-    lows = {d.key: d.values()[0] for d in arch if not isinstance(d.distribution, CategoricalDistribution)}
+    lows = {d.key: d.low for d in arch if not isinstance(d.distribution, CategoricalDistribution)}
     combos: list[tuple[Any, ...]] = list(itertools.islice(
         itertools.product(*(d.values() for d in categorical)), SIZE_CHECK_COMBOS * 4))
     if len(combos) > SIZE_CHECK_COMBOS:
@@ -360,7 +383,7 @@ def grid_points(space: Space) -> int:
         if set(d.families) != set(space.families):
             raise Refused(f"space.{d.key}", "the grid sampler needs every entry to apply to every family "
                                             f"of the search ({', '.join(space.families)})")
-    count = math.prod(len(d.values()) for d in space.dimensions)
+    count = math.prod(d.count() for d in space.dimensions)
     if count > MAX_GRID_POINTS:
         raise Refused("space", f"the grid has {count:,} points, over the limit of {MAX_GRID_POINTS:,}")
     return count
@@ -370,7 +393,7 @@ def space_keys() -> list[dict[str, Any]]:
     """Every name a space may use, with kind, limits and families (GET /api/searches/space-keys)."""
     out: list[dict[str, Any]] = []
     for opt in all_options():
-        if opt.name in NOT_SEARCHABLE or opt.kind in ("ints", "stages"):
+        if opt.name in NOT_SEARCHABLE or opt.kind in ("ints", "stages", "text"):
             continue
         out.append({"key": opt.name, "kind": opt.kind, "title": opt.title, "help": opt.help,
                     "minimum": opt.minimum, "maximum": opt.maximum, "choices": list(opt.choices),

@@ -26,6 +26,8 @@ logging.getLogger("optuna").setLevel(logging.WARNING)
 def optuna_url(database_url: str) -> tuple[str, dict[str, object]]:
     """Optuna's database URL and engine arguments for the lab's database URL."""
     if database_url.startswith("sqlite"):
+        if "///" not in database_url or database_url.endswith(":memory:"):
+            return "sqlite://", {}  # an in-memory lab database: Optuna's in memory too
         path = Path(database_url.split("///", 1)[1])
         return (f"sqlite:///{path.with_name(f'{path.stem}-optuna{path.suffix}')}",
                 {"connect_args": {"timeout": 30}})

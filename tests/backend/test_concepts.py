@@ -18,7 +18,7 @@ def test_the_database_check_is_the_enum(client) -> None:
         ddl = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'runs'")).scalar_one()
     assert sql_in("status", RunStatus) in ddl  # the migration wrote what the enum says
     assert sql_in("status", RunStatus) == ("status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled', "
-                                           "'timed_out')")
+                                           "'timed_out', 'pruned')")
 
 
 def test_the_api_schema_and_the_pages_read_the_enums(client) -> None:

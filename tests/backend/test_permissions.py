@@ -86,6 +86,16 @@ class World:
         assert r.status_code == 201, r.text
         return {"study_id": r.json()["id"]}
 
+    def search(self) -> dict:
+        r = self.c["owner"].post("/api/searches", json=SEARCH_BODY(None))
+        assert r.status_code == 201, r.text
+        return {"search_id": r.json()["id"]}
+
+    def stopped_search(self) -> dict:
+        made = self.search()
+        assert self.c["owner"].post(f"/api/searches/{made['search_id']}/stop").status_code == 200
+        return made
+
     def token(self) -> dict:
         return {"token_id": self.c["owner"].post("/api/tokens", json={"label": "perm"}).json()["id"]}
 
@@ -114,6 +124,8 @@ class Case:
 
 
 RUN_BODY = lambda _v: {"config": tiny_config()}  # noqa: E731
+SEARCH_BODY = lambda _v: {"name": "perm", "base_config": tiny_config(), "n_trials": 2, "max_concurrent": 1,  # noqa: E731
+                          "space": {"lr": {"float": [0.01, 0.1]}}}
 EPOCHS = lambda _v: {"attempt": 1, "metrics": [metric(1)]}  # noqa: E731
 
 TABLE = [
@@ -166,6 +178,17 @@ TABLE = [
          body=lambda _v: {"name": "s", "base_config": tiny_config(), "grid": {"seed": [1]}}),
     Case("GET", "/api/sweeps/{sweep_id}", READ, "sweep"),
     Case("GET", "/api/compare", READ, "finished_run", kw={"query": "?ids={run_id}"}),
+    # searches: every member reads them and starts their own; the owner or an admin stops, resumes, deletes
+    Case("POST", "/api/searches", MAKE, body=SEARCH_BODY),
+    Case("GET", "/api/searches", READ),
+    Case("GET", "/api/searches/presets", READ),
+    Case("GET", "/api/searches/space-keys", READ),
+    Case("GET", "/api/searches/{search_id}", READ, "search"),
+    Case("GET", "/api/searches/{search_id}/figures", READ, "search"),
+    Case("GET", "/api/searches/{search_id}/events", READ, "search", stream=True),
+    Case("POST", "/api/searches/{search_id}/stop", OWNED(200), "search", fresh=True),
+    Case("POST", "/api/searches/{search_id}/resume", OWNED(200), "stopped_search", fresh=True),
+    Case("DELETE", "/api/searches/{search_id}", OWNED(204), "search", fresh=True),
     # studies: anyone launches any study, only the owner or an admin deletes one
     Case("GET", "/api/studies", READ),
     Case("POST", "/api/studies", MAKE, body=lambda _v: {"name": "s", "entries": [{"key": "a", "label": "A",
@@ -201,6 +224,8 @@ TABLE = [
     Case("GET", "/studies/{study_id}", PAGE, "study"),
     Case("GET", "/sweeps/new", PAGE),
     Case("GET", "/sweeps/{sweep_id}", PAGE, "sweep"),
+    Case("GET", "/searches", PAGE),
+    Case("GET", "/searches/{search_id}", PAGE, "search"),
     Case("GET", "/tokens", PAGE),
     Case("GET", "/account", PAGE),
     Case("GET", "/users", statuses(303, 403, 403, 200, 403)),

@@ -81,6 +81,16 @@ def study_of(client, search_id: int) -> optuna.Study:
     ({"initial_points": [{"momentum": 0.5}]}, "initial_points[0].momentum", "not a key"),
     ({"objectives": ["minimize params"]}, "objectives", "first objective"),
     ({"n_trials": 501}, "n_trials", "500"),
+    ({"space": {"seed": {"int": [0, 10**400]}}}, "space.seed.int", "two numbers"),
+    ({"space": {"architecture.dropout": {"float": [0.0, 0.5], "step": 1e-12}}}, "space.architecture.dropout.step",
+     "more than 1,000,000 points"),
+    ({"space": {"architecture.family": {"choice": [["compact"], {"a": 1}]}}},
+     "space.architecture.family.choice[0]", "a choice must be"),
+    ({"objectives": ["maximize best_test_acc", "minimize params"], "pruner": "median"}, "pruner", "two objectives"),
+    ({"sampler": "grid", "space": {"batch_size": {"choice": [16, 32]}, "seed": {"choice": [1, 2]}}, "n_trials": 2,
+      "initial_points": [{"seed": 1}]}, "initial_points[0]", "needs every key"),
+    ({"space": {"augment.cutout": {"int": [0, 12], "step": 4}}, "initial_points": [{"augment.cutout": 6}]},
+     "initial_points[0].augment.cutout", "outside"),
     ({"max_concurrent": 17}, "max_concurrent", "16"),
     ({"base_config": tiny_config(epochs=4, time_budget_s=7200)}, "base_config.time_budget_s", "lab's time budget"),
 ])
@@ -264,3 +274,81 @@ def test_family_specific_knobs_are_only_sampled_for_their_family(client) -> None
             assert arch["stages"][0][0] == t["params"]["architecture.width_1"]
             if family == "resnet":
                 assert len(arch["stages"][0]) == 2 * t["params"]["architecture.blocks_per_stage"]
+
+
+def test_a_grid_search_visits_every_point_once(client) -> None:
+    space = {"batch_size": {"choice": [16, 32]}, "augment.cutout": {"int": [0, 8], "step": 4}}
+    search = create(client, sampler="grid", space=space, n_trials=6, max_concurrent=2)
+    seen = []
+    while waiting := queued(client, search["id"]):
+        for trial in waiting:
+            seen.append((trial["params"]["batch_size"], trial["params"]["augment.cutout"]))
+            train(client, trial["run_id"], [0.4])
+    assert sorted(seen) == [(b, c) for b in (16, 32) for c in (0, 4, 8)]  # all six, none twice
+    assert client.get(f"/api/searches/{search['id']}").json()["status"] == "completed"
+
+
+def test_a_two_objective_search_gives_a_pareto_front_and_takes_epochs(client) -> None:
+    space = {"architecture.width_1": {"choice": [8, 16, 24]}}
+    search = create(client, objectives=["maximize best_test_acc", "minimize params"], sampler="nsga2",
+                    space=space, n_trials=3, max_concurrent=3, seed=4)
+    for trial in queued(client, search["id"]):
+        width = trial["params"]["architecture.width_1"]
+        train(client, trial["run_id"], [0.3, 0.3 + width / 100])  # the epochs are stored (nothing to prune)
+    detail = client.get(f"/api/searches/{search['id']}").json()
+    assert detail["status"] == "completed" and detail["counts"]["complete"] == 3
+    study = study_of(client, search["id"])
+    assert {t.number for t in study.best_trials} == set(detail["pareto"])
+    assert all(len(t.values) == 2 for t in study.trials)
+    figures = client.get(f"/api/searches/{search['id']}/figures").json()
+    assert figures["pareto_optuna"]["data"]
+
+
+def test_a_stopped_search_asks_its_never_started_trials_again_when_resumed(client) -> None:
+    search = create(client, n_trials=3, max_concurrent=2, seed=9)
+    first = queued(client, search["id"])
+    stopped = client.post(f"/api/searches/{search['id']}/stop").json()
+    assert stopped["counts"]["trials"] == 0  # two queued runs cancelled before they started: not trials
+    resumed = client.post(f"/api/searches/{search['id']}/resume").json()
+    again = [t for t in resumed["trials"] if t["run_status"] == "queued"]
+    assert sorted(t["params"]["lr"] for t in again) == sorted(t["params"]["lr"] for t in first)
+
+
+def test_an_owner_at_the_quota_waits_and_spends_no_sample(client, monkeypatch) -> None:
+    from backend.searches.engine import advance
+    from backend.settings import settings
+
+    search = create(client, n_trials=3, max_concurrent=2, initial_points=[{"lr": 0.1}, {"lr": 0.2}, {"lr": 0.3}])
+    first = queued(client, search["id"])
+    active = client.get("/api/runs?status=queued,running&owner=alice").json()["count"]
+    # alice's quota is one under what she has: when a trial ends, she is at it, and the search waits
+    monkeypatch.setattr(settings, "MAX_ACTIVE_RUNS_PER_USER", active - 1)
+    train(client, first[0]["run_id"], [0.5])
+    advance(search["id"])
+    detail = client.get(f"/api/searches/{search['id']}").json()
+    assert detail["note"].startswith("waiting: ") and "quota" in detail["note"]
+    assert [t["state"] for t in detail["trials"]] == ["complete", "running", "waiting"]  # lr 0.3 not spent
+    monkeypatch.setattr(settings, "MAX_ACTIVE_RUNS_PER_USER", 0)
+    advance(search["id"])
+    detail = client.get(f"/api/searches/{search['id']}").json()
+    assert detail["note"] is None and detail["trials"][2]["params"]["lr"] == 0.3
+    assert detail["trials"][2]["run_status"] == "queued"
+
+
+def test_samples_over_the_budget_do_not_count_as_the_median_pruners_startup_trials(client) -> None:
+    space = {"architecture.width_mult": {"choice": [1.0, 2.0]}, "lr": {"float": [0.01, 0.5]}}
+    base = {**TINY_BASE, "architecture": "compact", "epochs": 3}
+    search = create(client, space=space, n_trials=2, max_concurrent=1, pruner="median", pruner_startup_trials=2,
+                    base_config=base, initial_points=[{"architecture.width_mult": 2.0, "lr": 0.1},
+                                                      {"architecture.width_mult": 2.0, "lr": 0.2},
+                                                      {"architecture.width_mult": 1.0, "lr": 0.3},
+                                                      {"architecture.width_mult": 1.0, "lr": 0.4}])
+    detail = client.get(f"/api/searches/{search['id']}").json()
+    assert [t["state"] for t in detail["trials"][:3]] == ["infeasible", "infeasible", "running"]
+    train(client, detail["trials"][2]["run_id"], [0.8, 0.9, 0.9])
+    fourth = queued(client, search["id"])[0]
+    claim(client, fourth["run_id"])
+    for epoch in (1, 2):
+        client.post(f"/api/worker/runs/{fourth['run_id']}/epochs", json={"attempt": 1, "metrics": [metric(epoch, 0.1)]})
+    beat = client.post(f"/api/worker/runs/{fourth['run_id']}/heartbeat", json={"attempt": 1}).json()
+    assert beat["prune_requested"] is False  # one trained trial: under the two startup trials

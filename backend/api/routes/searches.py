@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -90,7 +91,22 @@ def read_figures(search_id: SearchId, session: SessionDep, _identity: Member) ->
     intermediate values, and the Pareto fronts against parameters and MACs; ``notes`` says why a
     figure is missing."""
     search = get_search_or_404(session, search_id)
-    return figures(detail_of(session, search), trials_of(search))
+    trials = trials_of(search)
+    detail = detail_of(session, search)
+    key = (search_id, detail.model_dump_json(include={"trials", "counts"}))
+    with _figures_lock:
+        cached = _figures.get(key)
+    if cached is None:  # drawn again only when a trial moved (Optuna's importances are not free)
+        cached = figures(detail, trials)
+        with _figures_lock:
+            _figures[key] = cached
+            while len(_figures) > 32:
+                _figures.pop(next(iter(_figures)))
+    return cached
+
+
+_figures: dict[tuple[int, str], dict[str, Any]] = {}
+_figures_lock = threading.Lock()
 
 
 @router.post("/{search_id}/stop", response_model=SearchDetail, responses=CONFLICT)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -45,6 +46,7 @@ from backend.services import runs as run_service
 from backend.settings import settings
 from backend.statuses import RunStatus
 
+log = logging.getLogger("cnnlab.worker_routes")
 router = APIRouter(prefix="/api/worker/runs", tags=["worker"], dependencies=[Depends(worker)],
                    responses={**AUTH_RESPONSES, 409: {"model": Message, "description": "Not queued (claim), or the "
                                                       "lease does not hold the run (wrong or superseded)"}})
@@ -75,7 +77,10 @@ def report_epochs(run_id: RunId, body: EpochReport, session: SessionDep, lease: 
     session.commit()
     events.changed(run_id)
     if run.search_id is not None:  # a search's trial: its pruner sees the epoch now
-        searches.epochs_recorded(session, run, [(m.epoch, m.test_acc) for m in body.metrics])
+        try:
+            searches.epochs_recorded(session, run, [(m.epoch, m.test_acc) for m in body.metrics])
+        except Exception:  # noqa: BLE001 - the epoch is stored; a search's trouble never fails the worker's report
+            log.exception("search %s: the epochs of run %s were not reported to its trial", run.search_id, run_id)
 
 
 @router.post("/{run_id}/heartbeat", response_model=HeartbeatResponse)
@@ -233,4 +238,7 @@ def finish_run(run_id: RunId, body: FinishRequest, session: SessionDep, lease: L
     run_service.finish(session, run, lease, body.status, body.reason, body.elapsed_s)
     events.changed(run_id)
     if run.search_id is not None:  # a search's trial ended: tell it, ask for the next
-        searches.advance(run.search_id)
+        try:
+            searches.advance(run.search_id)
+        except Exception:  # noqa: BLE001 - the status is stored; the reaper's tick tells the search again
+            log.exception("search %s: not advanced after run %s finished", run.search_id, run_id)

@@ -60,6 +60,11 @@
       `${run.architecture} · ${cnn.int(run.params)} params · ${cnn.int(run.macs)} MACs · owner ${run.owner} · epoch ${run.epochs_done} of ${run.epochs}` +
       (run.best_test_acc !== null ? ` · best test ${cnn.pct(run.best_test_acc)} (epoch ${run.best_epoch})` : "") +
       (run.worker_host ? ` · ${run.worker_host} (${run.device})` : "") + (run.attempt > 1 ? ` · attempt ${run.attempt}` : "");
+    const trial = document.getElementById("run-search");
+    trial.hidden = run.search_id === null;
+    if (run.search_id !== null && !trial.children.length) {
+      trial.append(`trial ${run.trial_number} of `, cnn.el("a", `search ${run.search_id}`, { href: `/searches/${run.search_id}` }));
+    }
     document.getElementById("run-reason").textContent = (run.reason || "") +
       (run.cancelled_by ? ` (cancel asked by ${run.cancelled_by})` : "");
     const mine = cnn.mayChange(run.owner);

@@ -6,7 +6,7 @@
   const root = $("search-page"), id = root.dataset.searchId;
   const FIGURES = { pareto_params: "pareto-params", pareto_macs: "pareto-macs", history: "history",
     importances: "importances", intermediate: "intermediate", parallel: "parallel", pareto_optuna: "pareto-optuna" };
-  let search = null, busy = false, again = false;
+  let search = null, busy = false, again = false, drawnAt = 0, pending = null;
 
   const paramsText = (params) => Object.entries(params).map(([k, v]) => `${k.replace(/^architecture\./, "")}=${typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(3) : v}`).join(" ");
 
@@ -75,7 +75,9 @@
       search = r.data;
       drawSummary(search);
       drawTrials(search.trials);
-      await drawFigures();
+      const now = Date.now();  // the figures at most every 2 s (the table and facts on every event)
+      if (now - drawnAt > 2000 || search.status !== "running") { drawnAt = now; await drawFigures(); }
+      else if (!pending) pending = setTimeout(() => { pending = null; refresh(); }, 2000);
       root.dataset.trials = String(search.trials.length);
       root.dataset.status = search.status;
       document.body.dataset.ready = "1";
