@@ -148,6 +148,9 @@ def shoot(var: Path, search_id: int, out: Path = PAGE_PNG) -> None:
         page.wait_for_timeout(1500)
         page.screenshot(path=str(out), full_page=True)
         browser.close()
+    from PIL import Image
+
+    Image.open(out).convert("RGB").quantize(colors=256).save(out, optimize=True)  # a third of the bytes
     print(f"wrote {out}")
 
 

@@ -75,9 +75,9 @@
       search = r.data;
       drawSummary(search);
       drawTrials(search.trials);
-      const now = Date.now();  // the figures at most every 2 s (the table and facts on every event)
-      if (now - drawnAt > 2000 || search.status !== "running") { drawnAt = now; await drawFigures(); }
-      else if (!pending) pending = setTimeout(() => { pending = null; refresh(); }, 2000);
+      const now = Date.now();  // the figures at most every 0.8 s (the table and facts on every event)
+      if (now - drawnAt > 800 || search.status !== "running") { drawnAt = now; await drawFigures(); }
+      else if (!pending) pending = setTimeout(() => { pending = null; refresh(); }, 800);
       root.dataset.trials = String(search.trials.length);
       root.dataset.status = search.status;
       document.body.dataset.ready = "1";
