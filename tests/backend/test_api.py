@@ -161,7 +161,7 @@ def test_cancel_queued_never_starts_and_cancel_running_asks_the_worker(client) -
     r = client.post(f"/api/runs/{running['id']}/cancel")
     assert r.status_code == 200 and r.json()["status"] == "running" and r.json()["cancel_requested"]
     beat = client.post(f"/api/worker/runs/{running['id']}/heartbeat", json={"attempt": attempt}).json()
-    assert beat == {"status": "running", "cancel_requested": True, "current": True}
+    assert beat == {"status": "running", "cancel_requested": True, "prune_requested": False, "current": True}
 
 
 def test_reaper_requeues_a_run_whose_worker_went_silent(client) -> None:

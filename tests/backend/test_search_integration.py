@@ -21,8 +21,8 @@ def wait_search(lab, search_id: int, status: str, timeout: float = 240) -> dict:
         raise AssertionError(f"{exc}; {lab.http.get(f'/api/searches/{search_id}').json()}\n{lab.logs()}") from None
 
 
-def test_a_search_completes_through_the_real_worker_across_a_backend_restart(lab, worker) -> None:
-    body = {"name": "restart me", "base_config": tiny_config(epochs=3),
+def test_a_search_completes_through_the_real_worker_across_a_backend_restart_and_a_killed_worker(lab, worker) -> None:
+    body = {"name": "restart me", "base_config": tiny_config(epochs=20),
             "space": {"lr": {"float": [0.02, 0.3], "log": True}, "augment.cutout": {"int": [0, 8], "step": 4}},
             "n_trials": 5, "max_concurrent": 2, "sampler": "tpe", "pruner": "median", "seed": 7}
     r = lab.http.post("/api/searches", json=body)
@@ -32,7 +32,14 @@ def test_a_search_completes_through_the_real_worker_across_a_backend_restart(lab
              "a first trial to complete")
     lab.stop_backend()  # kill -9 in the middle of the search
     lab.start_backend()  # a new process: it finds the search in the database and carries it on
+    running = wait_for(lambda: [t for t in lab.http.get(f"/api/searches/{search_id}").json()["trials"]
+                                if t["run_status"] == "running" and t["epochs_done"] >= 1], 120,
+                       "a trial in the middle of its epochs")
+    lab.kill_workers()  # kill -9 of the worker while it trains a trial
+    lab.start_worker()  # the run is requeued after the heartbeat timeout and resumes from its checkpoint
     detail = wait_search(lab, search_id, "completed")
+    resumed = lab.run(running[0]["run_id"])
+    assert resumed["status"] in ("succeeded", "pruned") and resumed["attempt"] >= 2
     assert detail["counts"]["trials"] == 5 and detail["counts"]["complete"] + detail["counts"]["pruned"] == 5
     assert {t["number"] for t in detail["trials"]} == {0, 1, 2, 3, 4}
     for trial in detail["trials"]:

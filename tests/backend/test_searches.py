@@ -352,3 +352,9 @@ def test_samples_over_the_budget_do_not_count_as_the_median_pruners_startup_tria
         client.post(f"/api/worker/runs/{fourth['run_id']}/epochs", json={"attempt": 1, "metrics": [metric(epoch, 0.1)]})
     beat = client.post(f"/api/worker/runs/{fourth['run_id']}/heartbeat", json={"attempt": 1}).json()
     assert beat["prune_requested"] is False  # one trained trial: under the two startup trials
+
+
+@pytest.mark.parametrize("path", ["/api/searches/presets", "/api/searches/space-keys"])
+def test_the_fixed_paths_are_not_taken_for_a_search_id(client, path) -> None:
+    r = client.request("OPTIONS", path)
+    assert r.status_code == 405 and r.headers["allow"] == "GET"  # not the DELETE of /api/searches/{id}

@@ -80,12 +80,12 @@ def list_space_keys(_identity: Member) -> list[SpaceKey]:
     return [SpaceKey(**k) for k in space_keys()]
 
 
-@router.get("/{search_id}", response_model=SearchDetail)
+@router.get("/{search_id:int}", response_model=SearchDetail)
 def read_search(search_id: SearchId, session: SessionDep, _identity: Member) -> SearchDetail:
     return detail_of(session, get_search_or_404(session, search_id))
 
 
-@router.get("/{search_id}/figures")
+@router.get("/{search_id:int}/figures")
 def read_figures(search_id: SearchId, session: SessionDep, _identity: Member) -> dict[str, Any]:
     """Plotly figures (JSON) of the page: Optuna's history, importances, parallel coordinates and
     intermediate values, and the Pareto fronts against parameters and MACs; ``notes`` says why a
@@ -109,7 +109,7 @@ _figures: dict[tuple[int, str], dict[str, Any]] = {}
 _figures_lock = threading.Lock()
 
 
-@router.post("/{search_id}/stop", response_model=SearchDetail, responses=CONFLICT)
+@router.post("/{search_id:int}/stop", response_model=SearchDetail, responses=CONFLICT)
 def stop_search(search_id: SearchId, session: SessionDep, identity: Member) -> SearchDetail:
     """The owner or an admin: no new trials, its queued and running trials cancelled."""
     search = get_search_or_404(session, search_id)
@@ -122,7 +122,7 @@ def stop_search(search_id: SearchId, session: SessionDep, identity: Member) -> S
     return detail_of(session, search)
 
 
-@router.post("/{search_id}/resume", response_model=SearchDetail, responses={**CONFLICT, **QUOTA_RESPONSES})
+@router.post("/{search_id:int}/resume", response_model=SearchDetail, responses={**CONFLICT, **QUOTA_RESPONSES})
 def resume_search(search_id: SearchId, session: SessionDep, identity: Member) -> SearchDetail:
     """The owner or an admin: asks for trials again, up to its n_trials."""
     search = get_search_or_404(session, search_id)
@@ -135,7 +135,7 @@ def resume_search(search_id: SearchId, session: SessionDep, identity: Member) ->
     return detail_of(session, search)
 
 
-@router.delete("/{search_id}", status_code=204)
+@router.delete("/{search_id:int}", status_code=204)
 def delete_search(search_id: SearchId, session: SessionDep, identity: Member) -> None:
     """The owner or an admin: the search and its Optuna study go; its runs stay as ordinary runs
     (cancelled first if still queued or running)."""
@@ -148,7 +148,7 @@ def delete_search(search_id: SearchId, session: SessionDep, identity: Member) ->
     session.commit()
 
 
-@router.get("/{search_id}/events", responses={
+@router.get("/{search_id:int}/events", responses={
     200: {"content": {"text/event-stream": {}}, "description": "The search's event stream"},
     429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER)"}})
 async def read_search_events(search_id: SearchId, request: Request, identity: Member) -> EventSourceResponse:
