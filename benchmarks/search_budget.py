@@ -128,12 +128,11 @@ def summary(detail: dict[str, Any], wall_s: float) -> dict[str, Any]:
 def pilot_config(config: dict[str, Any], seconds: float) -> dict[str, Any]:
     """A trial's config with the 15-minute pilot recipe's budget on the full training set."""
     from backend.recipes import PILOT_15MIN
+    from backend.searches.views import full_config
 
-    out = copy.deepcopy(config)
-    out["data"] = {**out.get("data", {}), "train_limit": None, "test_limit": None}
-    for key in ("epochs", "schedule_by", "tta"):
-        out[key] = PILOT_15MIN.settings[key]
-    out["time_budget_s"] = seconds
+    out = full_config(config, PILOT_15MIN.settings["epochs"])  # the whole training and test sets
+    out.update(schedule_by=PILOT_15MIN.settings["schedule_by"], tta=PILOT_15MIN.settings["tta"],
+               time_budget_s=seconds)
     return out
 
 

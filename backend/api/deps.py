@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from backend.db import get_session
-from backend.models import Checkpoint, Run, Study
+from backend.models import Checkpoint, Run, Search, Study
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
@@ -25,6 +25,13 @@ def study_or_404(session: Session, study_id: int) -> Study:
     if study is None:
         raise HTTPException(404, f"Study {study_id} not found")
     return study
+
+
+def search_or_404(session: Session, search_id: int) -> Search:
+    search = session.get(Search, search_id)
+    if search is None:
+        raise HTTPException(404, f"Search {search_id} not found")
+    return search
 
 
 def checkpoint_or_404(run: Run, kind: str) -> Checkpoint:

@@ -120,8 +120,8 @@ class TrainedTrialsPruner(optuna.pruners.BasePruner):
         return self._inner.prune(_TrainedView(study), trial)  # type: ignore[arg-type]  # a view of the study
 
 
-def make_pruner(spec: SearchCreate) -> optuna.pruners.BasePruner:
-    epochs = int(spec.base_config.get("epochs", 30)) if isinstance(spec.base_config.get("epochs"), int) else 30
+def make_pruner(spec: SearchCreate, epochs: int) -> optuna.pruners.BasePruner:
+    """The search's pruner; ``epochs``: the base config's, Hyperband's largest resource."""
     warmup = spec.pruner_warmup_epochs
     if spec.pruner == "median":
         return TrainedTrialsPruner(optuna.pruners.MedianPruner(n_startup_trials=spec.pruner_startup_trials,
@@ -139,8 +139,12 @@ def load(search: Search) -> Loaded:
     # admitted when the search was made; each trial is checked against the lab's rules of its day
     base = TrainConfig.model_validate(spec.base_config)
     space = parse_space(spec.space, base)
-    study = optuna.load_study(study_name=search.optuna_name, storage=storage(), pruner=make_pruner(spec))
-    return Loaded(search, spec, space, study)
+    return Loaded(search, spec, space, open_study(search, spec, base.epochs))
+
+
+def open_study(search: Search, spec: SearchCreate, epochs: int) -> optuna.Study:
+    """The search's Optuna study with its pruner (the sampler is set per trial: make_sampler)."""
+    return optuna.load_study(study_name=search.optuna_name, storage=storage(), pruner=make_pruner(spec, epochs))
 
 
 # --- creating ------------------------------------------------------------------------------------
@@ -252,8 +256,7 @@ def tell_finished(study: optuna.Study, trial: FrozenTrial, run: Run, objectives:
     pruned → pruned (Optuna keeps its last reported epoch); failed, cancelled → failed."""
     values = objective_values(run, objectives)
     if run.status == RunStatus.CANCELLED and run.started_at is None:  # never trained (a stop): not a trial
-        study._storage.set_trial_user_attr(trial._trial_id, "not_queued", "cancelled before it started")  # noqa: SLF001
-        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        never_trained(study, trial, "cancelled before it started")
         study.enqueue_trial(trial.params)  # its point is asked again first when the search resumes
         return
     if run.status in (RunStatus.SUCCEEDED, RunStatus.TIMED_OUT) and values is not None:
@@ -350,7 +353,7 @@ def advance(search_id: int) -> None:
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             run = runs.get(trial.number)
             if run is None:  # asked, but its run was never made (a crash in between): it never trained
-                trial_attr_fail(study, trial, "its run was never queued")
+                never_trained(study, trial, "its run was never queued")
             elif run.status in FINISHED_STATUSES:
                 tell_finished(study, trial, run, spec.objectives)
         note = None
@@ -373,7 +376,8 @@ def advance(search_id: int) -> None:
     events.search_changed(search_id)
 
 
-def trial_attr_fail(study: optuna.Study, trial: FrozenTrial, why: str) -> None:
+def never_trained(study: optuna.Study, trial: FrozenTrial, why: str) -> None:
+    """Told failed, and marked so that it does not count toward n_trials (it never trained)."""
     study._storage.set_trial_user_attr(trial._trial_id, "not_queued", why)  # noqa: SLF001 - Optuna's own storage
     study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
 
@@ -439,7 +443,7 @@ def epochs_recorded(session: Session, run: Run, epochs: Sequence[tuple[int, floa
     spec = spec_of(search)
     if len(spec.objectives) > 1:  # Optuna keeps no epoch values for two objectives (nor prunes them)
         return
-    study = optuna.load_study(study_name=search.optuna_name, storage=storage(), pruner=make_pruner(spec))
+    study = open_study(search, spec, TrainConfig.model_validate(spec.base_config).epochs)
     trial_id = study._storage.get_trial_id_from_study_id_trial_number(  # noqa: SLF001 - Optuna's storage
         study._study_id, run.trial_number)  # noqa: SLF001
     frozen = study._storage.get_trial(trial_id)  # noqa: SLF001
@@ -466,12 +470,17 @@ def stop(session: Session, search: Search, by: User) -> None:
         raise run_service.Conflict(f"search {search.id} is {search.status}; only a running search can be stopped")
     search.status, search.note = SearchStatus.STOPPED, f"stopped by {by.username}"
     session.commit()
+    cancel_trials(session, search, by)
+    advance(search.id)
+
+
+def cancel_trials(session: Session, search: Search, by: User) -> None:
+    """Cancel the search's queued and running trial runs (one that ended meanwhile is left be)."""
     for run in trial_runs(session, search.id).values():
         if run.status in ACTIVE_STATUSES:
             with contextlib.suppress(run_service.Conflict):
                 run_service.cancel(session, run, by)
             events.changed(run.id)
-    advance(search.id)
 
 
 def resume(session: Session, search: Search) -> None:
@@ -489,11 +498,7 @@ def resume(session: Session, search: Search) -> None:
 def delete(session: Session, search: Search, by: User) -> None:
     """The search and its Optuna study; its runs stay (ordinary runs: deleted one by one), cancelled
     first if they were still queued or running."""
-    for run in trial_runs(session, search.id).values():
-        if run.status in ACTIVE_STATUSES:
-            with contextlib.suppress(run_service.Conflict):
-                run_service.cancel(session, run, by)
-            events.changed(run.id)
+    cancel_trials(session, search, by)
     name = search.optuna_name
     with locked(search.id):
         session.execute(update(Run).where(Run.search_id == search.id).values(search_id=None))

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from backend.searches.engine import directions
+from backend.searches.engine import counted, directions
 from backend.searches.schemas import SearchDetail
 from backend.searches.views import pareto
 
@@ -30,8 +30,7 @@ def _figure(fig: go.Figure) -> dict[str, Any]:
 def trained_study(trials: list[FrozenTrial], directions: list[StudyDirection]) -> optuna.Study:
     """An in-memory study of the trials that trained (complete or pruned), for Optuna's plots."""
     study = optuna.create_study(directions=directions)
-    study.add_trials([t for t in trials if "problem" not in t.user_attrs and "not_queued" not in t.user_attrs
-                      and t.state in (TrialState.COMPLETE, TrialState.PRUNED)])
+    study.add_trials([t for t in trials if counted(t) and t.state in (TrialState.COMPLETE, TrialState.PRUNED)])
     return study
 
 

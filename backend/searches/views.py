@@ -66,9 +66,11 @@ def full_config(config: dict[str, Any], epochs: int) -> dict[str, Any]:
     return out
 
 
-def search_public(session: Session, search: Search, detail: bool = False) -> SearchPublic | SearchDetail:
+def search_public(session: Session, search: Search, detail: bool = False,
+                  trials: list[FrozenTrial] | None = None) -> SearchPublic | SearchDetail:
+    """``trials``: the study's, when the caller has read them already."""
     spec = spec_of(search)
-    trials = trials_of(search)
+    trials = trials_of(search) if trials is None else trials
     runs = trial_runs(session, search.id)
     public = [trial_public(t, runs.get(t.number)) for t in trials]
     counts = SearchCounts(trials=sum(1 for t in trials if counted(t)), infeasible=search.infeasible)

@@ -12,14 +12,15 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.sse import EventSourceResponse
+from optuna.trial import FrozenTrial
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend import events
-from backend.api.deps import QUOTA_RESPONSES, ErrorBody, SessionDep
+from backend.api.deps import QUOTA_RESPONSES, ErrorBody, SessionDep, search_or_404
 from backend.api.streams import RETRY, event_stream, sse
 from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
 from backend.db import SessionLocal
@@ -36,15 +37,8 @@ from backend.services.users import record
 router = APIRouter(prefix="/api/searches", tags=["searches"], responses=AUTH_RESPONSES)
 
 
-def get_search_or_404(session: Session, search_id: int) -> Search:
-    search = session.get(Search, search_id)
-    if search is None:
-        raise HTTPException(404, f"Search {search_id} not found")
-    return search
-
-
-def detail_of(session: Session, search: Search) -> SearchDetail:
-    out = search_public(session, search, detail=True)
+def detail_of(session: Session, search: Search, trials: list[FrozenTrial] | None = None) -> SearchDetail:
+    out = search_public(session, search, detail=True, trials=trials)
     assert isinstance(out, SearchDetail)
     return out
 
@@ -82,7 +76,7 @@ def list_space_keys(_identity: Member) -> list[SpaceKey]:
 
 @router.get("/{search_id:int}", response_model=SearchDetail)
 def read_search(search_id: SearchId, session: SessionDep, _identity: Member) -> SearchDetail:
-    return detail_of(session, get_search_or_404(session, search_id))
+    return detail_of(session, search_or_404(session, search_id))
 
 
 @router.get("/{search_id:int}/figures")
@@ -90,9 +84,9 @@ def read_figures(search_id: SearchId, session: SessionDep, _identity: Member) ->
     """Plotly figures (JSON) of the page: Optuna's history, importances, parallel coordinates and
     intermediate values, and the Pareto fronts against parameters and MACs; ``notes`` says why a
     figure is missing."""
-    search = get_search_or_404(session, search_id)
+    search = search_or_404(session, search_id)
     trials = trials_of(search)
-    detail = detail_of(session, search)
+    detail = detail_of(session, search, trials)
     key = (search_id, detail.model_dump_json(include={"trials", "counts"}))
     with _figures_lock:
         cached = _figures.get(key)
@@ -112,7 +106,7 @@ _figures_lock = threading.Lock()
 @router.post("/{search_id:int}/stop", response_model=SearchDetail, responses=CONFLICT)
 def stop_search(search_id: SearchId, session: SessionDep, identity: Member) -> SearchDetail:
     """The owner or an admin: no new trials, its queued and running trials cancelled."""
-    search = get_search_or_404(session, search_id)
+    search = search_or_404(session, search_id)
     require_owner(identity, search.owner, f"search {search_id}", "stop")
     assert identity.user is not None
     engine.stop(session, search, identity.user)
@@ -125,7 +119,7 @@ def stop_search(search_id: SearchId, session: SessionDep, identity: Member) -> S
 @router.post("/{search_id:int}/resume", response_model=SearchDetail, responses={**CONFLICT, **QUOTA_RESPONSES})
 def resume_search(search_id: SearchId, session: SessionDep, identity: Member) -> SearchDetail:
     """The owner or an admin: asks for trials again, up to its n_trials."""
-    search = get_search_or_404(session, search_id)
+    search = search_or_404(session, search_id)
     require_owner(identity, search.owner, f"search {search_id}", "resume")
     assert identity.user is not None
     engine.resume(session, search)
@@ -139,7 +133,7 @@ def resume_search(search_id: SearchId, session: SessionDep, identity: Member) ->
 def delete_search(search_id: SearchId, session: SessionDep, identity: Member) -> None:
     """The owner or an admin: the search and its Optuna study go; its runs stay as ordinary runs
     (cancelled first if still queued or running)."""
-    search = get_search_or_404(session, search_id)
+    search = search_or_404(session, search_id)
     require_owner(identity, search.owner, f"search {search_id}", "delete")
     assert identity.user is not None
     name = search.name
@@ -155,7 +149,7 @@ async def read_search_events(search_id: SearchId, request: Request, identity: Me
     """Server-Sent Events: a `search` event (the search's summary) whenever it or one of its trial
     runs changes — an epoch recorded, a trial asked, told or pruned — and `deleted` when it goes."""
     with SessionLocal() as session:
-        get_search_or_404(session, search_id)
+        search_or_404(session, search_id)
     return event_stream(identity, _events(search_id, request))
 
 

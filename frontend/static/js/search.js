@@ -7,6 +7,7 @@
   const FIGURES = { pareto_params: "pareto-params", pareto_macs: "pareto-macs", history: "history",
     importances: "importances", intermediate: "intermediate", parallel: "parallel", pareto_optuna: "pareto-optuna" };
   let search = null, busy = false, again = false, drawnAt = 0, pending = null;
+  const errorsText = (r) => cnn.errorList(r).map((e) => `${e.field}: ${e.message}`).join(" ");
 
   const paramsText = (params) => Object.entries(params).map(([k, v]) => `${k.replace(/^architecture\./, "")}=${typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(3) : v}`).join(" ");
 
@@ -90,7 +91,7 @@
   async function act(action) {
     const r = action === "delete" ? await cnn.api("DELETE", `/api/searches/${id}`) : await cnn.api("POST", `/api/searches/${id}/${action}`);
     if (action === "delete" && r.ok) { location.href = "/searches"; return; }
-    if (!r.ok) $("search-note").textContent = cnn.errorList(r).map((e) => `${e.field}: ${e.message}`).join(" ");
+    if (!r.ok) $("search-note").textContent = errorsText(r);
     refresh();
   }
   $("search-stop").addEventListener("click", () => act("stop"));
@@ -102,7 +103,7 @@
     const out = $("run-full-result");
     out.replaceChildren();
     if (r.ok) out.append("Queued as ", cnn.el("a", `run ${r.data.id}`, { href: `/runs/${r.data.id}` }));
-    else out.textContent = cnn.errorList(r).map((e) => `${e.field}: ${e.message}`).join(" ");
+    else out.textContent = errorsText(r);
   });
 
   const events = new EventSource(`/api/searches/${id}/events`);
