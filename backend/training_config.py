@@ -46,6 +46,14 @@ class DataConfig(BaseModel):
     test_limit: int | None = option(None, title="Test images limit", group="data", unit="images", ge=1,
                                     help="use at most this many test images; empty = all")
 
+    @field_validator("source")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        # PostgreSQL's text cannot hold NUL and no path has one: refused at admission on every database
+        if "\x00" in value:
+            raise ValueError("holds a NUL character (\\x00); expected 'cifar10' or a path inside the lab's data folder")
+        return value
+
 
 class TrainConfig(BaseModel):
     model_config = _STRICT

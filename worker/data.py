@@ -13,8 +13,9 @@ import io
 import os
 import pickle
 import tarfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -86,17 +87,47 @@ def _check_classes(root: str, train: Mapping[str, Sequence[object]], test: Mappi
     return sorted(train)
 
 
-def _load_folder(root: Path, size: int) -> ImageDataset:
+class _Within:
+    """Every path a loader opens, checked to lie inside ``root`` once its symlinks are followed
+    (no root: anywhere). A refusal names the source and the entry relative to it, never the
+    folder's absolute path."""
+
+    def __init__(self, source: Path, root: Path | None) -> None:
+        self.source, self.root = source, root
+
+    def __call__(self, path: Path) -> Path:
+        if self.root is None:
+            return path
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError) as exc:  # a symlink loop: RuntimeError before Python 3.13
+            raise DatasetError(f"{path.name}: cannot follow its symlinks ({type(exc).__name__})") from None
+        if not real.is_relative_to(self.root):
+            source = self.source.resolve()
+            shown = source.relative_to(self.root).as_posix() if source.is_relative_to(self.root) else self.source.name
+            entry = path.relative_to(self.source).as_posix() if path.is_relative_to(self.source) else path.name
+            where = f"data.source {shown!r}" + ("" if entry == "." else f": {entry!r}")
+            raise DatasetError(f"{where} leads outside the lab's data folder (CNNLAB_DATA_DIR) once symlinks are "
+                               "followed; every file of a dataset must lie inside it")
+        return path
+
+
+def _folder_files(root: Path, within: _Within) -> dict[str, dict[str, list[Path]]]:
+    """{split: {class: image files}} of an image-folder tree, every entry walked checked ``within``."""
     splits: dict[str, dict[str, list[Path]]] = {}
     for split in ("train", "test"):
-        base = root / split
+        base = within(root / split)
         if not base.is_dir():
             raise DatasetError(f"{base}: expected a folder of class folders ({split}/<class>/<image>)")
         splits[split] = {
-            d.name: sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-            for d in sorted(base.iterdir())
+            d.name: sorted(f for f in map(within, d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES)
+            for d in sorted(map(within, base.iterdir()))
             if d.is_dir()
         }
+    return splits
+
+
+def _load_folder(root: Path, splits: dict[str, dict[str, list[Path]]], size: int) -> ImageDataset:
     classes = _check_classes(str(root), splits["train"], splits["test"])
     arrays: list[np.ndarray] = []
     for split in ("train", "test"):
@@ -176,17 +207,25 @@ def read_batch(path: Path) -> dict[str, Any]:
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
 
 
-def _load_torchvision(root: Path, size: int) -> ImageDataset:
+def _batch_files(root: Path, within: _Within) -> list[list[Path]]:
     """torchvision's CIFAR-10 layout: <root>/cifar-10-batches-py/{data_batch_1..5,test_batch}."""
-    base = root / "cifar-10-batches-py"
-    arrays: list[np.ndarray] = []
+    base = within(root / "cifar-10-batches-py")
+    splits = []
     for names in ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]):
-        xs: list[np.ndarray] = []
-        ys: list[np.ndarray] = []
-        for name in names:
-            f = base / name
+        files = [within(base / name) for name in names]
+        for f in files:
             if not f.is_file():
                 raise DatasetError(f"{f}: missing; torchvision's CIFAR-10 needs data_batch_1..5 and test_batch")
+        splits.append(files)
+    return splits
+
+
+def _load_torchvision(splits: list[list[Path]], size: int) -> ImageDataset:
+    arrays: list[np.ndarray] = []
+    for files in splits:
+        xs: list[np.ndarray] = []
+        ys: list[np.ndarray] = []
+        for f in files:
             try:
                 batch = read_batch(f)
                 xs.append(np.asarray(batch["data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
@@ -218,8 +257,9 @@ def _download_torchvision(root: Path) -> None:
         ) from None
 
 
-def _resolve(path: Path, download: bool) -> tuple[str, Path]:
+def _resolve(path: Path, download: bool, within: _Within) -> tuple[str, Path]:
     """Which loader a path needs: ('tarball'|'folder'|'torchvision', the path to give it)."""
+    within(path)
     if path.is_file():
         if path.name.endswith((".tar.gz", ".tgz", ".tar")):
             return "tarball", path
@@ -231,7 +271,7 @@ def _resolve(path: Path, download: bool) -> tuple[str, Path]:
             return "folder", path
         tarballs = sorted(path.glob("*.tar.gz"))
         if len(tarballs) == 1:
-            return "tarball", tarballs[0]
+            return "tarball", within(tarballs[0])
     elif not download:
         raise DatasetError(f"{path}: does not exist; expected a dataset folder or a .tar.gz")
     if download:
@@ -243,15 +283,23 @@ def _resolve(path: Path, download: bool) -> tuple[str, Path]:
     )
 
 
-def _cache_key(kind: str, path: Path, size: int) -> str:
-    if kind == "tarball":
-        stats = [path.stat()]
-    else:
-        stats = [p.stat() for p in sorted(path.rglob("*")) if p.is_file()]
+def _cache_key(kind: str, path: Path, files: list[Path], size: int) -> str:
+    """The source, the size and each file the loader reads (its size and modification time)."""
+    stats = [f.stat() for f in files]
     fingerprint = f"{CACHE_VERSION}|{kind}|{path.resolve()}|{size}|" + "|".join(
         f"{s.st_size}:{s.st_mtime_ns}" for s in stats
     )
     return hashlib.sha256(fingerprint.encode()).hexdigest()[:24]
+
+
+def _confining_root(path: Path, root: str | os.PathLike[str] | None) -> Path | None:
+    """``root`` resolved; when None, the lab's data folder (CNNLAB_DATA_DIR) if ``path`` lies in
+    it, so that a dataset there never leads out of it; else None (anywhere: the command line's own
+    paths, the lab's CIFAR-10 copy)."""
+    if root is not None:
+        return Path(root).resolve()
+    lab = Path(settings.DATA_DIR).resolve()
+    return lab if path.resolve().is_relative_to(lab) else None
 
 
 SHARED_CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz"
@@ -274,19 +322,34 @@ def load_dataset(
     cache_dir: str | os.PathLike[str] | None = None,
     size: int = 32,
     download: bool = False,
+    root: str | os.PathLike[str] | None = None,
 ) -> ImageDataset:
-    """Decode (or read from the cache) the dataset at ``source``."""
-    kind, path = _resolve(Path(source), download)
+    """Decode (or read from the cache) the dataset at ``source``. With ``root`` (by default the
+    lab's data folder when ``source`` lies in it), every path read — the tarball, train/ and test/,
+    each class folder and image, each CIFAR batch — must lie inside ``root`` once symlinks are
+    followed, or the dataset is refused before anything is read."""
+    within = _Within(Path(source), _confining_root(Path(source), root))
+    kind, path = _resolve(Path(source), download, within)
+    load: Callable[[int], ImageDataset]
+    if kind == "folder":
+        splits = _folder_files(path, within)
+        files = [f for groups in splits.values() for images in groups.values() for f in images]
+        load = partial(_load_folder, path, splits)
+    elif kind == "torchvision":
+        batches = _batch_files(path, within)
+        files = [f for split in batches for f in split]
+        load = partial(_load_torchvision, batches)
+    else:
+        files, load = [path], partial(_load_tarball, path)
     cache = None
     if cache_dir is not None:
-        cache = Path(cache_dir) / f"{path.name}-{_cache_key(kind, path, size)}.npz"
+        cache = Path(cache_dir) / f"{path.name}-{_cache_key(kind, path, files, size)}.npz"
         if cache.is_file():
             with np.load(cache) as z:
                 return ImageDataset(
                     z["train_x"], z["train_y"], z["test_x"], z["test_y"], [str(c) for c in z["classes"]]
                 )
-    loader = {"tarball": _load_tarball, "folder": _load_folder, "torchvision": _load_torchvision}[kind]
-    data = loader(path, size)
+    data = load(size)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".tmp{os.getpid()}.npz")

@@ -13,11 +13,17 @@ _ABSOLUTE = re.compile(r"(?<![\w.~-])(?:/[^\s'\"/:,;()\[\]]+)+/?")
 
 
 def inside_data_dir(source: str, data_dir: str | Path) -> Path:
-    """``source`` under ``data_dir``, every symlink resolved; refused when it leads outside."""
+    """``source`` under ``data_dir``, every symlink resolved; refused when it leads outside. This
+    checks the named path only: ``load_dataset`` checks each path inside it as it reads (the
+    tarball, train/ and test/, class folders, images), so a link inside the source cannot lead out
+    either. The refusal names the source and the setting, never the folder's absolute path."""
+    if "\x00" in source:
+        raise DatasetError(f"data.source {source!r} holds a NUL character")
     root = Path(data_dir).resolve()
     path = (root / source).resolve()
     if not path.is_relative_to(root):
-        raise DatasetError(f"data.source {source!r} leads outside the lab's data folder (symlinks are followed)")
+        raise DatasetError(f"data.source {source!r} leads outside the lab's data folder (CNNLAB_DATA_DIR; "
+                           "symlinks are followed)")
     return path
 
 

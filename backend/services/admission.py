@@ -43,7 +43,8 @@ def check_data_source(source: str, field: str = "config.data.source") -> None:
         return
     path = PurePosixPath(source)
     if path.is_absolute() or ".." in path.parts or "\\" in source:
-        raise Refused(field, f"must be 'cifar10' or a path inside the lab's data folder ({settings.DATA_DIR}), "
+        # the setting's name, never its value: an absolute path of the server is not for every member
+        raise Refused(field, "must be 'cifar10' or a path inside the lab's data folder (CNNLAB_DATA_DIR), "
                              f"without '..'; got {source!r}")
 
 
@@ -70,7 +71,21 @@ def checked_config(raw: dict[str, Any] | TrainConfig, field: str = "config", not
             raise Refused(f"{field}.{err['field']}" if err["field"] else field, err["message"] + note) from None
     check_budget(config, field)
     check_data_source(config.data.source, f"{field}.data.source")
+    check_no_nul(config.model_dump(mode="json"), field)
     return config
+
+
+def check_no_nul(value: Any, field: str) -> None:
+    """Every string of a run's config (or its name) free of NUL, which PostgreSQL's text cannot
+    hold: refused here, naming the field, on every database alike."""
+    if isinstance(value, str) and "\x00" in value:
+        raise Refused(field, "holds a NUL character (\\x00), which the lab cannot store")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_no_nul(item, f"{field}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_no_nul(item, f"{field}[{i}]")
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,8 @@ def admit(
     sweep, a study launch) and the runs, tied to it by ``link`` — one commit; then each is queued
     (or left to the reaper if the broker is down) and announced. Nothing is created when a quota
     refuses."""
+    for p in planned:
+        check_no_nul(p.name, "name")
     with run_service.admission(session, owner, len(planned)):
         if group is not None:
             session.add(group)

@@ -3,7 +3,9 @@ scripts, Markdown to ship beside the ONNX file."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -51,26 +53,45 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.2f}%"
 
 
+_MARKDOWN = re.compile(r"([\\`*_\[\]#|~])")
+
+
+def _text(value: object) -> str:
+    """A user's string as inert Markdown text inside a line: whitespace (newlines too) collapsed to
+    single spaces, HTML's <, > and & as entities, and the characters Markdown gives a meaning
+    mid-line (emphasis, code, links and images, headings, tables, strikethrough) backslash-escaped,
+    so a run name or a class name cannot add a line, a figure or a comment to the card."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(" ".join(str(value).split()), quote=False))
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in ``text``, so the block cannot be closed early."""
+    return "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+
+
 def markdown(c: dict[str, Any]) -> str:
-    lines = [f"# Model card: run {c['run_id']} — {c['name']}", "",
-             f"- Trained by **{c['owner']}**, status {c['status']}, finished {c['finished_at'] or '–'}",
-             f"- Architecture **{c['architecture']['name']}** ({c['architecture']['family']}): "
+    """The card as Markdown; every string a user (or a worker) chose goes through ``_text``."""
+    lines = [f"# Model card: run {c['run_id']} — {_text(c['name'])}", "",
+             f"- Trained by **{_text(c['owner'])}**, status {_text(c['status'])}, finished {c['finished_at'] or '–'}",
+             f"- Architecture **{_text(c['architecture']['name'])}** ({_text(c['architecture']['family'])}): "
              f"{c['params']:,} parameters, {c['macs']:,} MACs",
              f"- Test accuracy **{_pct(c['test_accuracy'])}**"
-             + (f" ({c['test_accuracy_views']}, weights of epoch {c['best_epoch']})" if c["best_epoch"] else ""),
-             f"- Dataset `{c['dataset'].get('source', 'cifar10')}`, seed {c['seed']}",
-             f"- Input: {c['input']}"]
+             + (f" ({_text(c['test_accuracy_views'])}, weights of epoch {c['best_epoch']})" if c["best_epoch"] else ""),
+             f"- Dataset {_text(c['dataset'].get('source', 'cifar10'))}, seed {c['seed']}",
+             f"- Input: {_text(c['input'])}"]
     if c["normalisation"]:
         norm = c["normalisation"]
         lines.append(f"- Normalisation: mean {norm['mean']}, std {norm['std']} (0-255 scale)")
     model = c["model"]
-    lines.append(f"- ONNX model: {model['status']}" + (f" — {model['reason']}" if model and model["reason"] else "")
+    lines.append(f"- ONNX model: {_text(model['status'])}"
+                 + (f" — {_text(model['reason'])}" if model and model["reason"] else "")
                  if model else "- ONNX model: none exported")
     if c["per_class_accuracy"]:
         lines += ["", "## Test accuracy per class", "", "| class | accuracy |", "|---|---|"]
-        lines += [f"| {name} | {_pct(acc)} |" for name, acc in c["per_class_accuracy"].items()]
+        lines += [f"| {_text(name)} | {_pct(acc)} |" for name, acc in c["per_class_accuracy"].items()]
     lines += ["", "## Layers", "", "| layer | output | params | MACs |", "|---|---|---|---|"]
     lines += [f"| {i}_{r['name']} | {r['output_shape']} | {r['params']:,} | {r['macs']:,} |"
               for i, r in enumerate(c["layers"])]
-    lines += ["", "## Training config", "", "```json", json.dumps(c["config"], indent=2), "```", ""]
+    config = json.dumps(c["config"], indent=2)
+    lines += ["", "## Training config", "", _fence(config) + "json", config, _fence(config), ""]
     return "\n".join(lines)
