@@ -83,24 +83,33 @@ async def _refuse(send: Send, limit: int, setting: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class StreamCounter:
-    """Open event streams per user (in this process)."""
+class UserSlots:
+    """Things a user holds open at once in this backend process (event streams, classifications
+    in flight), bounded per user and in all; each refusal is a 429 naming the setting."""
 
-    def __init__(self) -> None:
+    def __init__(self, field: str, what: str, per_user: str, total: str) -> None:
+        self.field, self.what, self.per_user, self.total_setting = field, what, per_user, total
         self._open: dict[int, int] = {}
+        self._total = 0
         self._lock = threading.Lock()
 
+    def _refuse(self, current: int, limit: int, per: str, setting: str) -> HTTPException:
+        return HTTPException(429, [{"field": self.field, "message": f"{current} {self.what} are open; the limit "
+                                    f"is {limit} per {per} (CNNLAB_{setting})", "limit": limit, "current": current}],
+                             headers={"Retry-After": "5"})
+
     def take(self, user_id: int) -> Callable[[], None]:
-        """One more open stream of ``user_id`` (429 past the limit); returns its release, which
-        may be called more than once (the stream's end and the response's end both call it)."""
-        limit = settings.MAX_EVENT_STREAMS_PER_USER
+        """One more slot of ``user_id`` (429 past the user's limit or the process's); returns its
+        release, which may be called more than once (a stream's end and its response's end both do)."""
+        limit, total = getattr(settings, self.per_user), getattr(settings, self.total_setting)
         with self._lock:
             current = self._open.get(user_id, 0)
             if limit and current >= limit:
-                raise HTTPException(429, [{"field": "events", "message": f"{current} event streams are open; the "
-                                           f"limit is {limit} per user (CNNLAB_MAX_EVENT_STREAMS_PER_USER)"}],
-                                    headers={"Retry-After": "5"})
+                raise self._refuse(current, limit, "user", self.per_user)
+            if total and self._total >= total:
+                raise self._refuse(self._total, total, "backend process", self.total_setting)
             self._open[user_id] = current + 1
+            self._total += 1
         released = False
 
         def release() -> None:
@@ -109,6 +118,9 @@ class StreamCounter:
                 if not released:
                     released = True
                     self._open[user_id] -= 1
+                    self._total -= 1
+                    if not self._open[user_id]:
+                        del self._open[user_id]
 
         return release
 
@@ -116,5 +128,10 @@ class StreamCounter:
         with self._lock:
             return self._open.get(user_id, 0)
 
+    def total(self) -> int:
+        with self._lock:
+            return self._total
 
-event_streams = StreamCounter()
+
+event_streams = UserSlots("events", "event streams", "MAX_EVENT_STREAMS_PER_USER", "MAX_EVENT_STREAMS")
+classifications = UserSlots("files", "classify requests", "PREDICT_MAX_PER_USER", "PREDICT_MAX_IN_FLIGHT")

@@ -19,7 +19,8 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
-from backend import contract, pages
+from backend import contract, events, notifier, pages
+from backend.api import live
 from backend.api.routes import (
     architectures,
     compare,
@@ -32,6 +33,7 @@ from backend.api.routes import (
     sweeps,
     worker,
 )
+from backend.auth.early import EarlyAuth
 from backend.auth.mode import allowed_hosts, check_admin_exists, check_mode
 from backend.db import SessionLocal
 from backend.limits import BodyLimit
@@ -46,14 +48,19 @@ logger = logging.getLogger("cnnlab.backend")
 
 
 @contextlib.asynccontextmanager
-async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(check_startup)
     await asyncio.to_thread(_ship_studies)
-    task = asyncio.create_task(reap_forever())
+    app.state.snapshots = live.Snapshots()
+    app.state.notifier = notices = notifier.for_lab()
+    events.board.bind(asyncio.get_running_loop())
+    events.board.publish = notices.publish
+    tasks = [asyncio.create_task(reap_forever()), asyncio.create_task(notices.listen(events.board))]
     try:
         yield
     finally:
-        task.cancel()
+        for task in tasks:
+            task.cancel()
 
 
 def check_startup() -> None:
@@ -152,6 +159,7 @@ def create_app() -> FastAPI:
     async def _sign_in(_request: Request, exc: pages.SignInRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
 
+    app.state.snapshots = live.Snapshots()  # made anew by each start (lifespan): its locks belong to one loop
     for module in (runs, models, worker, architectures, sweeps, searches, studies, compare, health, identity):
         app.include_router(module.router)
     app.include_router(pages.router)
@@ -159,6 +167,7 @@ def create_app() -> FastAPI:
     app.mount("/vendor/swagger", StaticFiles(directory=pages.SWAGGER_UI), name="swagger")
     contract.install(app)
     app.add_middleware(BodyLimit)
+    app.add_middleware(EarlyAuth)  # outside BodyLimit: an anonymous body is refused before it is measured
     app.add_middleware(SecurityHeaders)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts())
     return app

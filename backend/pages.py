@@ -194,9 +194,7 @@ def login(request: Request, session: SessionDep, username: Annotated[str, Form(m
     check_not_cross_site(request)
     name = user_service.canonical(username)
     address = request.client.host if request.client else "unknown"
-    keys = [(f"user:{name}", settings.SIGNIN_MAX_FAILURES_PER_USER),
-            (f"addr:{address}", settings.SIGNIN_MAX_FAILURES_PER_ADDRESS)]
-    wait, stamp = signin_limiter.attempt(keys, settings.SIGNIN_WINDOW_S)
+    wait, succeeded = signin_limiter.check(name, address)
 
     def again(message: str, status: int, headers: dict[str, str] | None = None) -> HTMLResponse:
         response = page(request, "login.html", title="Sign in", next=safe_next(next), error=message, username=username)
@@ -210,7 +208,7 @@ def login(request: Request, session: SessionDep, username: Annotated[str, Form(m
     ok = verify_password(password, user.password_hash if user is not None and user.active else None)
     if not ok or user is None:
         return again(SIGNIN_FAILED, 401)  # the attempt stays counted
-    signin_limiter.succeeded(f"user:{name}", [f"addr:{address}"], stamp)
+    succeeded()
     made = user_service.start_session(session, user)
     session.commit()
     response = RedirectResponse(safe_next(next), status_code=303)

@@ -8,11 +8,13 @@ each capped at CNNLAB_PREDICT_THREADS threads, so a busy lab cannot run the back
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,3 +114,30 @@ def classify(loaded: Loaded, images: list[np.ndarray], k: int) -> list[dict[str,
         out.append({"top": [{"class": names[i], "index": int(i), "probability": float(row[i])} for i in top],
                     "ms": round(ms / len(images), 3)})
     return out
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def pool() -> ThreadPoolExecutor:
+    """The classify requests' own threads (CNNLAB_PREDICT_WORKERS): a burst of huge images waits
+    here, not in the pool that serves every other route, and never on the event loop."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max(1, settings.PREDICT_WORKERS), thread_name_prefix="cnnlab-predict")
+        return _pool
+
+
+def prepare_and_classify(run_id: int, path: Path, uploads: list[tuple[bytes, str]],
+                         k: int) -> tuple[Loaded, list[dict[str, Any]]]:
+    loaded = session_for(run_id, path)
+    images = [prepare(data, loaded.size, i, name) for i, (data, name) in enumerate(uploads)]
+    return loaded, classify(loaded, images, k)
+
+
+async def run_off_loop(run_id: int, path: Path, uploads: list[tuple[bytes, str]],
+                       k: int) -> tuple[Loaded, list[dict[str, Any]]]:
+    """Decode, resize and classify in the pool; the event loop only waits for the answer."""
+    return await asyncio.get_running_loop().run_in_executor(pool(), prepare_and_classify, run_id, path, uploads, k)

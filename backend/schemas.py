@@ -216,6 +216,9 @@ class MisclassifiedImage(BaseModel):
     png: str = Field(max_length=16_384, pattern=r"^[A-Za-z0-9+/=]*$", description="base64 PNG")
 
 
+BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"  # RFC 4648 §4, padded
+
+
 class TestSample(BaseModel):
     """A test image and its true class (PNG, base64), for trying the model on the run page."""
 
@@ -224,6 +227,12 @@ class TestSample(BaseModel):
     index: int = Field(ge=0, le=2**31 - 1)
     true: int = Field(ge=0, le=MAX_CLASSES)
     png: str = Field(max_length=200_000)
+
+
+class TestSampleIn(TestSample):
+    """A sample as a worker sends it: the PNG in standard, padded base64 (what it stores is read back as stored)."""
+
+    png: str = Field(min_length=4, max_length=200_000, pattern=BASE64, description="base64 PNG")
 
 
 class ClassReport(BaseModel):
@@ -250,6 +259,9 @@ class ClassReportIn(ClassReport):
     per_class_acc: list[Fraction | None]
     confusion: list[list[Annotated[int, Field(ge=0, le=2**31 - 1)]]]
     misclassified: list[MisclassifiedImage] = Field(max_length=MAX_GALLERY)
+    samples: list[TestSampleIn] = Field(  # type: ignore[assignment]  # the same list, checked as it comes in
+        default_factory=list, max_length=64, exclude_if=lambda v: not v,
+        description="a fixed random draw of test images, with their classes")
 
     @model_validator(mode="after")
     def _shapes(self) -> ClassReportIn:
@@ -283,6 +295,12 @@ class Progress(BaseModel):
     batch: int = Field(ge=0, le=2**31 - 1, description="batches done in this epoch")
     batches: int = Field(ge=1, le=2**31 - 1, description="batches per epoch")
     images_per_s: float = Field(ge=0.0, le=1e9, description="training images per second in this epoch so far")
+
+    @model_validator(mode="after")
+    def _batch_within_the_epoch(self) -> Progress:
+        if self.batch > self.batches:
+            raise ValueError(f"batch: {self.batch} is over batches ({self.batches}), the batches per epoch")
+        return self
 
 
 class HeartbeatRequest(BaseModel):

@@ -31,16 +31,18 @@ class Settings(BaseSettings):
     QUEUE: str = "cnnlab"  # the broker queue runs are sent to
     HOST: str = "127.0.0.1"
     PORT: int = 8000
+    BACKEND_PROCESSES: int = 1  # uvicorn worker processes serving PORT (changes cross them through the notifier)
 
     # identity (backend.auth)
     AUTH: str = ""  # "local" (one local admin, no sign-in; loopback only) or "required"; default: by HOST
     WORKER_TOKEN: str = ""  # the shared worker credential; default: VAR_DIR/worker-token, made on first use
     ALLOWED_HOSTS: str = ""  # Host headers answered, comma-separated; default: the loopback names and HOST
-    FORWARDED_ALLOW_IPS: str = "127.0.0.1"  # proxies whose X-Forwarded-For/-Proto are believed (https, client address)
+    FORWARDED_ALLOW_IPS: str = ""  # proxies believed for X-Forwarded-For/-Proto (client address, https); default: none
     SESSION_DAYS: float = 14.0  # a browser sign-in lasts this long
     SIGNIN_WINDOW_S: float = 300.0  # failed sign-ins are counted over this window…
-    SIGNIN_MAX_FAILURES_PER_USER: int = 5  # …per username…
-    SIGNIN_MAX_FAILURES_PER_ADDRESS: int = 20  # …and per client address
+    SIGNIN_MAX_FAILURES_PER_USER: int = 5  # …per username at one client address…
+    SIGNIN_MAX_FAILURES_PER_USER_ALL_ADDRESSES: int = 50  # …per username from every address…
+    SIGNIN_MAX_FAILURES_PER_ADDRESS: int = 100  # …and per client address (every username)
     MAX_ACTIVE_RUNS_PER_USER: int = 100  # queued + running runs of one user; 0: unlimited
     MAX_SEARCH_INFEASIBLE: int = 2000  # samples over the budget one search may draw before it gives up
     MAX_RUNS_PER_REQUEST: int = 64  # runs one request may create (a sweep, a study launch); 0: unlimited
@@ -53,7 +55,26 @@ class Settings(BaseSettings):
     PREDICT_MAX_PIXELS: int = 40_000_000  # an image larger than this is refused before it is decoded
     PREDICT_CACHE_MODELS: int = 8  # onnxruntime sessions kept in memory (one per run), least recently used out
     PREDICT_THREADS: int = 2  # CPU threads each classification may use
+    PREDICT_WORKERS: int = 2  # classify requests decoded and run at once (their own threads, off the event loop)
+    PREDICT_MAX_IN_FLIGHT: int = 32  # classify requests in flight in one backend process, waiting ones included
+    PREDICT_MAX_PER_USER: int = 2  # classify requests of one user in flight at once
     MAX_EVENT_STREAMS_PER_USER: int = 16  # open event streams of one user at once; 0: unlimited
+    MAX_EVENT_STREAMS: int = 2000  # open event streams of one backend process, all users; 0: unlimited
+
+    # the database's connection pool (PostgreSQL; SQLite keeps SQLAlchemy's 5 + 10) and the notifier
+    DB_POOL_SIZE: int = 10  # connections kept open by each backend process
+    DB_MAX_OVERFLOW: int = 20  # more, opened under load and closed after
+    DB_POOL_TIMEOUT_S: float = 30.0  # a request waits this long for a connection, then answers 503
+    # carries change notices between backend processes: redis | postgres | local; default: redis when
+    # the broker is Redis, else postgres when the database is, else local (one process)
+    NOTIFIER: str = ""
+
+    # connections (backend.serve): idle and half-sent ones are closed
+    # an idle keep-alive connection is closed this long after its last response: longer than any
+    # client's steady interval (a worker's heartbeat), or a request and the close cross on the wire
+    KEEPALIVE_S: int = 20
+    HEADER_TIMEOUT_S: float = 10.0  # a request's head arrives this soon after the connection opens (or its last reply)
+    MAX_CONNECTIONS: int = 4096  # open connections of one process (above MAX_EVENT_STREAMS), then 503; 0: unlimited
 
     # fault handling
     HEARTBEAT_INTERVAL_S: float = 2.0  # a worker's heartbeat, which also carries cancel requests

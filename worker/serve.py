@@ -10,10 +10,11 @@ runs at once:
 - ``CNNLAB_RUNS_PER_GPU``: runs each GPU trains at once (default 2; see the README's lab section).
 - ``CNNLAB_WORKER_PROCESSES``: runs the CPU trains at once when no GPU is used (default 1).
 
-``--plan`` prints the processes it would start, as JSON, and exits. A child that dies (killed, out
-of memory, a lost device) is restarted with a growing pause while the others train on; its run
-resumes from its last checkpoint (the backend's reaper requeues it). With one CPU slot the worker
-runs in this process, as before.
+``--plan`` prints the processes it would start, as JSON, and exits. Every slot, a laptop's one CPU
+slot included, is a child process of this one: a child that dies (killed, out of memory, a lost
+device) is restarted with a growing pause while the others train on; its run resumes from its last
+checkpoint (the backend's reaper requeues it). When this process dies, its children are killed
+with it (as kill -9 of one worker process always did), so none trains on unsupervised.
 """
 
 from __future__ import annotations
@@ -125,10 +126,12 @@ def celery_argv(name: str) -> list[str]:
 
 
 def _die_with_parent() -> None:
-    """In a child, before exec: the kernel sends it SIGTERM when the supervising parent dies, so a
-    killed parent never leaves children training on their own (Linux; elsewhere a no-op)."""
+    """In a child, before exec: the kernel kills it when the supervising parent dies, so a killed
+    parent never leaves children training on their own (Linux; elsewhere a no-op). SIGKILL, not
+    SIGTERM: Celery's warm shutdown on SIGTERM would finish the run in hand first, heartbeating,
+    while the restarted supervisor's new child waits."""
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
 
@@ -205,10 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.plan:
         print(json.dumps([s.to_dict() for s in slots], indent=2))
         return 0
-    if len(slots) == 1 and slots[0].gpu is None:  # the laptop's one CPU worker: in this process
-        os.environ.update(slots[0].env())
-        return run_worker(slots[0].name)
-    children = Children(slots)
+    children = Children(slots)  # one slot too: a worker in this process would have no one to restart it
     stopping = False
 
     def stop(_signum: int, _frame: object) -> None:

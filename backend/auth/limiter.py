@@ -1,5 +1,8 @@
-"""Failed sign-ins, counted per username and per client address over a sliding window; past the
-limit a sign-in is refused (429) before its password is even checked.
+"""Failed sign-ins, counted over a sliding window per (username, client address) pair, per
+username over every address and per client address; past a limit a password is refused (429)
+before it is even checked. The pair's limit is the low one, so guesses from elsewhere never lock
+the owner out at their own address; the others stop guessing spread over many addresses or names.
+The sign-in form and the password change (which checks the current password) share them.
 
 In memory, so per backend process: a lab running N backend processes allows N times the limit."""
 
@@ -9,6 +12,9 @@ import math
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
+
+from backend.settings import settings
 
 
 class SignInLimiter:
@@ -39,15 +45,25 @@ class SignInLimiter:
                 self._failures[key].append(now)
         return None, now
 
-    def succeeded(self, user_key: str, other_keys: list[str], stamp: float) -> None:
-        """A right password: the user's failures are forgiven, the attempt taken back elsewhere."""
+    def succeeded(self, forgiven_key: str, other_keys: list[str], stamp: float) -> None:
+        """A right password: the failures of ``forgiven_key`` (the user's at this address) are
+        forgiven, the attempt taken back elsewhere."""
         with self._lock:
-            self._failures.pop(user_key, None)
+            self._failures.pop(forgiven_key, None)
             for key in other_keys:
                 try:
                     self._failures[key].remove(stamp)
                 except ValueError:
                     pass
+
+    def check(self, username: str, address: str) -> tuple[int | None, Callable[[], None]]:
+        """Reserve one password check of ``username`` from ``address``. Returns (seconds to wait,
+        None when allowed; what to call when the password was right)."""
+        pair, user, addr = f"pair:{username}@{address}", f"user:{username}", f"addr:{address}"
+        wait, stamp = self.attempt([(pair, settings.SIGNIN_MAX_FAILURES_PER_USER),
+                                    (user, settings.SIGNIN_MAX_FAILURES_PER_USER_ALL_ADDRESSES),
+                                    (addr, settings.SIGNIN_MAX_FAILURES_PER_ADDRESS)], settings.SIGNIN_WINDOW_S)
+        return wait, lambda: self.succeeded(pair, [user, addr], stamp)
 
     def clear(self) -> None:
         with self._lock:

@@ -32,6 +32,8 @@ from backend.services.users import RESERVED, canonical, ensure_user, session_of,
 SESSION_COOKIE = "cnnlab_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+NO_CREDENTIALS = "sign in, or send an API token as 'Authorization: Bearer …'"
+NO_WORKER_CREDENTIAL = "worker routes need the worker credential as 'Authorization: Bearer …'"
 
 bearer_scheme = HTTPBearer(auto_error=False, scheme_name="APIToken",
                            description="A personal API token: made on the Tokens page or with "
@@ -149,7 +151,7 @@ def member(request: Request, identity: Annotated[Identity, Depends(identify)]) -
     if identity.is_worker:
         raise HTTPException(403, "the worker credential only reaches the worker routes")
     if identity.user is None:
-        raise unauthorized("sign in, or send an API token as 'Authorization: Bearer …'")
+        raise unauthorized(NO_CREDENTIALS)
     check_ambient(request, identity)
     return identity
 
@@ -166,7 +168,7 @@ def worker(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(worker_scheme)],
 ) -> Identity:
     if bearer is None:
-        raise unauthorized("worker routes need the worker credential as 'Authorization: Bearer …'")
+        raise unauthorized(NO_WORKER_CREDENTIAL)
     identity = _from_bearer(session, bearer.credentials)
     if not identity.is_worker:
         raise HTTPException(403, "worker routes take the worker credential only, not a user's token")

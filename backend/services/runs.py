@@ -114,9 +114,10 @@ def filtered_runs(status: str | None, owner: str | None, sweep_id: int | None, q
     if sweep_id is not None:
         stmt = stmt.where(Run.sweep_id == sweep_id)
     if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(or_(func.lower(Run.name).like(like), User.username.like(like),
-                              func.lower(Run.architecture).like(like)))
+        text = q.lower()  # matched as it is: % and _ are no wildcards (autoescape), on every database
+        stmt = stmt.where(or_(func.lower(Run.name).contains(text, autoescape=True),
+                              User.username.contains(text, autoescape=True),
+                              func.lower(Run.architecture).contains(text, autoescape=True)))
     return stmt
 
 
@@ -203,11 +204,18 @@ class Invalid(ValueError):
         self.field, self.message = field, message
 
 
+def check_epoch(run: Run, epoch: int, field: str) -> None:
+    """An epoch a worker reports (a metric, a checkpoint, a model) is one of 1..the run's planned epochs."""
+    if epoch < 1:
+        raise Invalid(field, f"{epoch} is not an epoch: epochs count from 1")
+    if epoch > run.epochs:
+        raise Invalid(field, f"{epoch} is over the run's {run.epochs} planned epochs")
+
+
 def record_epochs(session: Session, run: Run, lease: str | None, metrics: Sequence[EpochIn]) -> None:
     """Upsert epochs (a resumed attempt may re-send one) and refresh the run's summary columns."""
     for i, m in enumerate(metrics):
-        if m.epoch > run.epochs:
-            raise Invalid(f"metrics[{i}].epoch", f"{m.epoch} is over the run's {run.epochs} planned epochs")
+        check_epoch(run, m.epoch, f"metrics[{i}].epoch")
     guarded_update(session, run.id, lease)
     existing = {m.epoch: m for m in metrics_of(session, run.id, min(m.epoch for m in metrics) - 1)} if metrics else {}
     for m in metrics:

@@ -92,6 +92,8 @@ def set_password(session: Session, user: User, password: str, actor: User | None
 
 
 def set_active(session: Session, user: User, active: bool, actor: User | None = None) -> None:
+    """Deactivation ends the user's sessions and revokes their API tokens for good: reactivating
+    them revives neither (they sign in again and make new tokens)."""
     if user.username in RESERVED:
         raise UserError("active", f"{user.username!r} is a built-in user", status=409)
     if not active and actor is not None and actor.id == user.id:
@@ -99,10 +101,15 @@ def set_active(session: Session, user: User, active: bool, actor: User | None = 
     if user.active == active:
         return
     user.active = active
-    if not active:
-        end_sessions(session, user)
-    record(session, actor, "user.activate" if active else "user.deactivate", "user", user.id,
-           f"{user.username} {'reactivated' if active else 'deactivated'}")
+    if active:
+        record(session, actor, "user.activate", "user", user.id, f"{user.username} reactivated")
+        return
+    end_sessions(session, user)
+    tokens = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))).all()
+    for token in tokens:
+        token.revoked_at = utcnow()
+    record(session, actor, "user.deactivate", "user", user.id,
+           f"{user.username} deactivated, {len(tokens)} token(s) revoked")
 
 
 def set_role(session: Session, user: User, role: str, actor: User | None = None) -> None:

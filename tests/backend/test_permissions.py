@@ -230,7 +230,8 @@ TABLE = [
     Case("GET", "/account", PAGE),
     Case("GET", "/users", statuses(303, 403, 403, 200, 403)),
     Case("GET", "/login", PUBLIC(200)),
-    Case("POST", "/login", PUBLIC(401), kw={"data": {"username": "perm-owner", "password": "wrong!"}}),
+    Case("POST", "/login", PUBLIC(401),  # a name of its own: perm-owner's wrong passwords above count too
+         kw={"data": {"username": "perm-signin", "password": "wrong!"}}),
     Case("POST", "/logout", PUBLIC(303)),
     Case("GET", "/vendor/plotly.min.js", PUBLIC(200)),
     Case("GET", "/openapi.json", PUBLIC(200)),

@@ -138,6 +138,7 @@ class Lab:
         self.data_dir = tmp / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.workers: list[subprocess.Popen] = []
+        self.extra_backends: list[subprocess.Popen] = []
         self.http = httpx.Client(base_url=self.url, timeout=30)
 
     def _spawn(self, name: str, **extra_env: str) -> subprocess.Popen:
@@ -175,15 +176,34 @@ class Lab:
         self.backend = self._spawn("backend")
         wait_for(self.healthy, 30, "the backend's /api/health")
 
-    def healthy(self) -> bool:
+    def healthy(self, url: str | None = None) -> bool:
         try:
-            return self.http.get("/api/health").status_code == 200
+            return self.http.get(f"{url or self.url}/api/health").status_code == 200
         except httpx.TransportError:
             return False
 
+    def backend_processes(self) -> list[int]:
+        """The processes serving the backend's port: its own, or its uvicorn workers."""
+        assert self.backend is not None
+        children = Path(f"/proc/{self.backend.pid}/task/{self.backend.pid}/children").read_text().split()
+        serving = [int(pid) for pid in children
+                   if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+        return serving or [self.backend.pid]
+
+    def start_extra_backend(self, **env: str) -> str:
+        """Another backend process on its own port, on the same database and broker (a lab behind
+        a proxy that spreads clients over several backends); its address. Stopped by close()."""
+        port = free_port()
+        proc = self._spawn("backend", CNNLAB_PORT=str(port), **env)
+        self.extra_backends.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: self.healthy(url), 30, f"the extra backend's /api/health on {url}")
+        return url
+
     def stop_backend(self) -> None:
         if self.backend:
-            self.backend.send_signal(signal.SIGKILL)
+            if self.backend.poll() is None:
+                os.killpg(self.backend.pid, signal.SIGKILL)  # kill -9, its worker processes included
             self.backend.wait()
 
     def start_worker(self, **env: str) -> subprocess.Popen:
@@ -202,6 +222,10 @@ class Lab:
     def close(self) -> None:
         self.kill_workers()
         self.stop_backend()
+        for proc in self.extra_backends:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         self.http.close()
 
     def logs(self) -> str:

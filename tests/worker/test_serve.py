@@ -11,11 +11,12 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.utils.factories import tiny_config
-from tests.utils.services import wait_for
+from tests.utils.services import ROOT, wait_for
 from worker import serve
 from worker.serve import Children, PlanError, Slot, plan
 
@@ -144,6 +145,66 @@ def test_a_child_whose_worker_stops_ends_instead_of_supervising(monkeypatch) -> 
     monkeypatch.setenv("CNNLAB_WORKER_GPUS", "")
     assert serve.main(["--child", "gpu3-2"]) == 0
     assert stopped and "gpu3-2@" in " ".join(stopped[0])
+    assert len(stopped) == 1
+
+
+def test_a_single_cpu_slot_is_supervised_like_several(monkeypatch) -> None:
+    monkeypatch.setattr(serve.app, "worker_main", lambda _argv: pytest.fail("the one slot ran in the supervisor"))
+    supervised: list[list[str]] = []
+
+    class Stopped(Exception):
+        pass
+
+    def children(slots: list[Slot]) -> None:
+        supervised.append(names(slots))
+        raise Stopped  # ends main() before its loop: only what it would supervise is checked here
+
+    monkeypatch.setattr(serve, "Children", children)
+    monkeypatch.setenv("CNNLAB_WORKER_GPUS", "")
     monkeypatch.setenv("CNNLAB_WORKER_PROCESSES", "1")
-    assert serve.main([]) == 0  # the single CPU slot in this process: when its worker stops, so does it
-    assert len(stopped) == 2
+    with pytest.raises(Stopped):
+        serve.main([])
+    assert supervised == [["cpu-1"]]
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state: the parent's pid
+
+
+def test_a_killed_single_slot_worker_is_restarted_by_its_supervisor(tmp_path) -> None:
+    """`python -m worker.serve` with one CPU slot as a real process (its child a real Celery worker
+    on a SQLite broker of its own): kill -9 of the child, and the supervisor starts another."""
+    env = {**os.environ, "CNNLAB_WORKER_GPUS": "", "CNNLAB_WORKER_PROCESSES": "1", "PYTHONUNBUFFERED": "1",
+           "CNNLAB_VAR_DIR": str(tmp_path), "CNNLAB_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+           "CNNLAB_QUEUE": "single-slot-supervision"}
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "worker.serve"], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def children() -> list[int]:
+        return [int(pid) for pid in re.findall(r"cpu-1 started \(pid (\d+)\)", log.read_text())]
+
+    try:
+        first = wait_for(children, 120, f"the supervisor to start cpu-1 (log: {log})")[0]
+        assert parent_of(first) == proc.pid  # a child of the supervisor, not the supervisor itself
+        os.kill(first, signal.SIGKILL)
+
+        def restarted() -> int | None:
+            later = [pid for pid in children() if pid != first]
+            return later[0] if later and parent_of(later[0]) == proc.pid else None
+
+        second = wait_for(restarted, 120, f"a new cpu-1 after kill -9 of {first}")
+        assert proc.poll() is None and "cpu-1 stopped (exit -9)" in log.read_text()
+        assert parent_of(second) == proc.pid
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

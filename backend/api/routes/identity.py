@@ -8,11 +8,12 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from backend.api.deps import ErrorBody, SessionDep, field_error
+from backend.auth.limiter import signin_limiter
 from backend.auth.mode import auth_mode
 from backend.auth.passwords import verify_password
 from backend.auth.rules import AUTH_RESPONSES, Admin, Member, Message
@@ -54,14 +55,20 @@ def read_me(identity: Member) -> MePublic:
                                     "auth_mode": auth_mode()})
 
 
-@router.post("/me/password", status_code=204)
-def change_my_password(body: PasswordChange, session: SessionDep, identity: Member) -> None:
+@router.post("/me/password", status_code=204, responses={
+    429: {"model": Message, "description": "Too many wrong passwords (shared with the sign-in's limit)"}})
+def change_my_password(body: PasswordChange, request: Request, session: SessionDep, identity: Member) -> None:
     """Needs the current password (403 without it: it is what allows the change); ends every
-    session of the caller (sign in again)."""
+    session of the caller (sign in again). Wrong current passwords count as failed sign-ins: past
+    the sign-in's limit the check is refused unmade (429 with Retry-After)."""
     user = identity.user
     assert user is not None  # Member: a signed-in user
+    wait, succeeded = signin_limiter.check(user.username, request.client.host if request.client else "unknown")
+    if wait is not None:
+        raise HTTPException(429, f"too many wrong passwords; try again in {wait} s", headers={"Retry-After": str(wait)})
     if not verify_password(body.current_password, user.password_hash):
-        raise HTTPException(403, "current_password: is not your current password")
+        raise HTTPException(403, "current_password: is not your current password")  # the attempt stays counted
+    succeeded()
     with user_errors():
         user_service.set_password(session, user, body.new_password, actor=user)
     session.commit()
@@ -126,7 +133,8 @@ def create_user(body: UserCreate, session: SessionDep, identity: Admin) -> UserP
     **NOT_FOUND, 409: {"model": ErrorBody, "description": "A built-in user, or taking your own admin role or access"}})
 def update_user(user_id: UserId, body: UserUpdate, session: SessionDep, identity: Admin) -> UserPublic:
     """Display name, role, active flag, password. Deactivating a user or setting their password
-    ends their sessions at once; each change is recorded."""
+    ends their sessions at once; deactivating also revokes every API token of theirs, so
+    reactivating them revives no old credential (new tokens are made). Each change is recorded."""
     user = session.get(User, user_id)
     if user is None:
         raise HTTPException(404, f"User {user_id} not found")

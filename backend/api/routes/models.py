@@ -12,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from backend import prediction
 from backend.api.deps import ErrorBody, SessionDep, field_error, get_run_or_404
 from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, Message, require_owner
-from backend.limits import RunId
+from backend.db import SessionLocal
+from backend.limits import RunId, classifications
 from backend.models import Run, RunModel
 from backend.services import exports, model_cards
 from backend.settings import settings
@@ -72,31 +73,41 @@ def read_model_card_markdown(run_id: RunId, session: SessionDep, _identity: Memb
                     headers={"Content-Disposition": f'attachment; filename="cnnlab-run-{run_id}-model-card.md"'})
 
 
+def model_path(run_id: int) -> tuple[int, Path]:
+    """The run's ready model (404 or 409 otherwise), read with a short session of its own."""
+    with SessionLocal() as session:
+        row = ready_model(get_run_or_404(session, run_id), session)
+        assert row.path is not None  # ready_model checked it
+        return run_id, Path(row.path)
+
+
 @router.post("/{run_id:int}/predict", responses={
     413: {"model": ErrorBody, "description": "Too many files (CNNLAB_PREDICT_MAX_FILES) or bytes "
-                                             "(CNNLAB_PREDICT_MAX_BYTES)"}, **NO_MODEL})
+                                             "(CNNLAB_PREDICT_MAX_BYTES)"},
+    429: {"model": ErrorBody, "description": "Too many classify requests in flight (CNNLAB_PREDICT_MAX_PER_USER, "
+                                             "CNNLAB_PREDICT_MAX_IN_FLIGHT)"}, **NO_MODEL})
 async def predict(
-    run_id: RunId, session: SessionDep, _identity: Member,
+    run_id: RunId, identity: Member,
     files: Annotated[list[UploadFile], File(description="images of any common format and size")],
     k: int = Query(5, ge=1, le=1000, description="classes to return per image, most likely first"),
 ) -> dict[str, Any]:
     """Classify images with the run's exported model (onnxruntime in the backend). Each is prepared
     as the training data loader prepares a dataset's images: RGB, resized (bilinear) to the
-    network's input size."""
+    network's input size. Decoding and inference run in a pool of their own (CNNLAB_PREDICT_WORKERS),
+    never on the event loop, with at most CNNLAB_PREDICT_MAX_PER_USER requests of a user at once."""
     if len(files) > settings.PREDICT_MAX_FILES:
         raise HTTPException(413, [{"field": "files", "message": f"{len(files)} files is over the limit of "
                                    f"{settings.PREDICT_MAX_FILES} (CNNLAB_PREDICT_MAX_FILES)"}])
-    run = get_run_or_404(session, run_id)
-    row = ready_model(run, session)
-    assert row.path is not None
-    loaded = await run_in_threadpool(prediction.session_for, run_id, Path(row.path))
-    images = []
-    for i, upload in enumerate(files):
-        data = await upload.read()
+    assert identity.user is not None  # Member: a signed-in user
+    release = classifications.take(identity.user.id)
+    try:
+        _, path = await run_in_threadpool(model_path, run_id)
+        uploads = [(await upload.read(), upload.filename or f"file {i}") for i, upload in enumerate(files)]
         try:
-            images.append(prediction.prepare(data, loaded.size, i, upload.filename or f"file {i}"))
+            loaded, results = await prediction.run_off_loop(run_id, path, uploads, k)
         except prediction.NotAnImage as exc:
             raise field_error(exc.field, exc.message) from None
-    results = await run_in_threadpool(prediction.classify, loaded, images, k)
+    finally:
+        release()
     return {"run_id": run_id, "k": min(k, len(loaded.classes) or k),
             "data": [{"file": f.filename, **r} for f, r in zip(files, results, strict=True)]}

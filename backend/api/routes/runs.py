@@ -9,23 +9,21 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse
-from sqlalchemy import or_, select
-from starlette.concurrency import run_in_threadpool
 
 from backend import events
 from backend.analysis import best_epoch, overfit_epoch
+from backend.api import live
 from backend.api.deps import QUOTA_RESPONSES, ErrorBody, SessionDep, checkpoint_or_404, field_error, get_run_or_404
-from backend.api.streams import RETRY, event_stream, sse
+from backend.api.streams import KEEPALIVE_S, RETRY, StreamMember, event_stream, sse
 from backend.api.views import run_public
 from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
-from backend.db import SessionLocal
 from backend.limits import INT_MAX, CheckpointKind, EpochQuery, RunId
-from backend.models import Run, RunEvaluation
+from backend.models import RunEvaluation
 from backend.schemas import ClassReport, MetricPublic, MetricsPublic, RunCreate, RunDetail, RunPublic, RunsPublic
 from backend.services import admission
 from backend.services import runs as run_service
 from backend.services.users import record
-from backend.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
+from backend.statuses import FINISHED_STATUSES, RunStatus
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=AUTH_RESPONSES)
 
@@ -66,49 +64,38 @@ def read_runs(
     return RunsPublic(data=[run_public(r) for r in rows], count=count)
 
 
-MAX_LISTED_ACTIVE = 500
-
-
-def _active_snapshot(also: set[int]) -> dict[int, RunPublic]:
-    """Every queued or running run (at most MAX_LISTED_ACTIVE), and the runs in ``also``."""
-    with SessionLocal() as session:
-        rows = session.scalars(select(Run).where(or_(Run.status.in_(ACTIVE_STATUSES), Run.id.in_(also)))
-                               .order_by(Run.id.desc()).limit(MAX_LISTED_ACTIVE + len(also))).all()
-        return {r.id: run_public(r) for r in rows}
-
-
 @router.get("/events", responses={
     200: {"content": {"text/event-stream": {}}, "description": "The runs list's event stream"},
-    429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER)"}})
-async def read_runs_events(request: Request, _identity: Member) -> EventSourceResponse:
+    429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER, "
+                                             "CNNLAB_MAX_EVENT_STREAMS)"}})
+async def read_runs_events(request: Request, _identity: StreamMember) -> EventSourceResponse:
     """Server-Sent Events for the runs list: a `run` event (the run's summary, progress inside
     its epoch included) whenever a queued or running run changes, and once more when it ends —
     so the list follows every run without polling."""
-    return event_stream(_identity, _list_events(request))
+    return event_stream(_identity, _list_events(request.app.state.snapshots))
 
 
-async def _list_events(request: Request) -> AsyncIterator[bytes]:
+async def _list_events(snapshots: live.Snapshots) -> AsyncIterator[bytes]:
     yield RETRY
     sent: dict[int, str] = {}
-    seen_version, last_read = -1, 0.0
-    loop = asyncio.get_running_loop()
-    while True:
-        now, version = loop.time(), events.any_version()
-        if version != seen_version or now - last_read > 2.0:
-            seen_version, last_read = version, now
-            snapshot = await run_in_threadpool(_active_snapshot, set(sent))
-            for run_id, run in snapshot.items():
+    async with events.board.watch([events.RUNS]) as watch:
+        while True:
+            watch.versions()  # clears the flag: a change from now on wakes the wait below
+            active = await live.active_snapshot(snapshots)
+            for run_id, run in active.items():
                 body = run.model_dump_json()
                 if sent.get(run_id) != body:
                     yield sse("run", body, str(run_id))
                 sent[run_id] = body
-            for run_id in [i for i in sent if i not in snapshot or snapshot[i].status in FINISHED_STATUSES]:
-                if run_id not in snapshot:
+            for run_id in [i for i in sent if i not in active]:
+                final, _ = await live.run_snapshot(snapshots, run_id)  # ended or deleted: its last word
+                if final is None:
                     yield sse("deleted", json.dumps({"id": run_id}))
-                del sent[run_id]  # ended (its last event is out) or deleted
-        if await request.is_disconnected():
-            return
-        await asyncio.sleep(0.25)
+                elif sent[run_id] != (body := final.model_dump_json()):
+                    yield sse("run", body, str(run_id))
+                del sent[run_id]
+            await asyncio.sleep(live.LIST_MIN_INTERVAL_S)  # a busy lab's changes are sent together
+            await watch.wait(KEEPALIVE_S)
 
 
 @router.get("/{run_id:int}", response_model=RunDetail)
@@ -181,24 +168,13 @@ def download_checkpoint(run_id: RunId, kind: CheckpointKind, session: SessionDep
                         headers={"X-Checkpoint-Epoch": str(ckpt.epoch), "X-Checkpoint-Sha256": ckpt.sha256})
 
 
-def _snapshot(run_id: RunId, since_epoch: int) -> tuple[RunPublic | None, list[MetricPublic]]:
-    with SessionLocal() as session:
-        run = session.get(Run, run_id)
-        if run is None:
-            return None, []
-        rows = run_service.metrics_of(session, run_id, since_epoch)
-        return run_public(run), [MetricPublic.model_validate(m) for m in rows]
-
-
-
-
 @router.get("/{run_id:int}/events", responses={
     200: {"content": {"text/event-stream": {}}, "description": "The event stream"},
     429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER)"}})
 async def read_events(
     run_id: RunId,
     request: Request,
-    _identity: Member,
+    _identity: StreamMember,
     since_epoch: EpochQuery = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
@@ -209,36 +185,31 @@ async def read_events(
     """
     if last_event_id and last_event_id.isdigit() and len(last_event_id) < 10:
         since_epoch = max(since_epoch, int(last_event_id))
-    first, _ = await run_in_threadpool(_snapshot, run_id, INT_MAX)
+    first, _ = await live.run_snapshot(request.app.state.snapshots, run_id)
     if first is None:
         raise HTTPException(404, f"Run {run_id} not found")
-    return event_stream(_identity, _events(run_id, request, since_epoch))
+    return event_stream(_identity, _events(run_id, request.app.state.snapshots, since_epoch))
 
 
-async def _events(run_id: int, request: Request, since_epoch: int) -> AsyncIterator[bytes]:
+async def _events(run_id: int, snapshots: live.Snapshots, since_epoch: int) -> AsyncIterator[bytes]:
     sent_status: str | None = None
-    sent_epoch, seen_version, last_read = since_epoch, -1, 0.0
+    sent_epoch = since_epoch
     yield RETRY
-    loop = asyncio.get_running_loop()
-    while True:
-        now = loop.time()
-        version = events.version(run_id)
-        if version != seen_version or now - last_read > 2.0:
-            seen_version, last_read = version, now
-            run, metrics = await run_in_threadpool(_snapshot, run_id, sent_epoch)
+    async with events.board.watch([events.run_topic(run_id)]) as watch:
+        while True:
+            watch.versions()
+            run, metrics = await live.run_snapshot(snapshots, run_id)
             if run is None:
                 yield sse("deleted", json.dumps({"id": run_id}))
                 return
             for m in metrics:
-                yield sse("metric", m.model_dump_json(), str(m.epoch))
-                sent_epoch = m.epoch
+                if m.epoch > sent_epoch:
+                    yield sse("metric", m.model_dump_json(), str(m.epoch))
+                    sent_epoch = m.epoch
             status = run.model_dump_json()
             if status != sent_status:
                 yield sse("status", status, str(sent_epoch))
                 sent_status = status
             if run.status in FINISHED_STATUSES:
                 return
-        if await request.is_disconnected():
-            return
-        await asyncio.sleep(0.1)
-
+            await watch.wait(KEEPALIVE_S)

@@ -6,22 +6,21 @@ owner or an admin stops, resumes or deletes it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.sse import EventSourceResponse
 from optuna.trial import FrozenTrial
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from backend import events
+from backend.api import live
 from backend.api.deps import QUOTA_RESPONSES, ErrorBody, SessionDep, search_or_404
-from backend.api.streams import RETRY, event_stream, sse
+from backend.api.streams import KEEPALIVE_S, RETRY, StreamMember, event_stream, sse
 from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
 from backend.db import SessionLocal
 from backend.limits import SearchId
@@ -145,12 +144,14 @@ def delete_search(search_id: SearchId, session: SessionDep, identity: Member) ->
 @router.get("/{search_id:int}/events", responses={
     200: {"content": {"text/event-stream": {}}, "description": "The search's event stream"},
     429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER)"}})
-async def read_search_events(search_id: SearchId, request: Request, identity: Member) -> EventSourceResponse:
+async def read_search_events(search_id: SearchId, request: Request, identity: StreamMember) -> EventSourceResponse:
     """Server-Sent Events: a `search` event (the search's summary) whenever it or one of its trial
     runs changes — an epoch recorded, a trial asked, told or pruned — and `deleted` when it goes."""
-    with SessionLocal() as session:
-        search_or_404(session, search_id)
-    return event_stream(identity, _events(search_id, request))
+    snapshots: live.Snapshots = request.app.state.snapshots
+    body, _ = await _search_snapshot(snapshots, search_id, [])
+    if body is None:
+        raise HTTPException(404, f"Search {search_id} not found")
+    return event_stream(identity, _events(search_id, snapshots))
 
 
 def _snapshot(search_id: int) -> tuple[str | None, list[int]]:
@@ -162,25 +163,34 @@ def _snapshot(search_id: int) -> tuple[str | None, list[int]]:
         return search_public(session, search).model_dump_json(), run_ids
 
 
-async def _events(search_id: int, request: Request) -> AsyncIterator[bytes]:
+def _topics(search_id: int, run_ids: list[int]) -> list[str]:
+    return [events.search_topic(search_id), *(events.run_topic(i) for i in run_ids)]
+
+
+async def _search_snapshot(snapshots: live.Snapshots, search_id: int,
+                           run_ids: list[int]) -> tuple[str | None, list[int]]:
+    """Shared by the search's streams; keyed by the search and the trial runs it had last time, so
+    a change of any of them (or a new trial, which changes the search) builds it again."""
+    versions = events.board.versions(_topics(search_id, run_ids))
+    return await snapshots.get(f"{events.search_topic(search_id)}:{len(run_ids)}", versions,
+                               lambda: _snapshot(search_id))
+
+
+async def _events(search_id: int, snapshots: live.Snapshots) -> AsyncIterator[bytes]:
     yield RETRY
     sent, run_ids = "", list[int]()
-    seen: tuple[int, ...] = ()
-    last_read = 0.0
-    loop = asyncio.get_running_loop()
-    while True:
-        now = loop.time()
-        versions = (events.search_version(search_id), *(events.version(i) for i in run_ids))
-        if versions != seen or now - last_read > 2.0:  # another backend process's changes: seen within 2 s
-            seen, last_read = versions, now
-            body, run_ids = await run_in_threadpool(_snapshot, search_id)
+    async with events.board.watch(_topics(search_id, run_ids)) as watch:
+        while True:
+            watch.versions()
+            body, now_ids = await _search_snapshot(snapshots, search_id, run_ids)
             if body is None:
                 yield sse("deleted", json.dumps({"id": search_id}))
                 return
+            if now_ids != run_ids:  # trials came (or went): follow their runs too
+                run_ids = now_ids
+                watch.retopic(_topics(search_id, run_ids))
+                continue
             if body != sent:
                 yield sse("search", body)
                 sent = body
-            seen = (events.search_version(search_id), *(events.version(i) for i in run_ids))
-        if await request.is_disconnected():
-            return
-        await asyncio.sleep(0.2)
+            await watch.wait(KEEPALIVE_S)

@@ -16,8 +16,9 @@ import os
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
+import anyio
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
@@ -28,7 +29,7 @@ from backend.api.deps import ErrorBody, SessionDep, checkpoint_or_404, field_err
 from backend.auth.rules import AUTH_RESPONSES, Message, worker
 from backend.db import SessionLocal
 from backend.limits import INT_MAX, CheckpointKind, RunId, too_large
-from backend.models import Checkpoint, RunEvaluation, RunModel
+from backend.models import Checkpoint, Run, RunEvaluation, RunModel
 from backend.schemas import (
     ClaimRequest,
     ClaimResponse,
@@ -45,6 +46,9 @@ from backend.services import exports
 from backend.services import runs as run_service
 from backend.settings import settings
 from backend.statuses import RunStatus
+
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
 
 log = logging.getLogger("cnnlab.worker_routes")
 router = APIRouter(prefix="/api/worker/runs", tags=["worker"], dependencies=[Depends(worker)],
@@ -98,42 +102,78 @@ def heartbeat(run_id: RunId, body: HeartbeatRequest, session: SessionDep, lease:
 async def upload_checkpoint(run_id: RunId, kind: CheckpointKind, request: Request, lease: Lease,
                             attempt: int = Query(ge=0, le=INT_MAX), epoch: int = Query(ge=1, le=INT_MAX)) -> None:
     """The body streams to a unique temporary file, refused (413) as soon as it passes the lab's
-    cap; the credential and the lease are checked before a byte of it is read."""
-    await run_in_threadpool(check_lease, run_id, lease)
+    cap; the credential, the lease and the epoch (1..the run's planned epochs) are checked before a
+    byte of it is read, and an empty body is refused (422)."""
+    await run_in_threadpool(check_lease, run_id, lease, epoch)
     async with upload(request, run_id, kind) as (tmp, size, sha256):
+        if size == 0:
+            raise field_error("body", "a checkpoint is needed, got no bytes")
         # the file and the database work run off the event loop, so live streams never wait on them
         await run_in_threadpool(store_checkpoint, run_id, kind, lease, epoch, tmp, size, sha256)
+
+
+WRITE_BATCH_BYTES = 1_048_576  # an upload's chunks are gathered to this size, then written in a worker thread
 
 
 @contextlib.asynccontextmanager
 async def upload(request: Request, run_id: int, what: str) -> AsyncIterator[tuple[Path, int, str]]:
     """The body streamed to a unique temporary file in the run's folder, refused (413) as soon as
     it passes CNNLAB_MAX_CHECKPOINT_BYTES (by its Content-Length at once); yields (file, size,
-    sha256) and removes the file unless the caller moved it."""
+    sha256) and removes the file unless the caller moved it. Only the reading is on the event
+    loop: the file's creation, every write, the hashing and the clean-up run in worker threads."""
     cap = settings.MAX_CHECKPOINT_BYTES
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > cap):
         raise too_large("body", cap, "CNNLAB_MAX_CHECKPOINT_BYTES")
-    folder = Path(settings.CHECKPOINT_DIR) / f"run_{run_id}"
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{what}.", suffix=".upload")
-    hasher, size = hashlib.sha256(), 0
+    tmp, out = await run_in_threadpool(_temporary, run_id, what)
+    hasher, size, pending = hashlib.sha256(), 0, bytearray()
     try:
-        with os.fdopen(fd, "wb") as out:
+        try:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > cap:
                     raise too_large("body", cap, "CNNLAB_MAX_CHECKPOINT_BYTES")
-                hasher.update(chunk)
-                out.write(chunk)
-        yield Path(tmp), size, hasher.hexdigest()
+                pending += chunk
+                if len(pending) >= WRITE_BATCH_BYTES:
+                    await run_in_threadpool(_write, out, hasher, bytes(pending))
+                    pending.clear()
+            if pending:
+                await run_in_threadpool(_write, out, hasher, bytes(pending))
+        finally:
+            with anyio.CancelScope(shield=True):  # closed even when the request is cancelled
+                await run_in_threadpool(out.close)
+        yield tmp, size, hasher.hexdigest()
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(tmp.unlink, missing_ok=True)  # unless the caller moved it
 
 
-def check_lease(run_id: int, lease: str) -> None:
+def _temporary(run_id: int, what: str) -> tuple[Path, BinaryIO]:
+    folder = Path(settings.CHECKPOINT_DIR) / f"run_{run_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{what}.", suffix=".upload")
+    return Path(tmp), os.fdopen(fd, "wb")
+
+
+def _write(out: BinaryIO, hasher: Hash, data: bytes) -> None:
+    """In a worker thread: hashlib and the file write release the GIL for a chunk this size."""
+    hasher.update(data)
+    out.write(data)
+
+
+def check_lease(run_id: int, lease: str, epoch: int) -> None:
     with SessionLocal() as session:
-        run_service.ensure_current(get_run_or_404(session, run_id), lease)
+        run = get_run_or_404(session, run_id)
+        run_service.ensure_current(run, lease)
+        check_epoch(run, epoch)
+
+
+def check_epoch(run: Run, epoch: int) -> None:
+    """The ``epoch`` query of an upload: one of the run's planned epochs (run_service's rule)."""
+    try:
+        run_service.check_epoch(run, epoch, "epoch")
+    except run_service.Invalid as exc:
+        raise field_error(exc.field, exc.message) from None
 
 
 def store_checkpoint(run_id: int, kind: str, lease: str, epoch: int, tmp: Path, size: int, sha256: str) -> None:
@@ -166,19 +206,20 @@ def fetch_checkpoint(run_id: RunId, kind: CheckpointKind, session: SessionDep, l
 async def upload_model(run_id: RunId, request: Request, lease: Lease, epoch: int = Query(ge=1, le=INT_MAX)) -> None:
     """The run's exported ONNX classifier (worker.export, already checked against torch), streamed
     like a checkpoint and under the same cap; the lease — of the training attempt, or of an export
-    asked for later — is checked before a byte is read."""
-    await run_in_threadpool(check_model_lease, run_id, lease)
+    asked for later — and the epoch (1..the run's planned epochs) are checked before a byte is read."""
+    await run_in_threadpool(check_model_lease, run_id, lease, epoch)
     async with upload(request, run_id, "model") as (tmp, size, sha256):
         if size == 0:
             raise field_error("body", "an ONNX model is needed, got no bytes")
         await run_in_threadpool(store_model, run_id, lease, epoch, tmp, size, sha256)
 
 
-def check_model_lease(run_id: int, lease: str) -> None:
+def check_model_lease(run_id: int, lease: str, epoch: int) -> None:
     with SessionLocal() as session:
         run = get_run_or_404(session, run_id)
         if not run_service.holds_lease(run, lease) and exports.holds(session, run_id, lease) is None:
             raise run_service.not_held(run_id)
+        check_epoch(run, epoch)
 
 
 def guard_model_write(session: Session, run_id: int, lease: str) -> None:
