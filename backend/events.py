@@ -84,7 +84,10 @@ class Board:
         for topic in topics:
             woken |= self._watchers.get(topic, set())
         for flag in woken:
-            flag.set()
+            try:
+                flag.set()
+            except RuntimeError:  # a flag of a loop that has closed (an app stopped in this process)
+                pass
 
     def watch(self, topics: Sequence[str]) -> Watch:
         return Watch(self, topics)

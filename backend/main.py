@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.routing import BaseRoute, Match
+from starlette.routing import Match
 from starlette.types import Scope
 
 from backend import contract, events, notifier, pages
@@ -33,6 +33,7 @@ from backend.api.routes import (
     sweeps,
     worker,
 )
+from backend.api.routing import every_route
 from backend.auth.early import EarlyAuth
 from backend.auth.mode import allowed_hosts, check_admin_exists, check_mode
 from backend.db import SessionLocal
@@ -65,8 +66,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def check_startup() -> None:
     """Refuse to serve when the mode would leave the lab open (local mode off loopback) or closed
-    to everyone (sign-in required and no admin): backend.auth.mode.StartupRefused says why."""
+    to everyone (sign-in required and no admin), or several processes deaf to each other's changes:
+    backend.auth.mode.StartupRefused says why."""
     check_mode()
+    notifier.check_processes()
     try:
         with SessionLocal() as session:
             check_admin_exists(session)
@@ -83,15 +86,6 @@ def _ship_studies() -> None:
     except SQLAlchemyError as exc:
         logger.warning("shipped studies not written yet (database unavailable or not migrated): %s",
                        exc.__class__.__name__)
-
-
-def every_route(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
-    """The app's routes, those of included routers too (FastAPI keeps them inside)."""
-    for route in routes:
-        if hasattr(route, "original_router"):
-            yield from every_route(route.original_router.routes)
-        else:
-            yield route
 
 
 def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:

@@ -25,12 +25,15 @@ import uuid
 from typing import Any
 
 from backend import events
+from backend.auth.mode import StartupRefused
 from backend.settings import settings
 
 log = logging.getLogger("cnnlab.notifier")
 
 PROCESS = uuid.uuid4().hex  # this backend process, in its notices
 RETRY_S = (0.5, 1.0, 2.0, 5.0)  # the listener's pauses before reconnecting
+SILENCE_S = 30.0  # after this long without a notice the listener asks whether its server is still there
+PING_TIMEOUT_S = 10.0
 PUBLISH_PAUSE_S = 5.0  # after a failed publish, publishing is skipped this long (no request waits on a dead server)
 
 
@@ -136,9 +139,9 @@ class RedisNotifier(Notifier):
                 await pubsub.subscribe(self.channel)
                 self._up(board)
                 while True:
-                    message = await pubsub.get_message(timeout=30.0)
-                    if message is None:
-                        await client.ping()  # a silent channel or a dead server: this tells which
+                    message = await pubsub.get_message(timeout=SILENCE_S)
+                    if message is None:  # a silent channel or a dead server: this tells which
+                        await asyncio.wait_for(client.ping(), PING_TIMEOUT_S)
                     elif message.get("type") == "message":
                         self._heard(board, message["data"], own)
         finally:
@@ -178,10 +181,23 @@ class PostgresNotifier(Notifier):
         try:
             await conn.execute(f"LISTEN {self.CHANNEL}")
             self._up(board)
-            async for notice in conn.notifies():
-                self._heard(board, notice.payload, own)
+            while True:
+                async for notice in conn.notifies(timeout=SILENCE_S):
+                    self._heard(board, notice.payload, own)
+                # a silent channel or a dead server (no RST after a failover): this tells which
+                await asyncio.wait_for(conn.execute("SELECT 1"), PING_TIMEOUT_S)
         finally:
             await conn.close()
+
+
+def check_processes() -> None:
+    """Several backend processes need a notifier that crosses processes (their pages would
+    otherwise never see the others' changes): refused at startup, with what to set."""
+    kind = kind_for(settings.BROKER_URL, settings.DATABASE_URL, settings.NOTIFIER)
+    if settings.BACKEND_PROCESSES > 1 and kind == "local":
+        raise StartupRefused(f"CNNLAB_BACKEND_PROCESSES={settings.BACKEND_PROCESSES} needs changes carried between "
+                             "the processes: use a Redis broker (CNNLAB_BROKER_URL=redis://…) or PostgreSQL "
+                             "(CNNLAB_DATABASE_URL=postgresql+psycopg://…), or set CNNLAB_NOTIFIER")
 
 
 def for_lab() -> Notifier:

@@ -32,7 +32,12 @@ acknowledged: dict[int, list[int]] = {}  # run id → epochs the backend answere
 unsure: list[tuple[int, int]] = []  # (run, epoch) reports that failed: stored or not, nobody knows
 stream_events = [0]
 active_runs: list[int] = []
-_serial = itertools.count()
+_serials: dict[str, itertools.count[int]] = {}
+
+
+def serial(kind: str) -> int:
+    """0, 1, 2… for each kind of user: user n of a kind takes token n modulo that kind's tokens."""
+    return next(_serials.setdefault(kind, itertools.count()))
 
 
 def scaled(n: int) -> int:
@@ -48,7 +53,7 @@ class GpuWorker(HttpUser):
     wait_time = constant(5)
 
     def on_start(self) -> None:
-        self.serial = next(_serial)
+        self.serial = serial("worker")
         self.submitter = bearer(PLAN["submitters"][self.serial % len(PLAN["submitters"])])
         self.run_id = 0
         self.new_run()
@@ -115,8 +120,7 @@ class DashboardTab(HttpUser):
     wait_time = constant(1)
 
     def on_start(self) -> None:
-        serial = next(_serial)
-        self.auth = bearer(PLAN["watchers"][serial % len(PLAN["watchers"])])
+        self.auth = bearer(PLAN["watchers"][serial("watcher") % len(PLAN["watchers"])])
 
     @task
     def follow(self) -> None:
@@ -144,7 +148,7 @@ class Member(HttpUser):
     wait_time = between(1, 3)
 
     def on_start(self) -> None:
-        self.auth = bearer(PLAN["members"][next(_serial) % len(PLAN["members"])])
+        self.auth = bearer(PLAN["members"][serial("member") % len(PLAN["members"])])
 
     def some_runs(self, n: int) -> list[int]:
         return random.sample(active_runs, min(n, len(active_runs))) if active_runs else [PLAN["model_run"]]
@@ -173,8 +177,9 @@ class Classifier(HttpUser):
     def on_start(self) -> None:
         from PIL import Image
 
-        self.auth = bearer(PLAN["classifiers"][next(_serial) % len(PLAN["classifiers"])])
-        rng = random.Random(next(_serial))
+        number = serial("classifier")
+        self.auth = bearer(PLAN["classifiers"][number % len(PLAN["classifiers"])])
+        rng = random.Random(number)
         self.files = []
         for i in range(8):
             buffer = io.BytesIO()

@@ -35,10 +35,11 @@ def run_data(config: TrainConfig) -> ImageDataset:
     """The dataset a run's config names, as this worker may read it: 'cifar10', or a path inside
     the lab's data folder (the API checked it; the worker checks again, symlinks followed)."""
     source, may_download = resolve_source(config.data.source)
+    root = None  # the lab's own CIFAR-10 copy may be a link anywhere the admin put it
     if config.data.source != "cifar10":
-        source = str(inside_data_dir(config.data.source, settings.DATA_DIR))
+        source, root = str(inside_data_dir(config.data.source, settings.DATA_DIR)), settings.DATA_DIR
     data = load_dataset(source, download=may_download, cache_dir=settings.CACHE_DIR,
-                        size=config.architecture.input_size)
+                        size=config.architecture.input_size, root=root)
     return data.limited(config.data.train_limit, config.data.test_limit)
 
 

@@ -48,7 +48,12 @@ class Snapshots:
                 self._cache.move_to_end(key)
                 value: T = hit[1]
                 return value
-            value = await run_in_threadpool(build)
+            try:
+                value = await run_in_threadpool(build)
+            except BaseException:
+                if key not in self._cache:
+                    self._locks.pop(key, None)  # nothing kept for it: nor its lock
+                raise
             self.builds += 1
             self._cache[key] = (versions, value)
             self._cache.move_to_end(key)

@@ -2,39 +2,32 @@
 to an API route whose rule needs credentials, and carrying none — no Authorization header, no
 session cookie, not the laptop's own request in local mode — is answered 401 before a byte of
 its body is read. Everything else goes on to the app, whose rules decide as always
-(backend.auth.rules): this only answers earlier what they would answer after the body."""
+(backend.auth.rules): this only answers earlier what they would answer after the body. A request
+that carries a credential, even a wrong one, is read up to the body's cap (CNNLAB_MAX_BODY_BYTES)
+before its credential is checked: telling a wrong one needs the database, which this does not ask."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
 
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Match
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from backend.api.routing import declared_rules, every_route
 from backend.auth.mode import auth_mode
 from backend.auth.rules import NO_CREDENTIALS, NO_WORKER_CREDENTIAL, SESSION_COOKIE, from_loopback
 
 NEEDS_CREDENTIALS = ("member", "admin", "worker")
 
 
-def _every_route(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
-    for route in routes:  # included routers' routes too, as backend.main.every_route
-        if hasattr(route, "original_router"):
-            yield from _every_route(route.original_router.routes)
-        else:
-            yield route
-
-
 def rule_of(scope: Scope) -> str | None:
     """The rule of the route that will answer the request (the first that matches it fully, as the
     router picks); None when no route does, or it declares no rule (a mount)."""
     app = scope.get("app")
-    for route in _every_route(getattr(app, "routes", [])):
+    for route in every_route(getattr(app, "routes", [])):
         if route.matches(scope)[0] == Match.FULL:
-            dependant = getattr(route, "dependant", None)
-            rules = [d.call.__rule__ for d in getattr(dependant, "dependencies", []) if hasattr(d.call, "__rule__")]
+            rules = declared_rules(route)
             return rules[0] if rules else None
     return None
 

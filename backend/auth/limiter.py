@@ -2,6 +2,9 @@
 username over every address and per client address; past a limit a password is refused (429)
 before it is even checked. The pair's limit is the low one, so guesses from elsewhere never lock
 the owner out at their own address; the others stop guessing spread over many addresses or names.
+An address where the user signed in rightly (within CNNLAB_SESSION_DAYS) is known: the user's
+count over every address does not apply there, so a stranger guessing from many addresses still
+cannot lock the owner out at theirs.
 The sign-in form and the password change (which checks the current password) share them.
 
 In memory, so per backend process: a lab running N backend processes allows N times the limit."""
@@ -11,16 +14,31 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable
 
 from backend.settings import settings
 
 
 class SignInLimiter:
+    KNOWN_PAIRS = 100_000  # (user, address) pairs remembered, least recently seen out
+
     def __init__(self) -> None:
         self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._known: OrderedDict[str, float] = OrderedDict()  # pair → when its password was last right
         self._lock = threading.Lock()
+
+    def _is_known(self, pair: str) -> bool:
+        with self._lock:
+            seen = self._known.get(pair)
+            return seen is not None and time.monotonic() - seen < settings.SESSION_DAYS * 86_400
+
+    def _remember(self, pair: str) -> None:
+        with self._lock:
+            self._known[pair] = time.monotonic()
+            self._known.move_to_end(pair)
+            while len(self._known) > self.KNOWN_PAIRS:
+                self._known.popitem(last=False)
 
     def _prune(self, key: str, now: float, window: float) -> deque[float]:
         times = self._failures[key]
@@ -60,14 +78,21 @@ class SignInLimiter:
         """Reserve one password check of ``username`` from ``address``. Returns (seconds to wait,
         None when allowed; what to call when the password was right)."""
         pair, user, addr = f"pair:{username}@{address}", f"user:{username}", f"addr:{address}"
-        wait, stamp = self.attempt([(pair, settings.SIGNIN_MAX_FAILURES_PER_USER),
-                                    (user, settings.SIGNIN_MAX_FAILURES_PER_USER_ALL_ADDRESSES),
-                                    (addr, settings.SIGNIN_MAX_FAILURES_PER_ADDRESS)], settings.SIGNIN_WINDOW_S)
-        return wait, lambda: self.succeeded(pair, [user, addr], stamp)
+        limits = [(pair, settings.SIGNIN_MAX_FAILURES_PER_USER), (addr, settings.SIGNIN_MAX_FAILURES_PER_ADDRESS)]
+        if not self._is_known(pair):
+            limits.append((user, settings.SIGNIN_MAX_FAILURES_PER_USER_ALL_ADDRESSES))
+        wait, stamp = self.attempt(limits, settings.SIGNIN_WINDOW_S)
+
+        def right() -> None:
+            self.succeeded(pair, [key for key, _ in limits[1:]], stamp)
+            self._remember(pair)
+
+        return wait, right
 
     def clear(self) -> None:
         with self._lock:
             self._failures.clear()
+            self._known.clear()
 
 
 signin_limiter = SignInLimiter()

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from backend.api.deps import field_error
 from backend.auth.mode import auth_mode, is_loopback, worker_credential
 from backend.auth.secrets import same
-from backend.db import get_session
+from backend.db import SessionLocal, get_session
 from backend.models import LOCAL_USERNAME, ApiToken, User, UserSession
 from backend.services.users import RESERVED, canonical, ensure_user, session_of, token_of
 
@@ -163,22 +163,41 @@ def admin(identity: Annotated[Identity, Depends(member)]) -> Identity:
     return identity
 
 
-def worker(
-    session: Annotated[Session, Depends(get_session)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(worker_scheme)],
-) -> Identity:
+def worker(bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(worker_scheme)]) -> Identity:
+    """Checked with a session of its own, closed before the route runs: a checkpoint upload that
+    streams for minutes holds no pooled connection meanwhile (the route opens its own when it
+    writes)."""
     if bearer is None:
         raise unauthorized(NO_WORKER_CREDENTIAL)
-    identity = _from_bearer(session, bearer.credentials)
+    with SessionLocal() as session:
+        identity = _from_bearer(session, bearer.credentials)
+        session.expunge_all()
     if not identity.is_worker:
         raise HTTPException(403, "worker routes take the worker credential only, not a user's token")
+    return identity
+
+
+def brief_member(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    cookie: Annotated[str | None, Depends(cookie_scheme)],
+) -> Identity:
+    """The ``member`` rule, checked with a session of its own that is closed before the route runs:
+    for routes that last (event streams for hours, classify requests waiting for their pool), which
+    must not hold one of the pool's connections meanwhile — ``member``'s request-scoped session is
+    given back only when the response ends."""
+    with SessionLocal() as session:
+        identity = member(request, identify(request, session, bearer, cookie))
+        session.expunge_all()  # the user's loaded fields stay readable; nothing is loaded later
     return identity
 
 
 for _rule in (public, member, admin, worker):
     _rule.__rule__ = _rule.__name__  # type: ignore[union-attr]  # a marker attribute, read by test_permissions
 
+brief_member.__rule__ = "member"  # type: ignore[attr-defined]  # the rule it applies
 Member = Annotated[Identity, Depends(member)]
+BriefMember = Annotated[Identity, Depends(brief_member)]
 Admin = Annotated[Identity, Depends(admin)]
 
 

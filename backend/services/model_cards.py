@@ -81,7 +81,7 @@ def markdown(c: dict[str, Any]) -> str:
              f"- Input: {_text(c['input'])}"]
     if c["normalisation"]:
         norm = c["normalisation"]
-        lines.append(f"- Normalisation: mean {norm['mean']}, std {norm['std']} (0-255 scale)")
+        lines.append(f"- Normalisation: mean {_numbers(norm['mean'])}, std {_numbers(norm['std'])} (0-255 scale)")
     model = c["model"]
     lines.append(f"- ONNX model: {_text(model['status'])}"
                  + (f" — {_text(model['reason'])}" if model and model["reason"] else "")
@@ -95,3 +95,11 @@ def markdown(c: dict[str, Any]) -> str:
     config = json.dumps(c["config"], indent=2)
     lines += ["", "## Training config", "", _fence(config) + "json", config, _fence(config), ""]
     return "\n".join(lines)
+
+
+def _numbers(values: object) -> str:
+    """The model's normalisation as the numbers it must be (it comes from the model's metadata,
+    which the worker wrote): anything else is shown as text, escaped."""
+    if isinstance(values, list) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return "[" + ", ".join(f"{float(v):.4g}" for v in values) + "]"
+    return _text(str(values))

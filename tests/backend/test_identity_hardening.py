@@ -109,8 +109,11 @@ def test_a_strangers_wrong_passwords_do_not_lock_the_owner_out_at_another_addres
 def test_guesses_spread_over_many_addresses_are_still_stopped(app, monkeypatch) -> None:
     monkeypatch.setattr(settings, "SIGNIN_MAX_FAILURES_PER_USER_ALL_ADDRESSES", 8)
     user_token("hard-bea")
+    assert sign_in(app, "hard-bea", PASSWORD, "192.0.2.77") == 303  # bea's own address, known from now on
     assert [sign_in(app, "hard-bea", WRONG, f"198.51.100.{i}") for i in range(8)] == [401] * 8
-    assert sign_in(app, "hard-bea", WRONG, "198.51.100.200") == 429
+    assert sign_in(app, "hard-bea", WRONG, "198.51.100.200") == 429  # a ninth address is stopped…
+    assert sign_in(app, "hard-bea", PASSWORD, "198.51.100.201") == 429  # …and so is any unknown one
+    assert sign_in(app, "hard-bea", PASSWORD, "192.0.2.77") == 303  # but the owner is not locked out at hers
 
 
 def test_twenty_failures_from_an_address_do_not_lock_out_everyone_behind_it(app) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+import time
 
 import httpx
 import numpy as np
@@ -218,12 +219,9 @@ def _model_blob() -> bytes:
     return blob
 
 
-def test_health_answers_while_the_heaviest_classify_request_is_in_flight(served, monkeypatch) -> None:
-    """An ordering, not a clock: the classify request is held inside its first image's decoding
-    until /api/health has answered (and a third request of the same user is refused meanwhile).
-    With decoding on the event loop, health could not answer at all."""
-    alice = served.client(user_token("predictor"), timeout=300)
-    run_id = queued_run(alice, architecture=ARCH, epochs=1)
+def model_run(served, client: httpx.Client) -> int:
+    """A succeeded run of ``client``'s with an exported model."""
+    run_id = queued_run(client, architecture=ARCH, epochs=1)
     lease = claim(served, run_id)
     lease_headers = {"Authorization": f"Bearer {WORKER_TOKEN}", "X-Run-Lease": lease}
     with httpx.Client(base_url=served.url, timeout=60, headers=lease_headers) as w:
@@ -233,11 +231,11 @@ def test_health_answers_while_the_heaviest_classify_request_is_in_flight(served,
                      headers={"Content-Type": "application/octet-stream"}).status_code == 204
         assert w.post(f"/api/worker/runs/{run_id}/finish", json={"attempt": 1, "status": "succeeded"}) \
             .status_code == 204
-    side = int(settings.PREDICT_MAX_PIXELS ** 0.5)  # the largest square image the lab decodes
-    buffer = io.BytesIO()
-    Image.fromarray(np.zeros((side, side, 3), np.uint8)).save(buffer, "PNG")
-    files = [("files", (f"{i}.png", buffer.getvalue(), "image/png")) for i in range(settings.PREDICT_MAX_FILES)]
+    return run_id
 
+
+def held_decoding(monkeypatch) -> tuple[threading.Semaphore, threading.Event]:
+    """Every classify request stops at its first image until the gate opens: (started, gate)."""
     started, gate = threading.Semaphore(0), threading.Event()
     original = prediction.prepare
 
@@ -248,6 +246,21 @@ def test_health_answers_while_the_heaviest_classify_request_is_in_flight(served,
         return original(data, size, index, filename)
 
     monkeypatch.setattr(prediction, "prepare", held)
+    return started, gate
+
+
+def test_health_answers_while_the_heaviest_classify_request_is_in_flight(served, monkeypatch) -> None:
+    """An ordering, not a clock: the classify request is held inside its first image's decoding
+    until /api/health has answered (and a third request of the same user is refused meanwhile).
+    With decoding on the event loop, health could not answer at all."""
+    alice = served.client(user_token("predictor"), timeout=300)
+    run_id = model_run(served, alice)
+    side = int(settings.PREDICT_MAX_PIXELS ** 0.5)  # the largest square image the lab decodes
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((side, side, 3), np.uint8)).save(buffer, "PNG")
+    files = [("files", (f"{i}.png", buffer.getvalue(), "image/png")) for i in range(settings.PREDICT_MAX_FILES)]
+
+    started, gate = held_decoding(monkeypatch)
     answers: list[httpx.Response] = []
 
     def classify() -> None:
@@ -268,3 +281,94 @@ def test_health_answers_while_the_heaviest_classify_request_is_in_flight(served,
             thread.join(300)
     assert [a.status_code for a in answers] == [200] * len(threads)
     assert len(answers[0].json()["data"]) == settings.PREDICT_MAX_FILES
+
+
+def test_classify_requests_waiting_for_their_pool_hold_no_connection(served, monkeypatch) -> None:
+    """Sixteen members' requests in flight (two decoding, fourteen queued for the pool) while the
+    pool of 15 connections serves everyone else: the member rule of a classify request is checked
+    with a session of its own, closed before the request waits."""
+    from backend.limits import classifications
+
+    owner = served.client(user_token("model-owner"))
+    run_id = model_run(served, owner)
+    started, gate = held_decoding(monkeypatch)
+    image = io.BytesIO()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image, "PNG")
+    members = [served.client(user_token(f"classifier-{i}"), timeout=120) for i in range(16)]
+    answers: list[int] = []
+    threads = [threading.Thread(target=lambda c=c: answers.append(c.post(
+        f"/api/runs/{run_id}/predict", files=[("files", ("a.png", image.getvalue(), "image/png"))]).status_code))
+        for c in members]
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while classifications.total() < len(members) and time.monotonic() < deadline and not answers:
+            time.sleep(0.05)
+        assert classifications.total() == len(members), answers  # all sixteen are in flight
+        bystander = served.client(user_token("classify-bystander"))
+        assert [bystander.get("/api/runs").status_code for _ in range(20)] == [200] * 20
+    finally:
+        gate.set()
+        for thread in threads:
+            thread.join(120)
+    assert answers == [200] * len(members)
+
+
+def test_an_upload_streaming_slowly_holds_no_connection(served) -> None:
+    """Sixteen checkpoint uploads with an admin-issued worker token (checked in the database), each
+    stopped half-way through its body, while the pool of 15 serves everyone else."""
+    from backend.db import SessionLocal
+    from backend.services import users
+
+    with SessionLocal() as session:
+        token = users.issue_token(session, None, "slow uploads", kind="worker").secret
+        session.commit()
+    owner = served.client(user_token("upload-owner"))
+    runs = [queued_run(owner, epochs=3) for _ in range(16)]
+    leases = [claim(served, run_id) for run_id in runs]
+    gate, answers = threading.Event(), []
+
+    def upload(run_id: int, lease: str) -> None:
+        def body():
+            yield b"x" * 1024
+            gate.wait(120)
+            yield b"y" * 1024
+
+        with httpx.Client(base_url=served.url, timeout=120,
+                          headers={"Authorization": f"Bearer {token}", "X-Run-Lease": lease}) as w:
+            answers.append(w.put(f"/api/worker/runs/{run_id}/checkpoints/last?attempt=1&epoch=1", content=body(),
+                                 headers={"Content-Type": "application/octet-stream"}).status_code)
+
+    threads = [threading.Thread(target=upload, args=pair) for pair in zip(runs, leases, strict=True)]
+    try:
+        for thread in threads:
+            thread.start()
+        def receiving() -> int:  # uploads whose body is being written to its temporary file
+            return sum(1 for run_id in runs for _ in (settings.CHECKPOINT_DIR / f"run_{run_id}").glob(".last.*.upload"))
+
+        deadline = time.monotonic() + 60
+        while receiving() < len(runs) and time.monotonic() < deadline and not answers:
+            time.sleep(0.05)
+        assert receiving() == len(runs), answers
+        bystander = served.client(user_token("upload-bystander"))
+        assert [bystander.get("/api/runs").status_code for _ in range(20)] == [200] * 20
+        assert answers == []  # the uploads were still under way
+    finally:
+        gate.set()
+        for thread in threads:
+            thread.join(120)
+    assert answers == [204] * len(runs)
+
+
+def test_several_processes_without_a_notifier_are_refused_at_startup(monkeypatch) -> None:
+    from backend.auth.mode import StartupRefused
+
+    monkeypatch.setattr(settings, "BACKEND_PROCESSES", 2)
+    monkeypatch.setattr(settings, "NOTIFIER", "")
+    monkeypatch.setattr(settings, "BROKER_URL", "sqla+sqlite:///b.db")
+    monkeypatch.setattr(settings, "DATABASE_URL", "sqlite:///a.db")
+    with pytest.raises(StartupRefused, match="CNNLAB_BACKEND_PROCESSES=2 needs"):
+        notifier.check_processes()
+    monkeypatch.setattr(settings, "BROKER_URL", "redis://127.0.0.1:6379/0")
+    notifier.check_processes()  # Redis carries them

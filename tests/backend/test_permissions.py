@@ -242,7 +242,8 @@ TABLE = [
 
 
 def app_routes() -> set[tuple[str, str]]:
-    from backend.main import create_app, every_route
+    from backend.api.routing import every_route
+    from backend.main import create_app
 
     out = set()
     for route in every_route(create_app().routes):
@@ -254,7 +255,8 @@ def app_routes() -> set[tuple[str, str]]:
 
 
 def test_the_table_names_every_route_and_each_declares_one_rule() -> None:
-    from backend.main import create_app, every_route
+    from backend.api.routing import every_route
+    from backend.main import create_app
 
     table = {(c.method, c.path) for c in TABLE}
     assert len(table) == len(TABLE), "a route is in the table twice"

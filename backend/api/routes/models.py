@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend import prediction
 from backend.api.deps import ErrorBody, SessionDep, field_error, get_run_or_404
-from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, Message, require_owner
+from backend.auth.rules import AUTH_RESPONSES, CONFLICT, BriefMember, Member, Message, require_owner
 from backend.db import SessionLocal
 from backend.limits import RunId, classifications
 from backend.models import Run, RunModel
@@ -87,7 +87,7 @@ def model_path(run_id: int) -> tuple[int, Path]:
     429: {"model": ErrorBody, "description": "Too many classify requests in flight (CNNLAB_PREDICT_MAX_PER_USER, "
                                              "CNNLAB_PREDICT_MAX_IN_FLIGHT)"}, **NO_MODEL})
 async def predict(
-    run_id: RunId, identity: Member,
+    run_id: RunId, identity: BriefMember,
     files: Annotated[list[UploadFile], File(description="images of any common format and size")],
     k: int = Query(5, ge=1, le=1000, description="classes to return per image, most likely first"),
 ) -> dict[str, Any]:

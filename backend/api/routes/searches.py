@@ -172,7 +172,7 @@ async def _search_snapshot(snapshots: live.Snapshots, search_id: int,
     """Shared by the search's streams; keyed by the search and the trial runs it had last time, so
     a change of any of them (or a new trial, which changes the search) builds it again."""
     versions = events.board.versions(_topics(search_id, run_ids))
-    return await snapshots.get(f"{events.search_topic(search_id)}:{len(run_ids)}", versions,
+    return await snapshots.get(f"{events.search_topic(search_id)}:{','.join(map(str, run_ids))}", versions,
                                lambda: _snapshot(search_id))
 
 

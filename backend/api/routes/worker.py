@@ -125,7 +125,8 @@ async def upload(request: Request, run_id: int, what: str) -> AsyncIterator[tupl
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > cap):
         raise too_large("body", cap, "CNNLAB_MAX_CHECKPOINT_BYTES")
-    tmp, out = await run_in_threadpool(_temporary, run_id, what)
+    with anyio.CancelScope(shield=True):  # made and then owned here, even when the request is cancelled
+        tmp, out = await run_in_threadpool(_temporary, run_id, what)
     hasher, size, pending = hashlib.sha256(), 0, bytearray()
     try:
         try:
