@@ -126,6 +126,29 @@ def route_table(stats_csv: Path) -> dict[str, dict[str, Any]]:
     return table
 
 
+def children_cpu_s() -> float:
+    """CPU seconds of this process's finished children (Locust, once it has ended)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a running process and its children (the backend and its uvicorn workers)."""
+    import psutil  # Locust's own dependency
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def free_port() -> int:
     import socket
 
@@ -170,10 +193,13 @@ def one_load(processes: int, duration_s: int, scale: float) -> dict[str, Any]:
                        "--headless", "--host", url, "-u", str(users), "-r", str(max(1, users // 20)),
                        "--run-time", f"{duration_s}s", "--stop-timeout", "20", "--csv", str(Path(tmp) / "load"),
                        "--only-summary", "--loglevel", "WARNING"]
-            started = time.monotonic()
+            started, locust_before, backend_before = time.monotonic(), children_cpu_s(), tree_cpu_s(backend.pid)
             done = subprocess.run(command, cwd=ROOT, env={**env, "CNNLAB_LOAD_PLAN": str(plan_path)},
                                   capture_output=True, text=True)
             took = time.monotonic() - started
+            cpu = {"locust_s": round(children_cpu_s() - locust_before, 1),
+                   "backend_s": round(tree_cpu_s(backend.pid) - backend_before, 1),
+                   "machine_s": round(took * (os.cpu_count() or 1), 1)}
             if not tally_path.exists():
                 raise SystemExit(f"locust wrote no tally ({done.returncode}):\n{done.stderr[-3000:]}")
             tally = json.loads(tally_path.read_text())
@@ -188,7 +214,7 @@ def one_load(processes: int, duration_s: int, scale: float) -> dict[str, Any]:
                 "epochs_acknowledged": sum(len(v) for v in acknowledged.values()),
                 "epochs_stored": sum(len(v) for v in stored.values()),
                 "runs_with_different_epochs": mismatched, "unsure_reports": tally["unsure"],
-                "stream_events_received": tally["stream_events"], "locust_exit": done.returncode,
+                "stream_events_received": tally["stream_events"], "locust_exit": done.returncode, "cpu": cpu,
                 "locust_tail": done.stderr[-1500:],
             }
         finally:
@@ -202,7 +228,8 @@ def one_load(processes: int, duration_s: int, scale: float) -> dict[str, Any]:
 def print_table(result: dict[str, Any], reference: dict[str, Any] | None) -> None:
     print(f"\n{result['processes']} backend process(es), {result['duration_s']} s, {result['users']} users: "
           f"errors {result['errors']}, epochs acknowledged {result['epochs_acknowledged']} / stored "
-          f"{result['epochs_stored']}, stream events {result['stream_events_received']}")
+          f"{result['epochs_stored']}, stream events {result['stream_events_received']}, CPU s: "
+          f"{result.get('cpu', 'not measured')}")
     print(f"{'route':48} {'requests':>8} {'fail':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'p95 vs 1 proc':>13}")
     for name, row in sorted(result["routes"].items()):
         ratio = ""

@@ -102,7 +102,9 @@ def execute(run_id: int, client: BackendClient) -> str:
         log.info("run %s is not queued any more; skipping this message", run_id)
         return "skipped"
     attempt, lease = claim["attempt"], claim["lease"]
-    workdir = Path(settings.VAR_DIR) / "worker" / f"run_{run_id}"
+    # one folder per attempt: an earlier attempt of this run still training on this machine (its
+    # worker cut off or stalled, not dead) must not write its checkpoints where this one resumes
+    workdir = Path(settings.VAR_DIR) / "worker" / f"run_{run_id}_attempt_{attempt}"
     shutil.rmtree(workdir, ignore_errors=True)
     reporter = Reporter(client, run_id, attempt, lease).start()
     try:
