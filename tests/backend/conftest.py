@@ -19,3 +19,19 @@ def client():
     user_token("root", "admin")  # required mode starts only with an admin
     with LabTestClient(create_app(), "alice") as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def app():
+    """The app, started once per module (its lifespan: the startup checks), for tests that make
+    their own clients (other users, other client addresses)."""
+    from fastapi.testclient import TestClient
+
+    from backend.main import create_app
+    from backend.migrate import upgrade
+
+    upgrade()
+    user_token("root", "admin")
+    application = create_app()
+    with TestClient(application):
+        yield application

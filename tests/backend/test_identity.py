@@ -22,17 +22,6 @@ from tests.utils.factories import metric, tiny_config
 from tests.utils.services import ROOT
 
 
-@pytest.fixture(scope="module")
-def app():
-    upgrade()
-    user_token("root", "admin")
-    from backend.main import create_app
-
-    application = create_app()
-    with TestClient(application):  # runs the lifespan (startup checks) once
-        yield application
-
-
 @pytest.fixture
 def client(app):
     return LabTestClient(app, "ivy")

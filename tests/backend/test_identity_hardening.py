@@ -13,23 +13,11 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from backend.auth.limiter import signin_limiter
-from backend.migrate import upgrade
 from backend.serve import proxy_options
 from backend.settings import settings
 from tests.utils.auth import PASSWORD, LabTestClient, user_token
 
 WRONG = "not the password at all"
-
-
-@pytest.fixture(scope="module")
-def app():
-    upgrade()
-    user_token("root", "admin")
-    from backend.main import create_app
-
-    application = create_app()
-    with TestClient(application):  # runs the lifespan (startup checks) once
-        yield application
 
 
 @pytest.fixture(autouse=True)

@@ -10,9 +10,13 @@ import sys
 from tests.utils.services import ROOT, port_open, require, require_redis
 
 
-def test_a_tenth_of_a_labs_load_for_a_minute_loses_nothing(tmp_path) -> None:
+def require_lab_services() -> None:
     require(port_open("127.0.0.1", 5432), "PostgreSQL is not running on 127.0.0.1:5432")
     require_redis()
+
+
+def test_a_tenth_of_a_labs_load_for_a_minute_loses_nothing(tmp_path) -> None:
+    require_lab_services()
     out = tmp_path / "load.json"
     done = subprocess.run([sys.executable, "-m", "benchmarks.load", "--tiny", "--out", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
@@ -28,8 +32,7 @@ def test_a_tenth_of_a_labs_load_for_a_minute_loses_nothing(tmp_path) -> None:
 
 
 def test_the_notifier_benchmark_measures_both_transports(tmp_path) -> None:
-    require(port_open("127.0.0.1", 5432), "PostgreSQL is not running on 127.0.0.1:5432")
-    require_redis()
+    require_lab_services()
     out = tmp_path / "notifier.json"
     done = subprocess.run([sys.executable, "-m", "benchmarks.notifier", "--tiny", "--out", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
