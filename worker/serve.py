@@ -121,7 +121,10 @@ def plan_from_env(device_count: int | None = None) -> list[Slot]:
 
 
 def celery_argv(name: str) -> list[str]:
-    return ["worker", "--pool=solo", "--loglevel=INFO", "-Q", settings.QUEUE, "-n", f"{name}@{socket.gethostname()}",
+    """One run at a time, and one message reserved at a time (prefetch = concurrency x 1): without
+    --concurrency Celery counts the CPUs, and a slot reserved a second run it could not start."""
+    return ["worker", "--pool=solo", "--concurrency=1", "--loglevel=INFO", "-Q", settings.QUEUE,
+            "-n", f"{name}@{socket.gethostname()}",
             "--without-gossip", "--without-mingle", "--without-heartbeat"]
 
 

@@ -56,8 +56,8 @@ def test_submit_then_epochs_arrive_over_sse_then_succeeded(lab, worker) -> None:
 
 def test_cancel_queued_and_cancel_running(lab, worker) -> None:
     running = lab.submit(slow(), name="long")
-    waiting = lab.submit(quick(), name="waiting")  # one worker, solo pool: this one waits
-    lab.wait_epochs(running["id"], 1)
+    lab.wait_epochs(running["id"], 1)  # the worker (one slot) is busy with it…
+    waiting = lab.submit(quick(), name="waiting")  # …so this one waits
     assert lab.run(waiting["id"])["status"] == "queued"
     assert lab.http.post(f"/api/runs/{waiting['id']}/cancel").json()["status"] == "cancelled"
 
