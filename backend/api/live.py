@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from backend import events
@@ -79,7 +79,7 @@ def build_run(run_id: int) -> RunSnapshot:
 def build_active() -> dict[int, RunPublic]:
     """Every queued or running run (at most MAX_LISTED_ACTIVE, newest first)."""
     with SessionLocal() as session:
-        rows = session.scalars(select(Run).where(or_(Run.status.in_(ACTIVE_STATUSES)))
+        rows = session.scalars(select(Run).where(Run.status.in_(ACTIVE_STATUSES))
                                .order_by(Run.id.desc()).limit(MAX_LISTED_ACTIVE)).all()
         return {r.id: run_public(r) for r in rows}
 

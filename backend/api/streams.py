@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
 from starlette.background import BackgroundTask
 
+from backend.api.deps import ErrorBody
 from backend.auth.rules import BriefMember, Identity
 from backend.limits import event_streams
 
@@ -24,6 +26,13 @@ RETRY = format_sse_event(retry=1000)  # EventSource reconnects after 1 s
 
 StreamMember = BriefMember
 KEEPALIVE_S = 15.0
+
+
+def stream_responses(what: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answers of an event-stream route: the stream (``what`` it is), or 429 past a cap."""
+    return {200: {"content": {"text/event-stream": {}}, "description": what},
+            429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER, "
+                                                     "CNNLAB_MAX_EVENT_STREAMS)"}}
 
 
 def event_stream(identity: Identity, chunks: AsyncIterator[bytes]) -> EventSourceResponse:

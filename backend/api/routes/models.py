@@ -73,12 +73,12 @@ def read_model_card_markdown(run_id: RunId, session: SessionDep, _identity: Memb
                     headers={"Content-Disposition": f'attachment; filename="cnnlab-run-{run_id}-model-card.md"'})
 
 
-def model_path(run_id: int) -> tuple[int, Path]:
+def model_path(run_id: int) -> Path:
     """The run's ready model (404 or 409 otherwise), read with a short session of its own."""
     with SessionLocal() as session:
         row = ready_model(get_run_or_404(session, run_id), session)
         assert row.path is not None  # ready_model checked it
-        return run_id, Path(row.path)
+        return Path(row.path)
 
 
 @router.post("/{run_id:int}/predict", responses={
@@ -101,7 +101,7 @@ async def predict(
     assert identity.user is not None  # Member: a signed-in user
     release = classifications.take(identity.user.id)
     try:
-        _, path = await run_in_threadpool(model_path, run_id)
+        path = await run_in_threadpool(model_path, run_id)
         uploads = [(await upload.read(), upload.filename or f"file {i}") for i, upload in enumerate(files)]
         try:
             loaded, results = await prediction.run_off_loop(run_id, path, uploads, k)

@@ -13,8 +13,8 @@ from fastapi.sse import EventSourceResponse
 from backend import events
 from backend.analysis import best_epoch, overfit_epoch
 from backend.api import live
-from backend.api.deps import QUOTA_RESPONSES, ErrorBody, SessionDep, checkpoint_or_404, field_error, get_run_or_404
-from backend.api.streams import KEEPALIVE_S, RETRY, StreamMember, event_stream, sse
+from backend.api.deps import QUOTA_RESPONSES, SessionDep, checkpoint_or_404, field_error, get_run_or_404
+from backend.api.streams import KEEPALIVE_S, RETRY, StreamMember, event_stream, sse, stream_responses
 from backend.api.views import run_public
 from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
 from backend.limits import INT_MAX, CheckpointKind, EpochQuery, RunId
@@ -64,10 +64,7 @@ def read_runs(
     return RunsPublic(data=[run_public(r) for r in rows], count=count)
 
 
-@router.get("/events", responses={
-    200: {"content": {"text/event-stream": {}}, "description": "The runs list's event stream"},
-    429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER, "
-                                             "CNNLAB_MAX_EVENT_STREAMS)"}})
+@router.get("/events", responses=stream_responses("The runs list's event stream"))
 async def read_runs_events(request: Request, _identity: StreamMember) -> EventSourceResponse:
     """Server-Sent Events for the runs list: a `run` event (the run's summary, progress inside
     its epoch included) whenever a queued or running run changes, and once more when it ends —
@@ -168,9 +165,7 @@ def download_checkpoint(run_id: RunId, kind: CheckpointKind, session: SessionDep
                         headers={"X-Checkpoint-Epoch": str(ckpt.epoch), "X-Checkpoint-Sha256": ckpt.sha256})
 
 
-@router.get("/{run_id:int}/events", responses={
-    200: {"content": {"text/event-stream": {}}, "description": "The event stream"},
-    429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER)"}})
+@router.get("/{run_id:int}/events", responses=stream_responses("The event stream"))
 async def read_events(
     run_id: RunId,
     request: Request,

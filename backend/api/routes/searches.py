@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from backend import events
 from backend.api import live
-from backend.api.deps import QUOTA_RESPONSES, ErrorBody, SessionDep, search_or_404
-from backend.api.streams import KEEPALIVE_S, RETRY, StreamMember, event_stream, sse
+from backend.api.deps import QUOTA_RESPONSES, SessionDep, search_or_404
+from backend.api.streams import KEEPALIVE_S, RETRY, StreamMember, event_stream, sse, stream_responses
 from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
 from backend.db import SessionLocal
 from backend.limits import SearchId
@@ -141,9 +141,7 @@ def delete_search(search_id: SearchId, session: SessionDep, identity: Member) ->
     session.commit()
 
 
-@router.get("/{search_id:int}/events", responses={
-    200: {"content": {"text/event-stream": {}}, "description": "The search's event stream"},
-    429: {"model": ErrorBody, "description": "Too many open event streams (CNNLAB_MAX_EVENT_STREAMS_PER_USER)"}})
+@router.get("/{search_id:int}/events", responses=stream_responses("The search's event stream"))
 async def read_search_events(search_id: SearchId, request: Request, identity: StreamMember) -> EventSourceResponse:
     """Server-Sent Events: a `search` event (the search's summary) whenever it or one of its trial
     runs changes — an epoch recorded, a trial asked, told or pruned — and `deleted` when it goes."""
