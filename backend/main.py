@@ -24,6 +24,7 @@ from backend.api import live
 from backend.api.routes import (
     architectures,
     compare,
+    groups,
     health,
     identity,
     models,
@@ -154,7 +155,8 @@ def create_app() -> FastAPI:
         return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
 
     app.state.snapshots = live.Snapshots()  # made anew by each start (lifespan): its locks belong to one loop
-    for module in (runs, models, worker, architectures, sweeps, searches, studies, compare, health, identity):
+    for module in (runs, models, worker, architectures, sweeps, searches, studies, compare, groups, health,
+                   identity):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.FRONTEND / "static"), name="static")

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from backend.statuses import RunStatus, SearchStatus, sql_in
+from backend.statuses import RunStatus, SearchStatus, SelectedOn, sql_in
 
 ROLES = ("admin", "member")
 TOKEN_KINDS = ("user", "worker")
@@ -140,10 +140,30 @@ class Sweep(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     base_config: Mapped[dict[str, Any]]
     grid: Mapped[dict[str, Any]]
+    repeats: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # seeds per grid point
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     runs: Mapped[list[Run]] = relationship(back_populates="sweep")
     owner: Mapped[User] = relationship(lazy="joined")
+
+
+class RunGroup(Base):
+    """Runs of one config repeated with several seeds (``repeats``), admitted together; shown as
+    mean ± spread and compared with another group seed by seed (backend.uncertainty)."""
+
+    __tablename__ = "run_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    seeds: Mapped[list[Any]] = mapped_column(JSON)  # as asked, in order
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    owner: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def owner_name(self) -> str:
+        return self.owner.username
 
 
 class Search(Base):
@@ -179,7 +199,10 @@ class Run(Base):
         Index("ix_runs_created", "created_at"),
         Index("ix_runs_best_test_acc", "best_test_acc"),
         Index("ix_runs_heartbeat", "status", "heartbeat_at"),
+        Index("ix_runs_group", "group_id"),
+        Index("ix_runs_test_acc_at_best_val", "test_acc_at_best_val"),
         CheckConstraint("attempt >= 0", name="ck_runs_attempt"),
+        CheckConstraint(sql_in("selected_on", SelectedOn), name="ck_runs_selected_on"),
         {"sqlite_autoincrement": True},  # a deleted run's id is never given to another
     )
 
@@ -196,6 +219,10 @@ class Run(Base):
     sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"))
     search_id: Mapped[int | None] = mapped_column(ForeignKey("searches.id", ondelete="SET NULL"))
     trial_number: Mapped[int | None] = mapped_column(Integer)  # its trial in the search's Optuna study
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("run_groups.id", ondelete="SET NULL",
+                                                            name="fk_runs_group"))
+    holdout: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # validation images (config)
+    selected_on: Mapped[str] = mapped_column(String(8), default=SelectedOn.TEST, server_default="test")
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     enqueued_at: Mapped[datetime | None]
@@ -215,8 +242,11 @@ class Run(Base):
 
     # summary columns, kept up to date as epochs are recorded
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
-    best_test_acc: Mapped[float | None] = mapped_column(Float)
-    best_epoch: Mapped[int | None] = mapped_column(Integer)
+    best_test_acc: Mapped[float | None] = mapped_column(Float)  # max over epochs: reported, never a choice
+    best_epoch: Mapped[int | None] = mapped_column(Integer)  # the chosen epoch (on selected_on)
+    best_val_acc: Mapped[float | None] = mapped_column(Float)  # the chosen epoch's validation accuracy
+    test_acc_at_best_val: Mapped[float | None] = mapped_column(Float)  # the headline: the chosen epoch's test acc
+    final_test_acc: Mapped[float | None] = mapped_column(Float)  # the last epoch's
     last_train_loss: Mapped[float | None] = mapped_column(Float)
     last_train_acc: Mapped[float | None] = mapped_column(Float)
     last_test_loss: Mapped[float | None] = mapped_column(Float)
@@ -245,6 +275,8 @@ class EpochMetric(Base):
         CheckConstraint("epoch >= 1", name="ck_epoch_metrics_epoch"),
         CheckConstraint("train_acc >= 0 AND train_acc <= 1 AND test_acc >= 0 AND test_acc <= 1",
                         name="ck_epoch_metrics_accuracy"),
+        CheckConstraint("val_acc IS NULL OR (val_acc >= 0 AND val_acc <= 1)", name="ck_epoch_metrics_val"),
+        CheckConstraint("fraction > 0 AND fraction <= 1", name="ck_epoch_metrics_fraction"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -256,6 +288,9 @@ class EpochMetric(Base):
     test_acc: Mapped[float] = mapped_column(Float)
     lr: Mapped[float] = mapped_column(Float)
     seconds: Mapped[float] = mapped_column(Float)
+    val_loss: Mapped[float | None] = mapped_column(Float)  # None: the run holds out no validation images
+    val_acc: Mapped[float | None] = mapped_column(Float)
+    fraction: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")  # < 1: cut by the time budget
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -358,4 +393,5 @@ class StudyLaunchRun(Base):
 
     launch_id: Mapped[int] = mapped_column(ForeignKey("study_launches.id", ondelete="CASCADE"), primary_key=True)
     entry_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    repeat: Mapped[int] = mapped_column(Integer, primary_key=True, default=0, server_default="0")  # its seed's place
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))  # None: run deleted

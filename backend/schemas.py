@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from backend.statuses import RunStatus
+from backend.statuses import RunStatus, SelectedOn
 from backend.studies.conclusions import CLAIM_KINDS
 from backend.training_config import TrainConfig
 
@@ -22,6 +22,7 @@ def as_utc(moment: datetime) -> datetime:
 UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 MAX_COMPARE = 100
+MAX_REPEATS = 16
 MAX_SWEEP_POINTS = 64
 OWNER_HELP = "the caller's username, or left out: what you make belongs to you (another name is refused)"
 
@@ -32,11 +33,32 @@ class RunCreate(BaseModel):
     name: str | None = Field(None, max_length=200, description="defaults to the architecture's name")
     owner: SkipJsonSchema[str | None] = Field(None, min_length=1, max_length=100, description=OWNER_HELP)
     config: TrainConfig
+    repeats: int = Field(1, ge=1, le=MAX_REPEATS, description=(
+        f"train the config this many times (1–{MAX_REPEATS}) with seeds seed, seed+1, … (or `seeds`), as one "
+        "group: shown as mean ± spread and compared seed by seed; every run counts against the quotas"))
+    seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] | None = Field(
+        None, min_length=1, max_length=MAX_REPEATS,
+        description="the repeats' seeds, distinct, as many as `repeats` (left out: seed, seed+1, …)")
 
     @field_validator("name", "owner")
     @classmethod
     def _strip(cls, value: str | None) -> str | None:
         return value.strip() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_seeds(self) -> RunCreate:
+        if self.seeds is not None:
+            if len(set(self.seeds)) != len(self.seeds):
+                raise ValueError("seeds: must be distinct; a seed repeated would train the same run twice")
+            if len(self.seeds) != self.repeats:
+                raise ValueError(f"seeds: {len(self.seeds)} seeds for repeats {self.repeats}; give one per repeat")
+        return self
+
+    def repeat_seeds(self) -> list[int]:
+        """The seed of each repeat: ``seeds``, else the config's seed and the next ones."""
+        if self.seeds is not None:
+            return list(self.seeds)
+        return [(self.config.seed + i) % 2**31 for i in range(self.repeats)]
 
 
 class RunPublic(BaseModel):
@@ -64,8 +86,20 @@ class RunPublic(BaseModel):
     reason: str | None
     elapsed_s: float | None
     epochs_done: int
-    best_test_acc: float | None
-    best_epoch: int | None
+    group_id: int | None = Field(None, description="the group of repeats (one config, several seeds) it belongs to")
+    holdout: int = Field(0, description="validation images held out of its training set (0: none)")
+    selected_on: SelectedOn = Field(SelectedOn.TEST, description=(
+        "what chose best_epoch (its checkpoint, exported model, early stop, rankings): 'val' — the held-out "
+        "validation images; 'test' — the test set itself (runs without a holdout, and all runs from before it "
+        "existed): then every figure chosen by it is optimistic"))
+    test_acc_at_best_val: float | None = Field(None, description=(
+        "the headline: test accuracy of the weights of best_epoch (chosen on validation when selected_on is 'val')"))
+    best_val_acc: float | None = Field(None, description="validation accuracy of best_epoch (None without a holdout)")
+    final_test_acc: float | None = Field(None, description="test accuracy of the last recorded epoch")
+    best_test_acc: float | None = Field(description=(
+        "the maximum over epochs of test accuracy — 'best test (chosen on test)': optimistic, shown for reference, "
+        "never the basis of a choice"))
+    best_epoch: int | None = Field(description="the chosen epoch: the best validation accuracy (see selected_on)")
     last_train_loss: float | None
     last_train_acc: float | None
     last_test_loss: float | None
@@ -97,6 +131,9 @@ class MetricPublic(BaseModel):
     test_acc: float
     lr: float
     seconds: float
+    val_loss: float | None = None
+    val_acc: float | None = None
+    fraction: float = Field(1.0, description="of the epoch trained: < 1 for the epoch the time budget cut")
 
 
 class MetricsPublic(BaseModel):
@@ -114,6 +151,8 @@ class SweepCreate(BaseModel):
     grid: dict[str, list[Any]] = Field(
         description="dotted config field → values, e.g. {'batch_size': [4, 8, 16, 32]}; one run per point"
     )
+    repeats: int = Field(1, ge=1, le=MAX_REPEATS, description=(
+        "runs per grid point, with seeds seed, seed+1, …: each point's runs form a group"))
 
 
 class SweepPublic(BaseModel):
@@ -122,6 +161,7 @@ class SweepPublic(BaseModel):
     owner: str
     base_config: dict[str, Any]
     grid: dict[str, list[Any]]
+    repeats: int = 1
     created_at: UTCDateTime
     runs: list[RunPublic]
 
@@ -136,6 +176,9 @@ class Series(BaseModel):
     test_acc: list[float]
     lr: list[float]
     seconds: list[float]
+    val_loss: list[float | None]
+    val_acc: list[float | None]
+    fraction: list[float]
 
 
 class CompareRun(BaseModel):
@@ -143,8 +186,100 @@ class CompareRun(BaseModel):
     series: Series
 
 
+class SpreadPublic(BaseModel):
+    """One figure over a group's completed runs (backend.uncertainty.spread)."""
+
+    n: int
+    mean: float | None
+    std: float | None = Field(description="sample standard deviation (n - 1); None with fewer than 2 runs")
+    sem: float | None
+    ci_low: float | None = Field(description="95% confidence interval of the mean (Student t); None below 2 runs")
+    ci_high: float | None
+
+
+class GroupSummary(BaseModel):
+    n: int = Field(description="completed runs (succeeded or timed out): the ones summarised")
+    runs: int
+    pending: int = Field(description="runs still queued or running")
+    incomplete: int = Field(description="failed, cancelled or pruned runs: left out of every figure")
+    seeds: list[int]
+    selected_on: SelectedOn
+    figures: dict[str, SpreadPublic] = Field(description=(
+        "test_acc_at_best_val (the headline), best_val_acc, final_test_acc, best_test_acc (chosen on test: "
+        "reference only), train_seconds"))
+
+
+class GroupPublic(BaseModel):
+    id: int
+    name: str
+    owner: str
+    seeds: list[int] = Field(description="the seeds asked for, in order")
+    created_at: UTCDateTime
+    summary: GroupSummary
+    run_ids: list[int]
+
+
+class GroupsPublic(BaseModel):
+    data: list[GroupPublic]
+
+
+class GroupSeries(BaseModel):
+    """A group's curves: per epoch, the runs that recorded it, the mean and the sample std."""
+
+    epoch: list[int]
+    n: list[int]
+    train_acc_mean: list[float | None]
+    train_acc_std: list[float | None]
+    test_acc_mean: list[float | None]
+    test_acc_std: list[float | None]
+    val_acc_mean: list[float | None]
+    val_acc_std: list[float | None]
+
+
+class CompareGroup(BaseModel):
+    group: GroupPublic
+    architecture: str
+    params: int
+    macs: int
+    series: GroupSeries
+
+
+class ComparisonPublic(BaseModel):
+    """Group a against group b (backend.uncertainty): every difference is a − b."""
+
+    method: Literal["paired", "welch"]
+    a_label: str
+    b_label: str
+    n_a: int
+    n_b: int
+    seeds: list[int] = Field(description="paired: the shared seeds compared")
+    differences: list[float] = Field(description="paired: a − b per shared seed, in seed order")
+    mean_diff: float
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    df: float | None
+    verdict: Literal["a_better", "b_better", "no_difference", "too_few"]
+    seeds_needed: int | None = Field(description="about how many seeds would resolve `resolution`")
+    resolution: float
+    sentence: str
+
+
+class GroupComparison(BaseModel):
+    a: GroupPublic
+    b: GroupPublic
+    figure: str = Field(description="what was compared: the headline, test_acc_at_best_val")
+    comparison: ComparisonPublic
+    validation: ComparisonPublic | None = Field(description="the same on best_val_acc, when both chose on validation")
+
+
 class ComparePublic(BaseModel):
     data: list[CompareRun]
+    groups: list[CompareGroup] = []
+
+
+class RunCreated(RunDetail):
+    run_ids: list[int] = Field(description="every run made: one, or one per repeat (the body describes the first)")
 
 
 class ArchitectureSummaryRequest(BaseModel):
@@ -200,6 +335,9 @@ class EpochIn(BaseModel):
     test_acc: Fraction
     lr: NonNegative
     seconds: NonNegative
+    val_loss: NonNegative | None = None
+    val_acc: Fraction | None = None
+    fraction: float = Field(1.0, gt=0.0, le=1.0, description="of the epoch trained (< 1: cut by the time budget)")
 
 
 class EpochReport(BaseModel):
@@ -330,6 +468,7 @@ class FinishRequest(BaseModel):
 # --- studies ---------------------------------------------------------------------------------
 
 MAX_STUDY_ENTRIES = 64
+MAX_REPEATS = 16  # runs of one study entry per launch
 
 
 STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True, strict=True)
@@ -359,6 +498,9 @@ class StudyEntry(BaseModel):
     baseline: str | None = Field(None, description="key of the entry this one varies from")
     group: str | None = Field(None, max_length=64, description="entries of one group are ranked together")
     group_value: int | float | Annotated[str, Field(max_length=64)] | None = None
+    # studies with repeats (issue 27, item 7): the entry runs this many times, one run group
+    repeats: int = Field(1, ge=1, le=MAX_REPEATS,
+                         description="runs of this entry per launch, with seeds seed, seed+1, …: one run group")
 
 
 def _claim_kind(kind: str) -> str:
@@ -419,7 +561,8 @@ class LaunchPublic(BaseModel):
     epochs_scale: float
     data_override: dict[str, Any] | None
     created_at: UTCDateTime
-    runs: dict[str, int | None]  # entry key → run id (None: the run was deleted)
+    runs: dict[str, int | None]  # entry key → run id (None: the run was deleted); its first repeat's
+    run_ids: dict[str, list[int | None]] = Field(description="entry key → its runs' ids, one per repeat")
     finished: int
 
 

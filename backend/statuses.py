@@ -48,6 +48,18 @@ FINAL_STATUS: dict[StopReason, RunStatus] = {
 }
 
 
+class SelectedOn(StrEnum):
+    """What chose a run's best epoch (its checkpoint, exported model, early stop, rankings): the
+    validation split (held-out training images), or — for runs without one, and every run recorded
+    before it existed — the test set, whose choices are optimistic and labelled so."""
+
+    VAL = "val"
+    TEST = "test"
+
+
+SELECTED_ON_WORDS = {SelectedOn.VAL: "chosen on validation", SelectedOn.TEST: "chosen on test"}
+
+
 class SearchStatus(StrEnum):
     """A search's state: running asks for trials; stopped asks for none (its runs were cancelled)
     until resumed; completed has all its trials told."""

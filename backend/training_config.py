@@ -18,6 +18,7 @@ from backend.architecture.description import AnyArchitecture
 from backend.option_field import option
 
 _STRICT = ConfigDict(extra="forbid", strict=True)  # a bool or a string is not a number
+DEFAULT_HOLDOUT = 5_000  # validation images of a new run: CIFAR-10's 50,000 training images less 10%
 
 
 class AugmentConfig(BaseModel):
@@ -45,6 +46,17 @@ class DataConfig(BaseModel):
                                      help="use at most this many training images; empty = all")
     test_limit: int | None = option(None, title="Test images limit", group="data", unit="images", ge=1,
                                     help="use at most this many test images; empty = all")
+    holdout: int = option(
+        DEFAULT_HOLDOUT, title="Validation images", group="data", unit="images", ge=0, le=1_000_000,
+        help="training images held out as a validation split, stratified by class and never trained on; the best "
+        "epoch, checkpoint, early stop and every ranking are chosen on them, the test set only reports; 0 = none "
+        "(choices are then made on the test set, and labelled so)",
+    )
+    holdout_seed: int = option(
+        0, title="Validation split seed", group="data", advanced=True, ge=0, le=2**31 - 1,
+        help="draws the held-out images; every run with the same holdout and this seed holds out exactly the same "
+        "images, whatever its own seed",
+    )
 
     @field_validator("source")
     @classmethod
@@ -123,7 +135,8 @@ class TrainConfig(BaseModel):
     )
     early_stopping_patience: int | None = option(
         None, title="Early stopping patience", group="budget", unit="epochs", ge=1, le=1000,
-        help="stop after this many epochs without a better test accuracy; empty = off",
+        help="stop after this many epochs without a better validation accuracy (test accuracy without a "
+        "holdout); empty = off",
     )
     seed: int = option(0, title="Seed", group="optimisation", ge=0, le=2**31 - 1,
                        help="seeds the initial weights, the batch order and the augmentation")

@@ -26,3 +26,10 @@ def load(path: Path, device: torch.device | str = "cpu") -> dict[str, Any] | Non
     # weights_only: a checkpoint holds tensors, numbers, strings, lists and dicts, never code to run
     state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
     return state
+
+
+def headline_test_acc(state: dict[str, Any]) -> float | None:
+    """The test accuracy of a checkpoint's chosen epoch (checkpoints written before the validation
+    split kept the best test accuracy as "best_acc", which was the same epoch's)."""
+    value = state.get("test_acc_at_best", state.get("best_acc"))
+    return float(value) if value is not None else None

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from backend.settings import settings
+from backend.training_config import TrainConfig
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff"}
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -33,6 +34,31 @@ class DatasetError(ValueError):
     """A missing, partial or corrupt dataset; the message names the path and what was expected."""
 
 
+def holdout_indices(labels: np.ndarray, count: int, seed: int, classes: Sequence[str]) -> np.ndarray:
+    """The training images held out as a validation split: ``count`` of them, stratified by class
+    (each class gives its share, the remainders going to the classes with the largest fractions),
+    drawn by ``seed`` alone — so every run with the same count and seed holds out exactly the same
+    images, whatever its own seed. Sorted indices into ``labels``."""
+    n = len(labels)
+    if count >= n:
+        raise DatasetError(f"data.holdout: {count:,} held-out images must be fewer than the dataset's "
+                           f"{n:,} training images")
+    per_class = np.bincount(labels, minlength=len(classes))
+    share = per_class * count / n
+    quota = np.floor(share).astype(np.int64)
+    extra = count - int(quota.sum())
+    order = sorted(range(len(classes)), key=lambda c: (-(share[c] - quota[c]), c))
+    for c in order[:extra]:
+        quota[c] += 1
+    for c, (have, take) in enumerate(zip(per_class, quota, strict=True)):
+        if have and take >= have:
+            raise DatasetError(f"data.holdout: {count:,} held-out images leave class {classes[c]!r} "
+                               f"({have} training images) with none to train on; hold out fewer")
+    rng = np.random.default_rng([seed, 0x0DA7A])  # its own stream: never the run's seed
+    picked = [rng.permutation(np.flatnonzero(labels == c))[:take] for c, take in enumerate(quota)]
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+
+
 @dataclass(frozen=True)
 class ImageDataset:
     train_x: np.ndarray  # uint8 (N, H, W, 3)
@@ -40,6 +66,24 @@ class ImageDataset:
     test_x: np.ndarray
     test_y: np.ndarray
     classes: list[str]
+    # the validation split (held-out training images; empty: none) and where it came from
+    val_x: np.ndarray | None = None
+    val_y: np.ndarray | None = None
+    holdout: tuple[int, ...] = ()  # the held-out images' indices in the full training set
+
+    @property
+    def has_validation(self) -> bool:
+        return self.val_y is not None and len(self.val_y) > 0
+
+    def with_holdout(self, count: int, seed: int) -> ImageDataset:
+        """The training images less a stratified validation split of ``count`` (holdout_indices)."""
+        if count <= 0:
+            return self
+        held = holdout_indices(self.train_y, count, seed, self.classes)
+        keep = np.ones(len(self.train_y), bool)
+        keep[held] = False
+        return ImageDataset(self.train_x[keep], self.train_y[keep], self.test_x, self.test_y, self.classes,
+                            self.train_x[held], self.train_y[held], tuple(int(i) for i in held))
 
     def limited(self, train_limit: int | None, test_limit: int | None, seed: int = 0) -> ImageDataset:
         """A class-mixed subset: a fixed permutation (same seed, same subset), then the first N."""
@@ -53,7 +97,19 @@ class ImageDataset:
 
         train_x, train_y = take(self.train_x, self.train_y, train_limit)
         test_x, test_y = take(self.test_x, self.test_y, test_limit)
-        return ImageDataset(train_x, train_y, test_x, test_y, self.classes)
+        return ImageDataset(train_x, train_y, test_x, test_y, self.classes, self.val_x, self.val_y, self.holdout)
+
+    def prepared(self, holdout: int, holdout_seed: int, train_limit: int | None,
+                 test_limit: int | None) -> ImageDataset:
+        """What a run trains and is judged on: the validation split is drawn from every training
+        image first (so it never depends on the limits), then the limits cut what is left."""
+        return self.with_holdout(holdout, holdout_seed).limited(train_limit, test_limit)
+
+
+def run_split(data: ImageDataset, config: TrainConfig) -> ImageDataset:
+    """``data`` as a run's config asks for it: the holdout, then the limits."""
+    d = config.data
+    return data.prepared(d.holdout, d.holdout_seed, d.train_limit, d.test_limit)
 
 
 def _decode(data: bytes | Path, where: str, size: int) -> np.ndarray:

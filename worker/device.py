@@ -32,6 +32,10 @@ class DeviceData:
         self.train_x, self.test_x = to_tensor(data.train_x), to_tensor(data.test_x)
         self.train_y = torch.from_numpy(data.train_y).to(device)
         self.test_y = torch.from_numpy(data.test_y).to(device)
+        # the validation split (empty without a holdout): training images, normalised like the rest
+        val_x = data.val_x if data.val_x is not None else data.train_x[:0]
+        val_y = data.val_y if data.val_y is not None else data.train_y[:0]
+        self.val_x, self.val_y = to_tensor(val_x), torch.from_numpy(val_y).to(device)
         mean = data.train_x.reshape(-1, 3).mean(0) if len(data.train_x) else np.zeros(3)
         std = data.train_x.reshape(-1, 3).std(0) if len(data.train_x) else np.ones(3)
         self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -43,22 +43,24 @@ def tta_logits(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: DeviceData, batch_size: int, tta: bool = False, bf16: bool = False, tta_shift: int = 0
+    model: nn.Module, data: DeviceData, batch_size: int, tta: bool = False, bf16: bool = False, tta_shift: int = 0,
+    split: Literal["test", "val"] = "test",
 ) -> tuple[float, float, torch.Tensor]:
-    """(mean test loss, test accuracy, predicted labels) over the whole test set."""
+    """(mean loss, accuracy, predicted labels) over the whole test set, or the validation split."""
     model.eval()
+    images, labels = (data.test_x, data.test_y) if split == "test" else (data.val_x, data.val_y)
     total_loss, preds = 0.0, []
-    device = data.test_x.device
-    for i in range(0, len(data.test_y), batch_size):
-        x = data.normalize(data.test_x[i : i + batch_size])
-        y = data.test_y[i : i + batch_size]
+    device = images.device
+    for i in range(0, len(labels), batch_size):
+        x = data.normalize(images[i : i + batch_size])
+        y = labels[i : i + batch_size]
         with autocast(device, bf16):
             logits = tta_logits(model, x, tta, tta_shift, data.memory_format)
         total_loss += F.cross_entropy(logits, y, reduction="sum").item()
         preds.append(logits.argmax(1))
-    n = len(data.test_y)
+    n = len(labels)
     pred = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=device)
-    acc = (pred == data.test_y).float().mean().item() if n else 0.0
+    acc = (pred == labels).float().mean().item() if n else 0.0
     return (total_loss / n if n else 0.0), acc, pred.cpu()
 
 

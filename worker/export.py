@@ -34,7 +34,7 @@ from backend.architecture import summarize
 from backend.settings import settings
 from backend.training_config import TrainConfig
 from worker import checkpoint
-from worker.data import DatasetError, ImageDataset, load_dataset, resolve_source
+from worker.data import DatasetError, ImageDataset, load_dataset, resolve_source, run_split
 from worker.device import DeviceData
 from worker.model import build_model
 
@@ -142,9 +142,9 @@ def export_checkpoint(path: Path, out: Path) -> dict[str, Any]:
         raise ExportFailed(f"{path}: no such checkpoint")
     config = TrainConfig.model_validate(state["config"])
     source, may_download = resolve_source(config.data.source)
-    data = load_dataset(source, download=may_download, cache_dir=settings.CACHE_DIR,
-                        size=config.architecture.input_size).limited(config.data.train_limit, config.data.test_limit)
-    blob, info = export_state(config, state, data, test_acc=state.get("best_acc"))
+    data = run_split(load_dataset(source, download=may_download, cache_dir=settings.CACHE_DIR,
+                                  size=config.architecture.input_size), config)  # the run's normalisation
+    blob, info = export_state(config, state, data, test_acc=checkpoint.headline_test_acc(state))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(blob)
     return info

@@ -17,7 +17,7 @@ from backend.training_config import TrainConfig
 from worker import checkpoint
 from worker import export as onnx_export
 from worker.client import BackendClient, Superseded
-from worker.data import ImageDataset, load_dataset, resolve_source
+from worker.data import ImageDataset, load_dataset, resolve_source, run_split
 from worker.device import broken_by, device_label
 from worker.reporter import SUPERSEDED, Reporter
 from worker.trainer import COMPLETED, describe_stop, train
@@ -40,7 +40,7 @@ def run_data(config: TrainConfig) -> ImageDataset:
         source, root = str(inside_data_dir(config.data.source, settings.DATA_DIR)), settings.DATA_DIR
     data = load_dataset(source, download=may_download, cache_dir=settings.CACHE_DIR,
                         size=config.architecture.input_size, root=root)
-    return data.limited(config.data.train_limit, config.data.test_limit)
+    return run_split(data, config)
 
 
 def export_reported_weights(reporter: Reporter, config: TrainConfig, data: ImageDataset, workdir: Path, run_id: int,
@@ -53,7 +53,7 @@ def export_reported_weights(reporter: Reporter, config: TrainConfig, data: Image
         reporter.model_failure("no best checkpoint to export")
         return
     try:
-        accuracy = evaluation["accuracy"] if evaluation else state.get("best_acc")
+        accuracy = evaluation["accuracy"] if evaluation else checkpoint.headline_test_acc(state)
         blob, info = onnx_export.export_state(config, state, data, run_id, accuracy)
     except onnx_export.ExportFailed as exc:
         log.warning("run %s: model not exported: %s", run_id, exc)

@@ -21,7 +21,7 @@ from backend.settings import settings
 from backend.training_config import TrainConfig
 from backend.validation import describe_errors
 from worker import flags
-from worker.data import DatasetError, load_dataset, resolve_source
+from worker.data import DatasetError, load_dataset, resolve_source, run_split
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,11 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as exc:
         print(f"error: data.source: {exc}", file=sys.stderr)
         return 2
-    data = data.limited(config.data.train_limit, config.data.test_limit)
+    try:
+        data = run_split(data, config)
+    except DatasetError as exc:  # the message names data.holdout and the limit
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     result = train(config, data, checkpoint_dir=args.checkpoint_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result.to_dict(), indent=2))
-    print(f"Best test accuracy {result.best_acc:.2%} at epoch {result.best_epoch}; "
+    print(f"Test accuracy {result.test_acc_at_best:.2%} at epoch {result.best_epoch}, chosen on "
+          f"{result.chosen_on_words}; "
           f"stopped: {result.stop_reason}; result written to {args.out}")
     return 0
 

@@ -9,6 +9,15 @@
 * ``on_batch(epoch, batches_done, batches_per_epoch, images_seen, epoch_seconds)`` — after every
   optimizer step: progress inside an epoch (the reporter's heartbeat carries the latest).
 
+Choices are made on the validation split when the dataset carries one (``data.holdout``): the
+best epoch, the best checkpoint (and so the exported model and the class report) and early
+stopping read ``val_acc`` alone; the test set only reports. Without a holdout they read the test
+accuracy, and the result says so (``selected_on = "test"``).
+
+When the time budget ends inside an epoch, the weights trained so far (the most annealed ones
+under ``schedule_by = "time_budget"``) are evaluated and recorded as a last, partial epoch with
+the ``fraction`` of it trained; a cancel drops the partial epoch.
+
 With ``ema_epochs`` the run evaluates, reports and checkpoints (as "model") a moving average of
 the weights; the weights being trained are checkpointed beside it as "train_model" for resuming.
 
@@ -57,14 +66,27 @@ class EpochMetrics:
     test_acc: float  # fraction of the test set classified right
     lr: float  # learning rate at the end of the epoch
     seconds: float  # wall time of the epoch, evaluation included
+    val_loss: float | None = None  # mean cross-entropy on the validation split (None: no holdout)
+    val_acc: float | None = None
+    fraction: float = 1.0  # of the epoch's batches trained: < 1 for an epoch cut by the time budget
 
     def seed_line(self) -> str:
-        """The seed report's line: `[epoch 117] train accuracy: 91% ... duration: 27.22`."""
+        """The seed report's line: `[epoch 117] train accuracy: 91% ... duration: 27.22`, with the
+        validation accuracy after the test's when the run holds out images."""
+        val = f"val accuracy: {round(self.val_acc * 100)}% " if self.val_acc is not None else ""
+        part = f" (partial: {self.fraction:.0%} of the epoch)" if self.fraction < 1 else ""
         return (
             f"[epoch {self.epoch}] train accuracy: {round(self.train_acc * 100)}% "
-            f"test accuracy: {round(self.test_acc * 100)}% loss: {self.train_loss:.3f} "
-            f"duration: {self.seconds:.2f}"
+            f"test accuracy: {round(self.test_acc * 100)}% {val}loss: {self.train_loss:.3f} "
+            f"duration: {self.seconds:.2f}{part}"
         )
+
+    def score(self, selected_on: str) -> float:
+        """What chooses among epochs: validation accuracy, or test accuracy without a holdout."""
+        if selected_on == "val":
+            assert self.val_acc is not None
+            return self.val_acc
+        return self.test_acc
 
 
 @dataclass
@@ -74,17 +96,48 @@ class TrainResult:
     macs: int
     device: str
     history: list[EpochMetrics] = field(default_factory=list)
-    best_acc: float = 0.0
-    best_epoch: int = 0
+    selected_on: str = "test"  # "val" when the data held out a validation split: what chose best_epoch
+    holdout: int = 0  # validation images
+    best_epoch: int = 0  # the chosen epoch (0: none yet)
+    best_score: float = 0.0  # its val_acc (its test_acc when selected_on == "test")
     stop_reason: str = COMPLETED
     elapsed_s: float = 0.0
     resumed_from: int = 0  # the epoch the last checkpoint held when this call started
     evaluation: dict[str, Any] | None = None  # worker.evaluation.class_report of the best weights
     final_eval_s: float = 0.0  # the class report's evaluation, after (and outside) the training time
 
+    @property
+    def chosen(self) -> EpochMetrics | None:
+        return next((m for m in self.history if m.epoch == self.best_epoch), None)
+
+    @property
+    def test_acc_at_best(self) -> float:
+        """The headline: test accuracy of the chosen epoch's weights."""
+        return self.chosen.test_acc if self.chosen else 0.0
+
+    @property
+    def best_val_acc(self) -> float | None:
+        return self.chosen.val_acc if self.chosen else None
+
+    @property
+    def final_test_acc(self) -> float | None:
+        return self.history[-1].test_acc if self.history else None
+
+    @property
+    def best_test_acc(self) -> float | None:
+        """The maximum over epochs of test accuracy: reported, never the basis of a choice."""
+        return max((m.test_acc for m in self.history), default=None)
+
+    @property
+    def chosen_on_words(self) -> str:
+        return (f"{self.holdout:,} held-out training images" if self.selected_on == "val"
+                else "the test set (no validation split)")
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["history"] = [asdict(m) for m in self.history]
+        out.update(test_acc_at_best=self.test_acc_at_best, best_val_acc=self.best_val_acc,
+                   final_test_acc=self.final_test_acc, best_test_acc=self.best_test_acc)
         return out
 
 
@@ -163,6 +216,9 @@ def train(
     epoch_flip, epoch_shift = (config.tta, config.tta_shift) if config.tta_each_epoch else (False, 0)
     result = TrainResult(config.model_dump(mode="json"), summary.total_params, summary.total_macs,
                          f"{device} ({'bf16' if bf16 else 'fp32'})")
+    if data.has_validation:
+        assert data.val_y is not None
+        result.selected_on, result.holdout = "val", len(data.val_y)
 
     torch.manual_seed(config.seed)
     model = build_model(arch).to(device)
@@ -183,7 +239,7 @@ def train(
         model.load_state_dict(state.get("train_model", state["model"]))
         optimizer.load_state_dict(state["optimizer"])
         result.history = [EpochMetrics(**m) for m in state["history"]]
-        result.best_acc, result.best_epoch = state["best_acc"], state["best_epoch"]
+        result.best_score, result.best_epoch = state.get("best_score", state.get("best_acc", 0.0)), state["best_epoch"]
         start_epoch, prior_elapsed = state["epoch"] + 1, state["elapsed_s"]
         result.resumed_from = state["epoch"]
         emit(f"Resuming from epoch {state['epoch']} ({ckpt_dir / checkpoint.LAST})")
@@ -242,10 +298,15 @@ def train(
             seen += len(idx)
             if on_batch:
                 on_batch(epoch, b + 1, steps_per_epoch, seen, clock() - epoch_start)
-        if reason:
+        cut = reason == TIME_BUDGET and seen > 0  # the budget's last weights count: recorded as a partial epoch
+        if reason and not cut:
             emit(f"Stopped during epoch {epoch}: {describe_stop(reason, config)}; the partial epoch is not recorded")
             break
         test_loss, test_acc, _ = evaluate(evaluated, dd, config.eval_batch_size, epoch_flip, bf16, epoch_shift)
+        val_loss = val_acc = None
+        if result.selected_on == "val":
+            val_loss, val_acc, _ = evaluate(evaluated, dd, config.eval_batch_size, epoch_flip, bf16, epoch_shift,
+                                            split="val")
         metrics = EpochMetrics(
             epoch=epoch,
             train_loss=loss_sum.item() / max(seen, 1),
@@ -254,15 +315,19 @@ def train(
             test_acc=test_acc,
             lr=lr,
             seconds=clock() - epoch_start,
+            val_loss=val_loss,
+            val_acc=val_acc,
+            fraction=min(1.0, seen / n) if cut else 1.0,
         )
-        if not all(math.isfinite(v) for v in (metrics.train_loss, metrics.test_loss)):
+        if not all(math.isfinite(v) for v in (metrics.train_loss, metrics.test_loss, metrics.val_loss or 0.0)):
             reason = DIVERGED  # a non-finite loss is not an epoch to record or to resume from
             emit(f"Stopped at epoch {epoch}: {describe_stop(reason, config)}")
             break
         result.history.append(metrics)
-        improved = test_acc > result.best_acc or result.best_epoch == 0
+        score = metrics.score(result.selected_on)
+        improved = score > result.best_score or result.best_epoch == 0
         if improved:
-            result.best_acc, result.best_epoch = test_acc, epoch
+            result.best_score, result.best_epoch = score, epoch
         emit(metrics.seed_line())
         if on_epoch:
             on_epoch(metrics)
@@ -274,8 +339,10 @@ def train(
                 "epoch": epoch,
                 "config": result.config,
                 "history": [asdict(m) for m in result.history],
-                "best_acc": result.best_acc,
+                "selected_on": result.selected_on,
+                "best_score": result.best_score,
                 "best_epoch": result.best_epoch,
+                "test_acc_at_best": result.test_acc_at_best,
                 "elapsed_s": elapsed(),
             }
             if improved:
@@ -283,6 +350,10 @@ def train(
             checkpoint.save(ckpt_dir / checkpoint.LAST, state)
             if on_checkpoint:
                 on_checkpoint(ckpt_dir, epoch, improved)
+        if cut:
+            emit(f"Stopped during epoch {epoch}: {describe_stop(TIME_BUDGET, config)}; its {metrics.fraction:.0%} "
+                 "trained is recorded as the last epoch")
+            break
         patience = config.early_stopping_patience
         if patience and epoch - result.best_epoch >= patience:
             reason = EARLY_STOPPING

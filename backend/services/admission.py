@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from backend import events, queue
 from backend.architecture import summarize
-from backend.models import Run, User
+from backend.models import Run, RunGroup, User
 from backend.services import runs as run_service
 from backend.settings import settings
 from backend.training_config import TrainConfig
@@ -58,6 +58,26 @@ def check_budget(config: TrainConfig, field: str = "config") -> None:
                       f"{config.time_budget_s:g} s is over the lab's time budget of {settings.TIME_BUDGET_S:g} s")
 
 
+CIFAR10_TRAIN_IMAGES, CIFAR10_CLASSES = 50_000, 10
+
+
+def check_holdout(config: TrainConfig, field: str = "config") -> None:
+    """The validation split must leave every class training images, and room for train_limit
+    (known for the lab's CIFAR-10; another dataset's sizes are checked by the worker on loading)."""
+    data = config.data
+    if data.source != "cifar10" or not data.holdout:
+        return
+    most = CIFAR10_TRAIN_IMAGES - CIFAR10_CLASSES  # stratified: each class keeps at least one image
+    if data.holdout > most:
+        raise Refused(f"{field}.data.holdout", f"{data.holdout:,} held-out images leave a class of CIFAR-10 with no "
+                                               f"training image; at most {most:,}")
+    if data.train_limit is not None and data.holdout + data.train_limit > CIFAR10_TRAIN_IMAGES:
+        raise Refused(f"{field}.data.holdout",
+                      f"{data.holdout:,} held-out images and train_limit {data.train_limit:,} need "
+                      f"{data.holdout + data.train_limit:,} training images; CIFAR-10 has {CIFAR10_TRAIN_IMAGES:,}, "
+                      f"so with this train_limit at most {CIFAR10_TRAIN_IMAGES - data.train_limit:,}")
+
+
 def checked_config(raw: dict[str, Any] | TrainConfig, field: str = "config", note: str = "") -> TrainConfig:
     """A config as the lab admits it: valid, within the budgets, reading the lab's data. Errors are
     named from ``field``; ``note`` ends a validation message (which grid point, say)."""
@@ -71,6 +91,7 @@ def checked_config(raw: dict[str, Any] | TrainConfig, field: str = "config", not
             raise Refused(f"{field}.{err['field']}" if err["field"] else field, err["message"] + note) from None
     check_budget(config, field)
     check_data_source(config.data.source, f"{field}.data.source")
+    check_holdout(config, field)
     check_no_nul(config.model_dump(mode="json"), field)
     return config
 
@@ -90,10 +111,17 @@ def check_no_nul(value: Any, field: str) -> None:
 
 @dataclass(frozen=True)
 class Planned:
-    """A run to admit: its checked config and its name (the network's when None)."""
+    """A run to admit: its checked config and its name (the network's when None). Runs planned
+    together with the same ``repeat_key`` are one group of repeats (a RunGroup)."""
 
     config: TrainConfig
     name: str | None = None
+    repeat_key: str | None = None
+
+
+def repeated(config: TrainConfig, seeds: Sequence[int], name: str | None, key: str) -> list[Planned]:
+    """The config once per seed, as one group of repeats."""
+    return [Planned(config.model_copy(update={"seed": seed}), name, key) for seed in seeds]
 
 
 def admit(
@@ -113,7 +141,18 @@ def admit(
         if group is not None:
             session.add(group)
             session.flush()
-        runs = [run_service.new_run(session, p.config, p.name, owner) for p in planned]
+        groups: dict[str, RunGroup] = {}
+        for p in planned:
+            if p.repeat_key is not None and p.repeat_key not in groups:
+                seeds = [q.config.seed for q in planned if q.repeat_key == p.repeat_key]
+                if len(seeds) > 1:
+                    groups[p.repeat_key] = RunGroup(name=(p.name or p.config.architecture.name)[:200], owner=owner,
+                                                    seeds=seeds)
+        session.add_all(groups.values())
+        session.flush()
+        runs = [run_service.new_run(session, p.config, p.name, owner,
+                                    group_id=groups[p.repeat_key].id if p.repeat_key in groups else None)
+                for p in planned]
         session.flush()
         if link is not None and group is not None:
             link(group, runs)

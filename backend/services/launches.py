@@ -1,4 +1,6 @@
-"""Launching a study: one run per entry, the caller's, admitted together (backend.services.admission)."""
+"""Launching a study: one run per entry and repeat, the caller's, admitted together
+(backend.services.admission). An entry with ``repeats`` n runs n times, seeds seed, seed+1, …,
+its configs otherwise the same; its runs form one run group."""
 
 from __future__ import annotations
 
@@ -14,17 +16,21 @@ from backend.settings import settings
 from backend.training_config import DataConfig, TrainConfig
 from backend.validation import describe_errors
 
+SEED_MAX = 2**31 - 1  # TrainConfig.seed's bound
+
 
 def scaled_config(config: TrainConfig, scale: float) -> TrainConfig:
     """The quick version of a config: its epochs, and the epoch counts that go with them (step
     schedule period, early-stopping patience), times ``scale``, each at least 1."""
-    def scaled(n: int) -> int:
-        return max(1, round(n * scale))
-
-    update: dict[str, Any] = {"epochs": scaled(config.epochs), "step_epochs": scaled(config.step_epochs)}
+    update: dict[str, Any] = {"epochs": scaled_epochs(config.epochs, scale),
+                              "step_epochs": scaled_epochs(config.step_epochs, scale)}
     if config.early_stopping_patience is not None:
-        update["early_stopping_patience"] = scaled(config.early_stopping_patience)
+        update["early_stopping_patience"] = scaled_epochs(config.early_stopping_patience, scale)
     return config.model_copy(update=update)
+
+
+def scaled_epochs(n: int, scale: float) -> int:
+    return max(1, round(n * scale))
 
 
 def launch(session: Session, owner: User, study: Study, epochs_scale: float,
@@ -45,12 +51,20 @@ def launch(session: Session, owner: User, study: Study, epochs_scale: float,
             raw["data"] = {**(raw.get("data") or {}), **data}
         raw["time_budget_s"] = min(float(raw.get("time_budget_s", settings.TIME_BUDGET_S)), settings.TIME_BUDGET_S)
         config = scaled_config(admission.checked_config(raw, f"entries[{i}].config"), epochs_scale)
-        planned.append(admission.Planned(config, f"{study.name} · {entry['label']}"[:200]))
-        keys.append(entry["key"])
+        repeats = int(entry.get("repeats") or 1)
+        if config.seed + repeats - 1 > SEED_MAX:
+            raise admission.Refused(f"entries[{i}].repeats", f"seeds {config.seed} to {config.seed + repeats - 1} "
+                                                             f"pass the largest seed, {SEED_MAX}")
+        name = f"{study.name} · {entry['label']}"
+        for repeat in range(repeats):
+            seeded = config.model_copy(update={"seed": config.seed + repeat})  # the repeats differ only in seed
+            planned.append(admission.Planned(seeded, (f"{name} · seed {seeded.seed}" if repeats > 1 else name)[:200],
+                                             repeat_key=entry["key"] if repeats > 1 else None))
+            keys.append((entry["key"], repeat))
 
     def link(launch: StudyLaunch, runs: list[Run]) -> None:
-        session.add_all([StudyLaunchRun(launch_id=launch.id, entry_key=key, run_id=run.id)
-                         for key, run in zip(keys, runs, strict=True)])
+        session.add_all([StudyLaunchRun(launch_id=launch.id, entry_key=key, repeat=repeat, run_id=run.id)
+                         for (key, repeat), run in zip(keys, runs, strict=True)])
 
     new = StudyLaunch(study_id=study.id, owner=owner, epochs_scale=epochs_scale, data_override=data,
                       entries=study.entries, claims=study.claims)

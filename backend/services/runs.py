@@ -22,14 +22,15 @@ from backend.auth.secrets import digest, new_secret, same
 from backend.models import EpochMetric, Run, User, utcnow
 from backend.schemas import EpochIn
 from backend.settings import settings
-from backend.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
+from backend.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus, SelectedOn
 from backend.training_config import TrainConfig
 
 SORTABLE = {
     "id", "name", "owner", "status", "architecture", "params", "macs", "created_at", "started_at",
-    "finished_at", "epochs_done", "best_test_acc", "best_epoch", "last_train_acc", "last_test_acc",
-    "last_train_loss", "last_test_loss", "train_seconds", "elapsed_s", "seed",
-}
+    "finished_at", "epochs_done", "test_acc_at_best_val", "best_val_acc", "final_test_acc", "best_epoch",
+    "last_train_acc", "last_test_acc", "last_train_loss", "last_test_loss", "train_seconds", "elapsed_s", "seed",
+    "group_id",
+}  # not best_test_acc: a maximum over epochs of test accuracy is never a ranking
 
 
 class Conflict(Exception):
@@ -86,7 +87,8 @@ def admission(session: Session, owner: User, new_runs: int) -> Iterator[None]:
             _sqlite_admission.release()
 
 
-def new_run(session: Session, config: TrainConfig, name: str | None, owner: User, sweep_id: int | None = None) -> Run:
+def new_run(session: Session, config: TrainConfig, name: str | None, owner: User, sweep_id: int | None = None,
+            group_id: int | None = None) -> Run:
     summary = summarize(config.architecture)
     run = Run(
         name=name or config.architecture.name,
@@ -99,14 +101,20 @@ def new_run(session: Session, config: TrainConfig, name: str | None, owner: User
         seed=config.seed,
         epochs=config.epochs,
         sweep_id=sweep_id,
+        group_id=group_id,
+        holdout=config.data.holdout,
+        selected_on=SelectedOn.VAL if config.data.holdout else SelectedOn.TEST,
         enqueued_at=utcnow(),
     )
     session.add(run)
     return run
 
 
-def filtered_runs(status: str | None, owner: str | None, sweep_id: int | None, q: str | None) -> Select[Run]:
+def filtered_runs(status: str | None, owner: str | None, sweep_id: int | None, q: str | None,
+                  group_id: int | None = None) -> Select[Run]:
     stmt = select(Run).join(User, User.id == Run.owner_id)
+    if group_id is not None:
+        stmt = stmt.where(Run.group_id == group_id)
     if status:
         stmt = stmt.where(Run.status.in_(status.split(",")))
     if owner:
@@ -123,8 +131,8 @@ def filtered_runs(status: str | None, owner: str | None, sweep_id: int | None, q
 
 def list_runs(session: Session, *, status: str | None = None, owner: str | None = None, sweep_id: int | None = None,
               q: str | None = None, sort: str = "-created_at", limit: int = 50,
-              offset: int = 0) -> tuple[Sequence[Run], int]:
-    stmt = filtered_runs(status, owner, sweep_id, q)
+              offset: int = 0, group_id: int | None = None) -> tuple[Sequence[Run], int]:
+    stmt = filtered_runs(status, owner, sweep_id, q, group_id)
     count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     column = User.username if sort.lstrip("-") == "owner" else getattr(Run, sort.lstrip("-"))
     order = desc(column) if sort.startswith("-") else asc(column)
@@ -133,7 +141,8 @@ def list_runs(session: Session, *, status: str | None = None, owner: str | None 
     return rows, count
 
 
-SERIES_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+SERIES_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "val_loss", "val_acc",
+                  "fraction")
 
 
 def series_of(session: Session, run_ids: list[int]) -> dict[int, dict[str, list[Any]]]:
@@ -213,9 +222,17 @@ def check_epoch(run: Run, epoch: int, field: str) -> None:
 
 
 def record_epochs(session: Session, run: Run, lease: str | None, metrics: Sequence[EpochIn]) -> None:
-    """Upsert epochs (a resumed attempt may re-send one) and refresh the run's summary columns."""
+    """Upsert epochs (a resumed attempt may re-send one) and refresh the run's summary columns. A run
+    that holds out validation images reports val_acc and val_loss with every epoch; one that does
+    not, none."""
     for i, m in enumerate(metrics):
         check_epoch(run, m.epoch, f"metrics[{i}].epoch")
+        validated = run.selected_on == SelectedOn.VAL
+        if validated and (m.val_acc is None or m.val_loss is None):
+            raise Invalid(f"metrics[{i}].val_acc", f"run {run.id} holds out {run.holdout} validation images: "
+                                                    "every epoch reports val_acc and val_loss")
+        if not validated and (m.val_acc is not None or m.val_loss is not None):
+            raise Invalid(f"metrics[{i}].val_acc", f"run {run.id} holds out no validation images: no val_acc")
     guarded_update(session, run.id, lease)
     existing = {m.epoch: m for m in metrics_of(session, run.id, min(m.epoch for m in metrics) - 1)} if metrics else {}
     for m in metrics:
@@ -234,11 +251,14 @@ def refresh_summary(session: Session, run: Run) -> None:
     series = metrics_of(session, run.id)
     if not series:
         return
-    epoch_of_best = best_epoch([m.epoch for m in series], [m.test_acc for m in series])
+    scores = [m.val_acc if run.selected_on == SelectedOn.VAL and m.val_acc is not None else m.test_acc for m in series]
+    epoch_of_best = best_epoch([m.epoch for m in series], scores)  # the trainer's choice: the first best
     best = next(m for m in series if m.epoch == epoch_of_best)
     last = series[-1]
     run.epochs_done = last.epoch
-    run.best_test_acc, run.best_epoch = best.test_acc, best.epoch
+    run.best_epoch, run.best_val_acc, run.test_acc_at_best_val = best.epoch, best.val_acc, best.test_acc
+    run.best_test_acc = max(m.test_acc for m in series)
+    run.final_test_acc = last.test_acc
     run.last_train_loss, run.last_train_acc = last.train_loss, last.train_acc
     run.last_test_loss, run.last_test_acc, run.last_lr = last.test_loss, last.test_acc, last.lr
     run.train_seconds = sum(m.seconds for m in series)

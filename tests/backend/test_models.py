@@ -35,7 +35,8 @@ def trained(tmp_path_factory):
     model = build_model(config.architecture)
     model.load_state_dict(state["model"])
     mean, std = onnx_export.normalisation(data)
-    blob, _ = onnx_export.export(model, data, onnx_export.metadata(config, data, mean, std, 1, state["best_acc"]))
+    accuracy = checkpoint.headline_test_acc(state)
+    blob, _ = onnx_export.export(model, data, onnx_export.metadata(config, data, mean, std, 1, accuracy))
     return blob, data
 
 

@@ -21,10 +21,17 @@ def shipped(client, slug: str) -> dict:
     return next(s for s in client.get("/api/studies").json()["data"] if s["slug"] == slug)
 
 
-def finish(client, run_id: int, tests: list[float], trains: list[float], report: bool = True) -> None:
+def finish(client, run_id: int, tests: list[float], trains: list[float], report: bool = True,
+           vals: list[float] | None = None) -> None:
+    """The run trained, as a worker reports it: validation accuracy ``vals`` (the test accuracies
+    when not given) where the run holds out validation images."""
+    holdout = client.get(f"/api/runs/{run_id}").json()["config"]["data"]["holdout"]
     attempt = client.post(f"/api/worker/runs/{run_id}/claim", json={"host": "h", "device": "cpu"}).json()["attempt"]
     metrics = [{"epoch": i + 1, "train_loss": 1.0, "train_acc": tr, "test_loss": 1.1, "test_acc": te, "lr": 0.1,
                 "seconds": 30.0} for i, (te, tr) in enumerate(zip(tests, trains, strict=True))]
+    if holdout:
+        for m, v in zip(metrics, vals or tests, strict=True):
+            m.update(val_acc=v, val_loss=1.05)
     assert client.post(f"/api/worker/runs/{run_id}/epochs",
                        json={"attempt": attempt, "metrics": metrics}).status_code == 204
     if report:
@@ -71,15 +78,21 @@ def test_launch_scales_epochs_and_the_report_sets_our_sizes_beside_the_seeds(cli
     for row in report["table"]:  # the presets' sizes are the seed's, to the unit
         assert row["params"] == row["ref_params"] and row["macs"] == row["ref_macs"], row
     assert {c["verdict"] for c in report["claims"]} == {"untested"}  # no epoch recorded yet
+    assert report["quick_version"].startswith("Quick version: epochs × 0.05 (120 → 6 epochs); 500 training images")
+    assert report["protocol"].startswith("This study keeps holdout 0, the seed's own protocol")
+    assert {row["holdout"] for row in report["table"]} == {0}
+    html = client.get(f"/api/studies/{study['id']}/report.html").text  # the export carries the banner
+    embedded = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S).group(1)
+    assert json.loads(embedded)["quick_version"] == report["quick_version"] and 'class="quick-version"' in html
 
 
 def test_report_computes_conclusions_and_differences_from_the_runs(client) -> None:
     entries = [
         {"key": "plain", "label": "plain", "config": tiny_config(epochs=4),
-         "reference": {"train_acc": 0.99, "test_acc": 0.74, "minutes": 45, "epochs": 120}},
+         "reference": {"train_acc": 0.99, "test_acc": 0.74, "minutes": 45}},
         {"key": "aug", "label": "augmented", "baseline": "plain",
          "config": tiny_config(epochs=4, augment={"crop": True}),
-         "reference": {"train_acc": 0.91, "test_acc": 0.85, "minutes": 54.6, "epochs": 120}},
+         "reference": {"train_acc": 0.91, "test_acc": 0.85, "minutes": 54.6}},
     ]
     claims = [{"kind": "raises", "keys": ["aug", "plain"], "text": "augmentation helps"},
               {"kind": "narrows_gap", "keys": ["aug", "plain"], "text": "augmentation narrows the gap"}]
@@ -89,21 +102,30 @@ def test_report_computes_conclusions_and_differences_from_the_runs(client) -> No
     assert r.status_code == 201, r.text
     study = r.json()
     launch = tester.post(f"/api/studies/{study['id']}/launches", json={"owner": "study-tester"}).json()
-    finish(client, launch["runs"]["plain"], [0.50, 0.60, 0.62, 0.61], [0.6, 0.8, 0.9, 0.97])
+    # validation chooses epoch 4 (test 61%); the test set's best, 62% at epoch 3, chooses nothing
+    finish(client, launch["runs"]["plain"], [0.50, 0.60, 0.62, 0.61], [0.6, 0.8, 0.9, 0.97],
+           vals=[0.52, 0.58, 0.60, 0.64])
     partial = client.get(f"/api/studies/{study['id']}/report").json()
     assert [c["verdict"] for c in partial["claims"]] == ["untested", "untested"] and partial["runs_finished"] == 1
     finish(client, launch["runs"]["aug"], [0.50, 0.65, 0.70, 0.72], [0.5, 0.66, 0.72, 0.75])
     report = client.get(f"/api/studies/{study['id']}/report").json()
     assert report["finished"] is True
     assert [c["verdict"] for c in report["claims"]] == ["holds", "holds"]
-    assert "61.0% (plain) → 72.0% (augmented): +11.0 pt" in report["claims"][0]["detail"]
+    assert ("test accuracy (epoch chosen on validation) 61.0% (plain) → 72.0% (augmented): +11.0 pt"
+            in report["claims"][0]["detail"])
     plain, aug = report["table"]
     assert plain["test_acc"] == 0.61 and plain["best_test_acc"] == 0.62 and plain["best_epoch"] == 3
+    assert (plain["best_val_acc"], plain["test_acc_at_best_val"], plain["val_epoch"]) == (0.64, 0.61, 4)
+    assert report["quick_version"] is None and "every choice (best epoch, ranking) is made on validation" in \
+        report["protocol"]
+    assert {"best test (chosen on test)", "best epoch (chosen on test)", "test acc at best val"} <= \
+        {c["title"] for c in report["columns"]}
     assert aug["diff_test_acc"] == pytest.approx(0.72 - 0.85) and aug["diff_train_acc"] == pytest.approx(0.75 - 0.91)
     assert aug["minutes"] == pytest.approx(2.0) and aug["minutes_per_120"] == pytest.approx(60.0)
     assert report["entries"][0]["evaluation"]["misclassified"][0]["png"] == PNG
     assert client.get(f"/api/studies/{study['id']}/report?images=false").json()["entries"][0]["evaluation"] is None
-    assert any(f.startswith("augmented raises test accuracy against plain") for f in report["findings"])
+    assert any(f.startswith("augmented raises test accuracy (epoch chosen on validation) against plain")
+               for f in report["findings"])
 
     text = client.get(f"/api/studies/{study['id']}/report.csv")
     assert text.headers["content-type"].startswith("text/csv")
@@ -219,6 +241,9 @@ def test_a_study_made_from_runs_reports_those_runs_at_once_and_launches_again(cl
          "claims[0].group", "not the group of any entry"),
         ({"name": "   ", "entries": [ENTRY_A]}, "name", "at least 1 character"),
         ({"name": "x", "entries": [{**ENTRY_A, "label": "y" * 201}]}, "entries[0].label", "at most 200"),
+        ({"name": "x", "entries": [ENTRY_A, {**ENTRY_B, "repeats": 17}]}, "entries[1].repeats",
+         "less than or equal to 16"),
+        ({"name": "x", "entries": [{**ENTRY_A, "repeats": 0}]}, "entries[0].repeats", "greater than or equal to 1"),
     ],
 )
 def test_invalid_study_is_refused_by_field_and_creates_nothing(client, body, field, needle) -> None:
@@ -277,8 +302,9 @@ def test_a_failed_or_deleted_run_is_reported_as_such_and_the_launch_still_ends(c
     var_id = launch["runs"]["var"]
     attempt = client.post(f"/api/worker/runs/{var_id}/claim", json={"host": "h", "device": "cpu"}).json()["attempt"]
     metrics = [{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "test_loss": 1.0, "test_acc": 0.7, "lr": 0.1,
-                "seconds": 1.0}]
-    client.post(f"/api/worker/runs/{var_id}/epochs", json={"attempt": attempt, "metrics": metrics})
+                "seconds": 1.0, "val_acc": 0.7, "val_loss": 1.0}]
+    assert client.post(f"/api/worker/runs/{var_id}/epochs",
+                       json={"attempt": attempt, "metrics": metrics}).status_code == 204
     client.post(f"/api/worker/runs/{var_id}/finish", json={"attempt": attempt, "status": "failed", "reason": "boom"})
     report = client.get(f"/api/studies/{study['id']}/report").json()
     assert report["finished"] is True
@@ -344,3 +370,86 @@ def test_csv_cells_are_never_spreadsheet_formulas() -> None:
     row = table_row({"label": "=HYPERLINK(\"http://x\")"}, None, {}, None)
     text = table_csv({"table": [row]})
     assert next(csv.DictReader(io.StringIO(text)))["entry"] == "'=HYPERLINK(\"http://x\")"
+
+
+def test_the_seed_study_says_it_keeps_holdout_0_before_it_is_launched(client) -> None:
+    study = shipped(client, "seed-report")
+    assert all(e["config"]["data"]["holdout"] == 0 for e in study["entries"])
+    report = client.get(f"/api/studies/{study['id']}/report").json()
+    if report["launch"] is None:
+        assert report["quick_version"] is None
+    assert "holdout 0, the seed's own protocol" in report["protocol"]
+    assert "chosen on the test set" in report["protocol"]
+
+
+def test_an_entry_with_repeats_launches_one_run_per_seed_in_one_group(client) -> None:
+    entries = [{"key": "rep", "label": "repeated", "config": tiny_config(epochs=3, seed=7), "repeats": 3},
+               {"key": "one", "label": "single", "config": tiny_config(epochs=3)}]
+    study = client.post("/api/studies", json={"name": "repeats", "entries": entries})
+    assert study.status_code == 201, study.text
+    study = study.json()
+    assert [e["repeats"] for e in study["entries"]] == [3, 1]
+    runs_before = client.get("/api/runs").json()["count"]
+    before = queue.queued_message_count()
+    r = client.post(f"/api/studies/{study['id']}/launches", json={})
+    assert r.status_code == 201, r.text
+    launch = r.json()
+    assert client.get("/api/runs").json()["count"] == runs_before + 4
+    assert queue.queued_message_count() == before + 4
+    ids = launch["run_ids"]["rep"]
+    assert len(ids) == 3 and launch["runs"]["rep"] == ids[0] and launch["run_ids"]["one"] == [launch["runs"]["one"]]
+    runs = [client.get(f"/api/runs/{i}").json() for i in ids]
+    assert [run["config"]["seed"] for run in runs] == [7, 8, 9]
+    assert [run["name"] for run in runs] == [f"repeats · repeated · seed {s}" for s in (7, 8, 9)]
+    group = {run["group_id"] for run in runs}
+    assert len(group) == 1 and None not in group  # one run group
+    strip = lambda c: {k: v for k, v in c.items() if k != "seed"}  # noqa: E731
+    assert strip(runs[0]["config"]) == strip(runs[1]["config"]) == strip(runs[2]["config"])
+    single = client.get(f"/api/runs/{launch['runs']['one']}").json()
+    assert single["group_id"] is None or single["group_id"] not in group
+
+    # the report: every run in the table, the entry's spread over its seeds, the claim on the CI
+    for run_id, final in zip(ids, (0.70, 0.72, 0.71), strict=True):
+        finish(client, run_id, [0.40, 0.60, final], [0.5, 0.7, 0.8], report=False)
+    report = client.get(f"/api/studies/{study['id']}/report").json()
+    assert [(row["entry"], row["seed"], row["repeat"]) for row in report["table"]] == [
+        ("repeated", 7, 0), ("repeated", 8, 1), ("repeated", 9, 2), ("single", 0, 0)]
+    (group_row,) = report["groups"]
+    assert (group_row["key"], group_row["n"], group_row["repeats"], group_row["seeds"]) == ("rep", 3, 3, [7, 8, 9])
+    assert group_row["headline"]["mean"] == pytest.approx(0.71) and group_row["headline"]["std"] == pytest.approx(0.01)
+    assert group_row["headline"]["ci_low"] < 0.71 < group_row["headline"]["ci_high"]
+    assert any(f.startswith("repeated over 3 seeds: test accuracy (epoch chosen on validation) 71.0% ± 1.0 pt")
+               for f in report["findings"])
+    assert [e["seed"] for e in report["entries"]] == [7, 8, 9, 0]
+    text = client.get(f"/api/studies/{study['id']}/report.csv").text
+    assert [r["seed"] for r in csv.DictReader(io.StringIO(text))] == ["7", "8", "9", "0"]
+
+
+def test_a_launch_over_the_quota_counts_every_repeat_and_makes_nothing(client, monkeypatch) -> None:
+    from backend.settings import settings
+
+    entries = [{"key": "a", "label": "A", "config": tiny_config(), "repeats": 4}]
+    study = client.post("/api/studies", json={"name": "quota repeats", "entries": entries}).json()
+    monkeypatch.setattr(settings, "MAX_RUNS_PER_REQUEST", 3)
+    runs_before = client.get("/api/runs").json()["count"]
+    r = client.post(f"/api/studies/{study['id']}/launches", json={})
+    assert r.status_code == 429, r.text
+    err = r.json()["detail"][0]
+    assert err["field"] == "quota.runs_per_request" and err["current"] == 4
+    assert client.get("/api/runs").json()["count"] == runs_before
+    assert client.get(f"/api/studies/{study['id']}").json()["launches"] == []
+
+
+def test_the_run_noise_study_launches_five_seeds_of_one_recipe(client) -> None:
+    study = shipped(client, "run-noise")
+    (entry,) = study["entries"]
+    assert entry["repeats"] == 5 and entry["config"]["data"]["holdout"] == 5000
+    launch = client.post(f"/api/studies/{study['id']}/launches", json={"epochs_scale": 0.5})
+    assert launch.status_code == 201, launch.text
+    ids = launch.json()["run_ids"][entry["key"]]
+    runs = [client.get(f"/api/runs/{i}").json() for i in ids]
+    assert [run["config"]["seed"] for run in runs] == [0, 1, 2, 3, 4]
+    assert len({run["group_id"] for run in runs}) == 1 and all(run["epochs"] == 4 for run in runs)
+    report = client.get(f"/api/studies/{study['id']}/report?launch={launch.json()['id']}").json()
+    assert report["groups"][0]["n"] == 0 and report["groups"][0]["repeats"] == 5
+    assert report["quick_version"].startswith("Quick version: epochs × 0.5 (8 → 4 epochs)")

@@ -19,15 +19,19 @@ def test_train_cli_prints_seed_lines_and_writes_result(tmp_path) -> None:
     tarball = write_tarball(tmp_path / "ds.tar.gz", folder)
     out = tmp_path / "result.json"
     proc = run("worker.train", "--preset", "wide_deep", "--augment", "--epochs", "2", "--batch-size", "8",
-               "--data", str(tarball), "--device", "cpu", "--out", str(out),
+               "--data", str(tarball), "--data.holdout", "10", "--device", "cpu", "--out", str(out),
                "--checkpoint-dir", str(tmp_path / "ckpt"))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    epoch_line = re.compile(r"^\[epoch (\d+)\] train accuracy: \d+% test accuracy: \d+% "
+    epoch_line = re.compile(r"^\[epoch (\d+)\] train accuracy: \d+% test accuracy: \d+% val accuracy: \d+% "
                             r"loss: \d+\.\d{3} duration: \d+\.\d{2}$")
     assert [int(epoch_line.match(line).group(1)) for line in lines[:2]] == [1, 2]
     assert re.match(r"^Training finished in \d{2}h \d{2}min \d{2}sec$", lines[2])
+    assert re.search(r"^Test accuracy \d+\.\d\d% at epoch [12], chosen on 10 held-out training images;",
+                     proc.stdout, re.M)
     result = json.loads(out.read_text())
+    assert result["selected_on"] == "val" and result["holdout"] == 10
+    assert all(m["val_acc"] is not None for m in result["history"])
     assert result["params"] == 253_638 and result["macs"] == 12_509_136
     assert [m["epoch"] for m in result["history"]] == [1, 2]
     assert result["config"]["augment"]["crop"] and result["config"]["augment"]["flip"]

@@ -17,7 +17,7 @@ from backend.training_config import TrainConfig
 from tests.utils.datasets import make_arrays, write_image_folder
 from tests.utils.services import ROOT
 from worker import export as onnx_export
-from worker.data import load_dataset
+from worker.data import load_dataset, run_split
 from worker.model import build_model
 from worker.trainer import train
 
@@ -67,8 +67,9 @@ def test_the_cli_exports_a_checkpoint(tmp_path) -> None:
     folder = write_image_folder(tmp_path / "ds", arrays)
     arch = {"family": "compact", "stages": [[8], [16]], "num_classes": 3}
     config = TrainConfig.model_validate({"architecture": arch, "epochs": 1, "batch_size": 8, "device": "cpu",
-                                         "data": {"source": str(folder)}})
-    train(config, load_dataset(str(folder)), checkpoint_dir=tmp_path / "ckpt", log=None)
+                                         "data": {"source": str(folder), "holdout": 3}})
+    # the export normalises like the run: its training images less the validation split
+    train(config, run_split(load_dataset(str(folder)), config), checkpoint_dir=tmp_path / "ckpt", log=None)
     out = tmp_path / "model.onnx"
     done = subprocess.run([sys.executable, "-m", "worker.export", str(tmp_path / "ckpt" / "best.pt"),
                            "--onnx", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)

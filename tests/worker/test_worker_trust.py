@@ -82,7 +82,7 @@ def lab_data(tmp_path, monkeypatch):
 def refused_by_the_worker(source: str, data) -> str:
     """The worker's refusal of ``source`` (as run_data reads it), checked to name no absolute path."""
     with pytest.raises(DatasetError, match="leads outside the lab's data folder") as refusal:
-        run_data(TrainConfig.model_validate(tiny_config(data={"source": source})))
+        run_data(TrainConfig.model_validate(tiny_config(data={"source": source, "holdout": 0})))
     message = str(refusal.value)
     assert str(data.resolve()) not in message and str(data.parent.resolve()) not in message, message
     assert "CNNLAB_DATA_DIR" in message
@@ -136,5 +136,5 @@ def test_links_that_stay_inside_the_data_folder_still_load(lab_data) -> None:
         (data / "linked" / "test" / cls).symlink_to(data / "real" / "test" / cls)
     (data / "holder").mkdir()
     (data / "holder" / "ds.tar.gz").symlink_to(write_tarball(data / "real.tar.gz", data / "real"))
-    assert len(run_data(TrainConfig.model_validate(tiny_config(data={"source": "linked"}))).train_y) == 6
-    assert len(run_data(TrainConfig.model_validate(tiny_config(data={"source": "holder"}))).train_y) == 6
+    assert len(run_data(TrainConfig.model_validate(tiny_config(data={"source": "linked", "holdout": 0}))).train_y) == 6
+    assert len(run_data(TrainConfig.model_validate(tiny_config(data={"source": "holder", "holdout": 0}))).train_y) == 6

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse
 
 from backend import events
-from backend.analysis import best_epoch, overfit_epoch
+from backend.analysis import best_epoch, choice_series, overfit_epoch
 from backend.api import live
 from backend.api.deps import QUOTA_RESPONSES, SessionDep, checkpoint_or_404, field_error, get_run_or_404
 from backend.api.streams import KEEPALIVE_S, RETRY, StreamMember, event_stream, sse, stream_responses
@@ -19,7 +19,16 @@ from backend.api.views import run_public
 from backend.auth.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
 from backend.limits import INT_MAX, CheckpointKind, EpochQuery, RunId
 from backend.models import RunEvaluation
-from backend.schemas import ClassReport, MetricPublic, MetricsPublic, RunCreate, RunDetail, RunPublic, RunsPublic
+from backend.schemas import (
+    ClassReport,
+    MetricPublic,
+    MetricsPublic,
+    RunCreate,
+    RunCreated,
+    RunDetail,
+    RunPublic,
+    RunsPublic,
+)
 from backend.services import admission
 from backend.services import runs as run_service
 from backend.services.users import record
@@ -28,14 +37,16 @@ from backend.statuses import FINISHED_STATUSES, RunStatus
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=AUTH_RESPONSES)
 
 
-@router.post("", status_code=201, response_model=RunDetail, responses=QUOTA_RESPONSES)
-def create_run(body: RunCreate, session: SessionDep, identity: Member) -> RunPublic:
-    """Queue a run of the caller's (any signed-in user)."""
+@router.post("", status_code=201, response_model=RunCreated, responses=QUOTA_RESPONSES)
+def create_run(body: RunCreate, session: SessionDep, identity: Member) -> RunCreated:
+    """Queue a run of the caller's (any signed-in user); with ``repeats``, that many runs of the
+    config with one seed each, as one group, admitted in one step (a quota refusal makes none)."""
     check_owner_field(identity, body.owner)
     assert identity.user is not None  # Member: a signed-in user
-    _, (run,) = admission.admit(session, identity.user, [admission.Planned(admission.checked_config(body.config),
-                                                                          body.name)])
-    return run_public(run, detail=True)
+    config = admission.checked_config(body.config)
+    planned = admission.repeated(config, body.repeat_seeds(), body.name, "repeats")
+    _, made = admission.admit(session, identity.user, planned)
+    return RunCreated(**run_public(made[0], detail=True).model_dump(), run_ids=[r.id for r in made])
 
 
 @router.get("", response_model=RunsPublic)
@@ -46,6 +57,7 @@ def read_runs(
         "pattern": "^(({0})(,({0}))*)?$".format("|".join(tuple(RunStatus)))}),
     owner: str | None = Query(None, max_length=100, pattern=r"^[^\x00]*$"),
     sweep: int | None = Query(None, ge=1, le=INT_MAX),
+    group: int | None = Query(None, ge=1, le=INT_MAX, description="the runs of one group of repeats"),
     q: str | None = Query(None, max_length=200, pattern=r"^[^\x00]*$",
                           description="text in the name, owner or architecture"),
     sort: str = Query("-created_at", description="a summary column, '-' for descending",
@@ -53,14 +65,18 @@ def read_runs(
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=INT_MAX),
 ) -> RunsPublic:
-    if sort.lstrip("-") not in run_service.SORTABLE:
+    if sort.lstrip("-") not in run_service.SORTABLE and sort.lstrip("-") != "best_test_acc":
         raise field_error("sort", f"must be one of {', '.join(sorted(run_service.SORTABLE))} (with an optional '-')")
     if status:
         unknown = [s for s in status.split(",") if s not in tuple(RunStatus)]
         if unknown:
             raise field_error("status", f"unknown status {unknown[0]!r}; one of {', '.join(tuple(RunStatus))}")
+    if sort.lstrip("-") == "best_test_acc":
+        raise field_error("sort", "best_test_acc is a maximum over epochs of test accuracy, chosen on the test set: "
+                                  "never a ranking; sort by test_acc_at_best_val (the epoch chosen on validation) "
+                                  "or best_val_acc")
     rows, count = run_service.list_runs(session, status=status, owner=owner, sweep_id=sweep, q=q, sort=sort,
-                                        limit=limit, offset=offset)
+                                        limit=limit, offset=offset, group_id=group)
     return RunsPublic(data=[run_public(r) for r in rows], count=count)
 
 
@@ -109,13 +125,17 @@ def read_metrics(run_id: RunId, session: SessionDep, _identity: Member, since_ep
 
 
 @router.get("/{run_id:int}/analysis")
-def read_analysis(run_id: RunId, session: SessionDep, _identity: Member) -> dict[str, int | None]:
-    """The epoch of best test accuracy and the epoch where overfitting starts (backend.analysis)."""
+def read_analysis(run_id: RunId, session: SessionDep, _identity: Member) -> dict[str, int | str | None]:
+    """The chosen epoch and the epoch where overfitting starts (backend.analysis), both read on the
+    validation accuracy when the run holds out images, else on test accuracy (``selected_on``)."""
     get_run_or_404(session, run_id)
     rows = run_service.metrics_of(session, run_id)
     epochs = [m.epoch for m in rows]
-    test, train = [m.test_acc for m in rows], [m.train_acc for m in rows]
-    return {"best_epoch": best_epoch(epochs, test), "overfit_epoch": overfit_epoch(epochs, train, test)}
+    selected_on, held_out = choice_series({"val_acc": [m.val_acc for m in rows],
+                                           "test_acc": [m.test_acc for m in rows]})
+    train = [m.train_acc for m in rows]
+    return {"best_epoch": best_epoch(epochs, held_out), "overfit_epoch": overfit_epoch(epochs, train, held_out),
+            "selected_on": selected_on}
 
 
 @router.get("/{run_id:int}/evaluation", response_model=ClassReport)

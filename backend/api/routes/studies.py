@@ -49,10 +49,13 @@ def finished_by_launch(session: Session, launch_ids: list[int]) -> dict[int, int
 
 
 def launch_public(launch: StudyLaunch, finished: int) -> LaunchPublic:
-    runs = {link.entry_key: link.run_id for link in launch.runs}
+    run_ids: dict[str, list[int | None]] = {}
+    for link in sorted(launch.runs, key=lambda link: (link.entry_key, link.repeat)):
+        run_ids.setdefault(link.entry_key, []).append(link.run_id)
     return LaunchPublic(id=launch.id, study_id=launch.study_id, owner=launch.owner.username,
                         epochs_scale=launch.epochs_scale, data_override=launch.data_override,
-                        created_at=launch.created_at, runs=runs, finished=finished)
+                        created_at=launch.created_at, runs={key: ids[0] for key, ids in run_ids.items()},
+                        run_ids=run_ids, finished=finished)
 
 
 def studies_public(session: Session, studies: list[Study]) -> list[StudyPublic]:
@@ -156,7 +159,8 @@ def create_study(body: StudyCreate, session: SessionDep, identity: Member) -> St
                              claims=study.claims)
         session.add(launch)
         session.flush()
-        session.add_all([StudyLaunchRun(launch_id=launch.id, entry_key=f"run{r.id}", run_id=r.id) for r in adopted])
+        session.add_all([StudyLaunchRun(launch_id=launch.id, entry_key=f"run{r.id}", repeat=0, run_id=r.id)
+                         for r in adopted])
     session.commit()
     session.refresh(study)
     return study_public(session, study)
@@ -181,8 +185,9 @@ def delete_study(study_id: StudyId, session: SessionDep, identity: Member) -> No
 
 @router.post("/{study_id}/launches", status_code=201, response_model=LaunchPublic, responses=QUOTA_RESPONSES)
 def launch_study(study_id: StudyId, body: LaunchCreate, session: SessionDep, identity: Member) -> LaunchPublic:
-    """Anyone launches any study: one run per entry, the caller's, each entry's epochs scaled (at
-    least 1); all are validated first."""
+    """Anyone launches any study: one run per entry and repeat (seeds seed, seed+1, …; each entry's
+    repeats one run group), the caller's, each entry's epochs scaled (at least 1); all are validated
+    first, and the caller's quotas count every run."""
     check_owner_field(identity, body.owner)
     study = study_or_404(session, study_id)
     assert identity.user is not None  # Member: a signed-in user

@@ -29,7 +29,8 @@ def points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
 def sweep_public(session: Session, sweep: Sweep) -> SweepPublic:
     runs = session.scalars(select(Run).where(Run.sweep_id == sweep.id).order_by(Run.id)).all()
     return SweepPublic(id=sweep.id, name=sweep.name, owner=sweep.owner.username, base_config=sweep.base_config,
-                       grid=sweep.grid, created_at=sweep.created_at, runs=[run_public(r) for r in runs])
+                       grid=sweep.grid, repeats=sweep.repeats, created_at=sweep.created_at,
+                       runs=[run_public(r) for r in runs])
 
 
 @router.post("", status_code=201, response_model=SweepPublic, responses=QUOTA_RESPONSES)
@@ -44,6 +45,9 @@ def create_sweep(body: SweepCreate, session: SessionDep, identity: Member) -> Sw
     count = math.prod(len(values) for values in body.grid.values())  # before a single point is built
     if count > MAX_SWEEP_POINTS:
         raise field_error("grid", f"{count:,} points is over the limit of {MAX_SWEEP_POINTS}")
+    if count * body.repeats > MAX_SWEEP_POINTS:
+        raise field_error("repeats", f"{count:,} points × {body.repeats} repeats = {count * body.repeats:,} runs is "
+                                     f"over the limit of {MAX_SWEEP_POINTS}")
     grid_points = points(body.grid)
     planned = []
     for point in grid_points:
@@ -54,15 +58,17 @@ def create_sweep(body: SweepCreate, session: SessionDep, identity: Member) -> Sw
         except ValueError as exc:
             raise field_error("grid", str(exc)) from None
         label = " ".join(f"{k.split('.')[-1]}={v}" for k, v in point.items())
-        planned.append(admission.Planned(admission.checked_config(raw, "base_config", note=f" (grid point {point})"),
-                                         f"{body.name} {label}"[:200]))
+        config = admission.checked_config(raw, "base_config", note=f" (grid point {point})")
+        seeds = [(config.seed + i) % 2**31 for i in range(body.repeats)]
+        planned += admission.repeated(config, seeds, f"{body.name} {label}"[:200], label)
 
     def link(sweep: Sweep, runs: list[Run]) -> None:
         for run in runs:
             run.sweep_id = sweep.id
 
     assert identity.user is not None  # Member: a signed-in user
-    sweep = Sweep(name=body.name, owner=identity.user, base_config=body.base_config, grid=body.grid)
+    sweep = Sweep(name=body.name, owner=identity.user, base_config=body.base_config, grid=body.grid,
+                  repeats=body.repeats)
     admission.admit(session, identity.user, planned, sweep, link)
     return sweep_public(session, sweep)
 

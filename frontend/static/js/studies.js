@@ -15,7 +15,7 @@
       if (s.slug) name.append(" ", cnn.el("small", "shipped", { class: "facts" }));
       const last = s.launches[s.launches.length - 1];
       tr.append(name, cnn.el("td", s.entries.length, { class: "num" }), cnn.el("td", s.launches.length, { class: "num" }),
-        cnn.el("td", last ? `${new Date(last.created_at).toLocaleString()} · ${last.finished} of ${Object.keys(last.runs).length} finished` : "–"),
+        cnn.el("td", last ? `${new Date(last.created_at).toLocaleString()} · ${last.finished} of ${Object.values(last.run_ids || {}).flat().length || Object.keys(last.runs).length} finished` : "–"),
         cnn.el("td", s.owner));
       return tr;
     }));

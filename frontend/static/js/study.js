@@ -28,7 +28,8 @@
       const c = e.config, tr = document.createElement("tr");
       const arch = typeof c.architecture === "string" ? c.architecture : (c.architecture.name || c.architecture.family || "custom");
       for (const [text, n] of [[e.key], [e.label], [arch], [c.epochs ?? 30, 1], [c.batch_size ?? 256, 1],
-        [`${c.optimizer || "sgd"} lr ${c.lr ?? 0.2} ${c.schedule || "onecycle"}`], [aug(c.augment)], [e.baseline || ""]]) {
+        [`${c.optimizer || "sgd"} lr ${c.lr ?? 0.2} ${c.schedule || "onecycle"}`], [aug(c.augment)], [e.baseline || ""],
+        [(c.data && c.data.holdout !== undefined) ? c.data.holdout : "default", 1], [e.repeats || 1, 1]]) {
         tr.append(cnn.el("td", text, n ? { class: "num" } : {}));
       }
       return tr;
@@ -36,7 +37,7 @@
     document.getElementById("delete-study").hidden = Boolean(s.slug) || !cnn.mayChange(s.owner);
     const current = select.value;
     select.replaceChildren(...[...s.launches].reverse().map((l) =>
-      cnn.el("option", `launch ${l.id} · ${new Date(l.created_at).toLocaleString()} · ×${l.epochs_scale} · ${l.finished}/${Object.keys(l.runs).length} finished`, { value: String(l.id) })));
+      cnn.el("option", `launch ${l.id} · ${new Date(l.created_at).toLocaleString()} · ×${l.epochs_scale} · ${l.finished}/${Object.values(l.run_ids || {}).flat().length || Object.keys(l.runs).length} finished`, { value: String(l.id) })));
     if (!s.launches.length) select.append(cnn.el("option", "not launched yet", { value: "" }));
     if (current && [...select.options].some((o) => o.value === current)) select.value = current;
   }

@@ -25,6 +25,11 @@ const cnnReport = (() => {
     return cell(text, ours !== null && ref !== null && ref !== undefined && ours !== ref ? "num diff mismatch" : "num");
   }
   const num = (x, d = 1) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
+  // an entry repeated over seeds names each of its runs by its seed
+  const runLabel = (e) => ((e.repeats || 1) > 1 ? `${e.label} · seed ${e.seed ?? e.repeat}` : e.label);
+  const runId = (e) => `${e.key}#${e.repeat || 0}`;
+  const meanStd = (s) => (!s || s.mean === null ? "–" : s.std === null ? cnn.pct(s.mean, 2)
+    : `${cnn.pct(s.mean, 2)} ± ${(100 * s.std).toFixed(2)} pt`);
 
   function drawTable(table, rows, live) {
     const tbody = table.querySelector("tbody");
@@ -34,13 +39,32 @@ const cnnReport = (() => {
       if (live && r.run_id) name.append(cnn.el("a", r.entry, { href: `/runs/${r.run_id}` })); else name.textContent = r.entry;
       tr.append(name);
       tr.append(cnn.statusCell(r.status || "no run"));
-      tr.append(sizeCell(r.params, r.ref_params), sizeCell(r.macs, r.ref_macs),
+      tr.append(cell(r.seed ?? "–", "num"), sizeCell(r.params, r.ref_params), sizeCell(r.macs, r.ref_macs),
         cell(`${r.epochs_done ?? "–"} / ${r.ref_epochs ?? "–"}`, "num"),
         cell(cnn.pct(r.train_acc), "num"), cell(cnn.pct(r.ref_train_acc, 0), "num"), diffCell(r.diff_train_acc),
         cell(cnn.pct(r.test_acc), "num"), cell(cnn.pct(r.ref_test_acc, 0), "num"), diffCell(r.diff_test_acc),
+        cell(r.best_val_acc === null || r.best_val_acc === undefined ? "–" : `${cnn.pct(r.best_val_acc)} (ep ${r.val_epoch})`, "num"),
+        cell(cnn.pct(r.test_acc_at_best_val), "num"),
         cell(r.best_test_acc === null ? "–" : `${cnn.pct(r.best_test_acc)} (ep ${r.best_epoch})`, "num"),
         cell(r.overfit_epoch ?? "–", "num"), cell(num(r.minutes), "num"), cell(num(r.minutes_per_120), "num"),
         cell(num(r.ref_minutes), "num"), minutesCell(r.diff_minutes, r.ref_minutes));
+      return tr;
+    }));
+  }
+
+  function drawGroups(root, groups) {
+    const section = root.querySelector(".groups-section");
+    section.hidden = !groups || groups.length === 0;
+    if (section.hidden) return;
+    section.querySelector("tbody").replaceChildren(...groups.map((g) => {
+      const tr = document.createElement("tr"), h = g.headline;
+      const name = document.createElement("th"); name.scope = "row"; name.textContent = g.entry;
+      tr.append(name, cell(`${g.n} / ${g.repeats}`, "num"), cell(g.seeds.join(", ") || "–", "num"),
+        cell(meanStd(h) + (g.selected_on === "test" ? " (last epoch)" : ""), "num"),
+        cell(!h || h.ci_low === null ? "–" : `${cnn.pct(h.ci_low, 2)} – ${cnn.pct(h.ci_high, 2)}`, "num"),
+        cell(!h ? "–" : `${cnn.pct(h.min, 2)} – ${cnn.pct(h.max, 2)}`, "num"),
+        cell(meanStd(g.best_val_acc), "num"), cell(meanStd(g.final_test_acc), "num"));
+      tr.dataset.key = g.key;
       return tr;
     }));
   }
@@ -49,8 +73,9 @@ const cnnReport = (() => {
     root.querySelector(".claims").replaceChildren(...report.claims.map((c) => {
       const li = document.createElement("li");
       li.dataset.verdict = c.verdict;
-      li.append(cnn.el("span", c.verdict, { class: "verdict " + c.verdict }), " ", cnn.el("span", c.text), cnn.el("br"),
-        cnn.el("small", c.detail, { class: "facts" }));
+      li.append(cnn.el("span", c.verdict, { class: "verdict " + c.verdict }), " ", cnn.el("span", c.text), cnn.el("br"));
+      if (c.reason) li.append(cnn.el("small", `Why ${c.verdict}: ${c.reason}`, { class: "reason" }), cnn.el("br"));
+      li.append(cnn.el("small", c.detail, { class: "facts" }));
       return li;
     }));
     root.querySelector(".claims-empty").hidden = report.claims.length > 0;
@@ -61,9 +86,9 @@ const cnnReport = (() => {
     const traces = [];
     entries.forEach((e, i) => {
       if (!e.series.epoch.length) return;
-      const color = cnn.colors[i % cnn.colors.length], name = cnn.plotText(e.label);
-      traces.push({ x: e.series.epoch, y: e.series["train_" + field], name: name + " (train)", legendgroup: e.key, showlegend: false, mode: "lines", line: { dash: "dash", color, width: 1 } });
-      traces.push({ x: e.series.epoch, y: e.series["test_" + field], name, legendgroup: e.key, mode: "lines", line: { color } });
+      const index = e.entry_index ?? i, color = cnn.colors[index % cnn.colors.length], name = cnn.plotText(runLabel(e));
+      traces.push({ x: e.series.epoch, y: e.series["train_" + field], name: name + " (train)", legendgroup: runId(e), showlegend: false, mode: "lines", line: { dash: "dash", color, width: 1 } });
+      traces.push({ x: e.series.epoch, y: e.series["test_" + field], name, legendgroup: runId(e), mode: "lines", line: { color } });
     });
     const longest = Math.max(1, ...entries.map((e) => e.series.epoch.length));
     Plotly.react(div, traces, cnn.chartLayout(title, ytitle, { pct, epochs: longest, legend: { font: { size: 10 } } }), plotCfg);
@@ -71,23 +96,28 @@ const cnnReport = (() => {
 
   function minis(container, entries) {
     if (container.children.length !== entries.length) {
-      container.replaceChildren(...entries.map((e) => cnn.el("div", null, { class: "mini", role: "img", "aria-label": `Train and test accuracy of ${e.label}` })));
+      container.replaceChildren(...entries.map((e) => cnn.el("div", null, { class: "mini", role: "img", "aria-label": `Train and test accuracy of ${runLabel(e)}` })));
     }
     entries.forEach((e, i) => {
       const s = e.series, mark = [];
-      for (const [epoch, color, label] of [[e.best_epoch, "#1d6b36", "best"], [e.overfit_epoch, "#b3261e", "overfits"]]) {
+      // the epoch chosen on validation where there is one; else the best test epoch (chosen on test)
+      const chosen = e.val_epoch || e.best_epoch;
+      for (const [epoch, color, label] of [[chosen, "#1d6b36", "best"], [e.overfit_epoch, "#b3261e", "overfits"]]) {
         if (epoch) mark.push({ type: "line", x0: epoch, x1: epoch, yref: "paper", y0: 0, y1: 1, line: { color, dash: "dot", width: 1.5 }, name: label });
       }
-      Plotly.react(container.children[i], [
+      const traces = [
         { x: s.epoch, y: s.train_acc, name: "train", mode: "lines", line: { dash: "dash", color: "#1f77b4" } },
         { x: s.epoch, y: s.test_acc, name: "test", mode: "lines", line: { color: "#1f77b4" } },
-      ], cnn.chartLayout(cnn.plotText(e.label), "", { pct: true, epochs: s.epoch.length, showlegend: false, shapes: mark,
-        title: { text: cnn.plotText(e.label), font: { size: 12 } }, margin: { t: 30, r: 8, b: 35, l: 45 }, height: 220 }), plotCfg);
+      ];
+      if (s.val_acc && s.val_acc.some((v) => v !== null)) traces.push({ x: s.epoch, y: s.val_acc, name: "validation", mode: "lines", line: { dash: "dot", color: "#ff7f0e" } });
+      const title = cnn.plotText(runLabel(e));
+      Plotly.react(container.children[i], traces, cnn.chartLayout(title, "", { pct: true, epochs: s.epoch.length, showlegend: false, shapes: mark,
+        title: { text: title, font: { size: 12 } }, margin: { t: 30, r: 8, b: 35, l: 45 }, height: 220 }), plotCfg);
     });
   }
 
   function classReport(details, entry) {
-    const chart = (what) => cnn.el("div", null, { class: "chart", role: "img", "aria-label": `${what} of ${entry.label}` });
+    const chart = (what) => cnn.el("div", null, { class: "chart", role: "img", "aria-label": `${what} of ${runLabel(entry)}` });
     const confusion = chart("Confusion matrix"), perClass = chart("Test accuracy per class");
     const charts = cnn.el("div", null, { class: "charts" }); charts.append(confusion, perClass);
     const gallery = cnn.el("div", null, { class: "gallery" });
@@ -100,10 +130,10 @@ const cnnReport = (() => {
 
   function drawClasses(container, entries) {
     for (const entry of entries) {
-      if (!entry.evaluation || container.querySelector(`[data-key="${CSS.escape(entry.key)}"]`)) continue;
-      const details = cnn.el("details", null, { "data-key": entry.key, class: "class-report" });
+      if (!entry.evaluation || container.querySelector(`[data-key="${CSS.escape(runId(entry))}"]`)) continue;
+      const details = cnn.el("details", null, { "data-key": runId(entry), class: "class-report" });
       // stored reports are served as saved: those from before views were named lack the field
-      details.append(cnn.el("summary", `${entry.label}: ${cnn.pct(entry.evaluation.accuracy)} of the test set (${entry.evaluation.views || "image"}), weights of epoch ${entry.evaluation.epoch}`));
+      details.append(cnn.el("summary", `${runLabel(entry)}: ${cnn.pct(entry.evaluation.accuracy)} of the test set (${entry.evaluation.views || "image"}), weights of epoch ${entry.evaluation.epoch}`));
       classReport(details, entry);
       container.append(details);
     }
@@ -117,7 +147,12 @@ const cnnReport = (() => {
         (l.data_override ? ` · data ${JSON.stringify(l.data_override)}` : "") +
         ` · ${report.runs_finished} of ${report.runs_total} runs finished`
       : "Not launched yet: launch it to get a report.";
+    const quick = root.querySelector(".quick-version");
+    quick.textContent = report.quick_version || "";
+    quick.hidden = !report.quick_version;
+    root.querySelector(".protocol").textContent = report.protocol || "";
     drawConclusions(root, report);
+    drawGroups(root, report.groups);
     drawTable(root.querySelector(".report-table"), report.table, live);
     const entries = report.entries.filter((e) => e.run);
     overlay(root.querySelector(".report-acc"), entries, "acc", "Accuracy, every run (train dashed, test solid)", "accuracy", true);
