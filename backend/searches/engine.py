@@ -10,7 +10,7 @@
   after a trial's run finishes, on every reaper tick (so a restarted backend carries on), and
   after stop/resume; a lock per search (an advisory lock on PostgreSQL, a thread lock on SQLite's
   one backend process) keeps two from asking at once.
-* :func:`epochs_recorded` reports each recorded epoch's test accuracy to the trial and asks the
+* :func:`epochs_recorded` reports each recorded epoch's validation accuracy to the trial and asks the
   pruner; a pruned run is asked (with its heartbeat answer) to stop, and ends ``pruned``.
 """
 
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from backend import events
 from backend.db import SessionLocal, engine
 from backend.models import Run, Search, User, utcnow
-from backend.searches.schemas import SearchCreate
+from backend.searches.schemas import LEGACY_TEST_OBJECTIVE, VAL_OBJECTIVE, SearchCreate
 from backend.searches.space import Dimension, Space, build_config, check_some_point_fits, grid_points, parse_space, size
 from backend.searches.storage import storage
 from backend.services import admission
@@ -45,7 +45,11 @@ from backend.training_config import TrainConfig
 
 log = logging.getLogger("cnnlab.searches")
 CONSTRAINT = "params_over_budget"  # > 0: infeasible (how far over, as a fraction of the budget)
-OBJECTIVE_COLUMNS = {"maximize best_test_acc": "best_test_acc", "minimize params": "params", "minimize macs": "macs"}
+# the run column each objective reads: a search chooses on validation (best_val_acc); searches made
+# before the validation split told Optuna best_test_acc, and keep reading it
+OBJECTIVE_COLUMNS = {VAL_OBJECTIVE: "best_val_acc", LEGACY_TEST_OBJECTIVE: "best_test_acc", "minimize params": "params",
+                     "minimize macs": "macs"}
+UNSEARCHABLE = ("data.holdout", "data.holdout_seed")  # every trial is judged on the same validation images
 MAX_ASKS_PER_STEP = 25  # samples one advance may draw (infeasible ones are cheap, not free); the next tick goes on
 _ADVISORY_BASE = 0x636E6E00  # 'cnn\0': advisory lock keys of searches
 _locks_guard = threading.Lock()
@@ -63,7 +67,7 @@ class Loaded:
 
 
 def directions(objectives: Sequence[str]) -> list[StudyDirection]:
-    """Optuna's direction of each objective ("maximize best_test_acc" → maximize)."""
+    """Optuna's direction of each objective ("maximize val_acc" → maximize)."""
     return [StudyDirection.MAXIMIZE if o.startswith("maximize") else StudyDirection.MINIMIZE for o in objectives]
 
 
@@ -152,6 +156,16 @@ def open_study(search: Search, spec: SearchCreate, epochs: int) -> optuna.Study:
 def check_body(body: SearchCreate) -> Space:
     """Every refusal of a search before anything is made: 422s naming the field and the limit."""
     base = admission.checked_config(body.base_config, "base_config")
+    if body.objectives[0] == LEGACY_TEST_OBJECTIVE:
+        raise admission.Refused("objectives[0]", f"'{LEGACY_TEST_OBJECTIVE}' chooses trials on the test set; a "
+                                                 f"search maximizes '{VAL_OBJECTIVE}' (held-out training images)")
+    if not base.data.holdout:
+        raise admission.Refused("base_config.data.holdout", "a search chooses among its trials on validation images: "
+                                                             "hold out at least 1 (the default is 5,000)")
+    for key in UNSEARCHABLE:
+        if key in body.space:
+            raise admission.Refused(f"space.{key}", "cannot vary: every trial is judged on the same validation "
+                                                    "images; set it in base_config")
     space = parse_space(body.space, base)
     check_some_point_fits(space)
     if len(body.objectives) > 1 and body.pruner != "none":
@@ -297,7 +311,8 @@ def sample(trial: optuna.Trial, space: Space) -> dict[str, Any]:
 
 
 def _infeasible_values(objectives: Sequence[str], params: int | None, macs: int | None) -> list[float]:
-    worst = {"best_test_acc": 0.0, "params": float(params or 2**31), "macs": float(macs or 2**40)}
+    worst = {"best_val_acc": 0.0, "best_test_acc": 0.0, "params": float(params or 2**31),
+             "macs": float(macs or 2**40)}
     return [worst[OBJECTIVE_COLUMNS[o]] for o in objectives]
 
 
@@ -433,7 +448,7 @@ def advance_all() -> None:
 # --- epochs, pruning ---------------------------------------------------------------------------------
 
 def epochs_recorded(session: Session, run: Run, epochs: Sequence[tuple[int, float]]) -> None:
-    """Report each newly recorded epoch's test accuracy to the run's trial and ask its pruner; when
+    """Report each newly recorded epoch's validation accuracy to the run's trial and ask its pruner; when
     it says prune, the run is asked to stop (its heartbeat answer carries it) and ends pruned."""
     if run.search_id is None or run.trial_number is None or run.status != RunStatus.RUNNING:
         return
@@ -450,9 +465,9 @@ def epochs_recorded(session: Session, run: Run, epochs: Sequence[tuple[int, floa
     if frozen.state != TrialState.RUNNING:
         return
     trial = optuna.Trial(study, trial_id)
-    for epoch, test_acc in epochs:
+    for epoch, accuracy in epochs:
         if epoch not in frozen.intermediate_values:
-            trial.report(test_acc, epoch)
+            trial.report(accuracy, epoch)
     if not run.prune_requested and trial.should_prune():
         session.execute(update(Run).where(Run.id == run.id, Run.status == RunStatus.RUNNING)
                         .values(prune_requested=True))

@@ -17,9 +17,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from backend.searches.engine import counted, directions
 from backend.searches.schemas import SearchDetail
-from backend.searches.views import pareto
+from backend.searches.views import objective, pareto
 
-ACCURACY = "best test accuracy"
+ACCURACY = "validation accuracy"  # the objective: held-out training images
 
 
 def _figure(fig: go.Figure) -> dict[str, Any]:
@@ -36,23 +36,23 @@ def trained_study(trials: list[FrozenTrial], directions: list[StudyDirection]) -
 
 def size_front(detail: SearchDetail, size_key: str, budget: int | None) -> dict[str, Any]:
     label = "parameters" if size_key == "net_params" else "MACs"
-    trained = [t for t in detail.trials if t.best_test_acc is not None and t.state in ("complete", "pruned",
-                                                                                       "running", "fail")]
+    trained = [t for t in detail.trials if objective(t) is not None and t.state in ("complete", "pruned", "running",
+                                                                                  "fail")]
     fig = go.Figure()
     for state, colour, name in (("complete", "#2a6fdb", "complete"), ("pruned", "#9aa4b2", "pruned"),
                                 ("running", "#f0a020", "running"), ("fail", "#c0392b", "failed")):
         group = [t for t in trained if t.state == state]
         if group:
             fig.add_trace(go.Scatter(
-                x=[getattr(t, size_key) for t in group], y=[t.best_test_acc for t in group], mode="markers",
+                x=[getattr(t, size_key) for t in group], y=[objective(t) for t in group], mode="markers",
                 name=name, marker={"color": colour, "size": 9},
                 text=[f"trial {t.number}" for t in group], hovertemplate="%{text}<br>%{x:,} " + label
                 + "<br>%{y:.4f}<extra></extra>"))
     complete = [t for t in trained if t.state == "complete"]
-    on_front = set(pareto([(t.number, t.best_test_acc or 0.0, float(getattr(t, size_key) or 0)) for t in complete]))
+    on_front = set(pareto([(t.number, objective(t) or 0.0, float(getattr(t, size_key) or 0)) for t in complete]))
     front = sorted((t for t in complete if t.number in on_front), key=lambda t: getattr(t, size_key) or 0)
     if front:
-        fig.add_trace(go.Scatter(x=[getattr(t, size_key) for t in front], y=[t.best_test_acc for t in front],
+        fig.add_trace(go.Scatter(x=[getattr(t, size_key) for t in front], y=[objective(t) for t in front],
                                  mode="lines", line={"shape": "hv", "color": "#2a6fdb"}, name="Pareto front"))
     over = [t for t in detail.trials if t.state == "infeasible" and getattr(t, size_key)]
     if over:
@@ -62,7 +62,8 @@ def size_front(detail: SearchDetail, size_key: str, budget: int | None) -> dict[
     if budget is not None:
         fig.add_vline(x=budget, line={"dash": "dash", "color": "#c0392b"},
                       annotation_text=f"budget {budget:,}", annotation_position="top left")
-    fig.update_layout(title=f"Best test accuracy against {label}", xaxis_title=label, yaxis_title=ACCURACY,
+    fig.update_layout(title=f"Validation accuracy (the objective) against {label}", xaxis_title=label,
+                      yaxis_title="validation accuracy",
                       yaxis={"rangemode": "tozero"})
     return _figure(fig)
 

@@ -27,7 +27,7 @@ _BEST_UNDER_BUDGET: dict[str, Any] = {
         "batch_size": {"choice": [128, 256, 512]},
         "augment.cutout": {"int": [0, 12], "step": 4},
     },
-    "objectives": ["maximize best_test_acc"],
+    "objectives": ["maximize val_acc"],
     "n_trials": 24,
     "max_concurrent": 2,
     "sampler": "tpe",

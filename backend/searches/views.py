@@ -41,11 +41,18 @@ def trial_public(trial: FrozenTrial, run: Run | None) -> TrialPublic:
         run_id=run.id if run else None, run_status=RunStatus(run.status) if run else None,
         net_params=run.params if run else trial.user_attrs.get("net_params"),
         macs=run.macs if run else trial.user_attrs.get("macs"),
+        best_val_acc=run.best_val_acc if run else None, test_acc_at_best_val=run.test_acc_at_best_val if run else None,
         best_test_acc=run.best_test_acc if run else None, epochs_done=run.epochs_done if run else None,
         epochs=run.epochs if run else None, pruned_at=pruned_at or (run.epochs_done if run and run.prune_requested
                                                                     and run.status == RunStatus.PRUNED else None),
         problem=problem,
     )
+
+
+def objective(trial: TrialPublic) -> float | None:
+    """What ranks a trial: its validation accuracy (searches from before the validation split
+    told Optuna their best test accuracy, and are ranked on it)."""
+    return trial.best_val_acc if trial.best_val_acc is not None else trial.best_test_acc
 
 
 def pareto(points: Sequence[tuple[int, float, float]]) -> list[int]:
@@ -85,16 +92,17 @@ def search_public(session: Session, search: Search, detail: bool = False,
             counts.running += 1
         elif t.run_status == RunStatus.QUEUED:
             counts.queued += 1
-    done = [t for t in public if t.state == "complete" and t.run_id is not None and t.best_test_acc is not None]
+    done = [t for t in public if t.state == "complete" and t.run_id is not None and objective(t) is not None]
     best = None
     if done:
-        top = max(done, key=lambda t: (t.best_test_acc or 0.0, -(t.net_params or 0)))
+        top = max(done, key=lambda t: (objective(t) or 0.0, -(t.net_params or 0)))
         run = runs[top.number]
-        best = BestTrial(number=top.number, run_id=run.id, best_test_acc=run.best_test_acc or 0.0,
+        best = BestTrial(number=top.number, run_id=run.id, best_val_acc=run.best_val_acc,
+                         test_acc_at_best_val=run.test_acc_at_best_val, best_test_acc=run.best_test_acc or 0.0,
                          net_params=run.params, macs=run.macs, params=top.params, config=run.config,
                          full_config=full_config(run.config, spec.full_epochs))
     second = spec.objectives[1].split()[1] if len(spec.objectives) > 1 else "params"
-    front = pareto([(t.number, t.best_test_acc or 0.0, float((t.net_params if second == "params" else t.macs) or 0))
+    front = pareto([(t.number, objective(t) or 0.0, float((t.net_params if second == "params" else t.macs) or 0))
                     for t in done])
     summary = SearchPublic(
         id=search.id, name=search.name, owner=search.owner.username, status=SearchStatus(search.status),

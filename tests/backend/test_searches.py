@@ -31,11 +31,15 @@ def claim(client, run_id: int) -> None:
     assert r.status_code == 200, r.text
 
 
-def train(client, run_id: int, accs: list[float], status: str = "succeeded") -> None:
-    """What a worker does: claim, report the epochs, finish."""
+def train(client, run_id: int, accs: list[float], status: str = "succeeded",
+          test_accs: list[float] | None = None) -> None:
+    """What a worker does: claim, report the epochs (validation accuracies ``accs``; test accuracies
+    the same unless given), finish."""
     claim(client, run_id)
     for epoch, acc in enumerate(accs, 1):
-        r = client.post(f"/api/worker/runs/{run_id}/epochs", json={"attempt": 1, "metrics": [metric(epoch, acc)]})
+        test = test_accs[epoch - 1] if test_accs else acc
+        r = client.post(f"/api/worker/runs/{run_id}/epochs",
+                        json={"attempt": 1, "metrics": [metric(epoch, test, val_acc=acc)]})
         assert r.status_code == 204, r.text
     r = client.post(f"/api/worker/runs/{run_id}/finish", json={"attempt": 1, "status": status, "reason": "done"})
     assert r.status_code == 204, r.text
@@ -86,12 +90,15 @@ def study_of(client, search_id: int) -> optuna.Study:
      "more than 1,000,000 points"),
     ({"space": {"architecture.family": {"choice": [["compact"], {"a": 1}]}}},
      "space.architecture.family.choice[0]", "a choice must be"),
-    ({"objectives": ["maximize best_test_acc", "minimize params"], "pruner": "median"}, "pruner", "two objectives"),
+    ({"objectives": ["maximize val_acc", "minimize params"], "pruner": "median"}, "pruner", "two objectives"),
     ({"sampler": "grid", "space": {"batch_size": {"choice": [16, 32]}, "seed": {"choice": [1, 2]}}, "n_trials": 2,
       "initial_points": [{"seed": 1}]}, "initial_points[0]", "needs every key"),
     ({"space": {"augment.cutout": {"int": [0, 12], "step": 4}}, "initial_points": [{"augment.cutout": 6}]},
      "initial_points[0].augment.cutout", "outside"),
     ({"max_concurrent": 17}, "max_concurrent", "16"),
+    ({"objectives": ["maximize best_test_acc"]}, "objectives[0]", "chooses trials on the test set"),
+    ({"base_config": tiny_config(epochs=4, data={"holdout": 0})}, "base_config.data.holdout", "validation images"),
+    ({"space": {"data.holdout": {"int": [10, 100]}}}, "space.data.holdout", "same validation images"),
     ({"base_config": tiny_config(epochs=4, time_budget_s=7200)}, "base_config.time_budget_s", "lab's time budget"),
 ])
 def test_a_search_is_refused_naming_the_field_and_nothing_is_made(client, change, field, words) -> None:
@@ -120,14 +127,17 @@ def test_a_search_asks_trials_as_runs_tells_them_and_completes(client) -> None:
             assert run["config"]["lr"] == pytest.approx(trial["params"]["lr"])
             assert run["config"]["batch_size"] == trial["params"]["batch_size"]
             numbers.add(trial["number"])
-            train(client, trial["run_id"], [0.2, 0.3 + 0.1 * i])
+            # the better a trial on validation, the worse on test: only validation may choose
+            train(client, trial["run_id"], [0.2, 0.3 + 0.1 * i], test_accs=[0.2, 0.6 - 0.1 * i])
     detail = client.get(f"/api/searches/{search['id']}").json()
     assert detail["status"] == "completed" and detail["finished_at"]
     assert numbers == {0, 1, 2, 3} and detail["counts"]["complete"] == 4
     study = study_of(client, search["id"])
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
     best = max(study.trials, key=lambda t: t.values[0])
-    assert detail["best"]["number"] == best.number and detail["best"]["best_test_acc"] == pytest.approx(0.4)
+    assert detail["best"]["number"] == best.number and detail["best"]["best_val_acc"] == pytest.approx(0.4)
+    assert detail["best"]["test_acc_at_best_val"] == pytest.approx(0.5)  # not the trials whose test reached 0.6
+    assert best.values[0] == pytest.approx(0.4)  # Optuna was told validation accuracy
     full = detail["best"]["full_config"]
     assert full["epochs"] == 30 and full["data"]["train_limit"] is None
     # every epoch was reported to the trial as it was recorded
@@ -290,7 +300,7 @@ def test_a_grid_search_visits_every_point_once(client) -> None:
 
 def test_a_two_objective_search_gives_a_pareto_front_and_takes_epochs(client) -> None:
     space = {"architecture.width_1": {"choice": [8, 16, 24]}}
-    search = create(client, objectives=["maximize best_test_acc", "minimize params"], sampler="nsga2",
+    search = create(client, objectives=["maximize val_acc", "minimize params"], sampler="nsga2",
                     space=space, n_trials=3, max_concurrent=3, seed=4)
     for trial in queued(client, search["id"]):
         width = trial["params"]["architecture.width_1"]

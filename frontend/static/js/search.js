@@ -23,7 +23,8 @@
       const state = t.run_status && t.state === "running" ? t.run_status : t.state;
       tr.append(cnn.el("td", t.number, { class: "num" }), cnn.statusCell(state), cnn.el("td", paramsText(t.params), { class: "params" }),
         cnn.el("td", cnn.int(t.net_params), { class: "num" }), cnn.el("td", cnn.int(t.macs), { class: "num" }),
-        cnn.el("td", cnn.pct(t.best_test_acc, 2), { class: "num" }),
+        cnn.el("td", cnn.pct(t.best_val_acc ?? t.best_test_acc, 2), { class: "num" }),
+        cnn.el("td", cnn.pct(t.test_acc_at_best_val, 2), { class: "num" }),
         cnn.el("td", t.epochs ? `${t.epochs_done} / ${t.epochs}` : "–", { class: "num" }),
         cnn.el("td", t.pruned_at ?? "–", { class: "num" }), run);
       tbody.append(tr);
@@ -45,7 +46,8 @@
     $("search-delete").hidden = !mine;
     $("best").hidden = !s.best;
     if (s.best) {
-      $("best-facts").textContent = `trial ${s.best.number} (run ${s.best.run_id}): ${cnn.pct(s.best.best_test_acc, 2)} best test accuracy, ` +
+      $("best-facts").textContent = `trial ${s.best.number} (run ${s.best.run_id}): ${cnn.pct(s.best.best_val_acc, 2)} validation accuracy (the objective), ` +
+        `${cnn.pct(s.best.test_acc_at_best_val, 2)} test accuracy at its chosen epoch, ` +
         `${cnn.int(s.best.net_params)} parameters, ${cnn.int(s.best.macs)} MACs`;
       $("best-params").textContent = JSON.stringify(s.best.params, null, 1);
     }

@@ -14,7 +14,7 @@
       name.append(link);
       tr.append(name, cnn.statusCell(s.status), cnn.el("td", `${s.counts.trials} / ${s.n_trials}`, { class: "num" }),
         cnn.el("td", s.counts.pruned, { class: "num" }), cnn.el("td", s.counts.infeasible, { class: "num" }),
-        cnn.el("td", s.best ? cnn.pct(s.best.best_test_acc, 2) : "–", { class: "num" }),
+        cnn.el("td", s.best ? cnn.pct(s.best.best_val_acc ?? s.best.best_test_acc, 2) : "–", { class: "num" }),
         cnn.el("td", `${s.sampler} / ${s.pruner}`), cnn.el("td", s.owner));
       tbody.append(tr);
     }
@@ -119,7 +119,7 @@
     }
     const second = $("search-objective").value;
     const body = { name: $("search-name").value, base_config: base, space: readSpace(),
-      objectives: ["maximize best_test_acc", ...(second ? [second] : [])], sampler: $("search-sampler").value,
+      objectives: ["maximize val_acc", ...(second ? [second] : [])], sampler: $("search-sampler").value,
       pruner: $("search-pruner").value, n_trials: Number($("search-trials").value),
       max_concurrent: Number($("search-concurrent").value), seed: Number($("search-seed").value) };
     $("search-start").disabled = true;
