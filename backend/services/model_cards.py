@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from backend import prediction
 from backend.architecture import parse_architecture, summarize
 from backend.models import Run, RunEvaluation, RunModel
+from backend.statuses import SelectedOn
 
 
 def card(session: Session, run: Run) -> dict[str, Any]:
@@ -34,7 +35,9 @@ def card(session: Session, run: Run) -> dict[str, Any]:
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "architecture": arch.model_dump(mode="json"), "layers": summary.to_dict()["rows"],
         "params": summary.total_params, "macs": summary.total_macs,
-        "test_accuracy": report["accuracy"] if report else run.best_test_acc,
+        "test_accuracy": report["accuracy"] if report else run.test_acc_at_best_val,
+        "selected_on": run.selected_on, "holdout": run.holdout, "validation_accuracy": run.best_val_acc,
+        "chosen_epoch": run.best_epoch,
         "test_accuracy_views": report.get("views") if report else None,
         "per_class_accuracy": dict(zip(report["classes"], report["per_class_acc"], strict=True)) if report else None,
         "class_names": report["classes"] if report else None,
@@ -47,6 +50,16 @@ def card(session: Session, run: Run) -> dict[str, Any]:
                                              "download": f"/api/runs/{run.id}/model.onnx" if model.status == "ready"
                                              else None},
     }
+
+
+def chosen_words(c: dict[str, Any]) -> str:
+    """How the weights were chosen: "weights chosen on 5,000 held-out training images at epoch 27
+    (validation accuracy 84.10%)", or on the test set (optimistic) for runs without a holdout."""
+    epoch = f" at epoch {c['chosen_epoch']}" if c["chosen_epoch"] else ""
+    if c["selected_on"] == SelectedOn.VAL:
+        return (f"Weights chosen on {c['holdout']:,} held-out training images{epoch} (validation accuracy "
+                f"{_pct(c['validation_accuracy'])}); the test set only reports")
+    return f"Weights chosen on the test set{epoch} (no validation split): the test accuracy is optimistic"
 
 
 def _pct(x: float | None) -> str:
@@ -77,6 +90,7 @@ def markdown(c: dict[str, Any]) -> str:
              f"{c['params']:,} parameters, {c['macs']:,} MACs",
              f"- Test accuracy **{_pct(c['test_accuracy'])}**"
              + (f" ({_text(c['test_accuracy_views'])}, weights of epoch {c['best_epoch']})" if c["best_epoch"] else ""),
+             f"- {chosen_words(c)}",
              f"- Dataset {_text(c['dataset'].get('source', 'cifar10'))}, seed {c['seed']}",
              f"- Input: {_text(c['input'])}"]
     if c["normalisation"]:

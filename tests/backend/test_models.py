@@ -43,7 +43,7 @@ def trained(tmp_path_factory):
 def finished_run(client, model: bytes | None = None, failure: str | None = None) -> int:
     run = client.post("/api/runs", json={"name": "clf", "config": tiny_config(architecture=ARCH, epochs=2)}).json()
     assert client.post(f"/api/worker/runs/{run['id']}/claim", json={"host": "h", "device": "cpu"}).status_code == 200
-    client.post(f"/api/worker/runs/{run['id']}/epochs", json={"attempt": 1, "metrics": [metric(1), metric(2)]})
+    client.post(f"/api/worker/runs/{run['id']}/epochs", json={"attempt": 1, "metrics": [metric(1, 0.5, val_acc=0.55), metric(2, 0.48, val_acc=0.6)]})
     if model is not None:
         r = client.put(f"/api/worker/runs/{run['id']}/model?epoch=2", content=model,
                        headers={"Content-Type": "application/octet-stream"})
@@ -89,6 +89,9 @@ def test_a_trained_model_classifies_its_training_images_through_the_api(client, 
     md = client.get(f"/api/runs/{run_id}/model-card.md")
     assert md.headers["content-type"].startswith("text/markdown") and "# Model card: run" in md.text
     assert "- Normalisation: mean [" in md.text and "## Layers" in md.text and "## Training config" in md.text
+    # chosen on validation: epoch 2 (val 60%), though epoch 1 had the better test accuracy
+    assert card["selected_on"] == "val" and card["chosen_epoch"] == 2 and card["test_accuracy"] == pytest.approx(0.48)
+    assert "- Weights chosen on 50 held-out training images at epoch 2 (validation accuracy 60.00%)" in md.text
 
 
 def test_other_sizes_and_modes_are_prepared_like_the_loader(trained) -> None:
