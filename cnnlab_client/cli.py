@@ -40,13 +40,16 @@ def read_json(name: str) -> dict[str, Any]:
     return data
 
 
-def run_body(data: dict[str, Any], name: str | None = None, owner: str | None = None) -> dict[str, Any]:
+def run_body(data: dict[str, Any], name: str | None = None, owner: str | None = None,
+             repeats: int | None = None) -> dict[str, Any]:
     """A POST /api/runs body from FILE: the body itself, or a bare config (no "config" key) wrapped in one."""
     body = dict(data) if "config" in data else {"config": data}
     if name is not None:
         body["name"] = name
     if owner is not None:
         body["owner"] = owner
+    if repeats is not None:
+        body["repeats"] = repeats
     return body
 
 
@@ -70,7 +73,8 @@ COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str], bool]] = [  # header, 
     ("NAME", lambda r: clip(r["name"], 40), False),
     ("OWNER", lambda r: clip(r["owner"], 20), False),
     ("PARAMS", lambda r: count(r.get("params")), True),
-    ("BEST TEST", lambda r: percent(r.get("best_test_acc")), True),
+    ("TEST@VAL", lambda r: percent(r.get("test_acc_at_best_val")) + ("" if r.get("selected_on") == "val" else "*"),
+     True),  # * : chosen on test (no validation split)
     ("EPOCHS", lambda r: f"{r.get('epochs_done', 0)}/{r.get('epochs', '?')}", True),
 ]
 
@@ -105,9 +109,19 @@ def watch_run(client: Client, run_id: int) -> int:
 
 
 def cmd_submit_run(client: Client, args: argparse.Namespace) -> int:
-    run = client.submit_run(run_body(read_json(args.file), args.name, args.owner))
+    run = client.submit_run(run_body(read_json(args.file), args.name, args.owner, args.repeats))
+    ids = run.get("run_ids") or [run["id"]]
     print(run_summary(run), flush=True)
-    return watch_run(client, run["id"]) if args.watch else 0
+    if len(ids) > 1:
+        print(f"group {run['group_id']}: runs {', '.join(map(str, ids))} (seeds {run['seed']}…)", flush=True)
+    if not args.watch:
+        return 0
+    worst = 0
+    for i in ids:
+        if len(ids) > 1:
+            print(f"--- run {i}", flush=True)
+        worst = max(worst, watch_run(client, i))
+    return worst
 
 
 def cmd_submit_sweep(client: Client, args: argparse.Namespace) -> int:
@@ -139,6 +153,8 @@ def cmd_list(client: Client, args: argparse.Namespace) -> int:
         print("no runs", file=sys.stderr)
         return 0
     print("\n".join(table(runs)))
+    print("TEST@VAL: test accuracy at the epoch chosen on validation; * chosen on test (no validation split)",
+          file=sys.stderr)
     if page.get("count", len(runs)) > len(runs):
         print(f"({len(runs)} of {page['count']} runs; --limit shows more)", file=sys.stderr)
     return 0
@@ -213,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--name", help="the run's name (overrides FILE's)")
     one.add_argument("--owner", help="the run's owner (overrides FILE's)")
     one.add_argument("--watch", action="store_true", help="follow the run until it finishes")
+    one.add_argument("--repeats", type=positive, help="train it this many times with seeds seed, seed+1, … (1-16), "
+                                                      "as one group")
     one.set_defaults(func=cmd_submit_run)
     sweep = kinds.add_parser("sweep", parents=[common], help="POST /api/sweeps: {name, base_config, grid}")
     sweep.add_argument("file", metavar="FILE.json", help="the JSON file ('-': standard input)")

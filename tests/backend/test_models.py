@@ -43,7 +43,8 @@ def trained(tmp_path_factory):
 def finished_run(client, model: bytes | None = None, failure: str | None = None) -> int:
     run = client.post("/api/runs", json={"name": "clf", "config": tiny_config(architecture=ARCH, epochs=2)}).json()
     assert client.post(f"/api/worker/runs/{run['id']}/claim", json={"host": "h", "device": "cpu"}).status_code == 200
-    client.post(f"/api/worker/runs/{run['id']}/epochs", json={"attempt": 1, "metrics": [metric(1, 0.5, val_acc=0.55), metric(2, 0.48, val_acc=0.6)]})
+    client.post(f"/api/worker/runs/{run['id']}/epochs", json={"attempt": 1, "metrics": [metric(1, 0.5, val_acc=0.55),
+                                                                          metric(2, 0.48, val_acc=0.6)]})
     if model is not None:
         r = client.put(f"/api/worker/runs/{run['id']}/model?epoch=2", content=model,
                        headers={"Content-Type": "application/octet-stream"})

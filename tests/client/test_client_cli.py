@@ -25,7 +25,7 @@ from tests.utils.services import ROOT, free_port
 
 pytestmark = pytest.mark.integration
 
-SEED_LINE = re.compile(r"^\[epoch (\d+)\] train accuracy: \d+% test accuracy: \d+% "
+SEED_LINE = re.compile(r"^\[epoch (\d+)\] train accuracy: \d+% test accuracy: \d+% val accuracy: \d+% "
                        r"loss: \d+\.\d{3} duration: \d+\.\d{2}$")
 CLIENT_ENV = ("CNNLAB_URL", "CNNLAB_TOKEN", "CNNLAB_CLIENT_CONFIG", "PYTHONPATH")
 
@@ -100,16 +100,17 @@ def test_submit_run_watch_prints_seed_lines_then_list_and_show(lab, worker, cli,
     epoch_lines = [line for line in lines if line.startswith("[epoch ")]
     assert [int(SEED_LINE.match(line).group(1)) for line in epoch_lines] == [1, 2, 3]
     assert epoch_lines == [seed_line(m) for m in lab.metrics(run_id)]
-    best = f"best test accuracy {run['best_test_acc']:.1%} at epoch {run['best_epoch']}"
+    best = (f"test accuracy {run['test_acc_at_best_val']:.1%} at epoch {run['best_epoch']}, chosen on validation "
+            f"({run['best_val_acc']:.1%})")
     assert lines[-1] == f"run {run_id} succeeded: {best}"
     assert "status: running" in lines
 
     listing = cli("--url", lab.url, "list", "--status", "succeeded", "--limit", "5", env=lab_env(lab))
     assert listing.returncode == 0, listing.stderr
     header, *rows = listing.stdout.splitlines()
-    assert header.split() == ["ID", "STATUS", "NAME", "OWNER", "PARAMS", "BEST", "TEST", "EPOCHS"]
+    assert header.split() == ["ID", "STATUS", "NAME", "OWNER", "PARAMS", "TEST@VAL", "EPOCHS"]
     row = next(r for r in rows if r.split()[0] == str(run_id))
-    assert "succeeded" in row and "client watch" in row and f"{run['best_test_acc']:.1%}" in row
+    assert "succeeded" in row and "client watch" in row and f"{run['test_acc_at_best_val']:.1%} " in row
     assert row.split()[-1] == "3/3" and f"{run['params']:,}" in row
 
     shown = cli("show", str(run_id), "--url", lab.url, env=lab_env(lab))  # --url after the command works too
@@ -147,6 +148,22 @@ def test_cancel_of_a_queued_run(lab, cli, tmp_path) -> None:  # no worker: nothi
     assert nobody.returncode == 0 and nobody.stdout == "" and nobody.stderr == "no runs\n"
 
 
+def test_submit_with_repeats_makes_one_group_of_seeds(lab, cli, tmp_path) -> None:  # no worker: they stay queued
+    body = write_json(tmp_path / "repeats.json", {"name": "client repeats", "config": tiny_config(seed=40)})
+    proc = cli("--url", lab.url, "submit", "run", body, "--repeats", "3", env=lab_env(lab))
+    assert proc.returncode == 0, proc.stderr
+    head, group_line = proc.stdout.splitlines()
+    group = re.match(r"^group (\d+): runs (\d+), (\d+), (\d+) \(seeds 40…\)$", group_line)
+    assert group, group_line
+    runs = [lab.run(int(i)) for i in group.groups()[1:]]
+    assert [r["seed"] for r in runs] == [40, 41, 42] and {r["group_id"] for r in runs} == {int(group.group(1))}
+    for run in runs:
+        assert cli("--url", lab.url, "cancel", str(run["id"]), env=lab_env(lab)).returncode == 0
+    over = cli("--url", lab.url, "submit", "run", body, "--repeats", "17", env=lab_env(lab))
+    assert over.returncode == 1 and over.stderr.startswith("HTTP 422: repeats: "), over.stderr
+    assert "16" in over.stderr
+
+
 def test_bad_requests_exit_1_with_the_field_and_usage_errors_exit_2(lab, cli, tmp_path) -> None:
     bad = write_json(tmp_path / "bad.json", {"name": "bad", "config": tiny_config(epochs=0)})
     proc = cli("--url", lab.url, "submit", "run", bad, env=lab_env(lab))
@@ -179,7 +196,7 @@ def test_submit_sweep_watch_follows_each_run(lab, worker, cli, tmp_path) -> None
     ids = [int(match.group(1)) for match in runs]
     for run_id in ids:
         assert f"--- run {run_id} " in proc.stdout
-        assert re.search(rf"^run {run_id} succeeded: best test accuracy ", proc.stdout, re.M)
+        assert re.search(rf"^run {run_id} succeeded: test accuracy .*, chosen on validation ", proc.stdout, re.M)
     assert [int(SEED_LINE.match(line).group(1)) for line in lines if line.startswith("[epoch")] == [1, 2, 1, 2]
 
 
@@ -274,7 +291,8 @@ def test_watch_reconnects_with_last_event_id(stub, cli) -> None:
     first = sse(("status", run_json("running"), 0), ("metric", {**METRIC, "epoch": 1}, 1))
     second = sse(("metric", {**METRIC, "epoch": 1}, 1), ("metric", {**METRIC, "epoch": 2}, 2),
                  ("status", run_json("running"), 2),
-                 ("status", run_json("succeeded", best_test_acc=0.853, best_epoch=2, reason="completed 2 epochs"), 2))
+                 ("status", run_json("succeeded", best_test_acc=0.86, test_acc_at_best_val=0.853, best_val_acc=0.84,
+                                     selected_on="val", best_epoch=2, reason="completed 2 epochs"), 2))
     stream = {"Content-Type": "text/event-stream"}
     stub.answers[("GET", "/api/runs/7/events")] = [
         (200, {**stream, "Content-Length": str(len(first) + 500)}, first),  # the connection drops mid-stream
@@ -285,7 +303,7 @@ def test_watch_reconnects_with_last_event_id(stub, cli) -> None:
     assert proc.returncode == 0, proc.stderr
     line = "[epoch {}] train accuracy: 91% test accuracy: 85% loss: 0.265 duration: 27.22"
     assert proc.stdout.splitlines() == ["status: running", line.format(1), line.format(2),
-                                        "run 7 succeeded: best test accuracy 85.3% at epoch 2"]
+                                        "run 7 succeeded: test accuracy 85.3% at epoch 2, chosen on validation (84.0%)"]
     assert proc.stderr.count("reconnecting") == 2
     sent = [headers for _, _, headers in stub.requests]
     assert [h.get("last-event-id") for h in sent] == [None, "1", "1"]
@@ -294,8 +312,8 @@ def test_watch_reconnects_with_last_event_id(stub, cli) -> None:
 
 @pytest.mark.parametrize(("status", "code", "tail"), [
     ("timed_out", 0,
-     "run 7 timed_out: over the time budget; stopped after epoch 1 (best test accuracy 50.0% at epoch 1)"),
-    ("failed", 1, "run 7 failed: RuntimeError: boom (best test accuracy 50.0% at epoch 1)"),
+     "run 7 timed_out: over the time budget; stopped after epoch 1 (test accuracy 50.0% at epoch 1, chosen on test)"),
+    ("failed", 1, "run 7 failed: RuntimeError: boom (test accuracy 50.0% at epoch 1, chosen on test)"),
 ])
 def test_watch_exit_code_follows_the_ending(stub, cli, status, code, tail) -> None:
     reason = {"timed_out": "over the time budget; stopped after epoch 1", "failed": "RuntimeError: boom"}[status]
