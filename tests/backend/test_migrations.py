@@ -123,3 +123,38 @@ def test_migrations_both_ways_on_postgresql() -> None:
 def test_migration_carries_free_text_owners_on_postgresql() -> None:
     with postgres_database() as url:
         check_owners_carried(url)
+
+
+def check_older_runs_chosen_on_test(url: str) -> None:
+    """0009: a run recorded before the validation split is marked chosen on test, its headline its
+    best test accuracy and its final test accuracy its last epoch's; down and up again keeps it."""
+    upgrade(url, "0008")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO users (username, display_name, role, active, created_at) VALUES "
+                              "('old', 'old', 'member', true, CURRENT_TIMESTAMP)"))
+            owner = "(SELECT id FROM users WHERE username = 'old')"
+            conn.execute(text(RUN_ROW.replace(":owner", owner).replace("(name, owner,", "(name, owner_id,")
+                              .replace("epochs_done, train_seconds)", "epochs_done, train_seconds, best_test_acc, "
+                                                                     "last_test_acc)")
+                              .replace("0, 0)", "2, 0, 0.71, 0.69)")), {"name": "before"})
+        upgrade(url)
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT selected_on, holdout, test_acc_at_best_val, final_test_acc, best_val_acc "
+                                    "FROM runs WHERE name = 'before'")).one()
+        assert tuple(row) == ("test", 0, 0.71, 0.69, None)
+        downgrade(url, "0008")
+        upgrade(url)
+    finally:
+        engine.dispose()
+
+
+def test_older_runs_are_chosen_on_test_on_sqlite(tmp_path) -> None:
+    check_older_runs_chosen_on_test(f"sqlite:///{tmp_path / 'v.db'}")
+
+
+@pytest.mark.integration
+def test_older_runs_are_chosen_on_test_on_postgresql() -> None:
+    with postgres_database() as url:
+        check_older_runs_chosen_on_test(url)
