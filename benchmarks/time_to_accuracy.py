@@ -22,7 +22,7 @@ from backend.recipes import PILOT_15MIN, RECIPES
 from backend.training_config import TrainConfig
 from benchmarks.common import cifar10_path, machine
 from worker import flags
-from worker.data import load_dataset
+from worker.data import load_dataset, run_split
 from worker.trainer import train
 
 SEED_SECONDS_TO_85 = 54 * 60 + 38
@@ -68,7 +68,7 @@ def config_from(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict
 
 def main() -> None:
     args, overrides, config = config_from()
-    data = load_dataset(cifar10_path(), cache_dir="var/cache")
+    data = run_split(load_dataset(cifar10_path(), cache_dir="var/cache"), config)
     weights = Path("var/benchmarks") / args.name
     shutil.rmtree(weights, ignore_errors=True)  # a fresh run, not a resume of an older one
     result = train(config, data, checkpoint_dir=weights)
@@ -89,15 +89,18 @@ def main() -> None:
                  "training_plus_eval_s": result.elapsed_s + result.final_eval_s}
     out = {"machine": machine(), "preset": args.preset, "recipe": args.recipe, "overrides": overrides,
            "params": result.params, "macs": result.macs,
-           "best_acc": result.best_acc, "best_epoch": result.best_epoch, "stop_reason": result.stop_reason,
+           "selected_on": result.selected_on, "holdout": result.holdout, "test_acc_at_best": result.test_acc_at_best,
+           "best_val_acc": result.best_val_acc, "best_test_acc": result.best_test_acc,
+           "best_epoch": result.best_epoch, "stop_reason": result.stop_reason,
            "elapsed_s": result.elapsed_s, "seconds_to": reached,
            "final_evaluation": final,
            "final_weights_test_acc_by_tta": ablation, **{"result": result.to_dict()}}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(out, indent=2))
     print(f"machine: {out['machine']}")
-    print(f"{args.preset}: {result.params:,} params, best test accuracy {result.best_acc:.2%} "
-          f"(epoch {result.best_epoch}), {result.elapsed_s:.0f} s, stopped: {result.stop_reason}")
+    print(f"{args.preset}: {result.params:,} params, test accuracy {result.test_acc_at_best:.2%} at epoch "
+          f"{result.best_epoch} chosen on {result.chosen_on_words}, {result.elapsed_s:.0f} s, "
+          f"stopped: {result.stop_reason}")
     for target, secs in reached.items():
         print(f"  {target}: {'not reached' if secs is None else f'{secs:.0f} s of training'}")
     if final:

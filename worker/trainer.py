@@ -210,6 +210,10 @@ def train(
         raise ValueError(
             f"architecture.num_classes: {arch.num_classes} does not match the dataset's {len(data.classes)} classes"
         )
+    held = len(data.val_y) if data.val_y is not None else 0
+    if held != config.data.holdout:
+        raise ValueError(f"data.holdout: the config holds out {config.data.holdout:,} images but the dataset carries "
+                         f"{held:,}; prepare it with worker.data.run_split(data, config)")
     summary = summarize(arch)
     bf16 = use_bf16(device, config.precision)
     # the test-time views of each epoch's evaluation; the final one always uses the config's

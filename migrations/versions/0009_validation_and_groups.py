@@ -49,6 +49,7 @@ def upgrade() -> None:
         batch.create_index("ix_runs_test_acc_at_best_val", ["test_acc_at_best_val"])
         batch.create_check_constraint("ck_runs_selected_on", "selected_on IN ('val', 'test')")
     conn.execute(sa.text("UPDATE runs SET test_acc_at_best_val = best_test_acc, final_test_acc = last_test_acc"))
+    _hold_out_nothing_in_older_configs(conn)
     with _batch(conn, "epoch_metrics") as batch:
         batch.add_column(sa.Column("val_loss", sa.Float(), nullable=True))
         batch.add_column(sa.Column("val_acc", sa.Float(), nullable=True))
@@ -62,6 +63,17 @@ def upgrade() -> None:
         batch.create_primary_key("study_launch_runs_pkey", ["launch_id", "entry_key", "repeat"])
     with _batch(conn, "sweeps") as batch:
         batch.add_column(sa.Column("repeats", sa.Integer(), nullable=False, server_default="1"))
+
+
+def _hold_out_nothing_in_older_configs(conn: sa.Connection) -> None:
+    """Each older run's config says what it was: no validation split (``data.holdout: 0``), so a run
+    still queued at the upgrade trains as it was asked, and "run again" repeats it faithfully (a
+    config without the key would read the new default, 5,000)."""
+    runs = sa.table("runs", sa.column("id", sa.Integer()), sa.column("config", sa.JSON()))
+    for run_id, config in conn.execute(sa.select(runs.c.id, runs.c.config)).all():
+        if isinstance(config, dict) and "holdout" not in (config.get("data") or {}):
+            config = {**config, "data": {**(config.get("data") or {}), "holdout": 0}}
+            conn.execute(sa.update(runs).where(runs.c.id == run_id).values(config=config))
 
 
 def downgrade() -> None:

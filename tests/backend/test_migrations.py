@@ -3,6 +3,8 @@ equals the models'."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -141,9 +143,11 @@ def check_older_runs_chosen_on_test(url: str) -> None:
                               .replace("0, 0)", "2, 0, 0.71, 0.69)")), {"name": "before"})
         upgrade(url)
         with engine.connect() as conn:
-            row = conn.execute(text("SELECT selected_on, holdout, test_acc_at_best_val, final_test_acc, best_val_acc "
-                                    "FROM runs WHERE name = 'before'")).one()
-        assert tuple(row) == ("test", 0, 0.71, 0.69, None)
+            row = conn.execute(text("SELECT selected_on, holdout, test_acc_at_best_val, final_test_acc, best_val_acc, "
+                                    "config FROM runs WHERE name = 'before'")).one()
+        assert tuple(row)[:5] == ("test", 0, 0.71, 0.69, None)
+        config = row[5] if isinstance(row[5], dict) else json.loads(row[5])
+        assert config == {"data": {"holdout": 0}}  # it trained, and would train again, on every training image
         downgrade(url, "0008")
         upgrade(url)
     finally:

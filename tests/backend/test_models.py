@@ -29,7 +29,8 @@ def trained(tmp_path_factory):
     """A tiny net trained on generated data, exported as the runner exports it: (onnx bytes, data)."""
     data = make_arrays(classes=3, train_per_class=20, test_per_class=8)
     folder = tmp_path_factory.mktemp("ckpt")
-    config = TrainConfig.model_validate(tiny_config(architecture=ARCH, epochs=6, batch_size=8, lr=0.05))
+    config = TrainConfig.model_validate(tiny_config(architecture=ARCH, epochs=6, batch_size=8, lr=0.05,
+                                                    data={"holdout": 0}))
     train(config, data, checkpoint_dir=folder, log=None)
     state = checkpoint.load(folder / "best.pt")
     model = build_model(config.architecture)

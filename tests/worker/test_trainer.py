@@ -28,8 +28,9 @@ def data():
 
 
 def config(**overrides) -> TrainConfig:
+    """No validation split: the split and the choices it makes have their own tests (test_validation_split)."""
     base = {"architecture": TINY_ARCH, "epochs": 4, "batch_size": 16, "lr": 0.05, "device": "cpu",
-            "augment": {"crop": True, "flip": True}}
+            "augment": {"crop": True, "flip": True}, "data": {"holdout": 0}}
     return TrainConfig.model_validate({**base, **overrides})
 
 

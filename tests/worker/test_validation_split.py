@@ -107,6 +107,11 @@ def test_early_stopping_and_the_best_epoch_read_validation_accuracy(full, tmp_pa
     assert checkpoint.load(tmp_path / checkpoint.BEST)["epoch"] == result.best_epoch
 
 
+def test_a_dataset_not_split_as_its_config_says_is_refused(full) -> None:
+    with pytest.raises(ValueError, match=r"data.holdout: the config holds out 30 images but the dataset carries 0"):
+        train(config(), full, log=None)
+
+
 def test_without_a_holdout_the_choice_is_made_on_test_and_says_so(full) -> None:
     result = train(config(epochs=2, data={"holdout": 0}), run_split(full, config(data={"holdout": 0})), log=None)
     assert result.selected_on == "test" and result.holdout == 0

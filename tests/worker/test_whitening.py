@@ -74,7 +74,7 @@ def test_training_starts_from_the_whitened_conv(tmp_path, architecture, first) -
     data = make_arrays(classes=3, train_per_class=40, test_per_class=10)
     config = TrainConfig.model_validate({
         "architecture": architecture, "epochs": 1, "batch_size": 16,
-        "lr": 1e-9, "momentum": 0.0, "weight_decay": 0.0, "device": "cpu", "whiten_init": True})
+        "lr": 1e-9, "momentum": 0.0, "weight_decay": 0.0, "device": "cpu", "whiten_init": True, "data": {"holdout": 0}})
     train(config, data, checkpoint_dir=tmp_path, log=None)
     trained = checkpoint.load(tmp_path / checkpoint.LAST, torch.device("cpu"))["model"][first]
     sample = whitening_sample(DeviceData(data, torch.device("cpu"), channels_last=True))
