@@ -168,7 +168,8 @@ def _sentence(
         )
         if seeds_needed is not None:
             unit = "seeds" if paired_ else "runs per group"
-            s += f"; about {seeds_needed} {unit} would resolve {resolution * 100:g} pt"
+            about = f"{MAX_SEEDS:,} or more" if seeds_needed >= MAX_SEEDS else f"about {seeds_needed}"
+            s += f"; {about} {unit} would resolve {resolution * 100:g} pt"
         return s
     if verdict == "a_better":
         better, worse, n_better, n_worse, diff, lo, hi = a_label, b_label, n_a, n_b, mean_diff, low, high

@@ -74,6 +74,22 @@ class World:
                                 json={"attempt": 1, "status": "succeeded"}).status_code == 204
         return {"run_id": run["run_id"]}
 
+    def groups(self) -> dict:
+        """Two finished groups of repeats on the same two seeds: {"a": id, "b": id}."""
+        made = []
+        for _ in range(2):
+            r = self.c["owner"].post("/api/runs", json={"name": "perm", "config": tiny_config(seed=1), "repeats": 2})
+            assert r.status_code == 201, r.text
+            for run_id in r.json()["run_ids"]:
+                base = f"/api/worker/runs/{run_id}"
+                lease = self.worker_call("POST", f"{base}/claim", json={"host": "h", "device": "cpu"}).json()["lease"]
+                assert self.worker_call("POST", f"{base}/epochs", lease,
+                                        json={"attempt": 1, "metrics": [metric(1)]}).status_code == 204
+                assert self.worker_call("POST", f"{base}/finish", lease,
+                                        json={"attempt": 1, "status": "succeeded"}).status_code == 204
+            made.append(r.json()["group_id"])
+        return {"a": made[0], "b": made[1]}
+
     def sweep(self) -> dict:
         r = self.c["owner"].post("/api/sweeps",
                                  json={"name": "perm", "base_config": tiny_config(), "grid": {"seed": [1]}})
@@ -178,6 +194,9 @@ TABLE = [
          body=lambda _v: {"name": "s", "base_config": tiny_config(), "grid": {"seed": [1]}}),
     Case("GET", "/api/sweeps/{sweep_id}", READ, "sweep"),
     Case("GET", "/api/compare", READ, "finished_run", kw={"query": "?ids={run_id}"}),
+    # groups of repeats: every member reads them and compares them
+    Case("GET", "/api/groups", READ),
+    Case("GET", "/api/groups/compare", READ, "groups", kw={"query": "?a={a}&b={b}"}),
     # searches: every member reads them and starts their own; the owner or an admin stops, resumes, deletes
     Case("POST", "/api/searches", MAKE, body=SEARCH_BODY),
     Case("GET", "/api/searches", READ),

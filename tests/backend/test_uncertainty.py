@@ -129,7 +129,8 @@ def test_seeds_needed_monotone_and_defining_inequality() -> None:
         previous = n
         assert stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n) <= resolution
         assert n == 2 or stats.t.ppf(0.975, n - 2) * sd / math.sqrt(n - 1) > resolution
-    assert paired(a, b, "A", "B", resolution=1e-7).seeds_needed == 1000
+    capped = paired(a, b, "A", "B", resolution=1e-7)
+    assert capped.seeds_needed == 1000 and "1,000 or more seeds would resolve" in capped.sentence
 
 
 def test_zero_spread_is_a_limit_not_nan() -> None:

@@ -57,7 +57,7 @@ def group_public(group: RunGroup, runs: Sequence[Run]) -> GroupPublic:
                        run_ids=[r.id for r in runs])
 
 
-@router.get("", response_model=GroupsPublic)
+@router.get("", response_model=GroupsPublic, responses={404: {"description": "a group of ids does not exist"}})
 def read_groups(session: SessionDep, _identity: Member, ids: GroupIds = None,
                 limit: Annotated[int, Query(ge=1, le=MAX_COMPARE)] = 50) -> GroupsPublic:
     """Groups with their summaries: those of ``ids``, or the newest ``limit``."""
