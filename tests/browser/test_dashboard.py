@@ -6,12 +6,14 @@ Each test saves a screenshot of its page under test-artifacts/.
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 
 import pytest
 
 from tests.utils.browser import sign_in, watch_errors
-from tests.utils.factories import TINY_ARCH, tiny_config
+from tests.utils.factories import TINY_ARCH, TINY_HOLDOUT, tiny_config
 
 pytestmark = pytest.mark.integration
 
@@ -20,10 +22,12 @@ def run_count(lab) -> int:
 
 
 def submit_run(page, lab, name: str, epochs: int, batch_size: int) -> dict:
-    """Name the run, set its length, submit the form; the config the API stored for it."""
+    """Name the run, set its length, submit the form; the config the API stored for it. The
+    validation split is the tiny dataset's (the default 5,000 is more than its 400 images)."""
     page.fill("#name", name)
     page.fill("#epochs", str(epochs))
     page.fill("#batch_size", str(batch_size))
+    page.fill("#holdout", str(TINY_HOLDOUT))
     page.click("#submit")
     page.wait_for_url(re.compile(r".*/runs/\d+$"))
     return lab.http.get(f"/api/runs/{page.url.rsplit('/', 1)[1]}").json()["config"]
@@ -64,6 +68,12 @@ def test_create_a_quick_run_through_the_form_and_watch_its_chart_grow(page, lab,
     page.wait_for_function(f"document.getElementById('acc-chart').data[1].x.length > {first}", timeout=90_000)
     page.wait_for_selector("#run-status.succeeded", timeout=90_000)
     assert page.evaluate("document.getElementById('acc-chart').data[1].x.length") == 4
+    assert page.evaluate("document.getElementById('acc-chart').data[2].name") == "validation"
+    assert config["data"]["holdout"] == TINY_HOLDOUT
+    headline = page.inner_text("#headline")  # the test figure of the epoch validation chose, best test beside it
+    assert re.search(r"^Test \d+\.\d% at epoch \d, chosen on 50 held-out images", headline), headline
+    assert "best test (chosen on test)" in headline
+    assert "chosen on validation" in page.inner_text("#markers")
     assert "[epoch 4] train accuracy:" in page.inner_text("#log")
     page.wait_for_selector("#run[data-classes='1']")  # the class report of the best weights
     assert page.evaluate("document.getElementById('confusion').data[0].z.flat().reduce((a, b) => a + b, 0)") == 100
@@ -160,17 +170,96 @@ def test_tick_two_runs_and_compare(page, lab, worker) -> None:
     page.wait_for_selector("body[data-ready='1']")
     assert "ids=" in page.url and str(a["id"]) in page.url and str(b["id"]) in page.url
     assert page.locator("#cmp-table tbody tr").count() == 2
-    assert page.evaluate("document.getElementById('cmp-acc').data.length") == 4  # train + test per run
+    assert page.evaluate("document.getElementById('cmp-acc').data.length") == 6  # train, test, validation per run
     dashes = page.evaluate("document.getElementById('cmp-acc').data.map(t => t.line.dash || 'solid')")
-    assert dashes == ["dash", "solid", "dash", "solid"]
+    assert dashes == ["dash", "solid", "dot", "dash", "solid", "dot"]
+    head = page.locator(f"#cmp-table tr[data-run-id='{a['id']}'] td.headline").inner_text()
+    assert head == f"{lab.run(a['id'])['test_acc_at_best_val'] * 100:.1f}% (ep {lab.run(a['id'])['best_epoch']})"
     assert page.evaluate("document.getElementById('cmp-params').layout.shapes[0].x0") == 256000
+
+
+def test_launch_three_repeats_from_the_form_and_compare_two_groups(page, lab, worker, artifacts) -> None:
+    page.goto("/runs/new")
+    page.wait_for_selector("body[data-ready='1']")
+    page.select_option("#preset", "compact")
+    page.fill("#stages", "8 / 16")
+    page.fill("#repeats", "17")  # over the limit: refused beside the input, nothing queued
+    before = run_count(lab)
+    page.fill("#name", "repeat-a")
+    page.fill("#epochs", "2")
+    page.fill("#batch_size", "16")
+    page.fill("#holdout", str(TINY_HOLDOUT))
+    page.wait_for_function("!document.getElementById('submit').disabled")
+    page.click("#submit")
+    error = page.wait_for_selector("[data-error-for='repeats']")
+    assert "less than or equal to 16" in error.inner_text() and page.get_attribute("#repeats", "aria-invalid") == "true"
+    assert page.url.endswith("/runs/new") and run_count(lab) == before
+    page.fill("#repeats", "3")
+    assert page.inner_text("#submit") == "Start 3 runs"
+    page.click("#submit")
+    page.wait_for_url(re.compile(r".*/\?group=\d+$"))  # the group's row in the runs list, not one run's page
+    group_a = int(page.url.rsplit("=", 1)[1])
+    page.wait_for_selector("body[data-loaded='1']")
+    row = page.locator(f"tr.group-row[data-group-id='{group_a}']")
+    assert "3 runs" in row.inner_text() and "n=" in row.inner_text()
+    assert page.locator(f"tr[data-member-of='{group_a}']").count() == 3
+    assert not page.is_visible(f"tr[data-member-of='{group_a}']")  # folded
+    row.locator("button.fold-toggle").click()
+    assert page.locator(f"tr[data-member-of='{group_a}']:visible").count() == 3
+    runs_a = lab.http.get(f"/api/runs?group={group_a}").json()["data"]
+    assert sorted(r["seed"] for r in runs_a) == [0, 1, 2]
+    made = lab.http.post("/api/runs", json={"name": "repeat-b", "config": tiny_config(epochs=2, lr=0.02), "repeats": 3})
+    assert made.status_code == 201, made.text
+    group_b = made.json()["group_id"]
+    for run_id in [r["id"] for r in runs_a] + made.json()["run_ids"]:
+        lab.wait_status(run_id, {"succeeded"}, timeout=180)
+
+    page.goto("/?q=repeat-")
+    page.wait_for_selector("body[data-loaded='1']")
+    assert page.locator("#runs tr.group-row").count() == 2
+    headers = page.locator("#runs thead th").all_inner_texts()
+    assert "Test at chosen epoch" in headers and "Best test (chosen on test)" in headers
+    assert page.locator("#runs thead button.sort[data-sort='best_test_acc']").count() == 0  # never a ranking
+    mean = page.inner_text(f"tr.group-row[data-group-id='{group_a}'] .group-mean")
+    assert re.fullmatch(r"\d+\.\d% ± \d+\.\d", mean), mean
+    page.screenshot(path=str(artifacts / "test_groups_in_the_runs_list.png"), full_page=True)
+    page.check(f"tr.group-row[data-group-id='{group_a}'] input[type=checkbox]")
+    page.check(f"tr.group-row[data-group-id='{group_b}'] input[type=checkbox]")
+    page.click("#compare")
+    page.wait_for_url(re.compile(rf".*/compare\?groups={group_a},{group_b}$"))
+    page.wait_for_selector("#verdict[data-verdict]:not([data-verdict=''])")
+    acc = "document.getElementById('cmp-acc').data"
+    assert page.evaluate(f"{acc}.filter(t => t.fill === 'tonexty').length") == 2  # a ±1 std band per group
+    bars = page.evaluate("document.getElementById('cmp-params').data.find(t => t.error_y).error_y")
+    assert len(bars["array"]) == 2 and len(bars["arrayminus"]) == 2  # each group's 95% CI
+    rows = page.locator("#cmp-table tr.group-row")
+    assert rows.count() == 2
+    for i in range(2):
+        assert rows.nth(i).locator("td").nth(4).inner_text() == "3"  # n
+        assert re.fullmatch(r"\d+\.\d% – \d+\.\d%", rows.nth(i).locator("td.ci").inner_text())
+    answer = lab.http.get(f"/api/groups/compare?a={group_a}&b={group_b}").json()["comparison"]
+    assert answer["method"] == "paired" and answer["seeds"] == [0, 1, 2]
+    assert page.inner_text("#verdict-sentence") == answer["sentence"]
+    assert page.locator("#verdict-seeds tbody tr").count() == 3  # the per-seed differences
+    if os.environ.get("CNNLAB_SCREENSHOTS") == "1":
+        shot = Path(__file__).resolve().parents[2] / "benchmarks" / "compare_groups.png"
+        page.screenshot(path=str(shot), full_page=True)
+
+    page.goto("/?q=repeat-")  # a group's own link compares it alone: its band, no verdict
+    page.wait_for_selector("body[data-loaded='1']")
+    page.click(f"tr.group-row[data-group-id='{group_b}'] a.group-compare")
+    page.wait_for_url(re.compile(rf".*/compare\?groups={group_b}$"))
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.evaluate(f"{acc}.filter(t => t.fill === 'tonexty').length") == 1
+    assert page.is_hidden("#verdict")
 
 
 def test_launch_a_four_point_sweep(page, lab, worker) -> None:
     page.goto("/sweeps/new")
     page.wait_for_selector("body[data-ready='1']")
     page.fill("#sweep-name", "browser sweep")
-    page.fill("#base", json.dumps({"architecture": TINY_ARCH, "epochs": 2, "lr": 0.05}))
+    base = {"architecture": TINY_ARCH, "epochs": 2, "lr": 0.05, "data": {"holdout": TINY_HOLDOUT}}
+    page.fill("#base", json.dumps(base))
     page.fill("#grid-key", "batch_size")
     page.fill("#grid-values", "4, 8, 16, 32")
     page.click("#sweep-form button[type=submit]")
@@ -180,7 +269,7 @@ def test_launch_a_four_point_sweep(page, lab, worker) -> None:
     page.wait_for_function(
         "[...document.querySelectorAll('#cmp-table .status')].filter(s => s.textContent === 'succeeded').length === 4",
         timeout=180_000)
-    assert page.evaluate("document.getElementById('cmp-acc').data.length") == 8
+    assert page.evaluate("document.getElementById('cmp-acc').data.length") == 12  # train, test, validation per run
 
 
 def test_user_text_is_never_rendered_as_html(page, lab) -> None:

@@ -27,6 +27,22 @@ const cnn = {
   },
   int: (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US")),
   pct: (x, digits = 1) => (x === null || x === undefined ? "–" : (100 * x).toFixed(digits) + "%"),
+  // what chose a run's epoch (RunPublic.selected_on): validation images, or the test set itself
+  chosenOn: (on, holdout) => (on === "val" ? (holdout ? `chosen on ${cnn.int(holdout)} held-out images` : "chosen on validation") : "chosen on test"),
+  // the headline of a run: test accuracy at the chosen epoch ("71.2% (ep 5)"), "–" before any epoch
+  headline: (run) => (run.test_acc_at_best_val === null || run.test_acc_at_best_val === undefined ? "–"
+    : `${cnn.pct(run.test_acc_at_best_val)} (ep ${run.best_epoch})`),
+  // a cell (td) of a run's headline, marked "chosen on test" where the test set chose the epoch
+  headlineCell(run) {
+    const td = cnn.el("td", cnn.headline(run), { class: "num headline" });
+    if (run.selected_on === "test" && run.test_acc_at_best_val !== null) {
+      td.append(" ", cnn.el("small", "chosen on test", { class: "on-test", title: "no validation split: the test set chose this epoch, so the figure is optimistic" }));
+    }
+    return td;
+  },
+  // a group's figure (GroupSummary.figures[…]): "71.2% ± 0.8" (mean ± sample std, in accuracy points)
+  spread: (f) => (!f || f.mean === null ? "–" : f.std === null ? cnn.pct(f.mean) : `${cnn.pct(f.mean)} ± ${(100 * f.std).toFixed(1)}`),
+  ci: (f) => (!f || f.ci_low === null ? "–" : `${cnn.pct(f.ci_low)} – ${cnn.pct(f.ci_high)}`),
   minutes: (s) => (s === null || s === undefined ? "–" : (s / 60).toFixed(1)),
   duration(s) {
     if (!s) return "–";

@@ -1,66 +1,217 @@
 "use strict";
-// Compare (and sweep) page: overlaid curves (train dashed, test solid, one colour per run), the
-// seed report's comparison table, and accuracy against MACs and against params with the budget.
-// The URL (?ids=… or /sweeps/N) reproduces the view; it refreshes every 0.5 s while any run is unfinished.
+// Compare (and sweep) page: runs and groups of repeats side by side. Curves overlaid (train dashed,
+// validation dotted, test solid, one colour per run or group; a group as its mean with a ±1 std
+// band), the comparison table (a group: n, mean, std, 95% CI of the headline), and the headline
+// against MACs and against params with the budget (a group with its 95% CI as error bars).
+// The headline everywhere is test accuracy at the epoch chosen on validation. Two groups, exactly:
+// their comparison (GET /api/groups/compare) in one sentence, with the per-seed differences.
+// The URL (?ids=…&groups=… or /sweeps/N) reproduces the view; it refreshes every 0.5 s while any
+// run is unfinished.
 (() => {
   const root = document.getElementById("compare-page");
   const sweepId = root.dataset.sweepId;
   const budget = Number(document.body.dataset.paramBudget);
   const FINISHED = cnn.FINISHED;
   const config = cnn.plotConfig;
+  const list = (name) => (new URLSearchParams(location.search).get(name) || "").split(",").filter(Boolean);
 
-  async function runIds() {
-    if (!sweepId) return (new URLSearchParams(location.search).get("ids") || "").split(",").filter(Boolean);
+  async function wanted() {
+    if (!sweepId) return { ids: list("ids"), groups: list("groups") };
     const r = await cnn.api("GET", `/api/sweeps/${sweepId}`);
-    if (!r.ok) return [];
+    if (!r.ok) return { ids: [], groups: [] };
     document.getElementById("compare-title").textContent = `Sweep: ${r.data.name}`;
     document.getElementById("compare-sub").textContent = `grid ${JSON.stringify(r.data.grid)} · owner ${r.data.owner}`;
-    return r.data.runs.map((run) => String(run.id));
+    return { ids: r.data.runs.map((run) => String(run.id)), groups: [] };
   }
 
-  function draw(data) {
+  const rgba = (hex, a) => `rgba(${parseInt(hex.slice(1, 3), 16)},${parseInt(hex.slice(3, 5), 16)},${parseInt(hex.slice(5, 7), 16)},${a})`;
+  const hasAny = (xs) => (xs || []).some((v) => v !== null && v !== undefined);
+  const groupLabel = (g) => cnn.plotText(`${g.group.name} (group ${g.group.id}, n=${g.group.summary.n})`);
+  const runLabel = (r) => cnn.plotText(`${r.name} (#${r.id})`) + (r.selected_on === "test" ? " [chosen on test]" : "");
+
+  // a run's curve; an epoch the time budget cut (fraction < 1) shows an open marker and says so
+  function runCurve(s, key, name, group, line) {
+    const cut = s.fraction.map((f) => f < 1);
+    return { x: s.epoch, y: s[key], name, legendgroup: group, line, mode: cut.some(Boolean) ? "lines+markers" : "lines",
+      marker: { symbol: "circle-open", size: cut.map((c) => (c ? 10 : 0)) },
+      text: s.fraction.map((f) => (f < 1 ? `<br>${Math.round(100 * f)}% of the epoch (cut by the time budget)` : "")),
+      hovertemplate: `epoch %{x}: %{y:${key.endsWith("acc") ? ".1%" : ".3f"}}%{text}<extra>${name}</extra>` };
+  }
+
+  // a group's curve: the mean over its runs, and for test accuracy a ±1 std band (lower edge, then
+  // the upper edge filled down to it: Plotly's 'tonexty')
+  function groupCurves(s, key, name, group, color, dash, band) {
+    const mean = s[`${key}_mean`], std = s[`${key}_std`].map((v) => v || 0);
+    const out = [];
+    if (band) {
+      const edge = { x: s.epoch, legendgroup: group, mode: "lines", line: { width: 0, color }, showlegend: false, hoverinfo: "skip" };
+      out.push({ ...edge, y: mean.map((m, i) => (m === null ? null : m - std[i])), name: name + " − 1 std" });
+      out.push({ ...edge, y: mean.map((m, i) => (m === null ? null : m + std[i])), name: name + " + 1 std", fill: "tonexty", fillcolor: rgba(color, 0.2) });
+    }
+    out.push({ x: s.epoch, y: mean, name, legendgroup: group, mode: "lines", line: { color, dash, width: 2.5 },
+      customdata: s.epoch.map((_, i) => [std[i], s.n[i]]),
+      hovertemplate: `epoch %{x}: %{y:.1%} ± %{customdata[0]:.1%} (n=%{customdata[1]})<extra>${name}</extra>` });
+    return out;
+  }
+
+  function drawCurves(data, groups) {
     const acc = [], loss = [];
     data.forEach((d, i) => {
-      const color = cnn.colors[i % cnn.colors.length], label = cnn.plotText(`${d.run.name} (#${d.run.id})`), s = d.series;
-      acc.push({ x: s.epoch, y: s.train_acc, name: label + " train", legendgroup: label, line: { color, dash: "dash" }, mode: "lines" });
-      acc.push({ x: s.epoch, y: s.test_acc, name: label + " test", legendgroup: label, line: { color }, mode: "lines" });
-      loss.push({ x: s.epoch, y: s.train_loss, name: label + " train", legendgroup: label, line: { color, dash: "dash" }, mode: "lines" });
-      loss.push({ x: s.epoch, y: s.test_loss, name: label + " test", legendgroup: label, line: { color }, mode: "lines" });
+      const color = cnn.colors[i % cnn.colors.length], label = runLabel(d.run), s = d.series;
+      acc.push(runCurve(s, "train_acc", label + " train", label, { color, dash: "dash" }));
+      acc.push(runCurve(s, "test_acc", label + " test", label, { color }));
+      if (hasAny(s.val_acc)) acc.push(runCurve(s, "val_acc", label + " validation", label, { color, dash: "dot" }));
+      loss.push(runCurve(s, "train_loss", label + " train", label, { color, dash: "dash" }));
+      loss.push(runCurve(s, "test_loss", label + " test", label, { color }));
+      if (hasAny(s.val_loss)) loss.push(runCurve(s, "val_loss", label + " validation", label, { color, dash: "dot" }));
     });
-    const longest = Math.max(1, ...data.map((d) => d.series.epoch.length));
-    const base = (title, y, pct) => cnn.chartLayout(title, y, { pct, epochs: longest, showlegend: data.length <= 10 });
-    Plotly.react("cmp-acc", acc, base("Accuracy (train dashed, test solid)", "accuracy", true), config);
-    Plotly.react("cmp-loss", loss, base("Loss (train dashed, test solid)", "loss", false), config);
-    const done = data.filter((d) => d.run.best_test_acc !== null);
-    const points = (key) => ({ x: done.map((d) => d.run[key]), y: done.map((d) => d.run.best_test_acc), text: done.map((d) => cnn.plotText(d.run.name)),
-      mode: "markers+text", textposition: "top center", marker: { size: 10, color: done.map((d) => cnn.colors[data.indexOf(d) % cnn.colors.length]) }, type: "scatter", name: "runs" });
-    Plotly.react("cmp-macs", [points("macs")], { title: { text: "Best test accuracy vs MACs" }, xaxis: { title: { text: "MACs" } },
-      yaxis: { title: { text: "best test accuracy" }, tickformat: ".0%" }, margin: { t: 40, r: 10, b: 40, l: 55 }, showlegend: false }, config);
-    Plotly.react("cmp-params", [points("params")], { title: { text: "Best test accuracy vs parameters" }, xaxis: { title: { text: "parameters" } },
-      yaxis: { title: { text: "best test accuracy" }, tickformat: ".0%" }, margin: { t: 40, r: 10, b: 40, l: 55 }, showlegend: false,
+    groups.forEach((g, j) => {
+      const color = cnn.colors[(data.length + j) % cnn.colors.length], label = groupLabel(g), s = g.series;
+      acc.push(...groupCurves(s, "train_acc", label + " train (mean)", label, color, "dash", false));
+      acc.push(...groupCurves(s, "test_acc", label + " test (mean ± 1 std)", label, color, "solid", true));
+      if (hasAny(s.val_acc_mean)) acc.push(...groupCurves(s, "val_acc", label + " validation (mean)", label, color, "dot", false));
+    });
+    const longest = Math.max(1, ...data.map((d) => d.series.epoch.length), ...groups.map((g) => g.series.epoch.length));
+    const base = (title, y, pct, n) => cnn.chartLayout(title, y, { pct, epochs: longest, showlegend: n <= 10,
+      legend: { orientation: "h", yanchor: "top", y: -0.22 }, margin: { t: 40, r: 10, b: 50, l: 55 } });
+    // groups carry no loss curves: with groups alone the accuracy chart takes the row
+    document.getElementById("cmp-loss").hidden = !data.length;
+    document.getElementById("cmp-curves").classList.toggle("single", !data.length);
+    Plotly.react("cmp-acc", acc, base(groups.length ? "Accuracy (dashed train, dotted validation, solid test; groups: mean ± 1 std)"
+      : "Accuracy (train dashed, validation dotted, test solid)", "accuracy", true, data.length + groups.length), config);
+    if (!data.length) return;
+    Plotly.react("cmp-loss", loss, base(groups.length ? "Loss of the runs (groups: accuracy only)" : "Loss (train dashed, validation dotted, test solid)",
+      "loss", false, data.length), config);
+  }
+
+  // the headline against a size: runs as points, groups as their mean with the 95% CI as error bars
+  function drawSizes(data, groups) {
+    const done = data.filter((d) => d.run.test_acc_at_best_val !== null);
+    const shown = groups.filter((g) => g.group.summary.n > 0);
+    const headOf = (g) => g.group.summary.figures.test_acc_at_best_val;
+    const traces = (key) => [
+      { type: "scatter", mode: "markers+text", name: "runs", x: done.map((d) => d.run[key]), y: done.map((d) => d.run.test_acc_at_best_val),
+        text: done.map((d) => runLabel(d.run)), textposition: "top center",
+        marker: { size: 10, color: done.map((d) => cnn.colors[data.indexOf(d) % cnn.colors.length]),
+          symbol: done.map((d) => (d.run.selected_on === "test" ? "diamond-open" : "circle")) },
+        hovertemplate: "%{text}: %{y:.1%}<extra></extra>" },
+      { type: "scatter", mode: "markers+text", name: "groups (mean, 95% CI)", x: shown.map((g) => g[key]), y: shown.map((g) => headOf(g).mean),
+        text: shown.map(groupLabel), textposition: "top center",
+        marker: { size: 12, symbol: "square", color: shown.map((g) => cnn.colors[(data.length + groups.indexOf(g)) % cnn.colors.length]) },
+        error_y: { type: "data", symmetric: false, visible: true, thickness: 2, width: 6, color: "#4a5560",
+          array: shown.map((g) => (headOf(g).ci_high === null ? 0 : headOf(g).ci_high - headOf(g).mean)),
+          arrayminus: shown.map((g) => (headOf(g).ci_low === null ? 0 : headOf(g).mean - headOf(g).ci_low)) },
+        customdata: shown.map((g) => [cnn.ci(headOf(g)), headOf(g).n]),
+        hovertemplate: "%{text}: %{y:.1%}, 95% CI %{customdata[0]}<extra></extra>" },
+    ].filter((t) => t.x.length);
+    const ytitle = "test acc. (epoch chosen on validation)";
+    const layout = (title, xtitle, extra) => ({ title: { text: title }, xaxis: { title: { text: xtitle } },
+      yaxis: { title: { text: ytitle }, tickformat: ".0%" }, margin: { t: 40, r: 10, b: 40, l: 60 }, showlegend: false, ...extra });
+    Plotly.react("cmp-macs", traces("macs"), layout("Test accuracy at the chosen epoch vs MACs", "MACs", {}), config);
+    Plotly.react("cmp-params", traces("params"), layout("Test accuracy at the chosen epoch vs parameters", "parameters", {
       shapes: [{ type: "line", x0: budget, x1: budget, yref: "paper", y0: 0, y1: 1, line: { color: "#b3261e", dash: "dot" } }],
-      annotations: [{ x: budget, yref: "paper", y: 1.02, text: `budget ${cnn.int(budget)}`, showarrow: false, font: { color: "#b3261e" } }] }, config);
-    const tbody = document.querySelector("#cmp-table tbody");
-    tbody.replaceChildren(...data.map((d, i) => {
-      const tr = document.createElement("tr"), r = d.run, td = document.createElement("td");
-      const swatch = cnn.el("span", "■ ", { "aria-hidden": "true", style: `color:${cnn.colors[i % cnn.colors.length]}` });
-      td.append(swatch, cnn.el("a", r.name, { href: `/runs/${r.id}` })); tr.append(td);
-      tr.append(cnn.statusCell(r.status));
-      for (const v of [cnn.int(r.params), cnn.int(r.macs), cnn.pct(r.best_test_acc), cnn.pct(r.last_train_acc), cnn.minutes(r.train_seconds)]) tr.append(cnn.el("td", v, { class: "num" }));
+      annotations: [{ x: budget, yref: "paper", y: 1.02, text: `budget ${cnn.int(budget)}`, showarrow: false, font: { color: "#b3261e" } }] }), config);
+  }
+
+  function swatchCell(i, ...content) {
+    const td = document.createElement("td");
+    td.append(cnn.el("span", "■ ", { "aria-hidden": "true", style: `color:${cnn.colors[i % cnn.colors.length]}` }), ...content);
+    return td;
+  }
+
+  function drawTable(data, groups) {
+    const num = (v) => cnn.el("td", v, { class: "num" });
+    const runRows = data.map((d, i) => {
+      const tr = document.createElement("tr"), r = d.run;
+      tr.dataset.runId = r.id;
+      tr.append(swatchCell(i, cnn.el("a", r.name, { href: `/runs/${r.id}` })), cnn.statusCell(r.status),
+        num(cnn.int(r.params)), num(cnn.int(r.macs)), num("1"), cnn.headlineCell(r), num("–"), num("–"),
+        num(cnn.pct(r.best_val_acc)), num(cnn.pct(r.best_test_acc)), num(cnn.pct(r.last_train_acc)), num(cnn.minutes(r.train_seconds)));
+      return tr;
+    });
+    const groupRows = groups.map((g, j) => {
+      const tr = document.createElement("tr"), s = g.group.summary, f = s.figures, head = f.test_acc_at_best_val;
+      tr.className = "group-row";
+      tr.dataset.groupId = g.group.id;
+      const name = swatchCell(data.length + j, cnn.el("a", g.group.name, { href: `/?group=${g.group.id}` }),
+        " ", cnn.el("small", `group ${g.group.id} · seeds ${s.seeds.join(", ") || "–"}`, { class: "facts" }));
+      const status = cnn.el("td", `${s.n} of ${s.runs} done` + (s.pending ? ` · ${s.pending} pending` : "") +
+        (s.incomplete ? ` · ${s.incomplete} failed/cancelled` : ""), { class: "group-status" });
+      const mean = num(head.mean === null ? "–" : cnn.pct(head.mean));
+      mean.classList.add("headline");
+      if (s.selected_on === "test" && s.n) mean.append(" ", cnn.el("small", "chosen on test", { class: "on-test" }));
+      const std = num(head.std === null ? "–" : `± ${(100 * head.std).toFixed(1)} pt`);
+      const ci = num(cnn.ci(head));
+      ci.classList.add("ci");
+      tr.append(name, status, num(cnn.int(g.params)), num(cnn.int(g.macs)), num(String(s.n)), mean, std, ci,
+        num(cnn.spread(f.best_val_acc)), num(cnn.spread(f.best_test_acc)), num("–"),
+        num(f.train_seconds.mean === null ? "–" : cnn.minutes(f.train_seconds.mean)));
+      return tr;
+    });
+    document.querySelector("#cmp-table tbody").replaceChildren(...runRows, ...groupRows);
+  }
+
+  // exactly two groups: a against b, paired by seed where they share seeds, in one sentence
+  let verdictKey = null;
+  async function drawVerdict(groups) {
+    const box = document.getElementById("verdict");
+    if (groups.length !== 2) { box.hidden = true; return; }
+    const [a, b] = groups.map((g) => g.group);
+    const key = `${a.id}:${a.summary.n}:${b.id}:${b.summary.n}`;
+    if (key === verdictKey) return; // read again only when a run of either group has finished
+    verdictKey = key;
+    box.hidden = false;
+    const sentence = document.getElementById("verdict-sentence"), facts = document.getElementById("verdict-facts");
+    const seeds = document.getElementById("verdict-seeds");
+    const r = await cnn.api("GET", `/api/groups/compare?a=${a.id}&b=${b.id}`);
+    if (!r.ok) {
+      sentence.textContent = cnn.errorList(r).map((e) => e.message).join(" ");
+      sentence.className = "verdict-sentence waiting";
+      facts.textContent = ""; seeds.hidden = true;
+      document.getElementById("verdict-validation").textContent = "";
+      box.dataset.verdict = "";
+      return;
+    }
+    const c = r.data.comparison;
+    box.dataset.verdict = c.verdict;
+    sentence.className = "verdict-sentence " + c.verdict;
+    sentence.textContent = c.sentence;
+    facts.textContent = `a = ${c.a_label}, b = ${c.b_label} · test accuracy at the epoch chosen on validation · ` +
+      `${c.method === "paired" ? `paired by seed over ${c.seeds.length} shared seeds` : "Welch's t-test (the groups share too few seeds to pair)"}` +
+      ` · mean difference ${(100 * c.mean_diff).toFixed(2)} pt` +
+      (c.ci_low !== null ? `, 95% CI ${(100 * c.ci_low).toFixed(2)} to ${(100 * c.ci_high).toFixed(2)} pt` : "") +
+      (c.p_value !== null ? `, p = ${c.p_value.toPrecision(2)}` : "") +
+      (c.seeds_needed !== null ? ` · about ${c.seeds_needed} seeds would resolve ${(100 * c.resolution).toFixed(1)} pt` : "");
+    const v = r.data.validation;
+    document.getElementById("verdict-validation").textContent = v ? `On the validation split itself: ${v.sentence}` : "";
+    seeds.hidden = !c.differences.length;
+    seeds.querySelector("tbody").replaceChildren(...c.differences.map((d, i) => {
+      const tr = document.createElement("tr");
+      tr.append(cnn.el("td", c.seeds[i] === undefined ? "–" : String(c.seeds[i])),
+        cnn.el("td", `${d > 0 ? "+" : ""}${(100 * d).toFixed(2)} pt`, { class: "num" }));
       return tr;
     }));
-    root.dataset.runs = String(data.length);
-    root.dataset.points = String(data.reduce((n, d) => n + d.series.epoch.length, 0));
   }
 
   async function load() {
-    const ids = await runIds();
-    if (!ids.length) { document.getElementById("compare-sub").textContent = "Pick runs on the Runs page and press Compare."; return true; }
-    const r = await cnn.api("GET", "/api/compare?ids=" + ids.join(","));
-    if (!r.ok) { document.getElementById("compare-sub").textContent = JSON.stringify(r.data.detail); return true; }
-    draw(r.data.data);
+    const { ids, groups } = await wanted();
+    if (!ids.length && !groups.length) {
+      document.getElementById("compare-sub").textContent = "Tick runs or groups on the Runs page and press Compare selected.";
+      return true;
+    }
+    const q = [ids.length ? "ids=" + ids.join(",") : "", groups.length ? "groups=" + groups.join(",") : ""].filter(Boolean).join("&");
+    const r = await cnn.api("GET", "/api/compare?" + q);
+    if (!r.ok) { document.getElementById("compare-sub").textContent = cnn.errorList(r).map((e) => `${e.field}: ${e.message}`).join(" "); return true; }
+    const data = r.data.data, gs = r.data.groups;
+    drawCurves(data, gs);
+    drawSizes(data, gs);
+    drawTable(data, gs);
+    await drawVerdict(gs);
+    root.dataset.runs = String(data.length);
+    root.dataset.groups = String(gs.length);
+    root.dataset.points = String(data.reduce((n, d) => n + d.series.epoch.length, 0));
     document.body.dataset.ready = "1";
-    return r.data.data.every((d) => FINISHED.has(d.run.status));
+    return data.every((d) => FINISHED.has(d.run.status)) && gs.every((g) => g.group.summary.pending === 0);
   }
 
   (async () => {

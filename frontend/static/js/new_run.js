@@ -128,6 +128,10 @@
     if (r) fill(r.config, "run");
   });
 
+  $("repeats").addEventListener("input", () => {
+    const n = Number($("repeats").value);
+    $("submit").textContent = Number.isInteger(n) && n > 1 ? `Start ${n} runs` : "Start run";
+  });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     if (!withinBudget) return;
@@ -139,9 +143,12 @@
     }
     const body = { config };
     if ($("name").value.trim()) body.name = $("name").value.trim();
+    const repeats = $("repeats").value.trim() === "" ? 1 : Number($("repeats").value);
+    if (repeats !== 1) body.repeats = repeats; // out of 1–16 (or not whole): the API's refusal shows beside the input
     $("submit").disabled = true;
     const r = await cnn.api("POST", "/api/runs", body);
-    if (r.ok) { location.href = `/runs/${r.data.id}`; return; }
+    // one run: its page; repeats: the group's row in the runs list
+    if (r.ok) { location.href = r.data.run_ids.length > 1 && r.data.group_id !== null ? `/?group=${r.data.group_id}` : `/runs/${r.data.id}`; return; }
     $("submit").disabled = false;
     cnn.showApiErrors(form, r);
   });

@@ -13,26 +13,49 @@
       annotations: [{ x: epoch, yref: "paper", y: 1.02, text: label, showarrow: false, font: { color, size: 11 } }] } : { shapes: [], annotations: [] };
   }
 
+  // an epoch the time budget cut short (fraction < 1) gets an open marker and says so on hover
+  const cut = (m) => m.fraction !== undefined && m.fraction < 1;
+  function trace(rows, key, name, line, pct) {
+    return { x: rows.map((m) => m.epoch), y: rows.map((m) => m[key]), name, mode: "lines+markers", line,
+      marker: { symbol: rows.map((m) => (cut(m) ? "circle-open" : "circle")), size: rows.map((m) => (cut(m) ? 11 : 6)) },
+      text: rows.map((m) => (cut(m) ? `<br>${Math.round(100 * m.fraction)}% of the epoch (cut by the time budget)` : "")),
+      hovertemplate: `epoch %{x}: %{y:${pct ? ".1%" : ".3f"}}%{text}<extra>${name}</extra>` };
+  }
+
   function draw() {
     drawPending = false;
     const rows = [...metrics.values()].sort((a, b) => a.epoch - b.epoch);
     const x = rows.map((m) => m.epoch);
-    const marks = [vline(analysis.best_epoch, "#1d6b36", "best"), vline(analysis.overfit_epoch, "#b3261e", "overfits")];
+    const hasVal = rows.some((m) => m.val_acc !== null && m.val_acc !== undefined);
+    const onVal = analysis.selected_on === "val";
+    const marks = [vline(analysis.best_epoch, "#1d6b36", onVal ? "chosen on validation" : "chosen on test"),
+      vline(analysis.overfit_epoch, "#b3261e", "overfits")];
     const shapes = marks.flatMap((m) => m.shapes), annotations = marks.flatMap((m) => m.annotations);
     const layout = (title, ytitle, pct) => cnn.chartLayout(title, ytitle, { pct, epochs: x.length, legend: { orientation: "h" }, shapes, annotations });
-    Plotly.react("acc-chart", [
-      { x, y: rows.map((m) => m.train_acc), name: "train", mode: "lines+markers", line: { dash: "dash", color: "#1f77b4" } },
-      { x, y: rows.map((m) => m.test_acc), name: "test", mode: "lines+markers", line: { color: "#1f77b4" } },
-    ], layout("Accuracy", "accuracy", true), cnn.plotConfig);
-    Plotly.react("loss-chart", [
-      { x, y: rows.map((m) => m.train_loss), name: "train", mode: "lines+markers", line: { dash: "dash", color: "#d62728" } },
-      { x, y: rows.map((m) => m.test_loss), name: "test", mode: "lines+markers", line: { color: "#d62728" } },
-    ], layout("Loss", "loss", false), cnn.plotConfig);
+    const acc = [trace(rows, "train_acc", "train", { dash: "dash", color: "#1f77b4" }, true),
+      trace(rows, "test_acc", "test", { color: "#1f77b4" }, true)];
+    const loss = [trace(rows, "train_loss", "train", { dash: "dash", color: "#d62728" }, false),
+      trace(rows, "test_loss", "test", { color: "#d62728" }, false)];
+    if (hasVal) {
+      acc.push(trace(rows, "val_acc", "validation", { dash: "dot", color: "#2ca02c" }, true));
+      loss.push(trace(rows, "val_loss", "validation", { dash: "dot", color: "#2ca02c" }, false));
+    }
+    Plotly.react("acc-chart", acc, layout(hasVal ? "Accuracy (train dashed, validation dotted, test solid)" : "Accuracy (train dashed, test solid)",
+      "accuracy", true), cnn.plotConfig);
+    Plotly.react("loss-chart", loss, layout("Loss", "loss", false), cnn.plotConfig);
     document.getElementById("log").textContent = rows.map(cnn.seedLine).join("\n");
     root.dataset.points = String(rows.length);
-    const m = [];
-    if (analysis.best_epoch) m.push(`Best test accuracy at epoch ${analysis.best_epoch}.`);
-    m.push(analysis.overfit_epoch ? `Overfitting starts after epoch ${analysis.overfit_epoch}: test accuracy stops rising while train accuracy keeps rising.` : "No overfitting onset detected yet.");
+    const m = [], held = onVal ? "validation" : "test";
+    if (analysis.best_epoch) {
+      m.push(onVal ? `Epoch ${analysis.best_epoch} chosen on validation (its best validation accuracy); the test set only reports.`
+        : `Epoch ${analysis.best_epoch} chosen on test (no validation split): its test figure is optimistic.`);
+    }
+    m.push(analysis.overfit_epoch ? `Overfitting starts after epoch ${analysis.overfit_epoch}: ${held} accuracy stops rising while train accuracy keeps rising.` : "No overfitting onset detected yet.");
+    const short = rows.filter(cut);
+    if (short.length) {
+      root.dataset.cutEpoch = String(short[short.length - 1].epoch);
+      m.push(short.map((c) => `Epoch ${c.epoch} was cut by the time budget at ${Math.round(100 * c.fraction)}% of the epoch (open marker).`).join(" "));
+    }
     document.getElementById("markers").textContent = m.join(" ");
   }
   const scheduleDraw = () => { if (!drawPending) { drawPending = true; requestAnimationFrame(draw); } };
@@ -58,8 +81,10 @@
     cnn.statusBadge(document.getElementById("run-status"), run.status);
     document.getElementById("run-facts").textContent =
       `${run.architecture} · ${cnn.int(run.params)} params · ${cnn.int(run.macs)} MACs · owner ${run.owner} · epoch ${run.epochs_done} of ${run.epochs}` +
-      (run.best_test_acc !== null ? ` · best test ${cnn.pct(run.best_test_acc)} (epoch ${run.best_epoch})` : "") +
+      (run.holdout ? ` · ${cnn.int(run.holdout)} validation images held out` : " · no validation split") +
+      (run.seed !== undefined && run.seed !== null ? ` · seed ${run.seed}` : "") +
       (run.worker_host ? ` · ${run.worker_host} (${run.device})` : "") + (run.attempt > 1 ? ` · attempt ${run.attempt}` : "");
+    showHeadline(run);
     const trial = document.getElementById("run-search");
     trial.hidden = run.search_id === null;
     if (run.search_id !== null && !trial.children.length) {
@@ -74,6 +99,25 @@
     showProgress(run);
     document.getElementById("ckpt-best").hidden = run.epochs_done === 0;
     document.getElementById("ckpt-last").hidden = run.epochs_done === 0;
+  }
+
+  // the headline: test accuracy of the epoch chosen on validation (or on test, said so); the best
+  // test accuracy over epochs only as a reference
+  function showHeadline(run) {
+    const box = document.getElementById("headline"), main = document.getElementById("headline-main");
+    box.hidden = run.test_acc_at_best_val === null;
+    if (box.hidden) return;
+    box.dataset.selectedOn = run.selected_on;
+    main.textContent = `Test ${cnn.pct(run.test_acc_at_best_val)} at epoch ${run.best_epoch}, ${cnn.chosenOn(run.selected_on, run.holdout)}`;
+    const ref = [];
+    if (run.best_val_acc !== null) ref.push(`validation ${cnn.pct(run.best_val_acc)}`);
+    if (run.final_test_acc !== null) ref.push(`final test ${cnn.pct(run.final_test_acc)}`);
+    if (run.best_test_acc !== null) ref.push(`best test (chosen on test) ${cnn.pct(run.best_test_acc)}`);
+    const refNode = document.getElementById("headline-ref");
+    refNode.replaceChildren(" · " + ref.join(" · "));
+    if (run.group_id !== null) {
+      refNode.append(" · ", cnn.el("a", `group ${run.group_id}`, { href: `/?group=${run.group_id}` }));
+    }
   }
 
   // progress inside the epoch, from the worker's last heartbeat: batches done, images/s, time left
