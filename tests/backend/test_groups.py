@@ -158,6 +158,12 @@ def test_compare_takes_groups_with_their_mean_curves(client) -> None:
     assert series["test_acc_mean"] == [pytest.approx(0.4), pytest.approx(0.5)]
     assert series["val_acc_std"][1] == pytest.approx(np.std([0.5, 0.7], ddof=1))
     assert client.get("/api/compare", params={"groups": "999999"}).status_code == 404
+    for params, field in (({"ids": ""}, "ids"), ({"groups": ""}, "groups"), ({"groups": "x"}, "groups")):
+        r = client.get("/api/compare", params=params)
+        assert r.status_code == 422 and r.json()["detail"][0]["field"] == field, (params, r.text)
+    r = client.get("/api/groups", params={"ids": ""})
+    assert r.status_code == 422 and r.json()["detail"][0]["message"] == "needs at least one group id"
+    assert client.get("/api/compare").json() == {"data": [], "groups": []}
 
 
 def test_a_group_without_a_finished_run_cannot_be_compared(client) -> None:

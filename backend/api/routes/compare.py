@@ -43,12 +43,12 @@ def compare_runs(session: SessionDep, _identity: Member, ids: IdList | None = No
     """Summaries and full series of up to 100 runs, and of up to 100 groups of repeats (each with
     its spread and its curves' mean and std per epoch): a few indexed queries, no per-run round trips.
     Neither given: an empty comparison."""
-    wanted = parse_ids(ids) if ids else []
+    wanted = parse_ids(ids) if ids is not None else []
     runs = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(wanted)))}
     missing = [i for i in wanted if i not in runs]
     if missing:
         raise field_error("ids", f"no run with id {missing[0]}", status=404)
-    loaded = load_groups(session, parse_group_ids(groups)) if groups else []
+    loaded = load_groups(session, parse_group_ids(groups)) if groups is not None else []
     members = [r.id for _, group_runs in loaded for r in group_runs]
     series = run_service.series_of(session, list(dict.fromkeys([*wanted, *members])))
     out = []

@@ -31,6 +31,8 @@ def parse_group_ids(ids: str, field: str = "groups") -> list[int]:
         out = [int(part) for part in ids.split(",") if part.strip()]
     except ValueError:
         raise field_error(field, "must be comma-separated group ids, e.g. 1,2") from None
+    if not out:
+        raise field_error(field, "needs at least one group id")
     if any(not 1 <= i <= INT_MAX for i in out):
         raise field_error(field, f"group ids are 1 to {INT_MAX:,}")
     if len(out) > MAX_COMPARE:
