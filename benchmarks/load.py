@@ -92,7 +92,7 @@ def model_run(url: str, token: str) -> int:
         lease = w.post(f"/api/worker/runs/{run_id}/claim", json={"host": "load", "device": "cpu"}).json()["lease"]
         w.headers["X-Run-Lease"] = lease
         metric = {"epoch": 1, "train_loss": 1.0, "train_acc": 0.1, "test_loss": 1.0, "test_acc": 0.1, "lr": 0.1,
-                  "seconds": 1.0}
+                  "seconds": 1.0, "val_loss": 1.0, "val_acc": 0.1}  # the config holds out the default 5,000
         assert w.post(f"/api/worker/runs/{run_id}/epochs", json={"attempt": 1, "metrics": [metric]}).status_code == 204
         assert w.put(f"/api/worker/runs/{run_id}/model?epoch=1", content=blob,
                      headers={"Content-Type": "application/octet-stream"}).status_code == 204
