@@ -27,6 +27,11 @@ MAX_SWEEP_POINTS = 64
 OWNER_HELP = "the caller's username, or left out: what you make belongs to you (another name is refused)"
 
 
+def next_seeds(seed: int, count: int) -> list[int]:
+    """The seeds of ``count`` repeats: seed, seed+1, … (past TrainConfig.seed's bound, from 0 again)."""
+    return [(seed + i) % 2**31 for i in range(count)]
+
+
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -58,7 +63,7 @@ class RunCreate(BaseModel):
         """The seed of each repeat: ``seeds``, else the config's seed and the next ones."""
         if self.seeds is not None:
             return list(self.seeds)
-        return [(self.config.seed + i) % 2**31 for i in range(self.repeats)]
+        return next_seeds(self.config.seed, self.repeats)
 
 
 class RunPublic(BaseModel):
@@ -468,7 +473,6 @@ class FinishRequest(BaseModel):
 # --- studies ---------------------------------------------------------------------------------
 
 MAX_STUDY_ENTRIES = 64
-MAX_REPEATS = 16  # runs of one study entry per launch
 
 
 STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True, strict=True)

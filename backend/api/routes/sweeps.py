@@ -15,7 +15,7 @@ from backend.auth.rules import AUTH_RESPONSES, Member, check_owner_field
 from backend.limits import SweepId
 from backend.models import Run, Sweep
 from backend.options import set_path
-from backend.schemas import MAX_SWEEP_POINTS, SweepCreate, SweepPublic
+from backend.schemas import MAX_SWEEP_POINTS, SweepCreate, SweepPublic, next_seeds
 from backend.services import admission
 
 router = APIRouter(prefix="/api/sweeps", tags=["sweeps"], responses=AUTH_RESPONSES)
@@ -59,8 +59,8 @@ def create_sweep(body: SweepCreate, session: SessionDep, identity: Member) -> Sw
             raise field_error("grid", str(exc)) from None
         label = " ".join(f"{k.split('.')[-1]}={v}" for k, v in point.items())
         config = admission.checked_config(raw, "base_config", note=f" (grid point {point})")
-        seeds = [(config.seed + i) % 2**31 for i in range(body.repeats)]
-        planned += admission.repeated(config, seeds, f"{body.name} {label}"[:200], label)
+        planned += admission.repeated(config, next_seeds(config.seed, body.repeats), f"{body.name} {label}"[:200],
+                                      label)
 
     def link(sweep: Sweep, runs: list[Run]) -> None:
         for run in runs:
