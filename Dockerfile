@@ -12,4 +12,4 @@ RUN groupadd --system --gid 10001 cnnlab \
 ENV PYTHONDONTWRITEBYTECODE=1
 USER cnnlab
 EXPOSE 8000
-CMD ["python", "-m", "backend.serve"]
+CMD ["python", "-m", "backend.cli.serve"]

@@ -19,32 +19,31 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Match
 from starlette.types import Scope
 
-from backend import contract, events, notifier, pages
-from backend.api import live
-from backend.api.routes import (
-    architectures,
-    compare,
-    groups,
-    health,
-    identity,
-    models,
-    runs,
-    searches,
-    studies,
-    sweeps,
-    worker,
-)
-from backend.api.routing import every_route
-from backend.auth.early import EarlyAuth
-from backend.auth.mode import allowed_hosts, check_admin_exists, check_mode
-from backend.db import SessionLocal
-from backend.limits import BodyLimit
-from backend.reaper import reap_forever
-from backend.security_headers import SecurityHeaders
-from backend.services import admission
-from backend.services import runs as run_service
+from backend import pages
+from backend.api import contract, health
+from backend.api.templates import FRONTEND
+from backend.core import events, notifier
+from backend.core.db import SessionLocal
+from backend.core.limits import BodyLimit
+from backend.core.security_headers import SecurityHeaders
+from backend.core.validation import describe_errors
+from backend.identity import routes as identity
+from backend.identity.early import EarlyAuth
+from backend.identity.mode import allowed_hosts, check_admin_exists, check_mode
+from backend.identity.routing import every_route
+from backend.models import routes as models
+from backend.runs import admission, live
+from backend.runs import compare_routes as compare
+from backend.runs import group_routes as groups
+from backend.runs import routes as runs
+from backend.runs import service as run_service
+from backend.runs import sweep_routes as sweeps
+from backend.searches import routes as searches
+from backend.studies import routes as studies
 from backend.studies.catalog import ensure_shipped
-from backend.validation import describe_errors
+from backend.training import routes as architectures
+from backend.workers import routes as worker
+from backend.workers.reaper import reap_forever
 
 logger = logging.getLogger("cnnlab.backend")
 
@@ -68,7 +67,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def check_startup() -> None:
     """Refuse to serve when the mode would leave the lab open (local mode off loopback) or closed
     to everyone (sign-in required and no admin), or several processes deaf to each other's changes:
-    backend.auth.mode.StartupRefused says why."""
+    backend.identity.mode.StartupRefused says why."""
     check_mode()
     notifier.check_processes()
     try:
@@ -159,7 +158,7 @@ def create_app() -> FastAPI:
                    identity):
         app.include_router(module.router)
     app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=pages.FRONTEND / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=FRONTEND / "static"), name="static")
     app.mount("/vendor/swagger", StaticFiles(directory=pages.SWAGGER_UI), name="swagger")
     contract.install(app)
     app.add_middleware(BodyLimit)

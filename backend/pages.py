@@ -3,37 +3,29 @@ Plotly.js is served from the installed plotly package (no CDN: the lab may be of
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
-import plotly
 import swagger_ui_bundle
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
-from sqlalchemy.orm import Session
 
-from backend.auth.limiter import signin_limiter
-from backend.auth.mode import auth_mode
-from backend.auth.passwords import verify_password
-from backend.auth.rules import SESSION_COOKIE, Identity, check_not_cross_site, identify, member, public
-from backend.auth.secrets import same
-from backend.db import get_session
-from backend.limits import RunId, SearchId, StudyId, SweepId
-from backend.options import by_group, element_ids
-from backend.recipes import RECIPES
-from backend.services import users as user_service
-from backend.settings import settings
-from backend.statuses import FINISHED_STATUSES, RunStatus
+from backend.api.templates import PLOTLY_JS, page, templates
+from backend.core.db import SessionDep
+from backend.core.limits import RunId, SearchId, StudyId, SweepId
+from backend.core.settings import settings
+from backend.identity import service as user_service
+from backend.identity.limiter import signin_limiter
+from backend.identity.mode import auth_mode
+from backend.identity.passwords import verify_password
+from backend.identity.rules import SESSION_COOKIE, Identity, check_not_cross_site, identify, member, public
+from backend.identity.secrets import same
+from backend.training.options import by_group, element_ids
+from backend.training.recipes import RECIPES
 
-FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 SWAGGER_UI = Path(swagger_ui_bundle.swagger_ui_path)
-templates = Jinja2Templates(directory=FRONTEND / "templates")  # autoescaping on: user text is never HTML
 
 router = APIRouter(include_in_schema=False)
-SessionDep = Annotated[Session, Depends(get_session)]
 
 
 class SignInRequired(Exception):
@@ -62,33 +54,6 @@ page_member.__rule__ = "member"  # type: ignore[attr-defined]  # a marker attrib
 page_admin.__rule__ = "admin"  # type: ignore[attr-defined]  # a marker attribute, read by test_permissions
 PageMember = Annotated[Identity, Depends(page_member)]
 PageAdmin = Annotated[Identity, Depends(page_admin)]
-
-
-def page(request: Request, name: str, identity: Identity | None = None, **context: object) -> HTMLResponse:
-    """A page; with an identity, the header shows who is signed in and the page carries the CSRF
-    token its scripts send with every change (common.js)."""
-    csrf = identity.session_row.csrf_token if identity and identity.session_row else ""
-    return templates.TemplateResponse(request, name, {
-        "param_budget": settings.PARAM_BUDGET, "run_statuses": list(RunStatus), "finished_statuses": FINISHED_STATUSES,
-        "me": identity.user if identity else None, "via": identity.via if identity else None,
-        "csrf_token": csrf, **context,
-    })
-
-
-def inline_asset(path: Path) -> str:
-    """A static file's text, safe inside an inline <script> or <style> element: nothing in it can
-    close the element or open an HTML comment that would swallow the rest of the page."""
-    text = path.read_text(encoding="utf-8")
-    return re.sub(r"</(script|style)", r"<\\/\1", text, flags=re.IGNORECASE).replace("<!--", "<\\!--")
-
-
-def export_page(request: Request, name: str, **context: object) -> HTMLResponse:
-    """A page that needs nothing but itself: Plotly, CSS and scripts inline (see study_export.html)."""
-    static = FRONTEND / "static"
-    assets = {"plotly_js": inline_asset(PLOTLY_JS), "app_css": inline_asset(static / "css" / "app.css"),
-              "common_js": inline_asset(static / "js" / "common.js"),
-              "report_js": inline_asset(static / "js" / "study_report.js")}
-    return page(request, name, None, **assets, **context)  # no identity: the export shows no one signed in
 
 
 @router.get("/docs", response_class=HTMLResponse, dependencies=[Depends(public)])

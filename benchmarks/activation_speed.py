@@ -15,8 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
-from backend.recipes import PILOT_15MIN
-from backend.training_config import TrainConfig
+from backend.training.config import TrainConfig
+from backend.training.recipes import PILOT_15MIN
 from benchmarks.common import cifar10_path, images_per_s_after_first_epoch, machine
 from worker import flags
 from worker.data import load_dataset

@@ -39,12 +39,12 @@ def users_cli(url: str, var: Path, *args: str, stdin: str | None = None) -> str:
     import os
 
     env = {**os.environ, "CNNLAB_DATABASE_URL": url, "CNNLAB_VAR_DIR": str(var)}
-    return subprocess.run([sys.executable, "-m", "backend.users", *args], cwd=ROOT, env=env, input=stdin, text=True,
+    return subprocess.run([sys.executable, "-m", "backend.cli.users", *args], cwd=ROOT, env=env, input=stdin, text=True,
                           capture_output=True, check=True).stdout
 
 
 def password_costs(repeat: int = 15) -> dict[str, float]:
-    from backend.auth.passwords import hash_password, verify_password
+    from backend.identity.passwords import hash_password, verify_password
 
     stored = hash_password("a lab member's password")
     verify, make = [], []
@@ -65,8 +65,8 @@ def token_lookup_ms(url: str, token: str, repeat: int = 400) -> float:
     the checks (what a request with a token pays beyond one without credentials)."""
     from sqlalchemy.orm import sessionmaker
 
-    from backend.auth.rules import _from_bearer
-    from backend.db import make_engine
+    from backend.core.db import make_engine
+    from backend.identity.rules import _from_bearer
 
     engine = make_engine(url)
     sessions = sessionmaker(engine, expire_on_commit=False)
@@ -82,7 +82,7 @@ def token_lookup_ms(url: str, token: str, repeat: int = 400) -> float:
 
 
 def main() -> None:
-    from backend.migrate import upgrade
+    from backend.cli.migrate import upgrade
 
     with fresh_postgres_database() as url:
         var = Path(tempfile.mkdtemp(prefix="cnnlab-bench-"))

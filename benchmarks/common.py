@@ -73,7 +73,7 @@ def fresh_postgres_database():
 
 @contextlib.contextmanager
 def backend_process(database_url: str, var_dir: Path, **extra_env: str):
-    """Migrate, then run `python -m backend.serve` (the lab's own command) on a free port; local
+    """Migrate, then run `python -m backend.cli.serve` (the lab's own command) on a free port; local
     mode (no sign-in) unless ``extra_env`` says otherwise."""
     import socket
     import subprocess
@@ -81,7 +81,7 @@ def backend_process(database_url: str, var_dir: Path, **extra_env: str):
 
     import httpx
 
-    from backend.launch import BACKEND, MIGRATE
+    from backend.cli.launch import BACKEND, MIGRATE
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

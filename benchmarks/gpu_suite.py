@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from backend.recipes import MODERN, SEED_AUGMENTED
-from backend.training_config import TrainConfig
+from backend.training.config import TrainConfig
+from backend.training.recipes import MODERN, SEED_AUGMENTED
 from benchmarks.common import cifar10_path, machine
 from worker.data import ImageDataset, load_dataset
 from worker.trainer import train

@@ -1,4 +1,4 @@
-"""A lab's load on the real service, with Locust: PostgreSQL, Redis, `python -m backend.serve` at
+"""A lab's load on the real service, with Locust: PostgreSQL, Redis, `python -m backend.cli.serve` at
 1, 2 and 4 backend processes (CNNLAB_BACKEND_PROCESSES), sign-in required.
 
     python -m benchmarks.load                 # 10 minutes at each process count (the issue's load)
@@ -47,10 +47,10 @@ def lab_env(database_url: str, var_dir: Path, port: int, processes: int) -> dict
 
 
 def make_people(env: dict[str, str], counts: dict[str, int]) -> dict[str, list[str]]:
-    """Users and their API tokens, made with `python -m backend.users` (the lab's own tool)."""
+    """Users and their API tokens, made with `python -m backend.cli.users` (the lab's own tool)."""
     script = ("import json, sys\n"
-              "from backend.db import SessionLocal\n"
-              "from backend.services import users\n"
+              "from backend.core.db import SessionLocal\n"
+              "from backend.identity import service as users\n"
               "counts, out = json.loads(sys.argv[1]), {}\n"
               "with SessionLocal() as s:\n"
               "    admin = users.create_user(s, 'load-admin', 'load admin password', 'admin')\n"
@@ -71,7 +71,7 @@ def model_run(url: str, token: str) -> int:
     """A finished run with an exported model (the compact 8/16 net as initialised), for classifying."""
     import numpy as np
 
-    from backend.training_config import TrainConfig
+    from backend.training.config import TrainConfig
     from worker import export as onnx_export
     from worker.data import ImageDataset
     from worker.model import build_model
@@ -159,7 +159,7 @@ def free_port() -> int:
 
 
 def one_load(processes: int, duration_s: int, scale: float) -> dict[str, Any]:
-    from backend.launch import BACKEND, MIGRATE
+    from backend.cli.launch import BACKEND, MIGRATE
 
     with fresh_postgres_database() as database_url, tempfile.TemporaryDirectory(prefix="cnnlab-load-") as tmp:
         port = free_port()

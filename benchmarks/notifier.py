@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from backend import events, notifier
+from backend.core import events, notifier
 from benchmarks.common import PG_ADMIN_URL, machine
 
 RESULTS = Path(__file__).parent / "results"

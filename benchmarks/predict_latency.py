@@ -28,9 +28,9 @@ from PIL import Image
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from backend.models import RunModel
-from backend.settings import settings
-from backend.training_config import TrainConfig
+from backend.core.settings import settings
+from backend.core.tables import RunModel
+from backend.training.config import TrainConfig
 from benchmarks.common import backend_process, cifar10_path, machine
 from worker import export as onnx_export
 from worker.data import load_dataset

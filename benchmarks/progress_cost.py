@@ -24,7 +24,7 @@ BEATS = 400
 
 
 def main() -> None:
-    from backend.settings import settings
+    from backend.core.settings import settings
 
     with fresh_postgres_database() as url:
         var = Path(tempfile.mkdtemp(prefix="cnnlab-bench-"))

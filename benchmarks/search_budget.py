@@ -62,7 +62,7 @@ def lab_env(var: Path, port: int) -> dict[str, str]:
 
 @contextlib.contextmanager
 def lab(var: Path, workers: bool = True) -> Iterator[httpx.Client]:
-    from backend.launch import BACKEND, MIGRATE, WORKER
+    from backend.cli.launch import BACKEND, MIGRATE, WORKER
 
     port = free_port()
     env = lab_env(var, port)
@@ -127,8 +127,8 @@ def summary(detail: dict[str, Any], wall_s: float) -> dict[str, Any]:
 
 def pilot_config(config: dict[str, Any], seconds: float) -> dict[str, Any]:
     """A trial's config with the 15-minute pilot recipe's budget on the full training set."""
-    from backend.recipes import PILOT_15MIN
     from backend.searches.views import full_config
+    from backend.training.recipes import PILOT_15MIN
 
     out = full_config(config, PILOT_15MIN.settings["epochs"])  # the whole training and test sets
     out.update(schedule_by=PILOT_15MIN.settings["schedule_by"], tta=PILOT_15MIN.settings["tta"],
@@ -192,7 +192,7 @@ def main() -> None:
             print(json.dumps(result[pruner]), flush=True)
         best = max((client.get(f"/api/searches/{i}").json()["best"] for i in ids.values()),
                    key=lambda b: b["best_test_acc"] if b else -1)
-        from backend.recipes import PILOT_15MIN
+        from backend.training.recipes import PILOT_15MIN
 
         seconds = args.pilot_minutes * 60
         pilots = [{"name": "pilot: compact preset", "config": PILOT_15MIN.config("compact", time_budget_s=seconds)}]

@@ -8,7 +8,7 @@
    settings over a fixed number of epochs, so that the numbers do not depend on how busy the CPU
    is) on the same 5 seeds, 5,000 training images held out for validation. Reported: each
    config's mean ± std of validation and test accuracy (test at the epoch chosen on validation),
-   the paired difference with its 95% CI (``backend.uncertainty.paired``), and how many of the 25
+   the paired difference with its 95% CI (``backend.runs.uncertainty.paired``), and how many of the 25
    single-seed comparisons (every seed of one against every seed of the other) name the winner
    that the 5-seed mean does not.
 2. The price of the holdout: the 15-minute pilot (time-budgeted) of ``compact`` with holdout 5,000
@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from backend.recipes import PILOT_15MIN
-from backend.training_config import TrainConfig
-from backend.uncertainty import paired, spread
+from backend.runs.uncertainty import paired, spread
+from backend.training.config import TrainConfig
+from backend.training.recipes import PILOT_15MIN
 from benchmarks.common import cifar10_path, machine
 from worker.data import ImageDataset, load_dataset, run_split
 from worker.trainer import train

@@ -153,7 +153,7 @@ def main() -> None:
 
     with fresh_postgres_database() as url:
         var = Path(tempfile.mkdtemp(prefix="cnnlab-bench-"))
-        from backend.migrate import upgrade
+        from backend.cli.migrate import upgrade
 
         upgrade(url)
         t = time.perf_counter()

@@ -17,8 +17,8 @@ import argparse
 import json
 from pathlib import Path
 
-from backend.recipes import PILOT_15MIN
-from backend.training_config import TrainConfig
+from backend.training.config import TrainConfig
+from backend.training.recipes import PILOT_15MIN
 from benchmarks.common import cifar10_path, images_per_s_after_first_epoch, machine
 from worker.data import load_dataset
 from worker.device import pick_device, use_bf16

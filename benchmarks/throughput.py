@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from backend.architecture import preset
-from backend.training_config import TrainConfig
+from backend.training.config import TrainConfig
 from benchmarks.common import cifar10_path, machine
 from worker.data import load_dataset
 from worker.model import build_model

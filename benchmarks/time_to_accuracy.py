@@ -3,7 +3,7 @@
     python -m benchmarks.time_to_accuracy --preset compact --recipe pilot_15min --name cpu15
     python -m benchmarks.time_to_accuracy --preset compact --architecture.stem 24 --augment.cutout 8 --name x
 
-A named recipe (backend.recipes) for the preset, then any run option's flag, as worker.train takes them.
+A named recipe (backend.training.recipes) for the preset, then any run option's flag, as worker.train takes them.
 
 Prints the training seconds at which test accuracy first reached 80/85/90/93%, and the ratio
 against the seed report's 54 GPU minutes to 85% (a reported figure, not measured here: the seed's
@@ -18,8 +18,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from backend.recipes import PILOT_15MIN, RECIPES
-from backend.training_config import TrainConfig
+from backend.training.config import TrainConfig
+from backend.training.recipes import PILOT_15MIN, RECIPES
 from benchmarks.common import cifar10_path, machine
 from worker import flags
 from worker.data import load_dataset, run_split
@@ -57,7 +57,7 @@ def config_from(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict
     """The run's config: a named recipe for the preset, then any option flag (``worker.flags``)."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.time_to_accuracy", allow_abbrev=False)
     p.add_argument("--preset", default="compact", help="architecture preset; --architecture.* flags edit it")
-    p.add_argument("--recipe", choices=sorted(RECIPES), default=PILOT_15MIN.key, help="backend.recipes")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=PILOT_15MIN.key, help="backend.training.recipes")
     p.add_argument("--name", default="time_to_accuracy", help="results/NAME.json")
     flags.add_option_flags(p)
     args = p.parse_args(argv)

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 TOKEN_HINT = ("hint: set CNNLAB_TOKEN (make a token on the Tokens page or with "
-              "`python -m backend.users token NAME --name LABEL`)")
+              "`python -m backend.cli.users token NAME --name LABEL`)")
 
 
 class ApiError(Exception):

@@ -6,9 +6,9 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from backend.db import make_engine
-from backend.models import Base
-from backend.settings import settings
+from backend.core.db import make_engine
+from backend.core.settings import settings
+from backend.core.tables import Base
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

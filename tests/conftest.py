@@ -1,6 +1,6 @@
 """Test settings: every test session gets its own var folder, SQLite database and broker file.
 
-The environment is set before anything imports backend.settings. Tests that need PostgreSQL,
+The environment is set before anything imports backend.core.settings. Tests that need PostgreSQL,
 Redis or Chromium use tests.utils.services.require(), which skips with a reason on a laptop that
 lacks them and fails in CI (CI=true).
 """

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from backend.auth.mode import worker_credential
-from backend.settings import settings
+from backend.core.settings import settings
+from backend.identity.mode import worker_credential
 
 log = logging.getLogger("cnnlab.worker.client")
 

@@ -31,8 +31,8 @@ import torch
 from torch import nn
 
 from backend.architecture import summarize
-from backend.settings import settings
-from backend.training_config import TrainConfig
+from backend.core.settings import settings
+from backend.training.config import TrainConfig
 from worker import checkpoint
 from worker.data import DatasetError, ImageDataset, load_dataset, resolve_source, run_split
 from worker.device import DeviceData

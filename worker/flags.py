@@ -13,8 +13,8 @@ import argparse
 from typing import Any
 
 from backend.architecture import parse_architecture
-from backend.option_field import GROUPS
-from backend.options import Option, all_options, set_path
+from backend.core.option_field import GROUPS
+from backend.training.options import Option, all_options, set_path
 
 # earlier hand-written flags, kept as second names of the generated ones
 ALIASES: dict[str, tuple[str, ...]] = {

@@ -16,8 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from backend.settings import settings
-from backend.statuses import StopReason
+from backend.core.settings import settings
+from backend.core.statuses import StopReason
 from worker import checkpoint
 from worker.client import BackendClient, Superseded
 from worker.trainer import EpochMetrics

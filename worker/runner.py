@@ -11,9 +11,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from backend.settings import settings
-from backend.statuses import FINAL_STATUS, RunStatus, StopReason
-from backend.training_config import TrainConfig
+from backend.core.settings import settings
+from backend.core.statuses import FINAL_STATUS, RunStatus, StopReason
+from backend.training.config import TrainConfig
 from worker import checkpoint
 from worker import export as onnx_export
 from worker.client import BackendClient, Superseded

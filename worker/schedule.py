@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from backend.training_config import TrainConfig
+from backend.training.config import TrainConfig
 
 
 def lr_at(config: TrainConfig, step: int, steps_per_epoch: int, elapsed_s: float = 0.0) -> float:

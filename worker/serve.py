@@ -2,7 +2,7 @@
 
 One Celery worker process per (GPU, slot), each pinned to its GPU by its own
 ``CUDA_VISIBLE_DEVICES`` and taking one run at a time (solo pool; acks_late and prefetch 1, as
-backend.queue sets them), so an 8-GPU machine trains on all eight and a GPU trains several tiny
+backend.core.queue sets them), so an 8-GPU machine trains on all eight and a GPU trains several tiny
 runs at once:
 
 - ``CNNLAB_WORKER_GPUS``: ``all`` (the default: every GPU the machine reports; none → the CPU),
@@ -31,7 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from backend.settings import settings
+from backend.core.settings import settings
 from worker.celery_app import app
 
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)

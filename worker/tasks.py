@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.queue import EXPORT_TASK, TRAIN_TASK
+from backend.core.queue import EXPORT_TASK, TRAIN_TASK
 from worker.celery_app import app
 from worker.client import BackendClient
 from worker.runner import execute, export_finished

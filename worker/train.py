@@ -17,9 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from backend.architecture import ArchitectureError
-from backend.settings import settings
-from backend.training_config import TrainConfig
-from backend.validation import describe_errors
+from backend.core.settings import settings
+from backend.core.validation import describe_errors
+from backend.training.config import TrainConfig
 from worker import flags
 from worker.data import DatasetError, load_dataset, resolve_source, run_split
 

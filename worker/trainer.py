@@ -38,8 +38,8 @@ import torch
 from torch import nn
 
 from backend.architecture import summarize
-from backend.statuses import StopReason
-from backend.training_config import TrainConfig
+from backend.core.statuses import StopReason
+from backend.training.config import TrainConfig
 from worker import checkpoint
 from worker.augment import alternating_flips, cutout, flip_where, random_crop, random_flip
 from worker.averaging import WeightAverage

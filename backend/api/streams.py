@@ -11,9 +11,9 @@ from typing import Any
 from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
 from starlette.background import BackgroundTask
 
-from backend.api.deps import ErrorBody
-from backend.auth.rules import BriefMember, Identity
-from backend.limits import event_streams
+from backend.core.errors import ErrorBody
+from backend.core.limits import event_streams
+from backend.identity.rules import BriefMember, Identity
 
 
 def sse(event: str, data: str, event_id: str | None = None) -> bytes:

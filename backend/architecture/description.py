@@ -34,8 +34,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from backend.option_field import option
-from backend.validation import UNION_TAGS
+from backend.core.option_field import option
+from backend.core.validation import UNION_TAGS
 
 MAX_WIDTH = 4096
 Activation = Literal["relu", "gelu", "gelu_tanh"]

@@ -8,7 +8,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from backend.architecture.description import AnyArchitecture, Architecture, ArchitectureError
 from backend.architecture.presets import preset
-from backend.validation import describe_errors
+from backend.core.validation import describe_errors
 
 _ADAPTER: TypeAdapter[AnyArchitecture] = TypeAdapter(Architecture)
 

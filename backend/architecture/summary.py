@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from backend.architecture.description import AnyArchitecture, CompactArchitecture, PlainArchitecture, ResNetArchitecture
+from backend.architecture.description import (
+    AnyArchitecture,
+    CompactArchitecture,
+    PlainArchitecture,
+    ResNetArchitecture,
+)
 
 KERNEL = 3
 

@@ -31,17 +31,25 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from backend import events
-from backend.db import SessionLocal, engine
-from backend.models import Run, Search, User, utcnow
+from backend.core import events
+from backend.core.db import SessionLocal, engine
+from backend.core.settings import settings
+from backend.core.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus, SearchStatus
+from backend.core.tables import Run, Search, User, utcnow
+from backend.runs import admission
+from backend.runs import service as run_service
 from backend.searches.schemas import LEGACY_TEST_OBJECTIVE, VAL_OBJECTIVE, SearchCreate
-from backend.searches.space import Dimension, Space, build_config, check_some_point_fits, grid_points, parse_space, size
+from backend.searches.space import (
+    Dimension,
+    Space,
+    build_config,
+    check_some_point_fits,
+    grid_points,
+    parse_space,
+    size,
+)
 from backend.searches.storage import storage
-from backend.services import admission
-from backend.services import runs as run_service
-from backend.settings import settings
-from backend.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus, SearchStatus
-from backend.training_config import TrainConfig
+from backend.training.config import TrainConfig
 
 log = logging.getLogger("cnnlab.searches")
 CONSTRAINT = "params_over_budget"  # > 0: infeasible (how far over, as a fraction of the budget)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.recipes import PILOT_15MIN
 from backend.searches.schemas import SearchPreset
+from backend.training.recipes import PILOT_15MIN
 
 # The recipe knobs and the network's shape over the compact and resnet families, 8-epoch trials:
 # the seed's hand search, asked of TPE with Hyperband pruning.

@@ -7,8 +7,8 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from backend.schemas import OWNER_HELP, UTCDateTime
-from backend.statuses import RunStatus, SearchStatus
+from backend.core.fields import OWNER_HELP, UTCDateTime
+from backend.core.statuses import RunStatus, SearchStatus
 
 MAX_SEARCH_TRIALS = 500
 MAX_SEARCH_CONCURRENT = 16

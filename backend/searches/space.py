@@ -3,11 +3,11 @@
 A space maps option names (dotted for nested ones: ``lr``, ``augment.cutout``,
 ``architecture.pool_at``) to ``{"float": [low, high], "log": bool, "step": x}``,
 ``{"int": [low, high], "step": n, "log": bool}`` or ``{"choice": [...]}``. Besides the leaf options
-of ``backend.options``, the network's shape has knobs of its own (:data:`KNOBS`): the number of
+of ``backend.training.options``, the network's shape has knobs of its own (:data:`KNOBS`): the number of
 stages, convs (or residual blocks) per stage, each stage's width and a width multiplier; they
 rebuild the ``stages`` list that a leaf option cannot search.
 
-Every refusal is a :class:`~backend.services.admission.Refused` naming ``space.<key>`` and the
+Every refusal is a :class:`~backend.runs.admission.Refused` naming ``space.<key>`` and the
 limit. A key that only some families have (``architecture.pool_at``: compact) is sampled only
 for trials of those families (Optuna's define-by-run keeps the space conditional).
 """
@@ -27,11 +27,11 @@ from pydantic import ValidationError
 
 from backend.architecture import PRESETS, summarize
 from backend.architecture.description import FAMILIES, MAX_WIDTH
-from backend.options import Option, all_options, set_path
-from backend.services.admission import Refused
-from backend.settings import settings
-from backend.training_config import TrainConfig
-from backend.validation import describe_errors
+from backend.core.settings import settings
+from backend.core.validation import describe_errors
+from backend.runs.admission import Refused
+from backend.training.config import TrainConfig
+from backend.training.options import Option, all_options, set_path
 
 MAX_CHOICES = 64
 MAX_GRID_POINTS = 10_000

@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 from optuna.storages import RDBStorage
 
-from backend.settings import settings
+from backend.core.settings import settings
 
 SCHEMA = "optuna"
 optuna.logging.set_verbosity(optuna.logging.WARNING)

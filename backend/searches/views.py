@@ -11,13 +11,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.orm import Session
 
-from backend.models import Run, Search
+from backend.core.settings import settings
+from backend.core.statuses import RunStatus, SearchStatus
+from backend.core.tables import Run, Search
 from backend.searches.engine import counted, spec_of, trial_runs
 from backend.searches.schemas import BestTrial, SearchCounts, SearchDetail, SearchPublic, TrialPublic
 from backend.searches.schemas import TrialState as TrialStateName
 from backend.searches.storage import storage
-from backend.settings import settings
-from backend.statuses import RunStatus, SearchStatus
 
 STATES: dict[TrialState, TrialStateName] = {
     TrialState.RUNNING: "running", TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned",

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.models import SYSTEM_USERNAME, Study
-from backend.recipes import MODERN, SEED, SEED_AUGMENTED
-from backend.services.users import ensure_user
+from backend.core.tables import SYSTEM_USERNAME, Study
+from backend.identity.service import ensure_user
+from backend.training.recipes import MODERN, SEED, SEED_AUGMENTED
 
 SEED_MINUTES_AUG = 54 + 38 / 60
 SEED_PROTOCOL = {"holdout": 0}  # the seed trained on all 50,000 images and read the test set: no validation split

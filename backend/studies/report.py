@@ -18,16 +18,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.analysis import best_epoch
-from backend.models import Run, RunEvaluation, Study, StudyLaunch
-from backend.schemas import as_utc
-from backend.services.launches import scaled_epochs
-from backend.services.runs import SERIES_COLUMNS, series_of
-from backend.statuses import FINISHED_STATUSES
+from backend.core.fields import as_utc
+from backend.core.statuses import FINISHED_STATUSES
+from backend.core.tables import Run, RunEvaluation, Study, StudyLaunch
+from backend.runs.analysis import best_epoch
+from backend.runs.service import SERIES_COLUMNS, series_of
 from backend.studies.catalog import SHIPPED_BY_SLUG
 from backend.studies.conclusions import RunSeries, check_claim, findings
+from backend.studies.launches import scaled_epochs
 from backend.studies.series import Arm, Metric, arms_of, val_choice
-from backend.training_config import DEFAULT_HOLDOUT, TrainConfig
+from backend.training.config import DEFAULT_HOLDOUT, TrainConfig
 
 TABLE_COLUMNS = (
     ("entry", "entry"), ("run_id", "run"), ("status", "status"), ("seed", "seed"), ("holdout", "holdout"),

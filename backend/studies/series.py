@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from backend import uncertainty
-from backend.analysis import overfit_epoch
-from backend.statuses import FINISHED_STATUSES, RunStatus
+from backend.core.statuses import FINISHED_STATUSES, RunStatus
+from backend.runs import uncertainty
+from backend.runs.analysis import overfit_epoch
 
 OVERFIT_WINDOW = 5
 
@@ -113,7 +113,7 @@ class RunSeries:
     @property
     def watched(self) -> list[float]:
         """The held-out curve read for its shape (peak, fall, overfitting onset): validation's where
-        every epoch has one (backend.analysis.choice_series), else the test set's."""
+        every epoch has one (backend.runs.analysis.choice_series), else the test set's."""
         if self.val_acc and len(self.val_acc) == len(self.test_acc) and all(v is not None for v in self.val_acc):
             return [float(v) for v in self.val_acc if v is not None]
         return self.test_acc
@@ -132,7 +132,7 @@ class RunSeries:
 
     @cached_property
     def overfit(self) -> int | None:
-        """The epoch where overfitting starts (backend.analysis), read once per report."""
+        """The epoch where overfitting starts (backend.runs.analysis), read once per report."""
         return overfit_epoch(self.epochs, self.train_acc, self.watched, window=OVERFIT_WINDOW)
 
 

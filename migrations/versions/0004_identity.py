@@ -21,8 +21,8 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-SYSTEM_USERNAME = "cnnlab"  # backend.models.SYSTEM_USERNAME, as it was when this ran
-LOCAL_USERNAME = "local"  # backend.models.LOCAL_USERNAME
+SYSTEM_USERNAME = "cnnlab"  # backend.core.tables.SYSTEM_USERNAME, as it was when this ran
+LOCAL_USERNAME = "local"  # backend.core.tables.LOCAL_USERNAME
 OWNED = ("runs", "sweeps", "studies", "study_launches")
 
 

@@ -11,7 +11,7 @@ from tests.utils.auth import LabTestClient, user_token
 def client():
     """The app in-process as "alice", one per test module (tests that need another user or a
     function-scoped client define their own ``client``)."""
-    from backend.migrate import upgrade
+    from backend.cli.migrate import upgrade
 
     upgrade()
     from backend.main import create_app
@@ -27,8 +27,8 @@ def app():
     their own clients (other users, other client addresses)."""
     from fastapi.testclient import TestClient
 
+    from backend.cli.migrate import upgrade
     from backend.main import create_app
-    from backend.migrate import upgrade
 
     upgrade()
     user_token("root", "admin")

@@ -1,5 +1,5 @@
 """The seed-noise benchmark's tiny mode, as a command (tests do not import the benchmarks): it runs
-end to end, resumes without training again, and its summary is backend.uncertainty's on its records."""
+end to end, resumes without training again, and its summary is backend.runs.uncertainty's on its records."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from backend.uncertainty import paired, spread
+from backend.runs.uncertainty import paired, spread
 from tests.utils.services import ROOT
 
 CONFIGS = ("compact", "compact_pool_last")

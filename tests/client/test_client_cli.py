@@ -350,7 +350,7 @@ def test_401_hint_connection_refused_and_a_bad_config_file(stub, cli, home) -> N
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.splitlines() == ["HTTP 401: missing or invalid token",
                                         "hint: set CNNLAB_TOKEN (make a token on the Tokens page or with "
-                                        "`python -m backend.users token NAME --name LABEL`)"]
+                                        "`python -m backend.cli.users token NAME --name LABEL`)"]
     stub.answers[("GET", "/api/runs")] = [(422, {}, json.dumps({"detail": [
         {"field": "status", "message": "unknown status 'x'"}, {"field": "", "message": "and another"}]}).encode())]
     proc = cli("--url", stub.url, "list", "--status", "x")

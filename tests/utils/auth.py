@@ -16,8 +16,8 @@ PASSWORD = "correct horse battery"
 
 def user_token(username: str, role: str = "member", password: str | None = PASSWORD) -> str:
     """A new API token of ``username`` in the tests' database (the user is made when missing)."""
-    from backend.db import SessionLocal
-    from backend.services import users
+    from backend.core.db import SessionLocal
+    from backend.identity import service as users
 
     with SessionLocal() as session:
         user = users.find_user(session, username) or users.create_user(session, username, password, role)

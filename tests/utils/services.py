@@ -108,7 +108,7 @@ class Lab:
     """Our backend and worker as real processes, started with the same commands as docker-compose."""
 
     def __init__(self, tmp: Path, database_url: str, broker_url: str, dataset: Path, **env: str) -> None:
-        from backend.launch import BACKEND, MIGRATE, WORKER
+        from backend.cli.launch import BACKEND, MIGRATE, WORKER
 
         self.commands = {"migrate": MIGRATE, "backend": BACKEND, "worker": WORKER}
         self.port = free_port()
@@ -155,11 +155,11 @@ class Lab:
         self.http.headers["Authorization"] = f"Bearer {self.token}"
 
     def users(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
-        """`python -m backend.users ARGS` against this lab's database; its output."""
-        done = subprocess.run([sys.executable, "-m", "backend.users", *args], cwd=ROOT, env=self.env, text=True,
+        """`python -m backend.cli.users ARGS` against this lab's database; its output."""
+        done = subprocess.run([sys.executable, "-m", "backend.cli.users", *args], cwd=ROOT, env=self.env, text=True,
                               input=stdin, capture_output=True)
         if check and done.returncode != 0:
-            raise AssertionError(f"backend.users {' '.join(args)}: {done.returncode}\n{done.stdout}{done.stderr}")
+            raise AssertionError(f"backend.cli.users {' '.join(args)}: {done.returncode}\n{done.stdout}{done.stderr}")
         return done.stdout
 
     def has_user(self, username: str) -> bool:

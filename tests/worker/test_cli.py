@@ -67,7 +67,7 @@ def test_summary_cli_table_and_json(tmp_path) -> None:
 
 
 def test_train_cli_flags_reach_the_config() -> None:
-    from backend.training_config import TrainConfig
+    from backend.training.config import TrainConfig
     from worker.train import _parser, config_from_args
 
     args = _parser().parse_args(["--preset", "compact", "--augment", "--cutout", "8", "--tta", "--tta-shift", "2",

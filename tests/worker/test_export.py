@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from backend.training_config import TrainConfig
+from backend.training.config import TrainConfig
 from tests.utils.datasets import make_arrays, write_image_folder
 from tests.utils.services import ROOT
 from worker import export as onnx_export

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from backend.architecture import ArchitectureError
-from backend.training_config import TrainConfig
+from backend.training.config import TrainConfig
 from worker import flags
 from worker.train import _parser, config_from_args
 

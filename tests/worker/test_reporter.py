@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from backend.settings import settings
+from backend.core.settings import settings
 from worker.client import Superseded
 from worker.reporter import SUPERSEDED, Reporter
 from worker.trainer import EpochMetrics

@@ -10,7 +10,7 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from backend.training_config import TrainConfig
+from backend.training.config import TrainConfig
 from tests.utils.datasets import make_arrays
 from worker import checkpoint
 from worker.augment import alternating_flips

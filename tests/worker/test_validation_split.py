@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from backend.training_config import TrainConfig
+from backend.training.config import TrainConfig
 from tests.utils.datasets import make_arrays
 from worker import checkpoint
 from worker.data import DatasetError, ImageDataset, holdout_indices, run_split

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from backend.architecture import CompactArchitecture, PlainArchitecture, ResNetArchitecture
-from backend.training_config import TrainConfig
+from backend.training.config import TrainConfig
 from tests.utils.datasets import make_arrays
 from worker import checkpoint
 from worker.model import build_model

@@ -10,8 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
-from backend.settings import settings
-from backend.training_config import TrainConfig
+from backend.core.settings import settings
+from backend.training.config import TrainConfig
 from tests.utils.datasets import make_arrays, write_image_folder, write_tarball, write_torchvision_cifar
 from tests.utils.factories import tiny_config
 from worker.data import DatasetError, load_dataset, read_batch

@@ -1,7 +1,7 @@
 // Shared helpers. User text only ever reaches the page through textContent, never as HTML.
 "use strict";
 const cnn = {
-  // backend.statuses, handed over by the server on every page's body (the export inlines its own)
+  // backend.core.statuses, handed over by the server on every page's body (the export inlines its own)
   get STATUSES() { return (document.body.dataset.runStatuses || "").split(" ").filter(Boolean); },
   get FINISHED() { return new Set((document.body.dataset.finishedStatuses || "").split(" ").filter(Boolean)); },
   // the signed-in browser's CSRF token (base.html), sent with every request that changes something

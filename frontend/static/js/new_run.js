@@ -1,5 +1,5 @@
 "use strict";
-// The new-run form. Its inputs are rendered from the options' declaration (backend.options); this
+// The new-run form. Its inputs are rendered from the options' declaration (backend.training.options); this
 // script reads and fills them in one generic pass over [data-field] by each input's data-kind, so
 // it names no option. The layer table and the params/MACs meter follow every keystroke
 // (POST /api/architectures/summary); an over-budget network cannot be submitted.

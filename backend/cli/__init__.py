@@ -1,0 +1,1 @@
+"""The entry points: ``python -m backend.cli.serve | launch | users | migrate``."""

@@ -1,0 +1,110 @@
+"""The lab's enumerated words, declared once: a run's statuses and the reasons a training stops,
+what chose a run's best epoch, a search's and a trial's states, a model export's status, a
+checkpoint's kind, a user's role.
+
+The tables' CHECK constraints, the schemas, the routes, the trainer and the runner read these; the
+page scripts get them from the server (``data-*`` on every page's body, read by common.js).
+Pure Python: the worker imports it too.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    PRUNED = "pruned"  # a search's trial its pruner stopped early (its recorded epochs kept)
+
+
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+FINISHED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT,
+                     RunStatus.PRUNED)
+
+
+class StopReason(StrEnum):
+    """Why a training loop ended (TrainResult.stop_reason)."""
+
+    COMPLETED = "completed"  # every planned epoch
+    EARLY_STOPPING = "early_stopping"
+    TIME_BUDGET = "time_budget"
+    DIVERGED = "diverged"  # the loss stopped being a number
+    CANCELLED = "cancelled"  # someone asked the backend to cancel
+    PRUNED = "pruned"  # the run's search pruned it (backend.searches)
+    SUPERSEDED = "superseded"  # the backend gave the run to another attempt: report nothing more
+
+
+# the run's final status for each reason (a superseded attempt reports none)
+FINAL_STATUS: dict[StopReason, RunStatus] = {
+    StopReason.COMPLETED: RunStatus.SUCCEEDED,
+    StopReason.EARLY_STOPPING: RunStatus.SUCCEEDED,
+    StopReason.TIME_BUDGET: RunStatus.TIMED_OUT,
+    StopReason.DIVERGED: RunStatus.FAILED,
+    StopReason.CANCELLED: RunStatus.CANCELLED,
+    StopReason.PRUNED: RunStatus.PRUNED,
+}
+
+
+class SelectedOn(StrEnum):
+    """What chose a run's best epoch (its checkpoint, exported model, early stop, rankings): the
+    validation split (held-out training images), or — for runs without one, and every run recorded
+    before it existed — the test set, whose choices are optimistic and labelled so."""
+
+    VAL = "val"
+    TEST = "test"
+
+
+SELECTED_ON_WORDS = {SelectedOn.VAL: "chosen on validation", SelectedOn.TEST: "chosen on test"}
+
+
+class SearchStatus(StrEnum):
+    """A search's state: running asks for trials; stopped asks for none (its runs were cancelled)
+    until resumed; completed has all its trials told."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+
+
+class TrialState(StrEnum):
+    """A search trial's state as the API and the pages say it (Optuna's states, in the lab's words:
+    done is ``completed`` as for a search, failed is ``failed`` as for a run; ``infeasible``: a
+    sampled config the lab refused, never trained)."""
+
+    WAITING = "waiting"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    PRUNED = "pruned"
+    FAILED = "failed"
+    INFEASIBLE = "infeasible"
+
+
+class ModelStatus(StrEnum):
+    """A run's ONNX export: being made by a worker, ready to download and predict with, or failed."""
+
+    EXPORTING = "exporting"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class CheckpointKind(StrEnum):
+    """best: the weights of the epoch chosen on validation (on test for runs without a holdout);
+    last: the latest epoch's, to resume from."""
+
+    BEST = "best"
+    LAST = "last"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+def sql_in(column: str, values: type[StrEnum] | tuple[StrEnum, ...]) -> str:
+    """``status IN ('queued', ...)`` for a CHECK constraint."""
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"

@@ -1,0 +1,101 @@
+"""User, password, token and audit bodies."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from backend.core.fields import STRICT, UTCDateTime
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    display_name: str
+    role: Literal["admin", "member"]
+    active: bool
+    can_sign_in: bool = Field(description="false until the user has a password")
+    created_at: UTCDateTime
+    last_sign_in_at: UTCDateTime | None
+
+
+class MePublic(UserPublic):
+    via: Literal["token", "session", "local"] = Field(description="how this request proved who it is")
+    auth_mode: Literal["local", "required"]
+
+
+class UserCreate(BaseModel):
+    model_config = STRICT
+
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    display_name: str | None = Field(None, min_length=1, max_length=200)
+    role: Literal["admin", "member"] = "member"
+    password: str = Field(min_length=8, max_length=256)
+
+
+class UserUpdate(BaseModel):
+    model_config = STRICT
+
+    display_name: str | None = Field(None, min_length=1, max_length=200)
+    role: Literal["admin", "member"] | None = None
+    active: bool | None = None
+    password: str | None = Field(None, min_length=8, max_length=256, description="a new password; ends the "
+                                                                                  "user's sessions")
+
+
+class UsersPublic(BaseModel):
+    data: list[UserPublic]
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(min_length=8, max_length=256)
+
+
+class TokenCreate(BaseModel):
+    model_config = STRICT
+
+    label: str = Field(min_length=1, max_length=100)
+    expires_days: float | None = Field(None, gt=0, le=3650, description="none: never expires")
+
+
+class TokenPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: Literal["user", "worker"]
+    label: str
+    prefix: str = Field(description="the token's first characters, to recognise it")
+    created_at: UTCDateTime
+    last_used_at: UTCDateTime | None
+    expires_at: UTCDateTime | None
+    revoked_at: UTCDateTime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="the secret: shown this once, stored only as a hash")
+
+
+class TokensPublic(BaseModel):
+    data: list[TokenPublic]
+
+
+class AuditPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: UTCDateTime
+    actor: str | None = Field(validation_alias=AliasChoices("actor_name", "actor"))
+    action: str
+    target_type: str
+    target_id: int | None
+    summary: str
+
+
+class AuditList(BaseModel):
+    data: list[AuditPublic]

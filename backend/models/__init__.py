@@ -1,0 +1,1 @@
+"""Trained models: ONNX export, model cards, prediction, and their routes."""

@@ -1,0 +1,1 @@
+"""Studies: the shipped catalog, launches, computed conclusions, the report, and their routes."""
