@@ -108,3 +108,19 @@ class Role(StrEnum):
 def sql_in(column: str, values: type[StrEnum] | tuple[StrEnum, ...]) -> str:
     """``status IN ('queued', ...)`` for a CHECK constraint."""
     return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
+def vocabulary() -> dict[str, list[str]]:
+    """Every enumerated word, as the pages (``data-*`` on each body, read by common.js) and the
+    client (``GET /api/vocabulary``) are handed them: nothing outside this module lists them."""
+    return {
+        "run_statuses": [str(s) for s in RunStatus],
+        "active_run_statuses": [str(s) for s in ACTIVE_STATUSES],
+        "finished_run_statuses": [str(s) for s in FINISHED_STATUSES],
+        "search_statuses": [str(s) for s in SearchStatus],
+        "trial_states": [str(s) for s in TrialState],
+        "model_statuses": [str(s) for s in ModelStatus],
+        "checkpoint_kinds": [str(s) for s in CheckpointKind],
+        "roles": [str(s) for s in Role],
+        "selected_on": [str(s) for s in SelectedOn],
+    }
