@@ -33,13 +33,14 @@ def completed(runs: Sequence[Run]) -> list[Run]:
 
 def summary(runs: Sequence[Run]) -> dict[str, Any]:
     """n, the seeds, and mean ± std with the 95% CI (Student t) of each figure over the completed
-    runs; ``selected_on`` is 'val' only when every completed run chose on validation."""
+    runs; ``selected_on`` is 'val' only when every completed run chose on validation (before any run
+    completes: when every run will, as its holdout says)."""
     done = completed(runs)
     figures: dict[str, Any] = {}
     for name, _ in FIGURES:
         values = [float(v) for r in done if (v := getattr(r, name)) is not None]
         figures[name] = uncertainty.spread(values).as_dict()
-    chosen = {r.selected_on for r in done}
+    chosen = {r.selected_on for r in (done or runs)}
     return {
         "n": len(done),
         "runs": len(runs),

@@ -1,6 +1,7 @@
 """Launching a study: one run per entry and repeat, the caller's, admitted together
-(backend.runs.admission). An entry with ``repeats`` n runs n times, seeds seed, seed+1, …,
-its configs otherwise the same; its runs form one run group."""
+(backend.runs.admission). An entry with ``repeats`` n runs n times, seeds seed, seed+1, …
+(``next_seeds``, as a run request's: past the largest seed, from 0 again), its configs otherwise the
+same; its runs form one run group."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from backend.core.errors import Refused
 from backend.core.settings import settings
 from backend.core.tables import Run, Study, StudyLaunch, StudyLaunchRun, User
 from backend.core.validation import describe_errors
 from backend.runs import admission
+from backend.runs.schemas import next_seeds
 from backend.training.config import DataConfig, TrainConfig
-
-SEED_MAX = 2**31 - 1  # TrainConfig.seed's bound
 
 
 def scaled_config(config: TrainConfig, scale: float) -> TrainConfig:
@@ -42,7 +43,7 @@ def launch(session: Session, owner: User, study: Study, epochs_scale: float,
             checked = DataConfig.model_validate({"source": "cifar10", **data})
         except ValidationError as exc:
             err = describe_errors(exc)[0]
-            raise admission.Refused(f"data.{err['field']}", err["message"]) from None
+            raise Refused(f"data.{err['field']}", err["message"]) from None
         admission.check_data_source(checked.source, "data.source")
     planned, keys = [], []
     for i, entry in enumerate(study.entries):
@@ -52,12 +53,9 @@ def launch(session: Session, owner: User, study: Study, epochs_scale: float,
         raw["time_budget_s"] = min(float(raw.get("time_budget_s", settings.TIME_BUDGET_S)), settings.TIME_BUDGET_S)
         config = scaled_config(admission.checked_config(raw, f"entries[{i}].config"), epochs_scale)
         repeats = int(entry.get("repeats") or 1)
-        if config.seed + repeats - 1 > SEED_MAX:
-            raise admission.Refused(f"entries[{i}].repeats", f"seeds {config.seed} to {config.seed + repeats - 1} "
-                                                             f"pass the largest seed, {SEED_MAX}")
         name = f"{study.name} · {entry['label']}"
-        for repeat in range(repeats):
-            seeded = config.model_copy(update={"seed": config.seed + repeat})  # the repeats differ only in seed
+        for repeat, seed in enumerate(next_seeds(config.seed, repeats)):
+            seeded = config.model_copy(update={"seed": seed})  # the repeats differ only in seed
             planned.append(admission.Planned(seeded, (f"{name} · seed {seeded.seed}" if repeats > 1 else name)[:200],
                                              repeat_key=entry["key"] if repeats > 1 else None))
             keys.append((entry["key"], repeat))

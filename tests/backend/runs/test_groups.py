@@ -218,3 +218,25 @@ def test_sweep_points_repeat_as_groups(client) -> None:
     too_many = client.post("/api/sweeps", json={"name": "x", "base_config": tiny_config(),
                                                 "grid": {"batch_size": list(range(1, 33))}, "repeats": 3})
     assert too_many.status_code == 422 and too_many.json()["detail"][0]["field"] == "repeats"
+
+
+def test_a_group_before_any_run_finishes_says_what_its_runs_will_choose_on(client) -> None:
+    held = post_repeats(client, seeds=[3, 4])
+    summary = client.get("/api/groups", params={"ids": str(held["group_id"])}).json()["data"][0]["summary"]
+    assert (summary["n"], summary["pending"], summary["selected_on"]) == (0, 2, "val")
+    bare = client.post("/api/runs", json={"name": "rep", "config": tiny_config(seed=5, data={"holdout": 0}),
+                                          "repeats": 2}).json()
+    summary = client.get("/api/groups", params={"ids": str(bare["group_id"])}).json()["data"][0]["summary"]
+    assert (summary["n"], summary["selected_on"]) == (0, "test")
+
+
+def test_a_study_entry_repeats_past_the_largest_seed_from_0_again_as_a_run_request_does(client) -> None:
+    largest = 2**31 - 1
+    study = client.post("/api/studies", json={"name": "wrap", "entries": [
+        {"key": "rep", "label": "r", "config": tiny_config(seed=largest), "repeats": 3}]})
+    assert study.status_code == 201, study.text
+    launch = client.post(f"/api/studies/{study.json()['id']}/launches", json={})
+    assert launch.status_code == 201, launch.text
+    seeds = [client.get(f"/api/runs/{i}").json()["seed"] for i in launch.json()["run_ids"]["rep"]]
+    made = client.post("/api/runs", json={"config": tiny_config(seed=largest), "repeats": 3}).json()
+    assert seeds == [client.get(f"/api/runs/{i}").json()["seed"] for i in made["run_ids"]] == [largest, 0, 1]
