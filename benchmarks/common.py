@@ -47,7 +47,9 @@ def images_per_s_after_first_epoch(config, data) -> float:
     return len(data.train_y) * len(timed) / sum(m.seconds for m in timed)
 
 
-# --- real services for the benchmarks (the tests keep their own helpers: nothing imports tests) ---
+# --- real services for the benchmarks. Nothing here imports tests (nor pytest); the tests'
+# PostgreSQL helper (tests.utils.services.postgres_database) is fresh_postgres_database plus their
+# skip-or-fail rule when no PostgreSQL is running. ---
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
@@ -55,10 +57,12 @@ PG_ADMIN_URL = os.environ.get("CNNLAB_TEST_PG", "postgresql+psycopg://postgres@1
 
 
 @contextlib.contextmanager
-def fresh_postgres_database():
+def fresh_postgres_database(prefix: str = "cnnlab_bench"):
+    """A new, empty PostgreSQL database on PG_ADMIN_URL's server, named ``prefix_<random>``; yields
+    its URL, and drops it afterwards (its connections cut first)."""
     from sqlalchemy import create_engine, text
 
-    name = f"cnnlab_bench_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from backend.architecture import summarize
+from backend.core.formats import fixed, percent
 from backend.core.statuses import StopReason
 from backend.training.config import TrainConfig
 from worker import checkpoint
@@ -73,12 +74,12 @@ class EpochMetrics:
     def seed_line(self) -> str:
         """The seed report's line: `[epoch 117] train accuracy: 91% ... duration: 27.22`, with the
         validation accuracy after the test's when the run holds out images."""
-        val = f"val accuracy: {round(self.val_acc * 100)}% " if self.val_acc is not None else ""
-        part = f" (partial: {self.fraction:.0%} of the epoch)" if self.fraction < 1 else ""
-        return (
-            f"[epoch {self.epoch}] train accuracy: {round(self.train_acc * 100)}% "
-            f"test accuracy: {round(self.test_acc * 100)}% {val}loss: {self.train_loss:.3f} "
-            f"duration: {self.seconds:.2f}{part}"
+        val = f"val accuracy: {percent(self.val_acc)}% " if self.val_acc is not None else ""
+        part = f" (partial: {percent(self.fraction)}% of the epoch)" if self.fraction < 1 else ""
+        return (  # rounded as the dashboard rounds (backend.core.formats): halves up
+            f"[epoch {self.epoch}] train accuracy: {percent(self.train_acc)}% "
+            f"test accuracy: {percent(self.test_acc)}% {val}loss: {fixed(self.train_loss, 3)} "
+            f"duration: {fixed(self.seconds, 2)}{part}"
         )
 
     def score(self, selected_on: str) -> float:
@@ -133,6 +134,15 @@ class TrainResult:
         return (f"{self.holdout:,} held-out training images" if self.selected_on == "val"
                 else "the test set (no validation split)")
 
+    def record(self, metrics: EpochMetrics) -> bool:
+        """Add a trained epoch to the history; whether it is the best so far (the first one is)."""
+        self.history.append(metrics)
+        score = metrics.score(self.selected_on)
+        improved = score > self.best_score or self.best_epoch == 0
+        if improved:
+            self.best_score, self.best_epoch = score, metrics.epoch
+        return improved
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["history"] = [asdict(m) for m in self.history]
@@ -185,6 +195,64 @@ def _augment(x: torch.Tensor, config: TrainConfig, gen: torch.Generator, flips: 
     return x
 
 
+@dataclass
+class _Loop:
+    """What the steps of a run share: the model, its optimizer and the data on the device, the
+    shape of an epoch, where checkpoints go, and the clock the time budget reads."""
+
+    config: TrainConfig
+    device: torch.device
+    bf16: bool
+    dd: DeviceData
+    model: nn.Module  # the weights being trained
+    optimizer: torch.optim.Optimizer
+    criterion: nn.CrossEntropyLoss
+    n: int  # training images
+    steps_per_epoch: int
+    drop_single: bool  # the epoch's last batch would hold one image: skipped (a batch of one breaks batch norm)
+    epoch_views: tuple[bool, int]  # the test-time views (flip, shift) of each epoch's evaluation
+    ckpt_dir: Path | None
+    clock: Callable[[], float]
+    should_stop: Callable[[], str | None] | None
+    on_batch: Callable[[int, int, int, int, float], None] | None
+    average: WeightAverage | None = None  # with ema_epochs: the moving average of the weights
+    prior_elapsed: float = 0.0  # training seconds spent before this call (a resumed run's)
+    started: float = 0.0  # the clock when this call's training began
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """The weights each epoch reports and checkpoints as "model"."""
+        return self.average.model if self.average else self.model
+
+    def elapsed(self) -> float:
+        return self.prior_elapsed + self.clock() - self.started
+
+    def stop_reason(self) -> str | None:
+        reason = self.should_stop() if self.should_stop else None
+        if reason is None and self.elapsed() >= self.config.time_budget_s:
+            reason = TIME_BUDGET
+        return reason
+
+
+@dataclass
+class _EpochPass:
+    """One epoch's pass over the training images: its running sums, still on the device (read after
+    the evaluation), the rate of its last step, and why it stopped before its end (None: it did not)."""
+
+    epoch: int
+    started: float  # the clock when the epoch began
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    seen: int  # images trained on
+    lr: float
+    reason: str | None
+
+    @property
+    def cut(self) -> bool:
+        """Cut by the time budget after some training: the budget's last weights count, recorded as a partial epoch."""
+        return self.reason == TIME_BUDGET and self.seen > 0
+
+
 def train(
     config: TrainConfig,
     data: ImageDataset,
@@ -200,6 +268,48 @@ def train(
     """Train ``config`` on ``data``; resume from ``checkpoint_dir/last.pt`` when it exists."""
     emit = log or (lambda _line: None)
     device = pick_device(config.device)
+    _check_fits(config, data)
+    result, loop = _prepare(config, data, device, checkpoint_dir, clock, should_stop, on_batch)
+    start_epoch = _resume(loop, result, emit)
+    loop.started = clock()  # the time budget counts from here (plus a resumed run's earlier time)
+    reason: str | None = None  # why training stopped (None: it ran its epochs)
+    lr = lr_at(config, (start_epoch - 1) * loop.steps_per_epoch, loop.steps_per_epoch)
+    for epoch in range(start_epoch, config.epochs + 1):
+        trained = _train_epoch(loop, epoch, lr)
+        lr, reason = trained.lr, trained.reason
+        if reason and not trained.cut:
+            emit(f"Stopped during epoch {epoch}: {describe_stop(reason, config)}; the partial epoch is not recorded")
+            break
+        metrics = _evaluate_epoch(loop, result, trained)
+        if _diverged(metrics):
+            reason = DIVERGED  # a non-finite loss is not an epoch to record or to resume from
+            emit(f"Stopped at epoch {epoch}: {describe_stop(reason, config)}")
+            break
+        improved = result.record(metrics)
+        emit(metrics.seed_line())
+        if on_epoch:
+            on_epoch(metrics)
+        if loop.ckpt_dir:
+            _save_checkpoint(loop, result, loop.ckpt_dir, epoch, improved)
+            if on_checkpoint:
+                on_checkpoint(loop.ckpt_dir, epoch, improved)
+        if trained.cut:
+            emit(f"Stopped during epoch {epoch}: {describe_stop(TIME_BUDGET, config)}; its {metrics.fraction:.0%} "
+                 "trained is recorded as the last epoch")
+            break
+        patience = config.early_stopping_patience
+        if patience and epoch - result.best_epoch >= patience:
+            reason = EARLY_STOPPING
+            emit(f"Stopped after epoch {epoch}: {describe_stop(reason, config)}")
+            break
+    _finish(loop, result, reason, emit)
+    if result.history:
+        _report_classes(loop, result, data, emit)
+    return result
+
+
+def _check_fits(config: TrainConfig, data: ImageDataset) -> None:
+    """The architecture's input size and classes, and the config's holdout, match the dataset."""
     arch = config.architecture
     if data.train_x.shape[1] != arch.input_size:
         raise ValueError(
@@ -214,10 +324,22 @@ def train(
     if held != config.data.holdout:
         raise ValueError(f"data.holdout: the config holds out {config.data.holdout:,} images but the dataset carries "
                          f"{held:,}; prepare it with worker.data.run_split(data, config)")
-    summary = summarize(arch)
+
+
+def _prepare(
+    config: TrainConfig,
+    data: ImageDataset,
+    device: torch.device,
+    checkpoint_dir: Path | str | None,
+    clock: Callable[[], float],
+    should_stop: Callable[[], str | None] | None,
+    on_batch: Callable[[int, int, int, int, float], None] | None,
+) -> tuple[TrainResult, _Loop]:
+    """The result to fill in, and a fresh model (from ``config.seed``), its optimizer and the data on the device."""
+    summary = summarize(config.architecture)
     bf16 = use_bf16(device, config.precision)
     # the test-time views of each epoch's evaluation; the final one always uses the config's
-    epoch_flip, epoch_shift = (config.tta, config.tta_shift) if config.tta_each_epoch else (False, 0)
+    epoch_views = (config.tta, config.tta_shift) if config.tta_each_epoch else (False, 0)
     result = TrainResult(config.model_dump(mode="json"), summary.total_params, summary.total_macs,
                          f"{device} ({'bf16' if bf16 else 'fp32'})")
     if data.has_validation:
@@ -225,160 +347,163 @@ def train(
         result.selected_on, result.holdout = "val", len(data.val_y)
 
     torch.manual_seed(config.seed)
-    model = build_model(arch).to(device)
+    model = build_model(config.architecture).to(device)
     dd = DeviceData(data, device, config.channels_last)
     model = model.to(memory_format=dd.memory_format)
     optimizer = _optimizer(config, model)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-
     n = len(dd.train_y)
-    steps_per_epoch = max(1, math.ceil(n / config.batch_size))
-    drop_single = n % config.batch_size == 1  # a batch of one breaks batch norm
+    loop = _Loop(
+        config=config, device=device, bf16=bf16, dd=dd, model=model, optimizer=optimizer, criterion=criterion, n=n,
+        steps_per_epoch=max(1, math.ceil(n / config.batch_size)), drop_single=n % config.batch_size == 1,
+        epoch_views=epoch_views, ckpt_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
+        clock=clock, should_stop=should_stop, on_batch=on_batch,
+    )
+    return result, loop
 
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    start_epoch, prior_elapsed = 1, 0.0
-    state = checkpoint.load(ckpt_dir / checkpoint.LAST, device) if ckpt_dir else None
+
+def _resume(loop: _Loop, result: TrainResult, emit: Callable[[str], None]) -> int:
+    """Continue from the folder's last.pt when there is one (the weights, the optimizer, the history,
+    the best epoch, the time spent), else start afresh (whitening the first convolution when asked);
+    then start the weight average. Returns the first epoch to train."""
+    config, model = loop.config, loop.model
+    start_epoch = 1
+    state = checkpoint.load(loop.ckpt_dir / checkpoint.LAST, loop.device) if loop.ckpt_dir else None
     if state is not None:
-        assert ckpt_dir is not None  # the state was read from it
+        assert loop.ckpt_dir is not None  # the state was read from it
         model.load_state_dict(state.get("train_model", state["model"]))
-        optimizer.load_state_dict(state["optimizer"])
+        loop.optimizer.load_state_dict(state["optimizer"])
         result.history = [EpochMetrics(**m) for m in state["history"]]
         result.best_score, result.best_epoch = state.get("best_score", state.get("best_acc", 0.0)), state["best_epoch"]
-        start_epoch, prior_elapsed = state["epoch"] + 1, state["elapsed_s"]
+        start_epoch, loop.prior_elapsed = state["epoch"] + 1, state["elapsed_s"]
         result.resumed_from = state["epoch"]
-        emit(f"Resuming from epoch {state['epoch']} ({ckpt_dir / checkpoint.LAST})")
-    elif config.whiten_init and len(dd.train_y):  # a fresh run; a resumed one has its trained weights
-        whiten_first_conv(model, whitening_sample(dd))
-    average = WeightAverage(model, config.ema_epochs * steps_per_epoch) if config.ema_epochs else None
-    if average and state is not None:
-        average.model.load_state_dict(state["model"])
-    evaluated = average.model if average else model  # the weights each epoch reports and checkpoints as "model"
-    started = clock()
+        emit(f"Resuming from epoch {state['epoch']} ({loop.ckpt_dir / checkpoint.LAST})")
+    elif config.whiten_init and len(loop.dd.train_y):  # a fresh run; a resumed one has its trained weights
+        whiten_first_conv(model, whitening_sample(loop.dd))
+    if config.ema_epochs:
+        loop.average = WeightAverage(model, config.ema_epochs * loop.steps_per_epoch)
+        if state is not None:
+            loop.average.model.load_state_dict(state["model"])
+    return start_epoch
 
-    def elapsed() -> float:
-        return prior_elapsed + clock() - started
 
-    def stop_reason() -> str | None:
-        reason = should_stop() if should_stop else None
-        if reason is None and elapsed() >= config.time_budget_s:
-            reason = TIME_BUDGET
-        return reason
-
+def _train_epoch(loop: _Loop, epoch: int, lr: float) -> _EpochPass:
+    """One pass over the training images in the epoch's order (drawn from (seed, epoch)), asking
+    before every batch whether to stop. ``lr``: the rate so far, the epoch's if no step sets one."""
+    config, device, dd, model, optimizer, criterion, average, bf16 = (
+        loop.config, loop.device, loop.dd, loop.model, loop.optimizer, loop.criterion, loop.average, loop.bf16)
+    n, steps_per_epoch, drop_single = loop.n, loop.steps_per_epoch, loop.drop_single
+    clock, elapsed, stop_reason, on_batch = loop.clock, loop.elapsed, loop.stop_reason, loop.on_batch
+    epoch_start = clock()
+    torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout and the like
+    gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+    order = torch.randperm(n, generator=gen).to(device)
+    flips = alternating_flips(n, config.seed, epoch).to(device) if config.augment.alternate_flip else None
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
     reason: str | None = None
-    lr = lr_at(config, (start_epoch - 1) * steps_per_epoch, steps_per_epoch)
-    for epoch in range(start_epoch, config.epochs + 1):
-        epoch_start = clock()
-        torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout and the like
-        gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
-        order = torch.randperm(n, generator=gen).to(device)
-        flips = alternating_flips(n, config.seed, epoch).to(device) if config.augment.alternate_flip else None
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        for b in range(steps_per_epoch):
-            reason = stop_reason()
-            if reason:
-                break
-            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-            if drop_single and len(idx) == 1:
-                continue
-            step = (epoch - 1) * steps_per_epoch + b
-            lr = lr_at(config, step, steps_per_epoch, elapsed())
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group.get("lr_scale", 1.0)  # checkpoints from before the scale lack it
-            x = dd.normalize(_augment(dd.train_x[idx], config, gen, flips[idx] if flips is not None else None))
-            y = dd.train_y[idx]
-            with autocast(device, bf16):
-                logits = model(x)
-                loss = criterion(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if average:
-                average.update(model, step)
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.argmax(1) == y).sum()
-            seen += len(idx)
-            if on_batch:
-                on_batch(epoch, b + 1, steps_per_epoch, seen, clock() - epoch_start)
-        cut = reason == TIME_BUDGET and seen > 0  # the budget's last weights count: recorded as a partial epoch
-        if reason and not cut:
-            emit(f"Stopped during epoch {epoch}: {describe_stop(reason, config)}; the partial epoch is not recorded")
+    for b in range(steps_per_epoch):
+        reason = stop_reason()
+        if reason:
             break
-        test_loss, test_acc, _ = evaluate(evaluated, dd, config.eval_batch_size, epoch_flip, bf16, epoch_shift)
-        val_loss = val_acc = None
-        if result.selected_on == "val":
-            val_loss, val_acc, _ = evaluate(evaluated, dd, config.eval_batch_size, epoch_flip, bf16, epoch_shift,
-                                            split="val")
-        metrics = EpochMetrics(
-            epoch=epoch,
-            train_loss=loss_sum.item() / max(seen, 1),
-            train_acc=correct.item() / max(seen, 1),
-            test_loss=test_loss,
-            test_acc=test_acc,
-            lr=lr,
-            seconds=clock() - epoch_start,
-            val_loss=val_loss,
-            val_acc=val_acc,
-            fraction=min(1.0, seen / n) if cut else 1.0,
-        )
-        if not all(math.isfinite(v) for v in (metrics.train_loss, metrics.test_loss, metrics.val_loss or 0.0)):
-            reason = DIVERGED  # a non-finite loss is not an epoch to record or to resume from
-            emit(f"Stopped at epoch {epoch}: {describe_stop(reason, config)}")
-            break
-        result.history.append(metrics)
-        score = metrics.score(result.selected_on)
-        improved = score > result.best_score or result.best_epoch == 0
-        if improved:
-            result.best_score, result.best_epoch = score, epoch
-        emit(metrics.seed_line())
-        if on_epoch:
-            on_epoch(metrics)
-        if ckpt_dir:
-            state = {
-                "model": evaluated.state_dict(),
-                **({"train_model": model.state_dict()} if average else {}),
-                "optimizer": optimizer.state_dict(),
-                "epoch": epoch,
-                "config": result.config,
-                "history": [asdict(m) for m in result.history],
-                "selected_on": result.selected_on,
-                "best_score": result.best_score,
-                "best_epoch": result.best_epoch,
-                "test_acc_at_best": result.test_acc_at_best,
-                "elapsed_s": elapsed(),
-            }
-            if improved:
-                checkpoint.save(ckpt_dir / checkpoint.BEST, state)
-            checkpoint.save(ckpt_dir / checkpoint.LAST, state)
-            if on_checkpoint:
-                on_checkpoint(ckpt_dir, epoch, improved)
-        if cut:
-            emit(f"Stopped during epoch {epoch}: {describe_stop(TIME_BUDGET, config)}; its {metrics.fraction:.0%} "
-                 "trained is recorded as the last epoch")
-            break
-        patience = config.early_stopping_patience
-        if patience and epoch - result.best_epoch >= patience:
-            reason = EARLY_STOPPING
-            emit(f"Stopped after epoch {epoch}: {describe_stop(reason, config)}")
-            break
+        idx = order[b * config.batch_size : (b + 1) * config.batch_size]
+        if drop_single and len(idx) == 1:
+            continue
+        step = (epoch - 1) * steps_per_epoch + b
+        lr = lr_at(config, step, steps_per_epoch, elapsed())
+        for group in optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)  # checkpoints from before the scale lack it
+        x = dd.normalize(_augment(dd.train_x[idx], config, gen, flips[idx] if flips is not None else None))
+        y = dd.train_y[idx]
+        with autocast(device, bf16):
+            logits = model(x)
+            loss = criterion(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if average:
+            average.update(model, step)
+        loss_sum += loss.detach() * len(idx)
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(idx)
+        if on_batch:
+            on_batch(epoch, b + 1, steps_per_epoch, seen, clock() - epoch_start)
+    return _EpochPass(epoch, epoch_start, loss_sum, correct, seen, lr, reason)
+
+
+def _evaluate_epoch(loop: _Loop, result: TrainResult, trained: _EpochPass) -> EpochMetrics:
+    """The epoch's metrics: its training sums, and its weights (the average's with ``ema_epochs``)
+    evaluated on the test set, and on the validation split when the data holds one out."""
+    config, evaluated, (flip, shift) = loop.config, loop.evaluated, loop.epoch_views
+    test_loss, test_acc, _ = evaluate(evaluated, loop.dd, config.eval_batch_size, flip, loop.bf16, shift)
+    val_loss = val_acc = None
+    if result.selected_on == "val":
+        val_loss, val_acc, _ = evaluate(evaluated, loop.dd, config.eval_batch_size, flip, loop.bf16, shift,
+                                        split="val")
+    seen = trained.seen
+    return EpochMetrics(
+        epoch=trained.epoch,
+        train_loss=trained.loss_sum.item() / max(seen, 1),
+        train_acc=trained.correct.item() / max(seen, 1),
+        test_loss=test_loss,
+        test_acc=test_acc,
+        lr=trained.lr,
+        seconds=loop.clock() - trained.started,
+        val_loss=val_loss,
+        val_acc=val_acc,
+        fraction=min(1.0, seen / loop.n) if trained.cut else 1.0,
+    )
+
+
+def _diverged(metrics: EpochMetrics) -> bool:
+    return not all(math.isfinite(v) for v in (metrics.train_loss, metrics.test_loss, metrics.val_loss or 0.0))
+
+
+def _save_checkpoint(loop: _Loop, result: TrainResult, folder: Path, epoch: int, improved: bool) -> None:
+    """last.pt, and best.pt when the epoch improved on the best: what a resumed run continues from."""
+    state = {
+        "model": loop.evaluated.state_dict(),
+        **({"train_model": loop.model.state_dict()} if loop.average else {}),
+        "optimizer": loop.optimizer.state_dict(),
+        "epoch": epoch,
+        "config": result.config,
+        "history": [asdict(m) for m in result.history],
+        "selected_on": result.selected_on,
+        "best_score": result.best_score,
+        "best_epoch": result.best_epoch,
+        "test_acc_at_best": result.test_acc_at_best,
+        "elapsed_s": loop.elapsed(),
+    }
+    if improved:
+        checkpoint.save(folder / checkpoint.BEST, state)
+    checkpoint.save(folder / checkpoint.LAST, state)
+
+
+def _finish(loop: _Loop, result: TrainResult, reason: str | None, emit: Callable[[str], None]) -> None:
+    """Why training ended, and the time it took (this call's and any before a resume)."""
     result.stop_reason = reason or COMPLETED
-    result.elapsed_s = elapsed()
+    result.elapsed_s = loop.elapsed()
     emit(finished_line(result.elapsed_s))
-    if result.history:
-        eval_start = clock()
-        best = checkpoint.load(ckpt_dir / checkpoint.BEST, device) if ckpt_dir else None
-        if best is not None:
-            evaluated.load_state_dict(best["model"])  # the report describes the best epoch's weights
-        _, _, predicted = evaluate(evaluated, dd, config.eval_batch_size, config.tta, bf16, config.tta_shift)
-        result.evaluation = class_report(data, predicted, best["epoch"] if best else result.history[-1].epoch,
-                                         views=views_label(config.tta, config.tta_shift))
-        result.final_eval_s = clock() - eval_start
-        if not config.tta_each_epoch:
-            emit(f"Final evaluation ({result.evaluation['views']}, weights of epoch {result.evaluation['epoch']}): "
-                 f"test accuracy {result.evaluation['accuracy']:.2%} in {result.final_eval_s:.1f} s")
-    return result
+
+
+def _report_classes(loop: _Loop, result: TrainResult, data: ImageDataset, emit: Callable[[str], None]) -> None:
+    """The class report of the chosen epoch's weights (best.pt when checkpointed, else the last
+    epoch's) under the config's test-time views; its time is kept apart from the training's."""
+    config = loop.config
+    eval_start = loop.clock()
+    best = checkpoint.load(loop.ckpt_dir / checkpoint.BEST, loop.device) if loop.ckpt_dir else None
+    evaluated = loop.evaluated
+    if best is not None:
+        evaluated.load_state_dict(best["model"])  # the report describes the best epoch's weights
+    _, _, predicted = evaluate(evaluated, loop.dd, config.eval_batch_size, config.tta, loop.bf16, config.tta_shift)
+    result.evaluation = class_report(data, predicted, best["epoch"] if best else result.history[-1].epoch,
+                                     views=views_label(config.tta, config.tta_shift))
+    result.final_eval_s = loop.clock() - eval_start
+    if not config.tta_each_epoch:
+        emit(f"Final evaluation ({result.evaluation['views']}, weights of epoch {result.evaluation['epoch']}): "
+             f"test accuracy {result.evaluation['accuracy']:.2%} in {result.final_eval_s:.1f} s")
 
 
 def describe_stop(reason: str, config: TrainConfig) -> str:

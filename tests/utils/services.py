@@ -16,8 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks.common import PG_ADMIN_URL as PG_ADMIN_URL  # one admin URL (CNNLAB_TEST_PG) for tests and benchmarks
+from benchmarks.common import fresh_postgres_database
+
 ROOT = Path(__file__).resolve().parents[2]
-PG_ADMIN_URL = os.environ.get("CNNLAB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 
@@ -50,21 +52,12 @@ def free_port() -> int:
 
 @contextmanager
 def postgres_database():
-    """A fresh PostgreSQL database for one test module; dropped afterwards."""
+    """A fresh PostgreSQL database for one test module; dropped afterwards. The benchmarks' helper
+    (benchmarks.common.fresh_postgres_database: it imports neither tests nor pytest), after the
+    tests' rule: skip on a laptop without PostgreSQL, fail in CI."""
     require(port_open("127.0.0.1", 5432), "PostgreSQL is not running on 127.0.0.1:5432")
-    from sqlalchemy import create_engine, text
-
-    name = f"cnnlab_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with fresh_postgres_database("cnnlab_test") as url:
+        yield url
 
 
 def require_redis() -> None:

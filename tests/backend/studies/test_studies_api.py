@@ -1,4 +1,6 @@
-"""Studies over the REST API in-process on SQLite, the worker's calls made by hand."""
+"""Studies over the REST API in-process on SQLite, the worker's calls made by hand: the shipped
+studies, launches (scaled, repeated), reports (conclusions, differences, CSV, the HTML export) and
+studies made from runs. What studies refuse: test_study_refusals.py."""
 
 from __future__ import annotations
 
@@ -10,37 +12,8 @@ import re
 import pytest
 
 from backend.core import queue
+from tests.backend.studies.helpers import PNG, finish, shipped
 from tests.utils.factories import tiny_config
-
-PNG = "iVBORw0KGgo="
-ENTRY_A = {"key": "a", "label": "A", "config": {"architecture": "wide"}}
-ENTRY_B = {"key": "b", "label": "B", "config": {"architecture": "deep"}}
-
-
-def shipped(client, slug: str) -> dict:
-    return next(s for s in client.get("/api/studies").json()["data"] if s["slug"] == slug)
-
-
-def finish(client, run_id: int, tests: list[float], trains: list[float], report: bool = True,
-           vals: list[float] | None = None) -> None:
-    """The run trained, as a worker reports it: validation accuracy ``vals`` (the test accuracies
-    when not given) where the run holds out validation images."""
-    holdout = client.get(f"/api/runs/{run_id}").json()["config"]["data"]["holdout"]
-    attempt = client.post(f"/api/worker/runs/{run_id}/claim", json={"host": "h", "device": "cpu"}).json()["attempt"]
-    metrics = [{"epoch": i + 1, "train_loss": 1.0, "train_acc": tr, "test_loss": 1.1, "test_acc": te, "lr": 0.1,
-                "seconds": 30.0} for i, (te, tr) in enumerate(zip(tests, trains, strict=True))]
-    if holdout:
-        for m, v in zip(metrics, vals or tests, strict=True):
-            m.update(val_acc=v, val_loss=1.05)
-    assert client.post(f"/api/worker/runs/{run_id}/epochs",
-                       json={"attempt": attempt, "metrics": metrics}).status_code == 204
-    if report:
-        rep = {"epoch": 1, "classes": ["a", "b"], "accuracy": 0.5, "per_class_acc": [1.0, 0.0],
-               "confusion": [[1, 0], [1, 0]], "misclassified": [{"index": 1, "true": 1, "pred": 0, "png": PNG}]}
-        assert client.put(f"/api/worker/runs/{run_id}/evaluation",
-                          json={"attempt": attempt, "report": rep}).status_code == 204
-    assert client.post(f"/api/worker/runs/{run_id}/finish",
-                       json={"attempt": attempt, "status": "succeeded"}).status_code == 204
 
 
 def test_the_seed_report_ships_with_the_seed_settings(client) -> None:
@@ -202,72 +175,6 @@ def test_a_study_made_from_runs_reports_those_runs_at_once_and_launches_again(cl
     assert client.get(f"/api/runs/{a['id']}").status_code == 200  # the runs stay
 
 
-@pytest.mark.parametrize(
-    ("body", "field", "needle"),
-    [
-        ({"name": "x"}, "entries", "either entries"),
-        ({"name": "x", "entries": []}, "entries", "at least one entry"),
-        ({"name": "", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}}]},
-         "name", "at least 1 character"),
-        ({"name": "x", "entries": [{"key": "a b", "label": "A", "config": {"architecture": "wide"}}]},
-         "entries[0].key", "pattern"),
-        ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide", "epochs": 0}}]},
-         "entries[0].config.epochs", "greater than or equal to 1"),
-        ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": {"stages": [[600]]}}}]},
-         "entries[0].config.architecture", "over the budget of 256,000"),
-        ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}},
-                                   {"key": "a", "label": "B", "config": {"architecture": "deep"}}]},
-         "entries[1].key", "duplicate"),
-        ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}, "baseline": "a"}]},
-         "entries[0].baseline", "not the key of another entry"),
-        ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}}],
-          "claims": [{"kind": "raises", "text": "t", "keys": ["a", "zz"]}]}, "claims[0].keys", "'zz'"),
-        ({"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}}],
-          "claims": [{"kind": "guess", "text": "t"}]}, "claims[0].kind", "raises"),
-        ({"name": "x", "entries": [ENTRY_A, ENTRY_B], "claims": [{"kind": "raises", "text": "t", "keys": ["a"]}]},
-         "claims[0].keys", "compares two entries"),
-        ({"name": "x", "entries": [ENTRY_A, ENTRY_B], "claims": [{"kind": "raises", "text": "t", "keys": ["a", "a"]}]},
-         "claims[0].keys", "twice"),
-        ({"name": "x", "entries": [ENTRY_A, ENTRY_B],
-          "claims": [{"kind": "degrades", "text": "t", "keys": ["a", "b"]}]},
-         "claims[0].keys", "one entry"),
-        ({"name": "x", "entries": [ENTRY_A, ENTRY_B],
-          "claims": [{"kind": "beats", "text": "t", "keys": ["a"], "expected": "abc"}]},
-         "claims[0].expected", "accuracy between 0 and 1"),
-        ({"name": "x", "entries": [ENTRY_A, ENTRY_B], "claims": [{"kind": "overfits_by", "text": "t", "keys": ["a"]}]},
-         "claims[0].expected", "epoch of 120"),
-        ({"name": "x", "entries": [ENTRY_A, ENTRY_B],
-          "claims": [{"kind": "best_in_group", "text": "t", "expected": 4}]},
-         "claims[0].group", "not the group of any entry"),
-        ({"name": "   ", "entries": [ENTRY_A]}, "name", "at least 1 character"),
-        ({"name": "x", "entries": [{**ENTRY_A, "label": "y" * 201}]}, "entries[0].label", "at most 200"),
-        ({"name": "x", "entries": [ENTRY_A, {**ENTRY_B, "repeats": 17}]}, "entries[1].repeats",
-         "less than or equal to 16"),
-        ({"name": "x", "entries": [{**ENTRY_A, "repeats": 0}]}, "entries[0].repeats", "greater than or equal to 1"),
-    ],
-)
-def test_invalid_study_is_refused_by_field_and_creates_nothing(client, body, field, needle) -> None:
-    before = len(client.get("/api/studies").json()["data"])
-    r = client.post("/api/studies", json=body)
-    assert r.status_code == 422, r.text
-    err = r.json()["detail"][0]
-    assert err["field"] == field and needle in err["message"], err
-    assert len(client.get("/api/studies").json()["data"]) == before
-
-
-def test_a_study_of_runs_that_are_gone_gives_404_naming_the_id(client) -> None:
-    r = client.post("/api/studies", json={"name": "x", "run_ids": [10**6]})
-    assert r.status_code == 404
-    assert r.json()["detail"][0] == {"field": "run_ids[0]", "message": "no run with id 1000000"}
-
-
-def test_non_finite_numbers_are_refused(client) -> None:
-    body = ('{"name": "x", "entries": [{"key": "a", "label": "A", "config": {"architecture": "wide"}, '
-            '"reference": {"minutes": NaN}}]}')
-    r = client.post("/api/studies", content=body, headers={"content-type": "application/json"})
-    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "entries[0].reference.minutes"
-
-
 def test_quick_launch_scales_the_epoch_counts_and_a_lab_with_less_time_caps_the_budget(client, monkeypatch) -> None:
     from backend.core.settings import settings
 
@@ -333,37 +240,6 @@ def test_an_old_launch_keeps_the_entries_and_claims_it_was_launched_with(client)
     assert old["table"][0]["entry"] == "first label"
 
 
-@pytest.mark.parametrize(
-    ("body", "field", "needle"),
-    [
-        ({"epochs_scale": 0}, "epochs_scale", "greater than 0"),
-        ({"epochs_scale": 1.5}, "epochs_scale", "less than or equal to 1"),
-        ({"data": {"train_limit": 0}}, "data.train_limit", "greater than or equal to 1"),
-        ({"data": {"source": "/etc"}}, "data.source", "inside the lab's data folder"),
-        ({"data": {"colour": 1}}, "data.colour", "Extra inputs"),
-        ({"owner": ""}, "owner", "at least 1 character"),
-    ],
-)
-def test_invalid_launch_is_refused_by_field_and_queues_nothing(client, body, field, needle) -> None:
-    study = shipped(client, "beyond-the-seed")
-    runs_before = client.get("/api/runs").json()["count"]
-    r = client.post(f"/api/studies/{study['id']}/launches", json=body)
-    assert r.status_code == 422, r.text
-    err = r.json()["detail"][0]
-    assert err["field"] == field and needle in err["message"], err
-    assert client.get("/api/runs").json()["count"] == runs_before
-    assert len(client.get(f"/api/studies/{study['id']}").json()["launches"]) == len(study["launches"])
-
-
-def test_unknown_study_or_launch_404_and_shipped_studies_cannot_be_deleted(client) -> None:
-    study = shipped(client, "seed-report")
-    assert client.get("/api/studies/999999").status_code == 404
-    assert client.post("/api/studies/999999/launches", json={}).status_code == 404
-    r = client.get(f"/api/studies/{study['id']}/report?launch=999999")
-    assert r.status_code == 404 and r.json()["detail"][0]["field"] == "launch"
-    assert client.delete(f"/api/studies/{study['id']}").status_code == 409
-
-
 def test_csv_cells_are_never_spreadsheet_formulas() -> None:
     from backend.studies.report import table_csv, table_row
 
@@ -423,21 +299,6 @@ def test_an_entry_with_repeats_launches_one_run_per_seed_in_one_group(client) ->
     assert [e["seed"] for e in report["entries"]] == [7, 8, 9, 0]
     text = client.get(f"/api/studies/{study['id']}/report.csv").text
     assert [r["seed"] for r in csv.DictReader(io.StringIO(text))] == ["7", "8", "9", "0"]
-
-
-def test_a_launch_over_the_quota_counts_every_repeat_and_makes_nothing(client, monkeypatch) -> None:
-    from backend.core.settings import settings
-
-    entries = [{"key": "a", "label": "A", "config": tiny_config(), "repeats": 4}]
-    study = client.post("/api/studies", json={"name": "quota repeats", "entries": entries}).json()
-    monkeypatch.setattr(settings, "MAX_RUNS_PER_REQUEST", 3)
-    runs_before = client.get("/api/runs").json()["count"]
-    r = client.post(f"/api/studies/{study['id']}/launches", json={})
-    assert r.status_code == 429, r.text
-    err = r.json()["detail"][0]
-    assert err["field"] == "quota.runs_per_request" and err["current"] == 4
-    assert client.get("/api/runs").json()["count"] == runs_before
-    assert client.get(f"/api/studies/{study['id']}").json()["launches"] == []
 
 
 def test_the_run_noise_study_launches_five_seeds_of_one_recipe(client) -> None:
