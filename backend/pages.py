@@ -3,6 +3,7 @@ Plotly.js is served from the installed plotly package (no CDN: the lab may be of
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -10,8 +11,10 @@ import swagger_ui_bundle
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from backend.api.forms import body_fields
 from backend.api.templates import PLOTLY_JS, page, templates
 from backend.core.db import SessionDep
+from backend.core.errors import SignInRequired
 from backend.core.limits import RunId, SearchId, StudyId, SweepId
 from backend.core.settings import settings
 from backend.identity import service as user_service
@@ -19,20 +22,17 @@ from backend.identity.limiter import signin_limiter
 from backend.identity.mode import auth_mode
 from backend.identity.passwords import verify_password
 from backend.identity.rules import SESSION_COOKIE, Identity, check_not_cross_site, identify, member, public
+from backend.identity.schemas import PasswordChange, TokenCreate, UserCreate
 from backend.identity.secrets import same
-from backend.training.options import by_group, element_ids
+from backend.runs.schemas import RunCreate, SweepCreate
+from backend.searches.schemas import SearchCreate
+from backend.studies.schemas import LaunchCreate, StudyCreate, StudyEntry
+from backend.training.options import Option, all_options, by_group, element_ids
 from backend.training.recipes import RECIPES
 
 SWAGGER_UI = Path(swagger_ui_bundle.swagger_ui_path)
 
 router = APIRouter(include_in_schema=False)
-
-
-class SignInRequired(Exception):
-    """A page asked for without a signed-in user: main.py answers with a redirect to /login."""
-
-    def __init__(self, next_url: str) -> None:
-        self.next_url = next_url
 
 
 def page_member(request: Request, identity: Annotated[Identity, Depends(identify)]) -> Identity:
@@ -67,20 +67,41 @@ def plotly_js() -> FileResponse:
     return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
 
 
+def lab_option(o: Option) -> Option:
+    """A run option as this lab's form offers it: the time budget within the lab's
+    (``TIME_BUDGET_S``, as the API's contract says)."""
+    if o.name != "time_budget_s":
+        return o
+    cap = settings.TIME_BUDGET_S if o.maximum is None else min(o.maximum, settings.TIME_BUDGET_S)
+    default = o.default if o.default is None else min(o.default, cap)
+    return dataclasses.replace(o, maximum=cap, maximum_exclusive=False, default=default)
+
+
+def form_groups() -> list[tuple[str, list[Option], list[Option]]]:
+    return [(group, [lab_option(o) for o in shown], [lab_option(o) for o in advanced])
+            for group, shown, advanced in by_group()]
+
+
+# the ids the search form's inputs have kept (the rest: search-<field name>)
+SEARCH_FORM_IDS = {"base_config": "search-base", "n_trials": "search-trials", "max_concurrent": "search-concurrent",
+                   "objectives": "search-objective"}
+
+
 @router.get("/", response_class=HTMLResponse)
 def runs_page(request: Request, identity: PageMember) -> HTMLResponse:
-    return page(request, "runs.html", identity, title="Runs")
+    return page(request, "runs.html", identity, title="Runs", study_form=body_fields(StudyCreate))
 
 
 @router.get("/runs/new", response_class=HTMLResponse)
 def new_run_page(request: Request, identity: PageMember) -> HTMLResponse:
-    return page(request, "new_run.html", identity, title="New run", groups=by_group(), ids=element_ids(),
-                recipes=RECIPES.values())
+    return page(request, "new_run.html", identity, title="New run", groups=form_groups(), ids=element_ids(),
+                recipes=RECIPES.values(), run_form=body_fields(RunCreate))
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(request: Request, run_id: RunId, identity: PageMember) -> HTMLResponse:
-    return page(request, "run.html", identity, title=f"Run {run_id}", run_id=run_id)
+    return page(request, "run.html", identity, title=f"Run {run_id}", run_id=run_id,
+                predict_max_files=settings.PREDICT_MAX_FILES)
 
 
 @router.get("/compare", response_class=HTMLResponse)
@@ -90,17 +111,21 @@ def compare_page(request: Request, identity: PageMember) -> HTMLResponse:
 
 @router.get("/studies", response_class=HTMLResponse)
 def studies_page(request: Request, identity: PageMember) -> HTMLResponse:
-    return page(request, "studies.html", identity, title="Studies")
+    return page(request, "studies.html", identity, title="Studies", study_form=body_fields(StudyCreate),
+                entry_form=body_fields(StudyEntry))
 
 
 @router.get("/studies/{study_id}", response_class=HTMLResponse)
 def study_page(request: Request, study_id: StudyId, identity: PageMember) -> HTMLResponse:
-    return page(request, "study.html", identity, title=f"Study {study_id}", study_id=study_id)
+    options = {o.name: o for o in all_options()}
+    return page(request, "study.html", identity, title=f"Study {study_id}", study_id=study_id,
+                launch_form=body_fields(LaunchCreate),
+                data_options={name: options[f"data.{name}"] for name in ("train_limit", "test_limit")})
 
 
 @router.get("/sweeps/new", response_class=HTMLResponse)
 def new_sweep_page(request: Request, identity: PageMember) -> HTMLResponse:
-    return page(request, "new_sweep.html", identity, title="New sweep")
+    return page(request, "new_sweep.html", identity, title="New sweep", sweep_form=body_fields(SweepCreate))
 
 
 @router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
@@ -110,27 +135,31 @@ def sweep_page(request: Request, sweep_id: SweepId, identity: PageMember) -> HTM
 
 @router.get("/searches", response_class=HTMLResponse)
 def searches_page(request: Request, identity: PageMember) -> HTMLResponse:
-    return page(request, "searches.html", identity, title="Searches")
+    fields = body_fields(SearchCreate)
+    return page(request, "searches.html", identity, title="Searches", fields=fields,
+                ids={name: SEARCH_FORM_IDS.get(name, "search-" + name.replace("_", "-")) for name in fields})
 
 
 @router.get("/searches/{search_id}", response_class=HTMLResponse)
 def search_page(request: Request, search_id: SearchId, identity: PageMember) -> HTMLResponse:
-    return page(request, "search.html", identity, title=f"Search {search_id}", search_id=search_id)
+    return page(request, "search.html", identity, title=f"Search {search_id}", search_id=search_id,
+                run_form=body_fields(RunCreate))
 
 
 @router.get("/tokens", response_class=HTMLResponse)
 def tokens_page(request: Request, identity: PageMember) -> HTMLResponse:
-    return page(request, "tokens.html", identity, title="API tokens")
+    return page(request, "tokens.html", identity, title="API tokens", token_form=body_fields(TokenCreate))
 
 
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request, identity: PageMember) -> HTMLResponse:
-    return page(request, "account.html", identity, title="Account")
+    return page(request, "account.html", identity, title="Account", password_form=body_fields(PasswordChange))
 
 
 @router.get("/users", response_class=HTMLResponse)
 def users_page(request: Request, identity: PageAdmin) -> HTMLResponse:
-    return page(request, "users.html", identity, title="Users")
+    return page(request, "users.html", identity, title="Users", user_form=body_fields(UserCreate),
+                token_form=body_fields(TokenCreate))
 
 
 # --- signing in and out --------------------------------------------------------------------------
@@ -143,16 +172,18 @@ def safe_next(next_url: str | None) -> str:
 
 
 SIGNIN_FAILED = "Wrong username or password."  # the same whether or not the username exists
+USERNAME_MAX, PASSWORD_MAX = 100, 256  # the sign-in form's fields (login.html renders them)
 
 
 @router.get("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
 def login_page(request: Request, next: str | None = None) -> HTMLResponse:
-    return page(request, "login.html", title="Sign in", next=safe_next(next), error="", username="")
+    return page(request, "login.html", title="Sign in", next=safe_next(next), error="", username="",
+                username_max=USERNAME_MAX, password_max=PASSWORD_MAX)
 
 
 @router.post("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
-def login(request: Request, session: SessionDep, username: Annotated[str, Form(max_length=100)],
-          password: Annotated[str, Form(max_length=256)],
+def login(request: Request, session: SessionDep, username: Annotated[str, Form(max_length=USERNAME_MAX)],
+          password: Annotated[str, Form(max_length=PASSWORD_MAX)],
           next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
     """Signs in with a password: an HttpOnly, SameSite=Lax session cookie (Secure over https).
     Failed attempts are limited per username and per client address (429 with Retry-After)."""
@@ -162,7 +193,8 @@ def login(request: Request, session: SessionDep, username: Annotated[str, Form(m
     wait, succeeded = signin_limiter.check(name, address)
 
     def again(message: str, status: int, headers: dict[str, str] | None = None) -> HTMLResponse:
-        response = page(request, "login.html", title="Sign in", next=safe_next(next), error=message, username=username)
+        response = page(request, "login.html", title="Sign in", next=safe_next(next), error=message, username=username,
+                        username_max=USERNAME_MAX, password_max=PASSWORD_MAX)
         response.status_code = status
         response.headers.update(headers or {})
         return response

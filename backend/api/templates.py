@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from backend.core.settings import settings
-from backend.core.statuses import FINISHED_STATUSES, RunStatus
+from backend.core.statuses import RunStatus, vocabulary
 from backend.identity.rules import Identity
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
@@ -23,10 +23,11 @@ templates = Jinja2Templates(directory=FRONTEND / "templates")  # autoescaping on
 
 def page(request: Request, name: str, identity: Identity | None = None, **context: object) -> HTMLResponse:
     """A page; with an identity, the header shows who is signed in and the page carries the CSRF
-    token its scripts send with every change (common.js)."""
+    token its scripts send with every change (common.js). Every page carries the lab's enumerated
+    words (``vocabulary()``, one JSON attribute of its body that common.js reads)."""
     csrf = identity.session_row.csrf_token if identity and identity.session_row else ""
     return templates.TemplateResponse(request, name, {
-        "param_budget": settings.PARAM_BUDGET, "run_statuses": list(RunStatus), "finished_statuses": FINISHED_STATUSES,
+        "param_budget": settings.PARAM_BUDGET, "run_statuses": list(RunStatus), "vocabulary": vocabulary(),
         "me": identity.user if identity else None, "via": identity.via if identity else None,
         "csrf_token": csrf, **context,
     })

@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from backend.core import events
 from backend.core.db import SessionLocal
-from backend.core.statuses import ACTIVE_STATUSES
-from backend.core.tables import Run
+from backend.core.statuses import ACTIVE_STATUSES, ModelStatus
+from backend.core.tables import Run, RunModel
 from backend.runs import service as run_service
 from backend.runs.schemas import MetricPublic, RunPublic
 from backend.runs.views import run_public
@@ -64,16 +65,30 @@ class Snapshots:
             return value
 
 
-RunSnapshot = tuple[RunPublic | None, list[MetricPublic]]
+class ModelState(BaseModel):
+    """A run's exported model as its page follows it (the `model` event): being exported, ready, or
+    why its export failed."""
+
+    status: ModelStatus
+    reason: str | None = None
+
+
+class RunSnapshot(NamedTuple):
+    run: RunPublic | None  # None: the run is gone
+    metrics: list[MetricPublic]  # every recorded epoch
+    model: ModelState | None  # None: no export asked for or made
 
 
 def build_run(run_id: int) -> RunSnapshot:
-    """A run's summary and every recorded epoch (None: the run is gone)."""
+    """A run's summary, every recorded epoch and its model's export."""
     with SessionLocal() as session:
         run = session.get(Run, run_id)
         if run is None:
-            return None, []
-        return run_public(run), [MetricPublic.model_validate(m) for m in run_service.metrics_of(session, run_id)]
+            return RunSnapshot(None, [], None)
+        row = session.get(RunModel, run_id)
+        model = None if row is None else ModelState(status=ModelStatus(row.status), reason=row.reason)
+        return RunSnapshot(run_public(run),
+                           [MetricPublic.model_validate(m) for m in run_service.metrics_of(session, run_id)], model)
 
 
 def build_active() -> dict[int, RunPublic]:

@@ -15,8 +15,8 @@ from backend.api.streams import KEEPALIVE_S, RETRY, StreamMember, event_stream, 
 from backend.core import events
 from backend.core.db import SessionDep
 from backend.core.errors import QUOTA_RESPONSES, field_error
-from backend.core.limits import INT_MAX, CheckpointKind, EpochQuery, RunId
-from backend.core.statuses import FINISHED_STATUSES, RunStatus
+from backend.core.limits import INT_MAX, CheckpointKindPath, EpochQuery, RunId
+from backend.core.statuses import FINISHED_STATUSES, ModelStatus, RunStatus, SelectedOn
 from backend.core.tables import RunEvaluation
 from backend.identity.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
 from backend.identity.service import record
@@ -27,6 +27,7 @@ from backend.runs.protocol import ClassReport
 from backend.runs.schemas import (
     MetricPublic,
     MetricsPublic,
+    RunAnalysis,
     RunCreate,
     RunCreated,
     RunDetail,
@@ -102,7 +103,7 @@ async def _list_events(snapshots: live.Snapshots) -> AsyncIterator[bytes]:
                     yield sse("run", body, str(run_id))
                 sent[run_id] = body
             for run_id in [i for i in sent if i not in active]:
-                final, _ = await live.run_snapshot(snapshots, run_id)  # ended or deleted: its last word
+                final = (await live.run_snapshot(snapshots, run_id)).run  # ended or deleted: its last word
                 if final is None:
                     yield sse("deleted", json.dumps({"id": run_id}))
                 elif sent[run_id] != (body := final.model_dump_json()):
@@ -125,8 +126,8 @@ def read_metrics(run_id: RunId, session: SessionDep, _identity: Member, since_ep
                          data=[MetricPublic.model_validate(m) for m in rows])
 
 
-@router.get("/{run_id:int}/analysis")
-def read_analysis(run_id: RunId, session: SessionDep, _identity: Member) -> dict[str, int | str | None]:
+@router.get("/{run_id:int}/analysis", response_model=RunAnalysis)
+def read_analysis(run_id: RunId, session: SessionDep, _identity: Member) -> RunAnalysis:
     """The chosen epoch and the epoch where overfitting starts (backend.runs.analysis), both read on the
     validation accuracy when the run holds out images, else on test accuracy (``selected_on``)."""
     get_run_or_404(session, run_id)
@@ -135,8 +136,8 @@ def read_analysis(run_id: RunId, session: SessionDep, _identity: Member) -> dict
     selected_on, held_out = choice_series({"val_acc": [m.val_acc for m in rows],
                                            "test_acc": [m.test_acc for m in rows]})
     train = [m.train_acc for m in rows]
-    return {"best_epoch": best_epoch(epochs, held_out), "overfit_epoch": overfit_epoch(epochs, train, held_out),
-            "selected_on": selected_on}
+    return RunAnalysis(best_epoch=best_epoch(epochs, held_out), overfit_epoch=overfit_epoch(epochs, train, held_out),
+                       selected_on=SelectedOn(selected_on))
 
 
 @router.get("/{run_id:int}/evaluation", response_model=ClassReport)
@@ -179,7 +180,8 @@ def delete_run(run_id: RunId, session: SessionDep, identity: Member) -> None:
 @router.get("/{run_id:int}/checkpoints/{kind}", response_class=FileResponse,
             responses={200: {"content": {"application/octet-stream": {}},
                              "description": "The checkpoint (torch.save)"}})
-def download_checkpoint(run_id: RunId, kind: CheckpointKind, session: SessionDep, _identity: Member) -> FileResponse:
+def download_checkpoint(run_id: RunId, kind: CheckpointKindPath, session: SessionDep,
+                        _identity: Member) -> FileResponse:
     ckpt = checkpoint_or_404(get_run_or_404(session, run_id), kind)
     return FileResponse(ckpt.path, media_type="application/octet-stream",
                         filename=f"run{run_id}-{kind}-epoch{ckpt.epoch}.pt",
@@ -194,27 +196,30 @@ async def read_events(
     since_epoch: EpochQuery = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
-    """Server-Sent Events: `metric` for every recorded epoch (id = epoch), `status` on every change.
+    """Server-Sent Events: `metric` for every recorded epoch (id = epoch), `status` on every change,
+    `model` when the run's model export changes (`{"status": "exporting" | "ready" | "failed",
+    "reason"}`, sent once the run has one), `deleted` when the run goes.
 
     A client that reconnects (EventSource does so by itself) sends Last-Event-ID and gets only
-    what it missed. The stream ends after the status event of a finished run.
+    what it missed. The stream ends after the status event of a finished run, once its model is not
+    being exported.
     """
     if last_event_id and last_event_id.isdigit() and len(last_event_id) < 10:
         since_epoch = max(since_epoch, int(last_event_id))
-    first, _ = await live.run_snapshot(request.app.state.snapshots, run_id)
-    if first is None:
+    if (await live.run_snapshot(request.app.state.snapshots, run_id)).run is None:
         raise HTTPException(404, f"Run {run_id} not found")
     return event_stream(_identity, _events(run_id, request.app.state.snapshots, since_epoch))
 
 
 async def _events(run_id: int, snapshots: live.Snapshots, since_epoch: int) -> AsyncIterator[bytes]:
     sent_status: str | None = None
+    sent_model = "null"  # no export: nothing to say
     sent_epoch = since_epoch
     yield RETRY
     async with events.board.watch([events.run_topic(run_id)]) as watch:
         while True:
             watch.versions()
-            run, metrics = await live.run_snapshot(snapshots, run_id)
+            run, metrics, model = await live.run_snapshot(snapshots, run_id)
             if run is None:
                 yield sse("deleted", json.dumps({"id": run_id}))
                 return
@@ -222,10 +227,14 @@ async def _events(run_id: int, snapshots: live.Snapshots, since_epoch: int) -> A
                 if m.epoch > sent_epoch:
                     yield sse("metric", m.model_dump_json(), str(m.epoch))
                     sent_epoch = m.epoch
+            model_json = "null" if model is None else model.model_dump_json()
+            if model_json != sent_model:  # before the status: a finished run's last event is its status
+                yield sse("model", model_json, str(sent_epoch))
+                sent_model = model_json
             status = run.model_dump_json()
             if status != sent_status:
                 yield sse("status", status, str(sent_epoch))
                 sent_status = status
-            if run.status in FINISHED_STATUSES:
+            if run.status in FINISHED_STATUSES and (model is None or model.status != ModelStatus.EXPORTING):
                 return
             await watch.wait(KEEPALIVE_S)

@@ -39,11 +39,11 @@ def test_a_search_started_from_the_form_is_followed_to_its_pareto_front(page, la
     page.wait_for_url("**/searches/*")
     page.wait_for_selector("#search-page[data-status='completed']", timeout=180_000)
     page.wait_for_function("document.querySelectorAll('#trials tbody tr').length === 3")
-    assert page.locator("#trials tbody tr[data-state='complete']").count() == 3
+    assert page.locator("#trials tbody tr[data-state='completed']").count() == 3
     # the Pareto front of accuracy against parameters, with the budget line, drawn by Plotly
     page.wait_for_selector("#pareto-params .main-svg", timeout=30_000)
     names = page.evaluate("Array.from(document.getElementById('pareto-params').data, (t) => t.name)")
-    assert "Pareto front" in names and "complete" in names
+    assert "Pareto front" in names and "completed" in names
     assert "256,000" in page.inner_text("#pareto-params")
     for figure in ("history", "importances", "parallel"):
         assert page.locator(f"#{figure} .main-svg").count() >= 1, figure

@@ -1,12 +1,67 @@
 // Shared helpers. User text only ever reaches the page through textContent, never as HTML.
 "use strict";
+// the element of an id: the one lookup every page script uses
+const $ = (id) => document.getElementById(id);
 const cnn = {
-  // backend.core.statuses, handed over by the server on every page's body (the export inlines its own)
-  get STATUSES() { return (document.body.dataset.runStatuses || "").split(" ").filter(Boolean); },
-  get FINISHED() { return new Set((document.body.dataset.finishedStatuses || "").split(" ").filter(Boolean)); },
+  // backend.core.statuses.vocabulary(): every enumerated word of the lab (run statuses, finished and
+  // active ones, search statuses, trial states, model statuses, checkpoint kinds, roles, selected_on),
+  // handed over as JSON on every page's body (the export carries its own)
+  get vocabulary() { return cnn._vocabulary || (cnn._vocabulary = JSON.parse(document.body.dataset.vocabulary || "{}")); },
+  // the words a script compares with, read from the vocabulary: words("model_statuses", "ready", "failed")
+  // returns them, or stops the script at once where the server does not say one (never a silent mismatch)
+  words(kind, ...words) {
+    const known = cnn.vocabulary[kind] || [];
+    for (const w of words) if (!known.includes(w)) throw new Error(`"${w}" is not one of the lab's ${kind}: ${known.join(", ")}`);
+    return words;
+  },
+  word: (kind, w) => cnn.words(kind, w)[0],
+  get STATUSES() { return cnn.vocabulary.run_statuses || []; },
+  get FINISHED() { return new Set(cnn.vocabulary.finished_run_statuses || []); },
+  get ACTIVE() { return new Set(cnn.vocabulary.active_run_statuses || []); },
+  // Follows a Server-Sent Event stream, as every live page does: EventSource reconnects by itself
+  // (after the server's retry of 1 s, sending Last-Event-ID, so only what was missed comes again).
+  // handlers: event name → fn(its data parsed from JSON, the event). live: a node that says
+  // "● live" while connected, "reconnecting…" while not. until(): true once the page needs nothing
+  // more, asked after every event and on every drop: the stream is then closed, never reopened.
+  // Returns { close() }.
+  follow(url, handlers, { live = null, until = () => false } = {}) {
+    const source = new EventSource(url);
+    const say = (text) => { if (live) live.textContent = text; };
+    const stream = {
+      closed: false,
+      close() { stream.closed = true; source.close(); say(""); },
+    };
+    source.onopen = () => say("● live");
+    source.onerror = () => {
+      if (until()) stream.close();
+      else say(source.readyState === EventSource.CLOSED ? "not live: reload the page" : "reconnecting…");
+    };
+    for (const [name, handle] of Object.entries(handlers)) {
+      source.addEventListener(name, (e) => {
+        if (stream.closed) return;
+        handle(e.data ? JSON.parse(e.data) : null, e);
+        if (until()) stream.close();
+      });
+    }
+    return stream;
+  },
+  // fn, run one call at a time: a call while one runs asks for one more run after it (so a burst of
+  // stream events costs at most two reads, and the last one sees the latest state)
+  serial(fn) {
+    let busy = false, again = false;
+    const run = async () => {
+      if (busy) { again = true; return; }
+      busy = true;
+      try { await fn(); } finally {
+        busy = false;
+        if (again) { again = false; run(); }
+      }
+    };
+    return run;
+  },
   // the signed-in browser's CSRF token (base.html), sent with every request that changes something
   csrf: () => (document.querySelector('meta[name="csrf-token"]') || {}).content || "",
-  me: () => ({ username: document.body.dataset.me || null, admin: document.body.dataset.meRole === "admin" }),
+  me: () => ({ username: document.body.dataset.me || null, admin: document.body.dataset.meRole === cnn.word("roles", "admin") }),
   // only the owner of a thing, or an admin, may change it (the backend decides; this hides the buttons)
   mayChange: (owner) => { const me = cnn.me(); return me.admin || (me.username !== null && me.username === owner); },
   when: (iso) => (iso ? new Date(iso).toLocaleString() : "–"),
@@ -28,14 +83,14 @@ const cnn = {
   int: (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US")),
   pct: (x, digits = 1) => (x === null || x === undefined ? "–" : (100 * x).toFixed(digits) + "%"),
   // what chose a run's epoch (RunPublic.selected_on): validation images, or the test set itself
-  chosenOn: (on, holdout) => (on === "val" ? (holdout ? `chosen on ${cnn.int(holdout)} held-out images` : "chosen on validation") : "chosen on test"),
+  chosenOn: (on, holdout) => (on === cnn.word("selected_on", "val") ? (holdout ? `chosen on ${cnn.int(holdout)} held-out images` : "chosen on validation") : "chosen on test"),
   // the headline of a run: test accuracy at the chosen epoch ("71.2% (ep 5)"), "–" before any epoch
   headline: (run) => (run.test_acc_at_best_val === null || run.test_acc_at_best_val === undefined ? "–"
     : `${cnn.pct(run.test_acc_at_best_val)} (ep ${run.best_epoch})`),
   // a cell (td) of a run's headline, marked "chosen on test" where the test set chose the epoch
   headlineCell(run) {
     const td = cnn.el("td", cnn.headline(run), { class: "num headline" });
-    if (run.selected_on === "test" && run.test_acc_at_best_val !== null) {
+    if (run.selected_on === cnn.word("selected_on", "test") && run.test_acc_at_best_val !== null) {
       td.append(" ", cnn.el("small", "chosen on test", { class: "on-test", title: "no validation split: the test set chose this epoch, so the figure is optimistic" }));
     }
     return td;
@@ -74,9 +129,11 @@ const cnn = {
   // an API answer's errors as [{field, message}]: a 422's list, or one message for the whole form
   errorList: (r) => (r.data && Array.isArray(r.data.detail) ? r.data.detail
     : [{ field: "form", message: r.data && r.data.detail ? String(r.data.detail) : `request failed (${r.status})` }]),
-  // an API answer's errors shown on the form (the one error display of every page)
-  showApiErrors(form, r) { cnn.showErrors(form, cnn.errorList(r)); },
-  // 422 details → messages next to the elements whose data-field matches (or the nearest parent field)
+  // The one error display of every page: an API answer's errors shown in `where` (a form, or any
+  // part of a page holding a <p class="error" data-error-for="form">).
+  showApiErrors(where, r) { cnn.showErrors(where, cnn.errorList(r)); },
+  // errors → messages next to the elements whose data-field matches (or the nearest parent field),
+  // the rest in where's [data-error-for="form"]; showErrors(where, []) clears them.
   // scope: clear only the messages of fields under it (the architecture's size check must not wipe a
   // refusal of the submit that arrived meanwhile)
   showErrors(form, detail, scope = "") {
@@ -94,7 +151,7 @@ const cnn = {
         if (parent === field) break;
         field = parent;
       }
-      const text = `${err.field}: ${err.message}`;
+      const text = err.field && err.field !== "form" ? `${err.field}: ${err.message}` : err.message;
       if (input) {
         input.setAttribute("aria-invalid", "true");
         const msg = cnn.el("p", text, { class: "error", "data-error-for": err.field, "data-dynamic": "1", role: "alert" });
@@ -102,7 +159,8 @@ const cnn = {
         input.setAttribute("aria-describedby", msg.id);
         (input.closest(".field") || input.parentElement).append(msg);
       } else {
-        const general = form.querySelector('[data-error-for="form"]');
+        let general = form.querySelector('[data-error-for="form"]');
+        if (!general) general = form.appendChild(cnn.el("p", null, { class: "error", "data-error-for": "form", role: "alert" }));
         general.textContent = (general.textContent ? general.textContent + " " : "") + text;
       }
     }

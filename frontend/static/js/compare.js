@@ -5,13 +5,14 @@
 // against MACs and against params with the budget (a group with its 95% CI as error bars).
 // The headline everywhere is test accuracy at the epoch chosen on validation. Two groups, exactly:
 // their comparison (GET /api/groups/compare) in one sentence, with the per-seed differences.
-// The URL (?ids=…&groups=… or /sweeps/N) reproduces the view; it refreshes every 0.5 s while any
-// run is unfinished.
+// The URL (?ids=…&groups=… or /sweeps/N) reproduces the view. While a run is unfinished the page
+// follows the runs list's event stream (GET /api/runs/events) and reads the comparison again when
+// one of its runs records an epoch or changes status.
 (() => {
   const root = document.getElementById("compare-page");
   const sweepId = root.dataset.sweepId;
   const budget = Number(document.body.dataset.paramBudget);
-  const FINISHED = cnn.FINISHED;
+  const FINISHED = cnn.FINISHED, ON_TEST = cnn.word("selected_on", "test");
   const config = cnn.plotConfig;
   const list = (name) => (new URLSearchParams(location.search).get(name) || "").split(",").filter(Boolean);
 
@@ -27,7 +28,7 @@
   const rgba = (hex, a) => `rgba(${parseInt(hex.slice(1, 3), 16)},${parseInt(hex.slice(3, 5), 16)},${parseInt(hex.slice(5, 7), 16)},${a})`;
   const hasAny = (xs) => (xs || []).some((v) => v !== null && v !== undefined);
   const groupLabel = (g) => cnn.plotText(`${g.group.name} (group ${g.group.id}, n=${g.group.summary.n})`);
-  const runLabel = (r) => cnn.plotText(`${r.name} (#${r.id})`) + (r.selected_on === "test" ? " [chosen on test]" : "");
+  const runLabel = (r) => cnn.plotText(`${r.name} (#${r.id})`) + (r.selected_on === ON_TEST ? " [chosen on test]" : "");
 
   // a run's curve; an epoch the time budget cut (fraction < 1) shows an open marker and says so
   function runCurve(s, key, name, group, line) {
@@ -93,7 +94,7 @@
       { type: "scatter", mode: "markers+text", name: "runs", x: done.map((d) => d.run[key]), y: done.map((d) => d.run.test_acc_at_best_val),
         text: done.map((d) => runLabel(d.run)), textposition: "top center",
         marker: { size: 10, color: done.map((d) => cnn.colors[data.indexOf(d) % cnn.colors.length]),
-          symbol: done.map((d) => (d.run.selected_on === "test" ? "diamond-open" : "circle")) },
+          symbol: done.map((d) => (d.run.selected_on === ON_TEST ? "diamond-open" : "circle")) },
         hovertemplate: "%{text}: %{y:.1%}<extra></extra>" },
       { type: "scatter", mode: "markers+text", name: "groups (mean, 95% CI)", x: shown.map((g) => g[key]), y: shown.map((g) => headOf(g).mean),
         text: shown.map(groupLabel), textposition: "top center",
@@ -139,7 +140,7 @@
         (s.incomplete ? ` · ${s.incomplete} failed/cancelled` : ""), { class: "group-status" });
       const mean = num(head.mean === null ? "–" : cnn.pct(head.mean));
       mean.classList.add("headline");
-      if (s.selected_on === "test" && s.n) mean.append(" ", cnn.el("small", "chosen on test", { class: "on-test" }));
+      if (s.selected_on === ON_TEST && s.n) mean.append(" ", cnn.el("small", "chosen on test", { class: "on-test" }));
       const std = num(head.std === null ? "–" : `± ${(100 * head.std).toFixed(1)} pt`);
       const ci = num(cnn.ci(head));
       ci.classList.add("ci");
@@ -165,13 +166,15 @@
     const seeds = document.getElementById("verdict-seeds");
     const r = await cnn.api("GET", `/api/groups/compare?a=${a.id}&b=${b.id}`);
     if (!r.ok) {
-      sentence.textContent = cnn.errorList(r).map((e) => e.message).join(" ");
+      cnn.showApiErrors(box, r);
+      sentence.textContent = "";
       sentence.className = "verdict-sentence waiting";
       facts.textContent = ""; seeds.hidden = true;
       document.getElementById("verdict-validation").textContent = "";
       box.dataset.verdict = "";
       return;
     }
+    cnn.showErrors(box, []);
     const c = r.data.comparison;
     box.dataset.verdict = c.verdict;
     sentence.className = "verdict-sentence " + c.verdict;
@@ -193,15 +196,21 @@
     }));
   }
 
+  // the runs this view shows (its groups' runs too), and each one's status and epochs as last drawn: a
+  // stream event that changes neither (a heartbeat's progress inside an epoch) reads nothing again
+  let watched = new Set(), finished = false, stream = null;
+  const drawn = new Map(), stamp = (run) => `${run.status}:${run.epochs_done}`;
+
   async function load() {
     const { ids, groups } = await wanted();
     if (!ids.length && !groups.length) {
       document.getElementById("compare-sub").textContent = "Tick runs or groups on the Runs page and press Compare selected.";
-      return true;
+      finished = true;
+      return;
     }
     const q = [ids.length ? "ids=" + ids.join(",") : "", groups.length ? "groups=" + groups.join(",") : ""].filter(Boolean).join("&");
     const r = await cnn.api("GET", "/api/compare?" + q);
-    if (!r.ok) { document.getElementById("compare-sub").textContent = cnn.errorList(r).map((e) => `${e.field}: ${e.message}`).join(" "); return true; }
+    if (!r.ok) { cnn.showApiErrors($("compare-head"), r); finished = true; return; }
     const data = r.data.data, gs = r.data.groups;
     drawCurves(data, gs);
     drawSizes(data, gs);
@@ -210,14 +219,27 @@
     root.dataset.runs = String(data.length);
     root.dataset.groups = String(gs.length);
     root.dataset.points = String(data.reduce((n, d) => n + d.series.epoch.length, 0));
+    watched = new Set([...data.map((d) => d.run.id), ...gs.flatMap((g) => g.group.run_ids)]);
+    for (const d of data) drawn.set(d.run.id, stamp(d.run));
+    finished = data.every((d) => FINISHED.has(d.run.status)) && gs.every((g) => g.group.summary.pending === 0);
+    if (finished && stream) stream.close();
     document.body.dataset.ready = "1";
-    return data.every((d) => FINISHED.has(d.run.status)) && gs.every((g) => g.group.summary.pending === 0);
   }
+  const reload = cnn.serial(async () => {
+    await load();
+    root.dataset.updates = String(Number(root.dataset.updates || 0) + 1);
+  });
 
   (async () => {
-    let finished = await load();
-    // every 0.5 s while a run is unfinished, so a new epoch shows within a second
-    const tick = async () => { if (!finished) { finished = await load(); setTimeout(tick, 500); } };
-    setTimeout(tick, 500);
+    await load();
+    if (finished) return;
+    stream = cnn.follow("/api/runs/events", {
+      run: (run) => {
+        if (!watched.has(run.id) || drawn.get(run.id) === stamp(run)) return;
+        drawn.set(run.id, stamp(run));
+        reload();
+      },
+      deleted: ({ id }) => { if (watched.has(id)) reload(); },
+    }, { live: $("live"), until: () => finished });
   })();
 })();

@@ -5,7 +5,6 @@
 // (POST /api/architectures/summary); an over-budget network cannot be submitted.
 (() => {
   const form = document.getElementById("run-form");
-  const $ = (id) => document.getElementById(id);
   const budget = Number(document.body.dataset.paramBudget);
   const inputs = [...form.querySelectorAll('[data-field^="config."]')];
   const pathOf = (el) => el.dataset.field.slice("config.".length).split(".");
@@ -144,7 +143,7 @@
     const body = { config };
     if ($("name").value.trim()) body.name = $("name").value.trim();
     const repeats = $("repeats").value.trim() === "" ? 1 : Number($("repeats").value);
-    if (repeats !== 1) body.repeats = repeats; // out of 1–16 (or not whole): the API's refusal shows beside the input
+    if (repeats !== 1) body.repeats = repeats; // out of its bounds (or not whole): the API's refusal shows beside the input
     $("submit").disabled = true;
     const r = await cnn.api("POST", "/api/runs", body);
     // one run: its page; repeats: the group's row in the runs list

@@ -1,7 +1,6 @@
 "use strict";
 (() => {
   const form = document.getElementById("sweep-form");
-  const $ = (id) => document.getElementById(id);
   const parseValue = (s) => { try { return JSON.parse(s); } catch (e) { return s; } };
   form.addEventListener("submit", async (e) => {
     e.preventDefault();

@@ -1,12 +1,14 @@
 "use strict";
-// One run: curves that grow live over SSE (EventSource reconnects by itself with Last-Event-ID),
-// markers for the best epoch and the onset of overfitting, the seed-style log, layers, config.
+// One run: curves that grow live over its event stream (cnn.follow: EventSource reconnects by itself
+// with Last-Event-ID), markers for the best epoch and the onset of overfitting, the seed-style log,
+// layers, config. When the run finishes, the page's #run says so ("run-finished", read by try_it.js).
 (() => {
   const root = document.getElementById("run");
   const runId = Number(root.dataset.runId);
   const metrics = new Map();
-  let status = null, analysis = {}, source = null, drawPending = false;
+  let status = null, analysis = {}, drawPending = false;
   const FINISHED = cnn.FINISHED;
+  const RUNNING = cnn.word("run_statuses", "running"), VAL = cnn.word("selected_on", "val");
 
   function vline(epoch, color, label) {
     return epoch ? { shapes: [{ type: "line", x0: epoch, x1: epoch, yref: "paper", y0: 0, y1: 1, line: { color, dash: "dot", width: 2 } }],
@@ -27,7 +29,7 @@
     const rows = [...metrics.values()].sort((a, b) => a.epoch - b.epoch);
     const x = rows.map((m) => m.epoch);
     const hasVal = rows.some((m) => m.val_acc !== null && m.val_acc !== undefined);
-    const onVal = analysis.selected_on === "val";
+    const onVal = analysis.selected_on === VAL;
     const marks = [vline(analysis.best_epoch, "#1d6b36", onVal ? "chosen on validation" : "chosen on test"),
       vline(analysis.overfit_epoch, "#b3261e", "overfits")];
     const shapes = marks.flatMap((m) => m.shapes), annotations = marks.flatMap((m) => m.annotations);
@@ -124,7 +126,7 @@
   let batchSize = null, timeBudget = null;
   function showProgress(run) {
     const box = document.getElementById("progress-box"), p = run.progress;
-    box.hidden = !(run.status === "running" && p);
+    box.hidden = !(run.status === RUNNING && p);
     if (box.hidden) return;
     const bar = document.getElementById("epoch-progress");
     bar.max = p.batches; bar.value = p.batch;
@@ -143,15 +145,13 @@
 
   function connect() {
     const since = Math.max(0, ...metrics.keys());
-    source = new EventSource(`/api/runs/${runId}/events?since_epoch=${since}`);
-    const live = document.getElementById("live");
-    source.onopen = () => { live.textContent = "● live"; };
-    source.onerror = () => { live.textContent = FINISHED.has(status) ? "" : "reconnecting…"; };
-    source.addEventListener("metric", (e) => { const m = JSON.parse(e.data); metrics.set(m.epoch, m); scheduleDraw(); refreshAnalysis(); });
-    source.addEventListener("status", (e) => {
-      showStatus(JSON.parse(e.data));
-      if (FINISHED.has(status)) { source.close(); live.textContent = ""; refreshAnalysis(); showClasses(); }
-    });
+    cnn.follow(`/api/runs/${runId}/events?since_epoch=${since}`, {
+      metric: (m) => { metrics.set(m.epoch, m); scheduleDraw(); refreshAnalysis(); },
+      status: (run) => {
+        showStatus(run);
+        if (FINISHED.has(status)) { refreshAnalysis(); showClasses(); root.dispatchEvent(new CustomEvent("run-finished")); }
+      },
+    }, { live: $("live"), until: () => FINISHED.has(status) });
   }
 
   document.getElementById("cancel").addEventListener("click", async () => {

@@ -7,6 +7,7 @@
 // mean ± std over its finished runs (GET /api/groups), expandable to its runs.
 (() => {
   const PAGE = 50;
+  const RUNNING = cnn.word("run_statuses", "running"), ON_TEST = cnn.word("selected_on", "test");
   const tbody = document.querySelector("#runs tbody");
   const form = document.getElementById("filters");
   const compareBtn = document.getElementById("compare");
@@ -52,7 +53,7 @@
     const tdBox = document.createElement("td"); tdBox.append(box); tr.append(tdBox);
     const tdName = document.createElement("td"); tdName.append(cnn.el("a", run.name, { href: `/runs/${run.id}` })); tr.append(tdName);
     const tdStatus = cnn.statusCell(run.status);
-    if (run.status === "running" && run.progress) {
+    if (run.status === RUNNING && run.progress) {
       const p = run.progress, bar = cnn.el("progress", null, { max: p.batches, class: "row-progress",
         title: `epoch ${p.epoch} of ${run.epochs}: ${p.batch} of ${p.batches} batches, ${Math.round(p.images_per_s)} images/s` });
       bar.value = p.batch;
@@ -110,7 +111,7 @@
     const head = f.test_acc_at_best_val;
     const tdHead = cnn.el("td", null, { class: "num headline", title: `n = ${s.n}; mean ± standard deviation; 95% CI of the mean ${cnn.ci(head)}` });
     tdHead.append(cnn.el("span", cnn.spread(head), { class: "group-mean" }), " ", cnn.el("small", `n=${s.n}`, { class: "group-n" }));
-    if (s.selected_on === "test" && s.n) tdHead.append(" ", cnn.el("small", "chosen on test", { class: "on-test" }));
+    if (s.selected_on === ON_TEST && s.n) tdHead.append(" ", cnn.el("small", "chosen on test", { class: "on-test" }));
     tr.append(tdHead);
     for (const v of [cnn.spread(f.best_val_acc), cnn.spread(f.best_test_acc), "–", "–", "–",
       f.train_seconds && f.train_seconds.mean !== null ? cnn.duration(f.train_seconds.mean) : "–"]) {
@@ -207,19 +208,19 @@
   window.addEventListener("popstate", () => { syncForm(); load(); });
   let reload = null;
   const soon = () => { clearTimeout(reload); reload = setTimeout(load, 300); };
-  const source = new EventSource("/api/runs/events");
-  source.addEventListener("run", (e) => {
-    const run = JSON.parse(e.data);
-    const old = tbody.querySelector(`tr[data-run-id="${run.id}"]`);
-    if (old) {
-      lastRuns.set(run.id, run);
-      old.replaceWith(row(run));
-      document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
-      if (run.group_id !== null && groups.has(run.group_id)) refreshGroups();
-    }
-    else soon(); // a new run, or one this page does not show yet: the list is read again once
+  cnn.follow("/api/runs/events", {
+    run: (run) => {
+      const old = tbody.querySelector(`tr[data-run-id="${run.id}"]`);
+      if (old) {
+        lastRuns.set(run.id, run);
+        old.replaceWith(row(run));
+        document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
+        if (run.group_id !== null && groups.has(run.group_id)) refreshGroups();
+      }
+      else soon(); // a new run, or one this page does not show yet: the list is read again once
+    },
+    deleted: soon,
   });
-  source.addEventListener("deleted", soon);
   syncForm();
   load();
 })();

@@ -1,13 +1,12 @@
 // One search, live: its trials, Optuna's figures and the Pareto fronts, redrawn on every event of
-// GET /api/searches/{id}/events (an epoch recorded, a trial asked, told or pruned).
+// GET /api/searches/{id}/events (an epoch recorded, a trial asked, told or pruned), followed with cnn.follow.
 "use strict";
 (() => {
-  const $ = (id) => document.getElementById(id);
   const root = $("search-page"), id = root.dataset.searchId;
   const FIGURES = { pareto_params: "pareto-params", pareto_macs: "pareto-macs", history: "history",
     importances: "importances", intermediate: "intermediate", parallel: "parallel", pareto_optuna: "pareto-optuna" };
-  let search = null, busy = false, again = false, drawnAt = 0, pending = null;
-  const errorsText = (r) => cnn.errorList(r).map((e) => `${e.field}: ${e.message}`).join(" ");
+  let search = null, drawnAt = 0, pending = null, gone = false;
+  const TRIAL_RUNNING = cnn.word("trial_states", "running"), SEARCH_RUNNING = cnn.word("search_statuses", "running");
 
   const paramsText = (params) => Object.entries(params).map(([k, v]) => `${k.replace(/^architecture\./, "")}=${typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(3) : v}`).join(" ");
 
@@ -20,7 +19,7 @@
       const run = cnn.el("td");
       if (t.run_id) run.append(cnn.el("a", `run ${t.run_id}`, { href: `/runs/${t.run_id}` }));
       else if (t.problem) run.append(cnn.el("span", t.problem, { class: "muted" }));
-      const state = t.run_status && t.state === "running" ? t.run_status : t.state;
+      const state = t.run_status && t.state === TRIAL_RUNNING ? t.run_status : t.state;
       tr.append(cnn.el("td", t.number, { class: "num" }), cnn.statusCell(state), cnn.el("td", paramsText(t.params), { class: "params" }),
         cnn.el("td", cnn.int(t.net_params), { class: "num" }), cnn.el("td", cnn.int(t.macs), { class: "num" }),
         cnn.el("td", cnn.pct(t.best_val_acc ?? t.best_test_acc, 2), { class: "num" }),
@@ -36,13 +35,13 @@
     document.title = `${s.name} · cnnlab`;
     cnn.statusBadge($("search-status"), s.status);
     const c = s.counts;
-    $("search-facts").textContent = `${c.trials} of ${s.n_trials} trials (${c.complete} complete, ${c.pruned} pruned, ` +
+    $("search-facts").textContent = `${c.trials} of ${s.n_trials} trials (${c.completed} completed, ${c.pruned} pruned, ` +
       `${c.failed} failed, ${c.running} running, ${c.queued} queued) · ${c.infeasible} samples over the budget, never trained · ` +
       `${s.sampler} sampler, ${s.pruner} pruner · ${s.objectives.join(", ")} · by ${s.owner}`;
     $("search-note").textContent = s.note || "";
     const mine = cnn.mayChange(s.owner);
-    $("search-stop").hidden = !mine || s.status !== "running";
-    $("search-resume").hidden = !mine || s.status === "running";
+    $("search-stop").hidden = !mine || s.status !== SEARCH_RUNNING;
+    $("search-resume").hidden = !mine || s.status === SEARCH_RUNNING;
     $("search-delete").hidden = !mine;
     $("best").hidden = !s.best;
     if (s.best) {
@@ -68,32 +67,25 @@
   }
 
   // one refresh at a time; an event during one asks for another after it
-  async function refresh() {
-    if (busy) { again = true; return; }
-    busy = true;
-    try {
-      const r = await cnn.api("GET", `/api/searches/${id}`);
-      if (r.status === 404) { $("search-facts").textContent = "This search was deleted."; return; }
-      if (!r.ok) return;
-      search = r.data;
-      drawSummary(search);
-      drawTrials(search.trials);
-      const now = Date.now();  // the figures at most every 0.8 s (the table and facts on every event)
-      if (now - drawnAt > 800 || search.status !== "running") { drawnAt = now; await drawFigures(); }
-      else if (!pending) pending = setTimeout(() => { pending = null; refresh(); }, 800);
-      root.dataset.trials = String(search.trials.length);
-      root.dataset.status = search.status;
-      document.body.dataset.ready = "1";
-    } finally {
-      busy = false;
-      if (again) { again = false; refresh(); }
-    }
-  }
+  const refresh = cnn.serial(async () => {
+    const r = await cnn.api("GET", `/api/searches/${id}`);
+    if (r.status === 404) { $("search-facts").textContent = "This search was deleted."; return; }
+    if (!r.ok) return;
+    search = r.data;
+    drawSummary(search);
+    drawTrials(search.trials);
+    const now = Date.now();  // the figures at most every 0.8 s (the table and facts on every event)
+    if (now - drawnAt > 800 || search.status !== SEARCH_RUNNING) { drawnAt = now; await drawFigures(); }
+    else if (!pending) pending = setTimeout(() => { pending = null; refresh(); }, 800);
+    root.dataset.trials = String(search.trials.length);
+    root.dataset.status = search.status;
+    document.body.dataset.ready = "1";
+  });
 
   async function act(action) {
     const r = action === "delete" ? await cnn.api("DELETE", `/api/searches/${id}`) : await cnn.api("POST", `/api/searches/${id}/${action}`);
     if (action === "delete" && r.ok) { location.href = "/searches"; return; }
-    if (!r.ok) $("search-note").textContent = errorsText(r);
+    if (r.ok) cnn.showErrors($("search-actions"), []); else cnn.showApiErrors($("search-actions"), r);
     refresh();
   }
   $("search-stop").addEventListener("click", () => act("stop"));
@@ -101,15 +93,14 @@
   $("search-delete").addEventListener("click", () => { if (confirm("Delete this search? Its runs stay.")) act("delete"); });
   $("run-full").addEventListener("click", async () => {
     if (!search || !search.best) return;
-    const r = await cnn.api("POST", "/api/runs", { name: `${search.name}: best (trial ${search.best.number}), full length`.slice(0, 200), config: search.best.full_config });
+    const r = await cnn.api("POST", "/api/runs", { name: `${search.name}: best (trial ${search.best.number}), full length`.slice(0, Number(root.dataset.runNameMax)), config: search.best.full_config });
     const out = $("run-full-result");
     out.replaceChildren();
-    if (r.ok) out.append("Queued as ", cnn.el("a", `run ${r.data.id}`, { href: `/runs/${r.data.id}` }));
-    else out.textContent = errorsText(r);
+    if (r.ok) { cnn.showErrors($("best"), []); out.append("Queued as ", cnn.el("a", `run ${r.data.id}`, { href: `/runs/${r.data.id}` })); }
+    else cnn.showApiErrors($("best"), r);
   });
 
-  const events = new EventSource(`/api/searches/${id}/events`);
-  events.addEventListener("search", () => refresh());
-  events.addEventListener("deleted", () => { events.close(); refresh(); });
+  cnn.follow(`/api/searches/${id}/events`, { search: () => refresh(), deleted: () => { gone = true; refresh(); } },
+    { until: () => gone });
   refresh();
 })();

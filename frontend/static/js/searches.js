@@ -1,8 +1,10 @@
 // The searches list and the form that starts one from a shipped search (its space filled in, editable).
+// The form's inputs are rendered from POST /api/searches's schema (searches.html); this script reads
+// and fills every [data-field] by its data-kind, so the body it sends has every field of the schema.
 "use strict";
 (() => {
-  const $ = (id) => document.getElementById(id);
   const form = $("search-form"), space = $("space").querySelector("tbody");
+  const fields = [...form.querySelectorAll("[data-field][data-kind]")];
   let presets = [], recipes = {};
 
   async function list() {
@@ -72,18 +74,37 @@
     return out;
   }
 
+  // one field's value shown in its input; a field the preset leaves out gets its schema default
+  function setField(node, value) {
+    const kind = node.dataset.kind, empty = value === null || value === undefined;
+    if (kind === "space") { space.replaceChildren(); for (const [key, entry] of Object.entries(value || {})) addRow(key, entry); }
+    else if (kind === "choices") node.querySelectorAll("select").forEach((s, i) => { s.value = (value || [])[i] ?? ""; });
+    else if (kind === "json") node.value = empty ? "" : JSON.stringify(value, null, 1);
+    else if (kind === "bool") node.checked = Boolean(value);
+    else node.value = empty ? "" : String(value);
+  }
+
+  // one field's value as the body takes it (an empty input: null); a JSON field that does not parse
+  // throws {field, message}
+  function readField(node) {
+    const kind = node.dataset.kind, text = node.value === undefined ? "" : String(node.value).trim();
+    if (kind === "space") return readSpace();
+    if (kind === "choices") return [...node.querySelectorAll("select")].map((s) => s.value).filter(Boolean);
+    if (kind === "bool") return node.checked;
+    if (text === "" && kind !== "text") return null;
+    if (kind === "int" || kind === "float") return Number(text);
+    if (kind === "json") {
+      try { return JSON.parse(text); } catch (err) { throw { field: node.dataset.field, message: `not valid JSON (${err.message})` }; }
+    }
+    return node.value;
+  }
+
   function fill(preset) {
-    const b = preset.body;
     $("search-preset-help").textContent = preset.description;
-    $("search-name").value = b.name;
-    $("search-base").value = JSON.stringify(b.base_config, null, 1);
-    space.replaceChildren();
-    for (const [key, entry] of Object.entries(b.space)) addRow(key, entry);
-    $("search-objective").value = (b.objectives || [])[1] || "";
-    $("search-sampler").value = b.sampler || "tpe";
-    $("search-pruner").value = b.pruner || "median";
-    $("search-trials").value = b.n_trials || 24;
-    $("search-concurrent").value = b.max_concurrent || 2;
+    for (const node of fields) {
+      const name = node.dataset.field;
+      setField(node, name in preset.body ? preset.body[name] : JSON.parse(node.dataset.default));
+    }
     $("search-recipe").value = "";
   }
 
@@ -113,15 +134,11 @@
   $("space-add").addEventListener("click", () => addRow("", { float: ["", ""] }));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    let base;
-    try { base = JSON.parse($("search-base").value); } catch (err) {
-      cnn.showErrors(form, [{ field: "base_config", message: `not valid JSON (${err.message})` }]); return;
+    const body = {}, problems = [];
+    for (const node of fields) {
+      try { body[node.dataset.field] = readField(node); } catch (err) { problems.push(err); }
     }
-    const second = $("search-objective").value;
-    const body = { name: $("search-name").value, base_config: base, space: readSpace(),
-      objectives: ["maximize val_acc", ...(second ? [second] : [])], sampler: $("search-sampler").value,
-      pruner: $("search-pruner").value, n_trials: Number($("search-trials").value),
-      max_concurrent: Number($("search-concurrent").value), seed: Number($("search-seed").value) };
+    if (problems.length) { cnn.showErrors(form, problems); return; }
     $("search-start").disabled = true;
     const r = await cnn.api("POST", "/api/searches", body);
     $("search-start").disabled = false;

@@ -2,7 +2,6 @@
 // The list of studies, and a new study from a JSON list of entries.
 (() => {
   const form = document.getElementById("study-form");
-  const $ = (id) => document.getElementById(id);
 
   async function load() {
     const r = await cnn.api("GET", "/api/studies");

@@ -1,14 +1,15 @@
 "use strict";
-// A study: its entries, the launch form, and the report of a launch (study_report.js), refreshed
-// every 2 s while a run is unfinished. Polls skip the class reports' images; the full report is
-// fetched again whenever another run finishes.
+// A study: its entries, the launch form, and the report of a launch (study_report.js). While a run of
+// the shown launch is unfinished, the page follows the runs list's event stream (GET /api/runs/events)
+// and reads the report again when one of its runs records an epoch or changes status; those reads
+// skip the class reports' images, and the full report is fetched again whenever another run finishes.
 (() => {
   const root = document.getElementById("study");
   const studyId = Number(root.dataset.studyId);
   const form = document.getElementById("launch-form");
   const select = document.getElementById("launch-select");
   const report = document.getElementById("report");
-  let study = null, finishedSeen = -1, timer = null;
+  let study = null, finishedSeen = -1;
 
   function aug(a) {
     if (!a) return "none";
@@ -54,7 +55,6 @@
   let generation = 0; // a response to an older request (another launch chosen since) is dropped
 
   async function loadReport() {
-    clearTimeout(timer);
     const mine = ++generation;
     const q = new URLSearchParams();
     if (select.value) q.set("launch", select.value);
@@ -67,10 +67,32 @@
     }
     cnnReport.render(report, r.data, true);
     exportLinks();
-    if (r.data.launch && !r.data.finished) timer = setTimeout(async () => {
-      if (!document.hidden) { const s = await cnn.api("GET", `/api/studies/${studyId}`); if (s.ok) showStudy(s.data); }
-      loadReport();
-    }, 2000);
+    follow(r.data);
+  }
+
+  // the runs of the shown launch, and each one's status and epochs as last read: a stream event that
+  // changes neither (a heartbeat's progress inside an epoch) reads nothing again
+  let watched = new Set(), stream = null;
+  const drawn = new Map(), stamp = (run) => `${run.status}:${run.epochs_done}`;
+  const update = cnn.serial(async () => {
+    const s = await cnn.api("GET", `/api/studies/${studyId}`);
+    if (s.ok) showStudy(s.data);
+    await loadReport();
+    root.dataset.updates = String(Number(root.dataset.updates || 0) + 1);
+  });
+  function follow(data) {
+    watched = new Set(data.table.map((row) => row.run_id).filter((id) => id !== null && id !== undefined));
+    const unfinished = Boolean(data.launch) && !data.finished;
+    if (unfinished && !stream) {
+      stream = cnn.follow("/api/runs/events", {
+        run: (run) => {
+          if (!watched.has(run.id) || drawn.get(run.id) === stamp(run)) return;
+          drawn.set(run.id, stamp(run));
+          update();
+        },
+        deleted: ({ id }) => { if (watched.has(id)) update(); },
+      }, { live: $("live") });
+    } else if (!unfinished && stream) { stream.close(); stream = null; }
   }
 
   form.addEventListener("submit", async (e) => {
@@ -87,10 +109,7 @@
     button.disabled = true;
     const r = await cnn.api("POST", `/api/studies/${studyId}/launches`, body);
     button.disabled = false;
-    if (!r.ok) {
-      cnn.showApiErrors(form, r);
-      return;
-    }
+    if (!r.ok) { cnn.showApiErrors(form, r); return; }
     cnn.showErrors(form, []);
     const s = await cnn.api("GET", `/api/studies/${studyId}`);
     showStudy(s.data);

@@ -60,7 +60,7 @@ const cnnReport = (() => {
       const tr = document.createElement("tr"), h = g.headline;
       const name = document.createElement("th"); name.scope = "row"; name.textContent = g.entry;
       tr.append(name, cell(`${g.n} / ${g.repeats}`, "num"), cell(g.seeds.join(", ") || "–", "num"),
-        cell(meanStd(h) + (g.selected_on === "test" ? " (last epoch)" : ""), "num"),
+        cell(meanStd(h) + (g.selected_on === cnn.word("selected_on", "test") ? " (last epoch)" : ""), "num"),
         cell(!h || h.ci_low === null ? "–" : `${cnn.pct(h.ci_low, 2)} – ${cnn.pct(h.ci_high, 2)}`, "num"),
         cell(!h ? "–" : `${cnn.pct(h.min, 2)} – ${cnn.pct(h.max, 2)}`, "num"),
         cell(meanStd(g.best_val_acc), "num"), cell(meanStd(g.final_test_acc), "num"));

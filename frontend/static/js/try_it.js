@@ -2,11 +2,16 @@
 // The run page's "Try it": classify dropped or chosen images, or random test images of the run's
 // dataset (with their true class), through POST /api/runs/{id}/predict; each shows its top-5 bars
 // and the time it took. User text (file names, class names) reaches the page only as text.
+// A model being exported is followed on the run's event stream (its `model` events) until it is
+// ready or failed; a run that finishes while the page is open is looked at again (run.js says so).
 (() => {
   const root = document.getElementById("run");
   const runId = root.dataset.runId;
-  const $ = (id) => document.getElementById(id);
-  let samples = [], classes = [];
+  const maxFiles = Number(root.dataset.predictMaxFiles);  // the server's CNNLAB_PREDICT_MAX_FILES
+  const [EXPORTING, READY, FAILED] = cnn.words("model_statuses", "exporting", "ready", "failed");
+  const SUCCEEDED = cnn.word("run_statuses", "succeeded");
+  const section = $("try-it");
+  let samples = [], classes = [], stream = null;
 
   function show(items, answer) {
     $("try-results").replaceChildren(...answer.data.map((d, i) => {
@@ -31,17 +36,17 @@
   }
 
   async function classify(items) {
-    $("try-error").textContent = "";
+    cnn.showErrors(section, []);
     const form = new FormData();
     for (const item of items) form.append("files", item.blob, item.name);
     const r = await fetch(`/api/runs/${runId}/predict?k=5`, { method: "POST", body: form, headers: cnn.csrf() ? { "X-CSRF-Token": cnn.csrf() } : {} });
     let data = null;
     try { data = await r.json(); } catch (e) { data = null; }
-    if (!r.ok) { $("try-error").textContent = cnn.errorList({ data, status: r.status }).map((e) => `${e.field}: ${e.message}`).join(" "); return; }
+    if (!r.ok) { cnn.showApiErrors(section, { ok: r.ok, status: r.status, data }); return; }
     show(items, data);
   }
 
-  const fromFiles = (files) => classify([...files].slice(0, 16).map((f) => ({ blob: f, name: f.name, src: URL.createObjectURL(f) })));
+  const fromFiles = (files) => classify([...files].slice(0, maxFiles).map((f) => ({ blob: f, name: f.name, src: URL.createObjectURL(f) })));
 
   async function randomTests() {
     const picks = [...samples].sort(() => Math.random() - 0.5).slice(0, 6);
@@ -74,25 +79,40 @@
     const card = await cnn.api("GET", `/api/runs/${runId}/model-card`);
     if (!card.ok) return;
     const model = card.data.model;
-    if (model && model.status === "ready") { await ready(); return; }
-    if (model && model.status === "exporting") {
+    if (model && model.status === READY) { await ready(); return; }
+    if (model && model.status === EXPORTING) {
       $("try-none").textContent = "Exporting the model…";
-      setTimeout(look, 1000);
+      follow();
       return;
     }
-    $("try-none").textContent = model && model.status === "failed" ? `No model to try: its export failed (${model.reason}).`
-      : card.data.status === "succeeded" ? "No model to try: this run finished before cnnlab exported models."
+    $("try-none").textContent = model && model.status === FAILED ? `No model to try: its export failed (${model.reason}).`
+      : card.data.status === SUCCEEDED ? "No model to try: this run finished before cnnlab exported models."
         : "No model to try yet: a run is exported when it succeeds.";
-    $("try-export").hidden = !(card.data.status === "succeeded" && cnn.mayChange(card.data.owner));
+    $("try-export").hidden = !(card.data.status === SUCCEEDED && cnn.mayChange(card.data.owner));
     root.dataset.tryReady = "0";
+  }
+
+  // an export under way: the run's event stream says when the model is no longer being exported
+  function follow() {
+    if (stream) return;
+    let exporting = true;
+    stream = cnn.follow(`/api/runs/${runId}/events`, {
+      model: (m) => {
+        exporting = m !== null && m.status === EXPORTING;
+        if (!exporting) { stream = null; look(); }
+      },
+      deleted: () => { exporting = false; stream = null; },
+    }, { until: () => !exporting });
   }
 
   $("try-export").addEventListener("click", async () => {
     $("try-export").disabled = true;
     const r = await cnn.api("POST", `/api/runs/${runId}/export`);
     $("try-export").disabled = false;
-    if (!r.ok) { $("try-error").textContent = cnn.errorList(r).map((e) => e.message).join(" "); return; }
+    if (!r.ok) { cnn.showApiErrors(section, r); return; }
+    cnn.showErrors(section, []);
     look();
   });
+  root.addEventListener("run-finished", look);
   look();
 })();

@@ -1,8 +1,7 @@
 // Users page (admins): make users, change roles, deactivate, set passwords; worker tokens; the audit record.
 "use strict";
 (() => {
-  const $ = (id) => document.getElementById(id);
-  const errors = (form, r) => cnn.showApiErrors(form, r);
+  const [ADMIN, MEMBER] = cnn.words("roles", "admin", "member");
 
   function button(text, cls, onClick) {
     const b = cnn.el("button", text, { type: "button", class: cls });
@@ -19,9 +18,13 @@
       const stateText = !u.active ? "deactivated" : u.can_sign_in ? "active" : "no password yet";
       for (const text of [u.username, u.display_name, u.role, stateText, cnn.when(u.last_sign_in_at)]) tr.append(cnn.el("td", text));
       const cell = document.createElement("td");
-      const patch = async (body) => { const p = await cnn.api("PATCH", `/api/users/${u.id}`, body); if (!p.ok) alert(`${u.username}: ${JSON.stringify(p.data.detail)}`); loadUsers(); loadAudit(); };
+      const patch = async (body) => {
+        const p = await cnn.api("PATCH", `/api/users/${u.id}`, body);
+        if (p.ok) cnn.showErrors($("user-list"), []); else cnn.showApiErrors($("user-list"), p);
+        loadUsers(); loadAudit();
+      };
       if (u.username !== "cnnlab" && u.username !== "local" && u.username !== cnn.me().username) {
-        cell.append(button(u.role === "admin" ? "Make member" : "Make admin", "role", () => patch({ role: u.role === "admin" ? "member" : "admin" })));
+        cell.append(button(u.role === ADMIN ? `Make ${MEMBER}` : `Make ${ADMIN}`, "role", () => patch({ role: u.role === ADMIN ? MEMBER : ADMIN })));
         cell.append(button(u.active ? "Deactivate" : "Reactivate", "active", () => patch({ active: !u.active })));
         cell.append(button("Set password", "password", () => {
           const pw = prompt(`New password for ${u.username} (at least 8 characters; it ends their sessions):`);
@@ -62,7 +65,7 @@
     const body = { username: $("new-username").value.trim(), role: $("new-role").value, password: $("new-password").value };
     if ($("new-display").value.trim()) body.display_name = $("new-display").value.trim();
     const r = await cnn.api("POST", "/api/users", body);
-    if (!r.ok) { errors(form, r); return; }
+    if (!r.ok) { cnn.showApiErrors(form, r); return; }
     cnn.showErrors(form, []);
     form.reset();
     await loadUsers();
@@ -73,7 +76,8 @@
     e.preventDefault();
     const form = e.target;
     const r = await cnn.api("POST", "/api/worker-tokens", { label: $("worker-label").value.trim() });
-    if (!r.ok) { errors(form, r); return; }
+    if (!r.ok) { cnn.showApiErrors(form, r); return; }
+    cnn.showErrors(form, []);
     $("worker-secret").textContent = r.data.token;
     $("new-worker-secret").hidden = false;
     form.reset();
