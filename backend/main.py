@@ -20,10 +20,11 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from backend import pages
-from backend.api import contract, health
+from backend.api import contract, health, vocabulary
 from backend.api.templates import FRONTEND
 from backend.core import events, notifier
 from backend.core.db import SessionLocal
+from backend.core.errors import Conflict, Refusal, SignInRequired, field_detail
 from backend.core.limits import BodyLimit
 from backend.core.security_headers import SecurityHeaders
 from backend.core.validation import describe_errors
@@ -32,11 +33,10 @@ from backend.identity.early import EarlyAuth
 from backend.identity.mode import allowed_hosts, check_admin_exists, check_mode
 from backend.identity.routing import every_route
 from backend.models import routes as models
-from backend.runs import admission, live
 from backend.runs import compare_routes as compare
 from backend.runs import group_routes as groups
+from backend.runs import live
 from backend.runs import routes as runs
-from backend.runs import service as run_service
 from backend.runs import sweep_routes as sweeps
 from backend.searches import routes as searches
 from backend.studies import routes as studies
@@ -67,7 +67,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def check_startup() -> None:
     """Refuse to serve when the mode would leave the lab open (local mode off loopback) or closed
     to everyone (sign-in required and no admin), or several processes deaf to each other's changes:
-    backend.identity.mode.StartupRefused says why."""
+    backend.core.errors.StartupRefused says why."""
     check_mode()
     notifier.check_processes()
     try:
@@ -112,27 +112,23 @@ def create_app() -> FastAPI:
         detail = describe_errors(list(exc.errors()), drop_prefix=("body", "query", "path", "header"))
         return JSONResponse({"detail": detail}, status_code=422)
 
-    @app.exception_handler(run_service.Conflict)
-    async def _conflict(_request: Request, exc: run_service.Conflict) -> JSONResponse:
+    @app.exception_handler(Conflict)
+    async def _conflict(_request: Request, exc: Conflict) -> JSONResponse:
         """A valid request the state refuses (finished, running, superseded lease): 409, once for all routes."""
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
-    @app.exception_handler(admission.Refused)
-    async def _refused(_request: Request, exc: admission.Refused) -> JSONResponse:
-        """A run the lab does not admit (invalid, over a budget, outside the data folder): the field, why."""
-        return JSONResponse({"detail": [{"field": exc.field, "message": exc.message}]}, status_code=exc.status)
-
-    @app.exception_handler(run_service.QuotaExceeded)
-    async def _over_quota(_request: Request, exc: run_service.QuotaExceeded) -> JSONResponse:
-        """Over a quota: 429 naming the quota, its limit and the caller's count; nothing was queued."""
-        return JSONResponse({"detail": [{"field": f"quota.{exc.quota}", "message": exc.message, "limit": exc.limit,
-                                         "current": exc.current}]}, status_code=429)
+    @app.exception_handler(Refusal)
+    async def _refused(_request: Request, exc: Refusal) -> JSONResponse:
+        """A field refused (field_error, a run not admitted, over a quota, a worker's impossible report,
+        a users' request, an upload that is no image, …): its status, the field, why (and a quota's
+        limit and count)."""
+        return JSONResponse({"detail": exc.detail()}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(DataError)
     async def _unstorable(_request: Request, exc: DataError) -> JSONResponse:
         # e.g. a NUL character, which PostgreSQL's text cannot hold: the request's fault, not ours
-        return JSONResponse({"detail": [{"field": "body", "message": "holds a value the database cannot store "
-                                         "(a NUL character?)"}]}, status_code=422)
+        return JSONResponse({"detail": field_detail("body", "holds a value the database cannot store "
+                                                            "(a NUL character?)")}, status_code=422)
 
     @app.exception_handler(OperationalError)
     async def _database_down(_request: Request, exc: OperationalError) -> JSONResponse:
@@ -143,19 +139,19 @@ def create_app() -> FastAPI:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             # a body that is not JSON at all (bytes that are not UTF-8): refused like any bad field
-            return JSONResponse({"detail": [{"field": "body", "message": "is not valid JSON"}]}, status_code=422)
+            return JSONResponse({"detail": field_detail("body", "is not valid JSON")}, status_code=422)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the path, not only those of the first route that matched
             headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
         return await http_exception_handler(request, StarletteHTTPException(exc.status_code, exc.detail, headers))
 
-    @app.exception_handler(pages.SignInRequired)
-    async def _sign_in(_request: Request, exc: pages.SignInRequired) -> RedirectResponse:
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(_request: Request, exc: SignInRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
 
     app.state.snapshots = live.Snapshots()  # made anew by each start (lifespan): its locks belong to one loop
     for module in (runs, models, worker, architectures, sweeps, searches, studies, compare, groups, health,
-                   identity):
+                   vocabulary, identity):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=FRONTEND / "static"), name="static")

@@ -110,12 +110,12 @@ def wait_runs(client: httpx.Client, run_ids: list[int], timeout_s: float) -> lis
 
 
 def summary(detail: dict[str, Any], wall_s: float) -> dict[str, Any]:
-    finished = [t for t in detail["trials"] if t["state"] in ("complete", "pruned")]
+    finished = [t for t in detail["trials"] if t["state"] in ("completed", "pruned")]
     epochs = sum(t["epochs_done"] or 0 for t in finished)
     best = detail["best"]
     return {
         "search_id": detail["id"], "pruner": detail["pruner"], "wall_s": round(wall_s, 1),
-        "trials_finished": len(finished), "complete": detail["counts"]["complete"],
+        "trials_finished": len(finished), "complete": detail["counts"]["completed"],
         "pruned": detail["counts"]["pruned"], "infeasible_samples": detail["counts"]["infeasible"],
         "trials_per_cpu_hour": round(len(finished) / (wall_s / 3600), 2),  # one core each
         "epochs_trained": epochs,

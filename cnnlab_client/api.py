@@ -58,6 +58,14 @@ def check(response: httpx.Response) -> httpx.Response:
     return response
 
 
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object (every route the client calls answers one)."""
+    body = check(response).json()
+    if not isinstance(body, dict):
+        raise ApiError(response.status_code, f"expected a JSON object from {response.request.url.path}")
+    return body
+
+
 class Client:
     """An httpx.Client on the server with the token, if any, as ``Authorization: Bearer``."""
 
@@ -69,6 +77,7 @@ class Client:
             headers["Authorization"] = f"Bearer {token}"
         self.url = url
         self.http = httpx.Client(base_url=url, headers=headers, timeout=timeout)
+        self._vocabulary: dict[str, list[str]] | None = None
 
     def __enter__(self) -> Client:
         return self
@@ -79,12 +88,12 @@ class Client:
     def close(self) -> None:
         self.http.close()
 
-    def get(self, path: str, **params: Any) -> Any:
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
         query = {k: v for k, v in params.items() if v is not None}
-        return check(self.http.get(path, params=query)).json()
+        return json_object(self.http.get(path, params=query))
 
-    def post(self, path: str, body: Any = None) -> Any:
-        return check(self.http.post(path, json=body)).json()
+    def post(self, path: str, body: Any = None) -> dict[str, Any]:
+        return json_object(self.http.post(path, json=body))
 
     # --- the API ---
     def submit_run(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -104,3 +113,17 @@ class Client:
 
     def me(self) -> dict[str, Any]:
         return self.get("/api/me")
+
+    def vocabulary(self) -> dict[str, list[str]]:
+        """The server's enumerated words (GET /api/vocabulary), asked once per client."""
+        if self._vocabulary is None:
+            self._vocabulary = {kind: [str(w) for w in words] for kind, words in self.get("/api/vocabulary").items()}
+        return self._vocabulary
+
+    def finished_statuses(self) -> frozenset[str]:
+        """The run statuses the server calls final: a run in one never changes again."""
+        return frozenset(self.vocabulary()["finished_run_statuses"])
+
+    def trained_statuses(self) -> frozenset[str]:
+        """The final statuses whose numbers count (succeeded, or stopped by the time budget)."""
+        return frozenset(self.vocabulary()["trained_run_statuses"])

@@ -13,7 +13,7 @@ import httpx
 
 from cnnlab_client.api import TOKEN_HINT, ApiError, Client
 from cnnlab_client.settings import ConfigError, load_settings
-from cnnlab_client.watch import FINISHED, GOOD, Deleted, Watcher, WatchError
+from cnnlab_client.watch import Deleted, Watcher, WatchError
 
 PROG = "python -m cnnlab_client"
 
@@ -43,7 +43,7 @@ def read_json(name: str) -> dict[str, Any]:
 def run_body(data: dict[str, Any], name: str | None = None, owner: str | None = None,
              repeats: int | None = None) -> dict[str, Any]:
     """A POST /api/runs body from FILE: the body itself, or a bare config (no "config" key) wrapped in one."""
-    body = dict(data) if "config" in data else {"config": data}
+    body: dict[str, Any] = dict(data) if "config" in data else {"config": data}
     if name is not None:
         body["name"] = name
     if owner is not None:
@@ -105,7 +105,7 @@ def watch_run(client: Client, run_id: int) -> int:
     except Deleted as exc:
         print(exc, file=sys.stderr)
         return 1
-    return 0 if run["status"] in GOOD else 1
+    return 0 if run["status"] in client.trained_statuses() else 1
 
 
 def cmd_submit_run(client: Client, args: argparse.Namespace) -> int:
@@ -167,7 +167,7 @@ def cmd_show(client: Client, args: argparse.Namespace) -> int:
 
 def cmd_cancel(client: Client, args: argparse.Namespace) -> int:
     run = client.cancel(args.run_id)
-    if run["status"] in FINISHED:
+    if run["status"] in client.finished_statuses():
         print(f"run {run['id']} {run['status']}")
     else:  # running: the worker stops it at its next check
         print(f"run {run['id']} {run['status']}, cancel requested")
@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.set_defaults(func=cmd_watch)
 
     listing = commands.add_parser("list", parents=[common], help="a table of runs, newest first")
-    listing.add_argument("--status", help="queued, running, succeeded, failed, cancelled, timed_out (comma-separated)")
+    listing.add_argument("--status", help="run statuses, comma-separated (GET /api/vocabulary lists them)")
     listing.add_argument("--owner", help="only this owner's runs")
     listing.add_argument("--limit", type=positive, help="at most this many (the server's default: 50)")
     listing.set_defaults(func=cmd_list)
@@ -273,9 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.url)
     except ConfigError as exc:
         return fail(str(exc))
+    command: Callable[[Client, argparse.Namespace], int] = args.func
     with Client(settings.url, settings.token) as client:
         try:
-            return args.func(client, args)
+            return command(client, args)
         except UsageError as exc:
             parser.error(str(exc))
         except ApiError as exc:
@@ -295,7 +296,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted (a run being watched goes on)", file=sys.stderr)
             return 130
-    return 1  # not reached: parser.error exits
 
 
 def reason_of(exc: Exception) -> str:

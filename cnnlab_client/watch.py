@@ -8,39 +8,49 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, TextIO
 
 import httpx
 
 from cnnlab_client.api import ApiError, Client, error_from
 
-FINISHED = ("succeeded", "failed", "cancelled", "timed_out")
-GOOD = ("succeeded", "timed_out")  # a run stopped by its time budget still trained and kept its best weights
-
-
 # --- the seed's line, as frontend/static/js/common.js's seedLine writes it -------------------------
+# the same rules as backend/core/formats.py (the trainer's lines), copied: this client imports
+# nothing of the backend; tests/client/ holds the two copies to each other and to common.js
 
 
 def js_round(value: float) -> int:
-    """JavaScript's Math.round: halves go up (Python's round() goes to the even neighbour)."""
+    """JavaScript's Math.round: the nearest integer, halves toward +infinity (Python's round() goes
+    to the even neighbour)."""
     whole = math.floor(value)
-    return whole + 1 if value - whole >= 0.5 else whole
+    return whole + 1 if value - whole >= 0.5 else whole  # value - whole is exact for every float
+
+
+def percent(fraction: float) -> int:
+    """A fraction as the dashboard's whole percentage: ``Math.round(fraction * 100)``."""
+    return js_round(fraction * 100)
 
 
 def to_fixed(value: float, digits: int) -> str:
-    """JavaScript's Number.toFixed: the exact binary value, ties away from zero."""
-    if not math.isfinite(value):
-        return format(value, f".{digits}f")
-    return str(Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+    """JavaScript's Number.toFixed: the exact binary value, ties away from zero (``NaN``,
+    ``Infinity`` and numbers from 1e21 on as JavaScript writes them)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if abs(value) >= 1e21:
+        return repr(value)  # JavaScript's String(value): the same shortest digits, "1e+21"
+    exact = Decimal(value + 0.0)  # + 0.0: -0 is written 0
+    return str(exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP, context=Context(prec=digits + 30)))
 
 
 def seed_line(m: dict[str, Any]) -> str:
     """`[epoch 117] train accuracy: 91% test accuracy: 85% loss: 0.265 duration: 27.22`, with
     `val accuracy: 84%` after the test's when the run holds out validation images."""
-    val = f"val accuracy: {js_round(m['val_acc'] * 100)}% " if m.get("val_acc") is not None else ""
-    return (f"[epoch {m['epoch']}] train accuracy: {js_round(m['train_acc'] * 100)}% "
-            f"test accuracy: {js_round(m['test_acc'] * 100)}% {val}loss: {to_fixed(m['train_loss'], 3)} "
+    val = f"val accuracy: {percent(m['val_acc'])}% " if m.get("val_acc") is not None else ""
+    return (f"[epoch {m['epoch']}] train accuracy: {percent(m['train_acc'])}% "
+            f"test accuracy: {percent(m['test_acc'])}% {val}loss: {to_fixed(m['train_loss'], 3)} "
             f"duration: {to_fixed(m['seconds'], 2)}")
 
 
@@ -92,7 +102,8 @@ class SSEParser:
         self.retry_ms: int | None = None
 
     def events(self, lines: Iterable[str]) -> Iterator[Event]:
-        kind, data, pending_id = "", [], self.last_id
+        kind, pending_id = "", self.last_id
+        data: list[str] = []
         for line in lines:
             if not line:
                 self.last_id = pending_id
@@ -143,9 +154,11 @@ class Watcher:
         self.last_epoch = 0
         self.last_status: str | None = None
         self.connected = False  # once the stream has opened, drops are retried; a first refusal is not
+        self.finished: frozenset[str] = frozenset()  # the server's final statuses, asked when following starts
 
     def follow(self) -> dict[str, Any]:
         """The run as it finished (its JSON); raises Deleted, ApiError (4xx) or WatchError."""
+        self.finished = self.client.finished_statuses()
         failures = 0
         while True:
             received = False
@@ -190,13 +203,13 @@ class Watcher:
 
     def _handle(self, event: Event) -> dict[str, Any] | None:
         if event.event == "metric":
-            metric = json.loads(event.data)
+            metric: dict[str, Any] = json.loads(event.data)
             if metric["epoch"] > self.last_epoch:
                 self.last_epoch = metric["epoch"]
                 print(seed_line(metric), file=self.out, flush=True)
         elif event.event == "status":
-            run = json.loads(event.data)
-            if run["status"] in FINISHED:
+            run: dict[str, Any] = json.loads(event.data)
+            if run["status"] in self.finished:
                 print(final_line(run), file=self.out, flush=True)
                 return run
             line = status_line(run)

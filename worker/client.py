@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 
 from backend.core.settings import settings
-from backend.identity.mode import worker_credential
+from backend.core.statuses import CheckpointKind
+from backend.identity.worker_credential import worker_credential
 
 log = logging.getLogger("cnnlab.worker.client")
 
@@ -73,11 +74,12 @@ class BackendClient:
         ).json()
         return answer
 
-    def upload_checkpoint(self, run_id: int, attempt: int, lease: str, kind: str, epoch: int, data: bytes) -> None:
+    def upload_checkpoint(self, run_id: int, attempt: int, lease: str, kind: CheckpointKind, epoch: int,
+                          data: bytes) -> None:
         self.call("PUT", f"/api/worker/runs/{run_id}/checkpoints/{kind}", params={"attempt": attempt, "epoch": epoch},
                   content=data, headers={"Content-Type": "application/octet-stream", **leased(lease)})
 
-    def download_checkpoint(self, run_id: int, lease: str, kind: str, dest: Path) -> bool:
+    def download_checkpoint(self, run_id: int, lease: str, kind: CheckpointKind, dest: Path) -> bool:
         try:
             response = self.call("GET", f"/api/worker/runs/{run_id}/checkpoints/{kind}", headers=leased(lease))
         except httpx.HTTPStatusError as exc:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.core.settings import settings
-from backend.core.statuses import StopReason
+from backend.core.statuses import CheckpointKind, StopReason
 from worker import checkpoint
 from worker.client import BackendClient, Superseded
 from worker.trainer import EpochMetrics
@@ -57,11 +57,13 @@ class Reporter:
 
     def checkpoint(self, folder: Path, epoch: int, best_too: bool) -> None:
         # read now: the file will be overwritten by the next epoch before the upload may run
-        files = [(checkpoint.LAST, "last")] + ([(checkpoint.BEST, "best")] if best_too else [])
+        files = [(checkpoint.LAST, CheckpointKind.LAST)]
+        if best_too:
+            files.append((checkpoint.BEST, CheckpointKind.BEST))
         for name, kind in files:
             data = (folder / name).read_bytes()
 
-            def upload(k: str = kind, d: bytes = data) -> None:
+            def upload(k: CheckpointKind = kind, d: bytes = data) -> None:
                 self.client.upload_checkpoint(self.run_id, self.attempt, self.lease, k, epoch, d)
 
             self.outbox.put(upload)

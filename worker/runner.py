@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.core.settings import settings
-from backend.core.statuses import FINAL_STATUS, RunStatus, StopReason
+from backend.core.statuses import FINAL_STATUS, CheckpointKind, RunStatus, StopReason
 from backend.training.config import TrainConfig
 from worker import checkpoint
 from worker import export as onnx_export
@@ -75,7 +75,7 @@ def export_finished(run_id: int, client: BackendClient) -> str:
     shutil.rmtree(workdir, ignore_errors=True)
     try:
         config = TrainConfig.model_validate(claim["config"])
-        if not client.download_checkpoint(run_id, lease, "best", workdir / checkpoint.BEST):
+        if not client.download_checkpoint(run_id, lease, CheckpointKind.BEST, workdir / checkpoint.BEST):
             client.model_failure(run_id, lease, "the run's best checkpoint is gone")
             return "failed"
         state = checkpoint.load(workdir / checkpoint.BEST)
@@ -110,8 +110,8 @@ def execute(run_id: int, client: BackendClient) -> str:
     try:
         config = TrainConfig.model_validate(claim["config"])
         if claim["resume_epoch"]:
-            client.download_checkpoint(run_id, lease, "last", workdir / checkpoint.LAST)
-            client.download_checkpoint(run_id, lease, "best", workdir / checkpoint.BEST)
+            client.download_checkpoint(run_id, lease, CheckpointKind.LAST, workdir / checkpoint.LAST)
+            client.download_checkpoint(run_id, lease, CheckpointKind.BEST, workdir / checkpoint.BEST)
         data = run_data(config)
         result = train(config, data, checkpoint_dir=workdir, on_epoch=reporter.epoch,
                        on_checkpoint=reporter.checkpoint, should_stop=reporter.should_stop, on_batch=reporter.batch,

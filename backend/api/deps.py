@@ -34,5 +34,5 @@ def search_or_404(session: Session, search_id: int) -> Search:
 def checkpoint_or_404(run: Run, kind: str) -> Checkpoint:
     ckpt = next((c for c in run.checkpoints if c.kind == kind), None)
     if ckpt is None or not Path(ckpt.path).is_file():
-        raise HTTPException(404, f"Run {run.id} has no {kind!r} checkpoint")
+        raise HTTPException(404, f"Run {run.id} has no {str(kind)!r} checkpoint")  # the word, not the enum's repr
     return ckpt

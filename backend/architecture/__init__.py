@@ -7,7 +7,6 @@ worker (to build the network) import this package, so it must never import torch
 from backend.architecture.description import (
     AnyArchitecture,
     Architecture,
-    ArchitectureError,
     CompactArchitecture,
     PlainArchitecture,
     ResNetArchitecture,
@@ -15,6 +14,7 @@ from backend.architecture.description import (
 from backend.architecture.parsing import parse_architecture
 from backend.architecture.presets import PRESETS, preset
 from backend.architecture.summary import LayerRow, Summary, summarize
+from backend.core.errors import ArchitectureError  # declared with the lab's other errors; raised here
 
 __all__ = [
     "PRESETS",

@@ -24,7 +24,8 @@ Three families:
   the identity. Global pooling, one linear head. Depth at a small width is what makes these nets
   parameter-efficient: the `resnet20` preset has 20 weight layers in 248,778 parameters.
 
-Invalid descriptions raise :class:`ArchitectureError` whose message starts with the field path.
+Invalid descriptions raise :class:`~backend.core.errors.ArchitectureError` whose message starts with the
+field path.
 """
 
 from __future__ import annotations
@@ -39,15 +40,6 @@ from backend.core.validation import UNION_TAGS
 
 MAX_WIDTH = 4096
 Activation = Literal["relu", "gelu", "gelu_tanh"]
-
-
-class ArchitectureError(ValueError):
-    """A description that cannot be built. ``field`` is the dotted path of the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def _pools_allowed(input_size: int) -> int:

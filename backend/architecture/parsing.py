@@ -6,8 +6,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from backend.architecture.description import AnyArchitecture, Architecture, ArchitectureError
+from backend.architecture.description import AnyArchitecture, Architecture
 from backend.architecture.presets import preset
+from backend.core.errors import ArchitectureError
 from backend.core.validation import describe_errors
 
 _ADAPTER: TypeAdapter[AnyArchitecture] = TypeAdapter(Architecture)

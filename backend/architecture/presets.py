@@ -6,11 +6,11 @@ from typing import TypedDict
 
 from backend.architecture.description import (
     AnyArchitecture,
-    ArchitectureError,
     CompactArchitecture,
     PlainArchitecture,
     ResNetArchitecture,
 )
+from backend.core.errors import ArchitectureError
 
 
 class _WideDeep(TypedDict):

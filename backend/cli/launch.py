@@ -17,7 +17,7 @@ import webbrowser
 from pathlib import Path
 
 from backend.core.settings import settings
-from backend.identity.mode import worker_credential
+from backend.identity.worker_credential import worker_credential
 
 ROOT = Path(__file__).resolve().parents[2]
 

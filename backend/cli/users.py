@@ -22,6 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.db import SessionLocal
+from backend.core.errors import UserError
+from backend.core.statuses import Role
 from backend.core.tables import User
 from backend.identity import service as user_service
 
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.action == "create":
                 password = read_password(args.password_stdin)
-                user = user_service.create_user(session, args.name, password, "admin" if args.admin else "member",
+                user = user_service.create_user(session, args.name, password, Role.ADMIN if args.admin else Role.MEMBER,
                                                 args.display_name)
                 session.commit()
                 print(f"made {user.role} {user.username}")
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                 session.commit()
                 print(f"worker token {args.label!r} (shown once; CNNLAB_WORKER_TOKEN on that worker):")
                 print(made.secret)
-        except user_service.UserError as exc:
+        except UserError as exc:
             print(f"{exc.field}: {exc.message}", file=sys.stderr)
             return 2
     return 0

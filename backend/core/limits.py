@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import HTTPException, Path, Query
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.core import statuses
+from backend.core.errors import Refusal, field_detail
 from backend.core.settings import settings
 
 INT_MAX = 2**31 - 1  # ids and counters are 32-bit integers in PostgreSQL ("integer")
@@ -21,13 +23,16 @@ SearchId = Annotated[int, Path(ge=1, le=INT_MAX, description="a search's id")]
 StudyId = Annotated[int, Path(ge=1, le=INT_MAX, description="a study's id")]
 TokenId = Annotated[int, Path(ge=1, le=INT_MAX, description="a token's id")]
 UserId = Annotated[int, Path(ge=1, le=INT_MAX, description="a user's id")]
-CheckpointKind = Annotated[Literal["best", "last"], Path(description="best: the best test accuracy's weights; "
-                                                                   "last: the latest epoch's, to resume from")]
+CheckpointKindPath = Annotated[statuses.CheckpointKind, Path(
+    description="best: the weights of the epoch chosen on validation (on test for runs without a holdout); "
+                "last: the latest epoch's, to resume from")]
 EpochQuery = Annotated[int, Query(ge=0, le=INT_MAX, description="only epochs after this one")]
 
 
 def too_large(field: str, limit: int, setting: str) -> HTTPException:
-    return HTTPException(413, [{"field": field, "message": f"is over the limit of {limit:,} bytes ({setting})"}])
+    """413 naming the field and the cap. An HTTPException, not a Refusal: it is raised while FastAPI
+    reads the body, which turns any other exception into a 400."""
+    return HTTPException(413, field_detail(field, f"is over the limit of {limit:,} bytes ({setting})"))
 
 
 def is_checkpoint_upload(scope: Scope) -> bool:
@@ -93,10 +98,9 @@ class UserSlots:
         self._total = 0
         self._lock = threading.Lock()
 
-    def _refuse(self, current: int, limit: int, per: str, setting: str) -> HTTPException:
-        return HTTPException(429, [{"field": self.field, "message": f"{current} {self.what} are open; the limit "
-                                    f"is {limit} per {per} (CNNLAB_{setting})", "limit": limit, "current": current}],
-                             headers={"Retry-After": "5"})
+    def _refuse(self, current: int, limit: int, per: str, setting: str) -> Refusal:
+        return Refusal(self.field, f"{current} {self.what} are open; the limit is {limit} per {per} (CNNLAB_{setting})",
+                       429, limit=limit, current=current, headers={"Retry-After": "5"})
 
     def take(self, user_id: int) -> Callable[[], None]:
         """One more slot of ``user_id`` (429 past the user's limit or the process's); returns its

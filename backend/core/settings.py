@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+ONE_HOUR_S = 3600.0  # the lab's rule, an hour of training at most: TIME_BUDGET_S's default, TrainConfig's, the recipes'
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CNNLAB_", extra="ignore")
@@ -23,7 +25,7 @@ class Settings(BaseSettings):
     CHECKPOINT_DIR: Path = Path("")  # the backend's copies of run checkpoints; default VAR_DIR/checkpoints
 
     PARAM_BUDGET: int = 256_000  # trainable parameters
-    TIME_BUDGET_S: float = 3600.0  # seconds of training per run
+    TIME_BUDGET_S: float = ONE_HOUR_S  # seconds of training per run
 
     DATABASE_URL: str = ""  # default: sqlite:///VAR_DIR/cnnlab.db
     BROKER_URL: str = ""  # default: sqla+sqlite:///VAR_DIR/broker.db (kombu's SQLAlchemy transport)

@@ -25,6 +25,9 @@ class RunStatus(StrEnum):
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 FINISHED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT,
                      RunStatus.PRUNED)
+# finished with numbers that count (a group's mean, a trial's value, a study's figures, the client's exit 0):
+# every planned epoch, or as many as the time budget allowed
+TRAINED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.TIMED_OUT)
 
 
 class StopReason(StrEnum):
@@ -117,6 +120,7 @@ def vocabulary() -> dict[str, list[str]]:
         "run_statuses": [str(s) for s in RunStatus],
         "active_run_statuses": [str(s) for s in ACTIVE_STATUSES],
         "finished_run_statuses": [str(s) for s in FINISHED_STATUSES],
+        "trained_run_statuses": [str(s) for s in TRAINED_STATUSES],
         "search_statuses": [str(s) for s in SearchStatus],
         "trial_states": [str(s) for s in TrialState],
         "model_statuses": [str(s) for s in ModelStatus],

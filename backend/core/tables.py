@@ -26,9 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from backend.core.statuses import RunStatus, SearchStatus, SelectedOn, sql_in
+from backend.core.statuses import CheckpointKind, ModelStatus, Role, RunStatus, SearchStatus, SelectedOn, sql_in
 
-ROLES = ("admin", "member")
 TOKEN_KINDS = ("user", "worker")
 SYSTEM_USERNAME = "cnnlab"  # owns the shipped studies; cannot sign in
 LOCAL_USERNAME = "local"  # the one admin of local mode (CNNLAB_AUTH=local); cannot sign in
@@ -48,12 +47,12 @@ class User(Base):
     carried over from free-text owners, the system and local users) until an admin sets one."""
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('admin', 'member')", name="ck_users_role"),)
+    __table_args__ = (CheckConstraint(sql_in("role", Role), name="ck_users_role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(8), default="member")
+    role: Mapped[str] = mapped_column(String(8), default=Role.MEMBER)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -61,7 +60,7 @@ class User(Base):
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == Role.ADMIN
 
     @property
     def can_sign_in(self) -> bool:
@@ -298,7 +297,7 @@ class Checkpoint(Base):
     __tablename__ = "checkpoints"
     __table_args__ = (
         UniqueConstraint("run_id", "kind", name="uq_checkpoints_run_kind"),
-        CheckConstraint("kind IN ('best', 'last')", name="ck_checkpoints_kind"),
+        CheckConstraint(sql_in("kind", CheckpointKind), name="ck_checkpoints_kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -317,7 +316,7 @@ class RunModel(Base):
     run ended ("exporting", with the lease of the worker doing it). One per run."""
 
     __tablename__ = "run_models"
-    __table_args__ = (CheckConstraint("status IN ('exporting', 'ready', 'failed')", name="ck_run_models_status"),)
+    __table_args__ = (CheckConstraint(sql_in("status", ModelStatus), name="ck_run_models_status"),)
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))  # exporting | ready | failed

@@ -9,16 +9,14 @@ refuses to start.
 from __future__ import annotations
 
 import ipaddress
-import os
-from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.core.errors import StartupRefused
 from backend.core.settings import settings
+from backend.core.statuses import Role
 from backend.core.tables import User
-from backend.identity.secrets import new_secret
 
 MODES = ("local", "required")
 
@@ -47,29 +45,6 @@ def allowed_hosts() -> list[str]:
     return hosts
 
 
-def worker_token_file() -> Path:
-    return Path(settings.VAR_DIR) / "worker-token"
-
-
-def worker_credential() -> str:
-    """The shared worker credential: CNNLAB_WORKER_TOKEN, else the one kept under the var folder
-    (made on first use, readable by this user only), which a laptop's backend and worker share."""
-    if settings.WORKER_TOKEN:
-        return settings.WORKER_TOKEN
-    path = worker_token_file()
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as f:
-            f.write(new_secret() + "\n")
-        return path.read_text().strip()
-
-
 def check_mode() -> None:
     mode = auth_mode()
     if mode not in MODES:
@@ -84,7 +59,7 @@ def check_admin_exists(session: Session) -> None:
     if auth_mode() != "required":
         return
     admins = session.scalar(select(func.count()).select_from(User).where(
-        User.role == "admin", User.active.is_(True), User.password_hash.is_not(None))) or 0
+        User.role == Role.ADMIN, User.active.is_(True), User.password_hash.is_not(None))) or 0
     if not admins:
         raise StartupRefused(
             "CNNLAB_AUTH=required and no active admin with a password: nobody could sign in. Make one first:\n"

@@ -4,8 +4,6 @@ Users and Tokens pages."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -13,7 +11,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from backend.core.db import SessionDep
-from backend.core.errors import ErrorBody, field_error
+from backend.core.errors import ErrorBody
 from backend.core.limits import TokenId, UserId
 from backend.core.tables import ApiToken, AuditEvent, User
 from backend.identity import service as user_service
@@ -40,14 +38,6 @@ router = APIRouter(prefix="/api", tags=["identity"], responses=AUTH_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Message, "description": "No such user or token"}}
 
 
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    try:
-        yield
-    except user_service.UserError as exc:
-        raise field_error(exc.field, exc.message, status=exc.status) from None
-
-
 @router.get("/me", response_model=MePublic)
 def read_me(identity: Member) -> MePublic:
     """Who the caller is, and how the request proved it."""
@@ -70,8 +60,7 @@ def change_my_password(body: PasswordChange, request: Request, session: SessionD
     if not verify_password(body.current_password, user.password_hash):
         raise HTTPException(403, "current_password: is not your current password")  # the attempt stays counted
     succeeded()
-    with user_errors():
-        user_service.set_password(session, user, body.new_password, actor=user)
+    user_service.set_password(session, user, body.new_password, actor=user)
     session.commit()
 
 
@@ -91,8 +80,7 @@ def read_my_tokens(session: SessionDep, identity: Member) -> TokensPublic:
 @router.post("/tokens", status_code=201, response_model=TokenCreated)
 def create_my_token(body: TokenCreate, session: SessionDep, identity: Member) -> TokenCreated:
     """A new token of the caller's; its secret is in this response only."""
-    with user_errors():
-        made = user_service.issue_token(session, identity.user, body.label, body.expires_days, actor=identity.user)
+    made = user_service.issue_token(session, identity.user, body.label, body.expires_days, actor=identity.user)
     session.commit()
     return TokenCreated.model_validate({**TokenPublic.model_validate(made.row).model_dump(), "token": made.secret})
 
@@ -123,9 +111,8 @@ def read_users(session: SessionDep, _identity: Admin) -> UsersPublic:
 @router.post("/users", status_code=201, response_model=UserPublic,
              responses={409: {"model": ErrorBody, "description": "The username is taken"}})
 def create_user(body: UserCreate, session: SessionDep, identity: Admin) -> UserPublic:
-    with user_errors():
-        user = user_service.create_user(session, body.username, body.password, body.role, body.display_name,
-                                        actor=identity.user)
+    user = user_service.create_user(session, body.username, body.password, body.role, body.display_name,
+                                    actor=identity.user)
     session.commit()
     return UserPublic.model_validate(user)
 
@@ -139,15 +126,14 @@ def update_user(user_id: UserId, body: UserUpdate, session: SessionDep, identity
     user = session.get(User, user_id)
     if user is None:
         raise HTTPException(404, f"User {user_id} not found")
-    with user_errors():
-        if body.display_name is not None:
-            user.display_name = body.display_name
-        if body.role is not None:
-            user_service.set_role(session, user, body.role, actor=identity.user)
-        if body.active is not None:
-            user_service.set_active(session, user, body.active, actor=identity.user)
-        if body.password is not None:
-            user_service.set_password(session, user, body.password, actor=identity.user)
+    if body.display_name is not None:
+        user.display_name = body.display_name
+    if body.role is not None:
+        user_service.set_role(session, user, body.role, actor=identity.user)
+    if body.active is not None:
+        user_service.set_active(session, user, body.active, actor=identity.user)
+    if body.password is not None:
+        user_service.set_password(session, user, body.password, actor=identity.user)
     session.commit()
     return UserPublic.model_validate(user)
 
@@ -168,9 +154,8 @@ def read_worker_tokens(session: SessionDep, _identity: Admin) -> TokensPublic:
 @router.post("/worker-tokens", status_code=201, response_model=TokenCreated)
 def create_worker_token(body: TokenCreate, session: SessionDep, identity: Admin) -> TokenCreated:
     """A credential for one worker machine (CNNLAB_WORKER_TOKEN there); revocable on its own."""
-    with user_errors():
-        made = user_service.issue_token(session, None, body.label, body.expires_days, actor=identity.user,
-                                        kind="worker")
+    made = user_service.issue_token(session, None, body.label, body.expires_days, actor=identity.user,
+                                    kind="worker")
     session.commit()
     return TokenCreated.model_validate({**TokenPublic.model_validate(made.row).model_dump(), "token": made.secret})
 

@@ -24,10 +24,12 @@ from sqlalchemy.orm import Session
 
 from backend.core.db import SessionLocal, get_session
 from backend.core.errors import field_error
+from backend.core.statuses import Role
 from backend.core.tables import LOCAL_USERNAME, ApiToken, User, UserSession
-from backend.identity.mode import auth_mode, is_loopback, worker_credential
+from backend.identity.mode import auth_mode, is_loopback
 from backend.identity.secrets import same
 from backend.identity.service import RESERVED, canonical, ensure_user, session_of, token_of
+from backend.identity.worker_credential import worker_credential
 
 SESSION_COOKIE = "cnnlab_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -71,7 +73,7 @@ class Identity:
 
     @property
     def is_admin(self) -> bool:
-        return self.user is not None and self.user.role == "admin"
+        return self.user is not None and self.user.role == Role.ADMIN
 
 
 def unauthorized(message: str) -> HTTPException:
@@ -102,7 +104,7 @@ def identify(
         if row is not None and row.user.username not in RESERVED:
             return Identity(row.user, "session", session_row=row)
     if auth_mode() == "local" and from_loopback(request):
-        user = ensure_user(session, LOCAL_USERNAME, role="admin")
+        user = ensure_user(session, LOCAL_USERNAME, role=Role.ADMIN)
         session.commit()
         return Identity(user, "local")
     return Identity(None, "anonymous")

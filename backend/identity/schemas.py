@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from backend.core.fields import STRICT, UTCDateTime
+from backend.core.statuses import Role
 
 
 class UserPublic(BaseModel):
@@ -15,7 +16,7 @@ class UserPublic(BaseModel):
     id: int
     username: str
     display_name: str
-    role: Literal["admin", "member"]
+    role: Role
     active: bool
     can_sign_in: bool = Field(description="false until the user has a password")
     created_at: UTCDateTime
@@ -32,7 +33,7 @@ class UserCreate(BaseModel):
 
     username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     display_name: str | None = Field(None, min_length=1, max_length=200)
-    role: Literal["admin", "member"] = "member"
+    role: Role = Field(Role.MEMBER, strict=False)  # strict bodies: the word itself (JSON has no enum)
     password: str = Field(min_length=8, max_length=256)
 
 
@@ -40,7 +41,7 @@ class UserUpdate(BaseModel):
     model_config = STRICT
 
     display_name: str | None = Field(None, min_length=1, max_length=200)
-    role: Literal["admin", "member"] | None = None
+    role: Role | None = Field(None, strict=False)
     active: bool | None = None
     password: str | None = Field(None, min_length=8, max_length=256, description="a new password; ends the "
                                                                                   "user's sessions")

@@ -13,11 +13,12 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from backend.core.errors import UserError
 from backend.core.fields import as_utc
 from backend.core.settings import settings
+from backend.core.statuses import Role
 from backend.core.tables import (
     LOCAL_USERNAME,
-    ROLES,
     SYSTEM_USERNAME,
     ApiToken,
     AuditEvent,
@@ -33,14 +34,6 @@ RESERVED = (SYSTEM_USERNAME, LOCAL_USERNAME)
 LAST_USED_RESOLUTION = timedelta(seconds=60)  # a token's last-used time is written at most this often
 
 
-class UserError(ValueError):
-    """A request about users that cannot be done as asked; ``field`` names what is wrong."""
-
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.field, self.message, self.status = field, message, status  # 409: taken, a conflict with what is
-
-
 def canonical(username: str) -> str:
     return username.strip().lower()
 
@@ -49,7 +42,7 @@ def find_user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == canonical(username)))
 
 
-def ensure_user(session: Session, username: str, role: str = "member") -> User:
+def ensure_user(session: Session, username: str, role: Role = Role.MEMBER) -> User:
     """The user of that name, made (without a password) when missing: the system and local users."""
     user = find_user(session, username)
     if user is None:
@@ -65,14 +58,14 @@ def record(session: Session, actor: User | None, action: str, target_type: str, 
                            target_id=target_id, summary=summary[:2000]))
 
 
-def create_user(session: Session, username: str, password: str | None, role: str = "member",
+def create_user(session: Session, username: str, password: str | None, role: str = Role.MEMBER,
                 display_name: str | None = None, actor: User | None = None) -> User:
     if not USERNAME_PATTERN.match(username):
         raise UserError("username", "1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit")
     if canonical(username) in RESERVED:
         raise UserError("username", f"{canonical(username)!r} is reserved")
-    if role not in ROLES:
-        raise UserError("role", f"must be one of {', '.join(ROLES)}")
+    if role not in list(Role):
+        raise UserError("role", f"must be one of {', '.join(Role)}")
     if find_user(session, username) is not None:
         raise UserError("username", f"{canonical(username)!r} is taken (usernames ignore case)", status=409)
     if password is not None and (problem := password_problem(password)):
@@ -122,11 +115,11 @@ def set_active(session: Session, user: User, active: bool, actor: User | None = 
 
 
 def set_role(session: Session, user: User, role: str, actor: User | None = None) -> None:
-    if role not in ROLES:
-        raise UserError("role", f"must be one of {', '.join(ROLES)}")
+    if role not in list(Role):
+        raise UserError("role", f"must be one of {', '.join(Role)}")
     if user.username in RESERVED:
         raise UserError("role", f"{user.username!r} is a built-in user", status=409)
-    if actor is not None and actor.id == user.id and role != "admin":
+    if actor is not None and actor.id == user.id and role != Role.ADMIN:
         raise UserError("role", "you cannot take the admin role from yourself", status=409)
     if user.role != role:
         record(session, actor, "user.role", "user", user.id, f"{user.username}: {user.role} → {role}")

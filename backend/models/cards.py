@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from backend.architecture import parse_architecture, summarize
-from backend.core.statuses import SelectedOn
+from backend.core.errors import ModelUnreadable
+from backend.core.statuses import ModelStatus, SelectedOn
 from backend.core.tables import Run, RunEvaluation, RunModel
 from backend.models import prediction
 
@@ -24,11 +25,15 @@ def card(session: Session, run: Run) -> dict[str, Any]:
     model = session.get(RunModel, run.id)
     report = evaluation.report if evaluation else None
     normalisation = None
-    if model is not None and model.status == "ready" and model.path and Path(model.path).is_file():
-        meta = prediction.session_for(run.id, Path(model.path)).metadata
-        normalisation = {"mean": json.loads(meta.get("cnnlab.mean", "null")),
-                         "std": json.loads(meta.get("cnnlab.std", "null")),
-                         "note": "per channel (R, G, B) on 0-255 pixel values, applied inside the graph"}
+    if model is not None and model.status == ModelStatus.READY and model.path and Path(model.path).is_file():
+        try:
+            meta = prediction.session_for(run.id, Path(model.path)).metadata
+        except ModelUnreadable as exc:  # the card still describes the run; it says why there are no numbers
+            normalisation = {"mean": None, "std": None, "note": exc.message}
+        else:
+            normalisation = {"mean": json.loads(meta.get("cnnlab.mean", "null")),
+                             "std": json.loads(meta.get("cnnlab.std", "null")),
+                             "note": "per channel (R, G, B) on 0-255 pixel values, applied inside the graph"}
     return {
         "run_id": run.id, "name": run.name, "owner": run.owner.username, "status": run.status,
         "created_at": run.created_at.isoformat(),
@@ -47,7 +52,8 @@ def card(session: Session, run: Run) -> dict[str, Any]:
         "normalisation": normalisation,
         "model": None if model is None else {"status": model.status, "reason": model.reason, "bytes": model.size_bytes,
                                              "sha256": model.sha256, "epoch": model.epoch,
-                                             "download": f"/api/runs/{run.id}/model.onnx" if model.status == "ready"
+                                             "download": f"/api/runs/{run.id}/model.onnx"
+                                             if model.status == ModelStatus.READY
                                              else None},
     }
 
@@ -95,7 +101,8 @@ def markdown(c: dict[str, Any]) -> str:
              f"- Input: {_text(c['input'])}"]
     if c["normalisation"]:
         norm = c["normalisation"]
-        lines.append(f"- Normalisation: mean {_numbers(norm['mean'])}, std {_numbers(norm['std'])} (0-255 scale)")
+        lines.append(f"- Normalisation: mean {_numbers(norm['mean'])}, std {_numbers(norm['std'])} (0-255 scale)"
+                     if norm["mean"] is not None else f"- Normalisation: unknown — {_text(norm['note'])}")
     model = c["model"]
     lines.append(f"- ONNX model: {_text(model['status'])}"
                  + (f" — {_text(model['reason'])}" if model and model["reason"] else "")

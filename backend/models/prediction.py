@@ -23,15 +23,8 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image, UnidentifiedImageError
 
+from backend.core.errors import ModelUnreadable, NotAnImage
 from backend.core.settings import settings
-
-
-class NotAnImage(ValueError):
-    """An upload that is not a readable image: 422 naming the file."""
-
-    def __init__(self, index: int, filename: str, why: str) -> None:
-        super().__init__(f"files[{index}] ({filename}): {why}")
-        self.field, self.message = f"files[{index}]", f"{filename!r} is not a readable image ({why})"
 
 
 @dataclass
@@ -70,7 +63,10 @@ def session_for(run_id: int, path: Path) -> Loaded:
     options = ort.SessionOptions()
     options.intra_op_num_threads = settings.PREDICT_THREADS
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, …) for a bad file
+        raise ModelUnreadable(run_id, type(exc).__name__) from exc
     meta = session.get_modelmeta().custom_metadata_map
     size = int(session.get_inputs()[0].shape[1])
     loaded = Loaded(session, json.loads(meta.get("cnnlab.class_names", "[]")), size, mtime, dict(meta))

@@ -4,7 +4,8 @@ runs here, so a run is checked the same way whoever asks for it.
 ``checked_config`` validates a config and applies the lab's rules (the parameter and time budgets,
 the data folder); ``admit`` checks the owner's quotas, creates the runs (with the row that groups
 them, if any), commits once and enqueues them. Refusals are :class:`Refused` (422 naming the
-field) and :class:`~backend.runs.service.QuotaExceeded` (429), each mapped once in backend.main.
+field) and :class:`~backend.core.errors.QuotaExceeded` (429), both in backend.core.errors, mapped
+once in backend.main.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from backend.architecture import summarize
 from backend.core import events, queue
+from backend.core.errors import Refused
 from backend.core.settings import settings
 from backend.core.tables import Run, RunGroup, User
 from backend.core.validation import describe_errors
@@ -26,14 +28,6 @@ from backend.runs import service as run_service
 from backend.training.config import TrainConfig
 
 Group = TypeVar("Group")
-
-
-class Refused(ValueError):
-    """A run (or the body asking for it) that may not be admitted: ``status`` (422) naming the field."""
-
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field, self.message, self.status = field, message, status
 
 
 def check_data_source(source: str, field: str = "config.data.source") -> None:

@@ -11,13 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.db import SessionDep
-from backend.core.errors import field_error
+from backend.core.errors import NoCommonSeeds, field_error
 from backend.core.limits import INT_MAX
 from backend.core.statuses import SelectedOn
 from backend.core.tables import Run, RunGroup
 from backend.identity.rules import AUTH_RESPONSES, Member
 from backend.runs import groups as group_service
-from backend.runs import uncertainty
 from backend.runs.schemas import (
     MAX_COMPARE,
     ComparisonPublic,
@@ -99,7 +98,7 @@ def compare_groups(session: SessionDep, _identity: Member, a: GroupIdQuery, b: G
         validation = None
         if all(r.selected_on == SelectedOn.VAL for r in group_service.completed([*runs_a, *runs_b])):
             validation = group_service.compare(runs_a, runs_b, label_a, label_b, method, figure="best_val_acc")
-    except uncertainty.NoCommonSeeds:
+    except NoCommonSeeds:
         raise field_error("method", f"paired needs seeds the groups share; group {a} has seeds "
                                     f"{sorted(group_service.by_seed(runs_a))}, group {b} "
                                     f"{sorted(group_service.by_seed(runs_b))} (method=welch compares them unpaired)"

@@ -11,11 +11,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from backend.core.statuses import ACTIVE_STATUSES, RunStatus, SelectedOn
+from backend.core.statuses import ACTIVE_STATUSES, TRAINED_STATUSES, SelectedOn
 from backend.core.tables import Run
 from backend.runs import uncertainty
 
-COMPLETED = (RunStatus.SUCCEEDED, RunStatus.TIMED_OUT)
+COMPLETED = TRAINED_STATUSES
 HEADLINE = "test_acc_at_best_val"
 # the figures a group summarises: (run attribute, what it is)
 FIGURES = (

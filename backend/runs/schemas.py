@@ -291,3 +291,11 @@ class ComparePublic(BaseModel):
 
 class RunCreated(RunDetail):
     run_ids: list[int] = Field(description="every run made: one, or one per repeat (the body describes the first)")
+
+
+class RunAnalysis(BaseModel):
+    """The chosen epoch and where overfitting starts, both read on ``selected_on``'s accuracy."""
+
+    best_epoch: int | None = Field(description="the epoch chosen on selected_on's accuracy")
+    overfit_epoch: int | None = Field(description="the epoch from which the run overfits (none: it does not)")
+    selected_on: SelectedOn = Field(description="val: validation accuracy (the run holds out images); else test")

@@ -17,6 +17,7 @@ from sqlalchemy import CursorResult, Result, Select, asc, delete, desc, func, or
 from sqlalchemy.orm import Session
 
 from backend.architecture import summarize
+from backend.core.errors import Conflict, Invalid, QuotaExceeded
 from backend.core.settings import settings
 from backend.core.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus, SelectedOn
 from backend.core.tables import EpochMetric, Run, User, utcnow
@@ -31,18 +32,6 @@ SORTABLE = {
     "last_train_acc", "last_test_acc", "last_train_loss", "last_test_loss", "train_seconds", "elapsed_s", "seed",
     "group_id",
 }  # not best_test_acc: a maximum over epochs of test accuracy is never a ranking
-
-
-class Conflict(Exception):
-    """The request is valid but the run's state refuses it (HTTP 409)."""
-
-
-class QuotaExceeded(Exception):
-    """Admitting the runs would pass one of the lab's quotas (HTTP 429); nothing was queued."""
-
-    def __init__(self, quota: str, limit: int, current: int, message: str) -> None:
-        super().__init__(message)
-        self.quota, self.limit, self.current, self.message = quota, limit, current, message
 
 
 
@@ -203,14 +192,6 @@ def guarded_update(session: Session, run_id: int, lease: str | None, **values: o
     if _matched(result) != 1:
         session.rollback()
         raise not_held(run_id)
-
-
-class Invalid(ValueError):
-    """A report that is well-formed but impossible for this run (HTTP 422 naming the field)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field, self.message = field, message
 
 
 def check_epoch(run: Run, epoch: int, field: str) -> None:

@@ -20,16 +20,14 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats  # type: ignore[import-untyped]  # scipy ships no py.typed marker
 
+from backend.core.errors import NoCommonSeeds
+
 CONFIDENCE = 0.95
 RESOLUTION = 0.002
 MAX_SEEDS = 1000
 
 Method = Literal["paired", "welch"]
 Verdict = Literal["a_better", "b_better", "no_difference", "too_few"]
-
-
-class NoCommonSeeds(ValueError):
-    """The two groups share no seed, so they cannot be paired."""
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,25 @@ from sqlalchemy.orm import Session
 
 from backend.core import events
 from backend.core.db import SessionLocal, engine
+from backend.core.errors import Conflict, QuotaExceeded, Refused
 from backend.core.settings import settings
-from backend.core.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus, SearchStatus
+from backend.core.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, TRAINED_STATUSES, RunStatus, SearchStatus
 from backend.core.tables import Run, Search, User, utcnow
 from backend.runs import admission
 from backend.runs import service as run_service
-from backend.searches.schemas import LEGACY_TEST_OBJECTIVE, VAL_OBJECTIVE, SearchCreate
+from backend.searches.registries import (
+    GRID_SAMPLER,
+    LEGACY_TEST_OBJECTIVE,
+    NO_PRUNER,
+    OBJECTIVES,
+    PRUNERS,
+    SAMPLERS,
+    VAL_OBJECTIVE,
+    PrunerArgs,
+    SamplerArgs,
+    counted,
+)
+from backend.searches.schemas import SearchCreate
 from backend.searches.space import (
     Dimension,
     Space,
@@ -53,10 +66,6 @@ from backend.training.config import TrainConfig
 
 log = logging.getLogger("cnnlab.searches")
 CONSTRAINT = "params_over_budget"  # > 0: infeasible (how far over, as a fraction of the budget)
-# the run column each objective reads: a search chooses on validation (best_val_acc); searches made
-# before the validation split told Optuna best_test_acc, and keep reading it
-OBJECTIVE_COLUMNS = {VAL_OBJECTIVE: "best_val_acc", LEGACY_TEST_OBJECTIVE: "best_test_acc", "minimize params": "params",
-                     "minimize macs": "macs"}
 UNSEARCHABLE = ("data.holdout", "data.holdout_seed")  # every trial is judged on the same validation images
 MAX_ASKS_PER_STEP = 25  # samples one advance may draw (infeasible ones are cheap, not free); the next tick goes on
 _ADVISORY_BASE = 0x636E6E00  # 'cnn\0': advisory lock keys of searches
@@ -76,7 +85,7 @@ class Loaded:
 
 def directions(objectives: Sequence[str]) -> list[StudyDirection]:
     """Optuna's direction of each objective ("maximize val_acc" → maximize)."""
-    return [StudyDirection.MAXIMIZE if o.startswith("maximize") else StudyDirection.MINIMIZE for o in objectives]
+    return [OBJECTIVES[o].direction for o in objectives]
 
 
 def spec_of(search: Search) -> SearchCreate:
@@ -87,63 +96,14 @@ def make_sampler(spec: SearchCreate, space: Space, number: int) -> optuna.sample
     """A sampler for the trial ``number``: seeded from the search's seed and the trial number, so a
     search asks the same way whichever backend process asks (and after a restart)."""
     seed = (spec.seed * 1_000_003 + number) % 2**32
-    if spec.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if spec.sampler == "grid":  # one shuffle of the grid for the whole search: trial n takes its n-th point
-        return GridWalk(space.grid(), seed=spec.seed)
-    if spec.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(population_size=max(4, min(50, spec.n_trials // 4)), seed=seed)
-    startup = min(10, max(3, spec.n_trials // 4))
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True,
-                                      constant_liar=True, warn_independent_sampling=False)
-
-
-class GridWalk(optuna.samplers.GridSampler):
-    """Optuna's grid sampler, minus its study.stop() when the grid is used up (that call is for
-    study.optimize; a search ends by counting its trials against the grid's points instead)."""
-
-    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
-        return None
-
-
-class _TrainedView:
-    """The study as a pruner should see it: without the samples that never trained (told complete
-    but infeasible, so that the sampler learns the budget — not trials the pruner may count)."""
-
-    def __init__(self, study: optuna.Study) -> None:
-        self._study = study
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-    def get_trials(self, deepcopy: bool = True, states: Sequence[TrialState] | None = None) -> list[FrozenTrial]:
-        return [t for t in self._study.get_trials(deepcopy=deepcopy, states=states) if counted(t)]
-
-
-class TrainedTrialsPruner(optuna.pruners.BasePruner):
-    """A pruner that compares a trial with trained trials only (the median pruner's startup
-    trials would otherwise count samples over the budget)."""
-
-    def __init__(self, inner: optuna.pruners.BasePruner) -> None:
-        self._inner = inner
-
-    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        return self._inner.prune(_TrainedView(study), trial)  # type: ignore[arg-type]  # a view of the study
+    return SAMPLERS[spec.sampler].make(SamplerArgs(seed=seed, search_seed=spec.seed, n_trials=spec.n_trials,
+                                                   space=space))
 
 
 def make_pruner(spec: SearchCreate, epochs: int) -> optuna.pruners.BasePruner:
     """The search's pruner; ``epochs``: the base config's, Hyperband's largest resource."""
-    warmup = spec.pruner_warmup_epochs
-    if spec.pruner == "median":
-        return TrainedTrialsPruner(optuna.pruners.MedianPruner(n_startup_trials=spec.pruner_startup_trials,
-                                                               n_warmup_steps=warmup))
-    if spec.pruner == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup), reduction_factor=3)
-    if spec.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup), max_resource=max(epochs, warmup + 1),
-                                              reduction_factor=3)
-    return optuna.pruners.NopPruner()
+    return PRUNERS[spec.pruner].make(PrunerArgs(warmup_epochs=spec.pruner_warmup_epochs,
+                                                startup_trials=spec.pruner_startup_trials, epochs=epochs))
 
 
 def load(search: Search) -> Loaded:
@@ -165,41 +125,41 @@ def check_body(body: SearchCreate) -> Space:
     """Every refusal of a search before anything is made: 422s naming the field and the limit."""
     base = admission.checked_config(body.base_config, "base_config")
     if body.objectives[0] == LEGACY_TEST_OBJECTIVE:
-        raise admission.Refused("objectives[0]", f"'{LEGACY_TEST_OBJECTIVE}' chooses trials on the test set; a "
+        raise Refused("objectives[0]", f"'{LEGACY_TEST_OBJECTIVE}' chooses trials on the test set; a "
                                                  f"search maximizes '{VAL_OBJECTIVE}' (held-out training images)")
     if not base.data.holdout:
-        raise admission.Refused("base_config.data.holdout", "a search chooses among its trials on validation images: "
+        raise Refused("base_config.data.holdout", "a search chooses among its trials on validation images: "
                                                              "hold out at least 1 (the default is 5,000)")
     for key in UNSEARCHABLE:
         if key in body.space:
-            raise admission.Refused(f"space.{key}", "cannot vary: every trial is judged on the same validation "
+            raise Refused(f"space.{key}", "cannot vary: every trial is judged on the same validation "
                                                     "images; set it in base_config")
     space = parse_space(body.space, base)
     check_some_point_fits(space)
-    if len(body.objectives) > 1 and body.pruner != "none":
-        raise admission.Refused("pruner", "a search of two objectives cannot prune (Optuna's pruners compare one "
+    if len(body.objectives) > 1 and body.pruner != NO_PRUNER:
+        raise Refused("pruner", "a search of two objectives cannot prune (Optuna's pruners compare one "
                                           "objective epoch by epoch); use pruner 'none'")
-    if body.sampler == "grid":
+    if body.sampler == GRID_SAMPLER:
         points = grid_points(space)
         if body.n_trials > points:
-            raise admission.Refused("n_trials", f"{body.n_trials} is more than the grid's {points} points")
+            raise Refused("n_trials", f"{body.n_trials} is more than the grid's {points} points")
         for i, point in enumerate(body.initial_points):
             missing = sorted(set(body.space) - set(point))
             if missing:
-                raise admission.Refused(f"initial_points[{i}]", f"the grid sampler needs every key; {missing[0]} "
+                raise Refused(f"initial_points[{i}]", f"the grid sampler needs every key; {missing[0]} "
                                                                 "is missing")
     quota = settings.MAX_ACTIVE_RUNS_PER_USER
     if quota and body.max_concurrent > quota:
-        raise admission.Refused("max_concurrent", f"{body.max_concurrent} is over the lab's quota of {quota} queued "
+        raise Refused("max_concurrent", f"{body.max_concurrent} is over the lab's quota of {quota} queued "
                                                   "or running runs per user (CNNLAB_MAX_ACTIVE_RUNS_PER_USER)")
     for i, point in enumerate(body.initial_points):
         dims = {d.key: d for d in space.dimensions}
         for key, value in point.items():
             dim = dims.get(key)
             if dim is None:
-                raise admission.Refused(f"initial_points[{i}].{key}", "is not a key of the space")
+                raise Refused(f"initial_points[{i}].{key}", "is not a key of the space")
             if not _contains(dim, value):
-                raise admission.Refused(f"initial_points[{i}].{key}", f"{value!r} is outside the space's entry")
+                raise Refused(f"initial_points[{i}].{key}", f"{value!r} is outside the space's entry")
     return space
 
 
@@ -269,7 +229,7 @@ def trial_runs(session: Session, search_id: int) -> dict[int, Run]:
 
 
 def objective_values(run: Run, objectives: Sequence[str]) -> list[float] | None:
-    values = [getattr(run, OBJECTIVE_COLUMNS[o]) for o in objectives]
+    values = [getattr(run, OBJECTIVES[o].column) for o in objectives]
     return None if any(v is None for v in values) else [float(v) for v in values]
 
 
@@ -281,19 +241,12 @@ def tell_finished(study: optuna.Study, trial: FrozenTrial, run: Run, objectives:
         never_trained(study, trial, "cancelled before it started")
         study.enqueue_trial(trial.params)  # its point is asked again first when the search resumes
         return
-    if run.status in (RunStatus.SUCCEEDED, RunStatus.TIMED_OUT) and values is not None:
+    if run.status in TRAINED_STATUSES and values is not None:
         study.tell(trial.number, values, skip_if_finished=True)
     elif run.status == RunStatus.PRUNED:
         study.tell(trial.number, state=TrialState.PRUNED, skip_if_finished=True)
     else:
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-
-
-def counted(trial: FrozenTrial) -> bool:
-    """A trial that counts toward n_trials: one that was (or is being) trained — not an initial
-    point still waiting for its turn, nor a sample that never trained."""
-    return (trial.state != TrialState.WAITING and "problem" not in trial.user_attrs
-            and "not_queued" not in trial.user_attrs)
 
 
 def _suggest(trial: optuna.Trial, dim: Dimension) -> Any:
@@ -319,9 +272,7 @@ def sample(trial: optuna.Trial, space: Space) -> dict[str, Any]:
 
 
 def _infeasible_values(objectives: Sequence[str], params: int | None, macs: int | None) -> list[float]:
-    worst = {"best_val_acc": 0.0, "best_test_acc": 0.0, "params": float(params or 2**31),
-             "macs": float(macs or 2**40)}
-    return [worst[OBJECTIVE_COLUMNS[o]] for o in objectives]
+    return [OBJECTIVES[o].infeasible(params, macs) for o in objectives]
 
 
 def _ask_one(session: Session, loaded: Loaded, owner: User) -> bool:
@@ -335,7 +286,7 @@ def _ask_one(session: Session, loaded: Loaded, owner: User) -> bool:
     if problem is None and config is not None:
         try:
             config = admission.checked_config(config, "trial")
-        except admission.Refused as exc:
+        except Refused as exc:
             problem = str(exc)
     # > 0 for every sample that can never train: how far over the budget, or 1 (another rule)
     trial.set_constraint(CONSTRAINT, sized.violation if problem is None or sized.violation > 0 else 1.0)
@@ -355,7 +306,7 @@ def _ask_one(session: Session, loaded: Loaded, owner: User) -> bool:
     try:
         _, runs = admission.admit(session, owner, [admission.Planned(config, f"{search.name} #{trial.number}"[-200:])],
                                   search, link)
-    except run_service.QuotaExceeded as exc:
+    except QuotaExceeded as exc:
         session.rollback()
         trial.set_user_attr("not_queued", exc.message)
         study.tell(trial, state=TrialState.FAIL)
@@ -386,11 +337,11 @@ def advance(search_id: int) -> None:
         active = sum(1 for r in trial_runs(session, search.id).values() if r.status in ACTIVE_STATUSES)
         asked = sum(1 for t in trials if counted(t))
         exhausted = search.infeasible >= settings.MAX_SEARCH_INFEASIBLE or (
-            spec.sampler == "grid" and grid_done(trials, grid_points(loaded.space)))
+            spec.sampler == GRID_SAMPLER and grid_done(trials, grid_points(loaded.space)))
         if search.status == SearchStatus.RUNNING and active == 0 and (asked >= spec.n_trials or exhausted):
             search.status, search.finished_at = SearchStatus.COMPLETED, utcnow()
             if exhausted and asked < spec.n_trials:
-                why = ("every point of the grid was asked" if spec.sampler == "grid" else
+                why = ("every point of the grid was asked" if spec.sampler == GRID_SAMPLER else
                        f"{search.infeasible} samples were over the budget (CNNLAB_MAX_SEARCH_INFEASIBLE)")
                 note = f"ended: {why}; {asked} of {spec.n_trials} trials trained"
         if note != search.note:
@@ -422,7 +373,7 @@ def _fill(session: Session, loaded: Loaded, runs: dict[int, Run]) -> str | None:
     owner = session.get_one(User, search.owner_id)
     active = sum(1 for r in runs.values() if r.status in ACTIVE_STATUSES)
     asked = sum(1 for t in study.get_trials(deepcopy=False) if counted(t))
-    grid_total = grid_points(loaded.space) if spec.sampler == "grid" else None
+    grid_total = grid_points(loaded.space) if spec.sampler == GRID_SAMPLER else None
     for _ in range(MAX_ASKS_PER_STEP):
         if active >= spec.max_concurrent or asked >= spec.n_trials:
             return None
@@ -434,7 +385,7 @@ def _fill(session: Session, loaded: Loaded, runs: dict[int, Run]) -> str | None:
             run_service.check_quotas(session, owner, 1)  # before asking: a point is never spent on a refusal
             session.rollback()
             queued = _ask_one(session, loaded, owner)
-        except run_service.QuotaExceeded as exc:
+        except QuotaExceeded as exc:
             session.rollback()
             return f"waiting: {exc.message}"
         active += queued
@@ -490,7 +441,7 @@ def epochs_recorded(session: Session, run: Run, epochs: Sequence[tuple[int, floa
 def stop(session: Session, search: Search, by: User) -> None:
     """No new trials; its queued and running trials are cancelled (told failed once they end)."""
     if search.status != SearchStatus.RUNNING:
-        raise run_service.Conflict(f"search {search.id} is {search.status}; only a running search can be stopped")
+        raise Conflict(f"search {search.id} is {search.status}; only a running search can be stopped")
     search.status, search.note = SearchStatus.STOPPED, f"stopped by {by.username}"
     session.commit()
     cancel_trials(session, search, by)
@@ -501,18 +452,18 @@ def cancel_trials(session: Session, search: Search, by: User) -> None:
     """Cancel the search's queued and running trial runs (one that ended meanwhile is left be)."""
     for run in trial_runs(session, search.id).values():
         if run.status in ACTIVE_STATUSES:
-            with contextlib.suppress(run_service.Conflict):
+            with contextlib.suppress(Conflict):
                 run_service.cancel(session, run, by)
             events.changed(run.id)
 
 
 def resume(session: Session, search: Search) -> None:
     if search.status == SearchStatus.RUNNING:
-        raise run_service.Conflict(f"search {search.id} is already running")
+        raise Conflict(f"search {search.id} is already running")
     spec = spec_of(search)
     asked = sum(1 for t in load(search).study.get_trials(deepcopy=False) if counted(t))
     if asked >= spec.n_trials and search.status == SearchStatus.COMPLETED:
-        raise run_service.Conflict(f"search {search.id} has run all its {spec.n_trials} trials")
+        raise Conflict(f"search {search.id} has run all its {spec.n_trials} trials")
     search.status, search.note, search.finished_at = SearchStatus.RUNNING, None, None
     session.commit()
     advance(search.id)

@@ -13,9 +13,12 @@ from typing import Any
 import optuna
 import plotly.graph_objects as go
 from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState as OptunaState
 
-from backend.searches.engine import counted, directions
+from backend.core.statuses import TrialState
+from backend.searches.engine import directions
+from backend.searches.registries import OBJECTIVES, counted
 from backend.searches.schemas import SearchDetail
 from backend.searches.views import objective, pareto
 
@@ -30,31 +33,31 @@ def _figure(fig: go.Figure) -> dict[str, Any]:
 def trained_study(trials: list[FrozenTrial], directions: list[StudyDirection]) -> optuna.Study:
     """An in-memory study of the trials that trained (complete or pruned), for Optuna's plots."""
     study = optuna.create_study(directions=directions)
-    study.add_trials([t for t in trials if counted(t) and t.state in (TrialState.COMPLETE, TrialState.PRUNED)])
+    study.add_trials([t for t in trials if counted(t) and t.state in (OptunaState.COMPLETE, OptunaState.PRUNED)])
     return study
 
 
 def size_front(detail: SearchDetail, size_key: str, budget: int | None) -> dict[str, Any]:
     label = "parameters" if size_key == "net_params" else "MACs"
-    trained = [t for t in detail.trials if objective(t) is not None and t.state in ("complete", "pruned", "running",
-                                                                                  "fail")]
+    colours = {TrialState.COMPLETED: "#2a6fdb", TrialState.PRUNED: "#9aa4b2", TrialState.RUNNING: "#f0a020",
+               TrialState.FAILED: "#c0392b"}
+    trained = [t for t in detail.trials if objective(t) is not None and t.state in colours]
     fig = go.Figure()
-    for state, colour, name in (("complete", "#2a6fdb", "complete"), ("pruned", "#9aa4b2", "pruned"),
-                                ("running", "#f0a020", "running"), ("fail", "#c0392b", "failed")):
+    for state, colour in colours.items():
         group = [t for t in trained if t.state == state]
         if group:
             fig.add_trace(go.Scatter(
                 x=[getattr(t, size_key) for t in group], y=[objective(t) for t in group], mode="markers",
-                name=name, marker={"color": colour, "size": 9},
+                name=str(state), marker={"color": colour, "size": 9},
                 text=[f"trial {t.number}" for t in group], hovertemplate="%{text}<br>%{x:,} " + label
                 + "<br>%{y:.4f}<extra></extra>"))
-    complete = [t for t in trained if t.state == "complete"]
-    on_front = set(pareto([(t.number, objective(t) or 0.0, float(getattr(t, size_key) or 0)) for t in complete]))
-    front = sorted((t for t in complete if t.number in on_front), key=lambda t: getattr(t, size_key) or 0)
+    completed = [t for t in trained if t.state == TrialState.COMPLETED]
+    on_front = set(pareto([(t.number, objective(t) or 0.0, float(getattr(t, size_key) or 0)) for t in completed]))
+    front = sorted((t for t in completed if t.number in on_front), key=lambda t: getattr(t, size_key) or 0)
     if front:
         fig.add_trace(go.Scatter(x=[getattr(t, size_key) for t in front], y=[objective(t) for t in front],
                                  mode="lines", line={"shape": "hv", "color": "#2a6fdb"}, name="Pareto front"))
-    over = [t for t in detail.trials if t.state == "infeasible" and getattr(t, size_key)]
+    over = [t for t in detail.trials if t.state == TrialState.INFEASIBLE and getattr(t, size_key)]
     if over:
         fig.add_trace(go.Scatter(x=[getattr(t, size_key) for t in over], y=[0.0] * len(over), mode="markers",
                                  name=f"over the budget ({len(over)}, never trained)",
@@ -94,7 +97,7 @@ def figures(detail: SearchDetail, trials: list[FrozenTrial]) -> dict[str, Any]:
     def target(t: FrozenTrial) -> float:
         return float(t.values[0]) if t.values else float(max(t.intermediate_values.values(), default=0.0))
 
-    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    complete = [t for t in study.trials if t.state == OptunaState.COMPLETE]
     draw = {
         "history": lambda: optuna.visualization.plot_optimization_history(study, target=target, target_name=ACCURACY),
         "importances": lambda: importances(study),
@@ -104,10 +107,10 @@ def figures(detail: SearchDetail, trials: list[FrozenTrial]) -> dict[str, Any]:
     }
     if len(detail.objectives) == 2:
         draw["pareto_optuna"] = lambda: optuna.visualization.plot_pareto_front(
-            study, target_names=[ACCURACY, detail.objectives[1].split()[1]])
+            study, target_names=[ACCURACY, OBJECTIVES[detail.objectives[1]].column])
     for name, make in draw.items():
         if name in ("importances", "parallel") and len(complete) < 2:
-            out["notes"][name] = "needs two complete trials"
+            out["notes"][name] = "needs two completed trials"
             continue
         if not study.trials:
             out["notes"][name] = "no trial has trained yet"

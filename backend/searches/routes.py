@@ -30,7 +30,14 @@ from backend.runs import live
 from backend.searches import engine
 from backend.searches.figures import figures
 from backend.searches.presets import SEARCH_PRESETS
-from backend.searches.schemas import SearchCreate, SearchDetail, SearchesPublic, SearchPreset, SpaceKey
+from backend.searches.schemas import (
+    SearchCreate,
+    SearchDetail,
+    SearchesPublic,
+    SearchFigures,
+    SearchPreset,
+    SpaceKey,
+)
 from backend.searches.space import space_keys
 from backend.searches.views import search_public, trials_of
 
@@ -79,8 +86,8 @@ def read_search(search_id: SearchId, session: SessionDep, _identity: Member) -> 
     return detail_of(session, search_or_404(session, search_id))
 
 
-@router.get("/{search_id:int}/figures")
-def read_figures(search_id: SearchId, session: SessionDep, _identity: Member) -> dict[str, Any]:
+@router.get("/{search_id:int}/figures", response_model=SearchFigures, response_model_exclude_unset=True)
+def read_figures(search_id: SearchId, session: SessionDep, _identity: Member) -> SearchFigures:
     """Plotly figures (JSON) of the page: Optuna's history, importances, parallel coordinates and
     intermediate values, and the Pareto fronts against parameters and MACs; ``notes`` says why a
     figure is missing."""
@@ -96,7 +103,7 @@ def read_figures(search_id: SearchId, session: SessionDep, _identity: Member) ->
             _figures[key] = cached
             while len(_figures) > 32:
                 _figures.pop(next(iter(_figures)))
-    return cached
+    return SearchFigures.model_validate(cached)  # the figures drawn, only: a missing one is absent, not null
 
 
 _figures: dict[tuple[int, str], dict[str, Any]] = {}

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from backend.core.fields import OWNER_HELP, UTCDateTime
-from backend.core.statuses import RunStatus, SearchStatus
+from backend.core.statuses import RunStatus, SearchStatus, TrialState
+from backend.searches.registries import (
+    DEFAULT_PRUNER,
+    DEFAULT_SAMPLER,
+    LEGACY_TEST_OBJECTIVE,
+    OBJECTIVES,
+    PRUNERS,
+    SAMPLERS,
+    VAL_OBJECTIVE,
+    enum_schema,
+    one_of,
+)
 
 MAX_SEARCH_TRIALS = 500
 MAX_SEARCH_CONCURRENT = 16
 MAX_SPACE_KEYS = 40
 MAX_INITIAL_POINTS = 16
 
-VAL_OBJECTIVE: Final = "maximize val_acc"  # the validation accuracy of the trial's chosen epoch
-LEGACY_TEST_OBJECTIVE: Final = "maximize best_test_acc"  # searches stored before the validation split; refused anew
-Objective = Literal["maximize val_acc", "maximize best_test_acc", "minimize params", "minimize macs"]
-Sampler = Literal["tpe", "random", "grid", "nsga2"]
-Pruner = Literal["none", "median", "successive_halving", "hyperband"]
-TrialState = Literal["running", "complete", "pruned", "fail", "waiting", "infeasible"]
+# the names of backend.searches.registries, each checked against its registry and published as an enum
+Objective = Annotated[str, AfterValidator(one_of(OBJECTIVES)), WithJsonSchema(enum_schema(OBJECTIVES))]
+Sampler = Annotated[str, AfterValidator(one_of(SAMPLERS)), WithJsonSchema(enum_schema(SAMPLERS))]
+Pruner = Annotated[str, AfterValidator(one_of(PRUNERS)), WithJsonSchema(enum_schema(PRUNERS))]
 
 SPACE_HELP = ('option name (dotted for nested ones, e.g. "augment.cutout", or an architecture knob such as '
               '"architecture.depth") → {"float": [low, high], "log": false, "step": null}, {"int": [low, high], '
@@ -41,8 +50,9 @@ class SearchCreate(BaseModel):
     n_trials: int = Field(24, ge=1, le=MAX_SEARCH_TRIALS, description="trials that train (samples over the "
                                                                       "budget are not counted: they never train)")
     max_concurrent: int = Field(2, ge=1, le=MAX_SEARCH_CONCURRENT, description="trials queued or running at once")
-    sampler: Sampler = Field("tpe", description="tpe (default), random, grid or nsga2 (for two objectives)")
-    pruner: Pruner = Field("median", description="stops trials whose test accuracy falls behind, epoch by epoch")
+    sampler: Sampler = Field(DEFAULT_SAMPLER, description="tpe (default), random, grid or nsga2 (for two objectives)")
+    pruner: Pruner = Field(DEFAULT_PRUNER, description="stops trials whose validation accuracy falls behind, epoch by "
+                                                       "epoch")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="the sampler's seed")
     pruner_warmup_epochs: int = Field(1, ge=0, le=1000, description="epochs a trial trains before it may be "
                                                                     "pruned (hyperband's minimum resource)")
@@ -106,7 +116,7 @@ class BestTrial(BaseModel):
 
 class SearchCounts(BaseModel):
     trials: int = 0
-    complete: int = 0
+    completed: int = 0
     pruned: int = 0
     failed: int = 0
     running: int = 0
@@ -161,3 +171,17 @@ class SearchPreset(BaseModel):
     description: str
     body: dict[str, Any] = Field(description="a POST /api/searches body")
 
+
+
+class SearchFigures(BaseModel):
+    """The search page's Plotly figures (JSON), by name; a figure that cannot be drawn yet is left
+    out, and ``notes`` says why."""
+
+    pareto_params: dict[str, Any] = Field(description="validation accuracy against parameters, the Pareto front")
+    pareto_macs: dict[str, Any] = Field(description="validation accuracy against MACs, the Pareto front")
+    notes: dict[str, str] = Field(description="why a figure is missing, by its name")
+    history: dict[str, Any] | None = Field(None, description="Optuna's optimization history")
+    importances: dict[str, Any] | None = Field(None, description="Optuna's parameter importances")
+    parallel: dict[str, Any] | None = Field(None, description="Optuna's parallel coordinates")
+    intermediate: dict[str, Any] | None = Field(None, description="Optuna's intermediate values")
+    pareto_optuna: dict[str, Any] | None = Field(None, description="Optuna's Pareto front (two objectives)")

@@ -7,7 +7,7 @@ of ``backend.training.options``, the network's shape has knobs of its own (:data
 stages, convs (or residual blocks) per stage, each stage's width and a width multiplier; they
 rebuild the ``stages`` list that a leaf option cannot search.
 
-Every refusal is a :class:`~backend.runs.admission.Refused` naming ``space.<key>`` and the
+Every refusal is a :class:`~backend.core.errors.Refused` naming ``space.<key>`` and the
 limit. A key that only some families have (``architecture.pool_at``: compact) is sampled only
 for trials of those families (Optuna's define-by-run keeps the space conditional).
 """
@@ -27,9 +27,9 @@ from pydantic import ValidationError
 
 from backend.architecture import PRESETS, summarize
 from backend.architecture.description import FAMILIES, MAX_WIDTH
+from backend.core.errors import Refused
 from backend.core.settings import settings
 from backend.core.validation import describe_errors
-from backend.runs.admission import Refused
 from backend.training.config import TrainConfig
 from backend.training.options import Option, all_options, set_path
 

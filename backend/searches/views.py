@@ -8,20 +8,22 @@ from collections.abc import Sequence
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState as OptunaState
 from sqlalchemy.orm import Session
 
 from backend.core.settings import settings
-from backend.core.statuses import RunStatus, SearchStatus
+from backend.core.statuses import RunStatus, SearchStatus, TrialState
 from backend.core.tables import Run, Search
-from backend.searches.engine import counted, spec_of, trial_runs
+from backend.searches.engine import spec_of, trial_runs
+from backend.searches.registries import OBJECTIVES, counted
 from backend.searches.schemas import BestTrial, SearchCounts, SearchDetail, SearchPublic, TrialPublic
-from backend.searches.schemas import TrialState as TrialStateName
 from backend.searches.storage import storage
 
-STATES: dict[TrialState, TrialStateName] = {
-    TrialState.RUNNING: "running", TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned",
-    TrialState.FAIL: "fail", TrialState.WAITING: "waiting"}
+# Optuna's states in the lab's words (backend.core.statuses.TrialState)
+STATES: dict[OptunaState, TrialState] = {
+    OptunaState.RUNNING: TrialState.RUNNING, OptunaState.COMPLETE: TrialState.COMPLETED,
+    OptunaState.PRUNED: TrialState.PRUNED, OptunaState.FAIL: TrialState.FAILED, OptunaState.WAITING: TrialState.WAITING}
 
 
 def trials_of(search: Search) -> list[FrozenTrial]:
@@ -33,11 +35,12 @@ def trials_of(search: Search) -> list[FrozenTrial]:
 
 def trial_public(trial: FrozenTrial, run: Run | None) -> TrialPublic:
     problem = trial.user_attrs.get("problem") or trial.user_attrs.get("not_queued")
-    state: TrialStateName = "infeasible" if "problem" in trial.user_attrs else STATES.get(trial.state, "fail")
-    pruned_at = max(trial.intermediate_values) if trial.state == TrialState.PRUNED and trial.intermediate_values \
+    state = TrialState.INFEASIBLE if "problem" in trial.user_attrs else STATES.get(trial.state, TrialState.FAILED)
+    pruned_at = max(trial.intermediate_values) if trial.state == OptunaState.PRUNED and trial.intermediate_values \
         else None
     return TrialPublic(
-        number=trial.number, state=state, params=trial.params, values=trial.values if state == "complete" else None,
+        number=trial.number, state=state, params=trial.params,
+        values=trial.values if state == TrialState.COMPLETED else None,
         run_id=run.id if run else None, run_status=RunStatus(run.status) if run else None,
         net_params=run.params if run else trial.user_attrs.get("net_params"),
         macs=run.macs if run else trial.user_attrs.get("macs"),
@@ -82,17 +85,17 @@ def search_public(session: Session, search: Search, detail: bool = False,
     public = [trial_public(t, runs.get(t.number)) for t in trials]
     counts = SearchCounts(trials=sum(1 for t in trials if counted(t)), infeasible=search.infeasible)
     for t in public:
-        if t.state == "complete":
-            counts.complete += 1
-        elif t.state == "pruned":
+        if t.state == TrialState.COMPLETED:
+            counts.completed += 1
+        elif t.state == TrialState.PRUNED:
             counts.pruned += 1
-        elif t.state == "fail":
+        elif t.state == TrialState.FAILED:
             counts.failed += 1
         if t.run_status == RunStatus.RUNNING:
             counts.running += 1
         elif t.run_status == RunStatus.QUEUED:
             counts.queued += 1
-    done = [t for t in public if t.state == "complete" and t.run_id is not None and objective(t) is not None]
+    done = [t for t in public if t.state == TrialState.COMPLETED and t.run_id is not None and objective(t) is not None]
     best = None
     if done:
         top = max(done, key=lambda t: (objective(t) or 0.0, -(t.net_params or 0)))
@@ -101,7 +104,7 @@ def search_public(session: Session, search: Search, detail: bool = False,
                          test_acc_at_best_val=run.test_acc_at_best_val, best_test_acc=run.best_test_acc or 0.0,
                          net_params=run.params, macs=run.macs, params=top.params, config=run.config,
                          full_config=full_config(run.config, spec.full_epochs))
-    second = spec.objectives[1].split()[1] if len(spec.objectives) > 1 else "params"
+    second = OBJECTIVES[spec.objectives[1]].column if len(spec.objectives) > 1 else "params"
     front = pareto([(t.number, objective(t) or 0.0, float((t.net_params if second == "params" else t.macs) or 0))
                     for t in done])
     summary = SearchPublic(

@@ -8,21 +8,17 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from backend.api.deps import study_or_404
 from backend.api.templates import export_page
 from backend.core.db import SessionDep
 from backend.core.errors import QUOTA_RESPONSES, ErrorBody, field_error
 from backend.core.limits import INT_MAX, StudyId
-from backend.core.statuses import FINISHED_STATUSES
-from backend.core.tables import Run, Study, StudyLaunch, StudyLaunchRun
+from backend.core.tables import Run, Study, StudyLaunch
 from backend.identity.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
-from backend.identity.service import record
 from backend.runs import admission
-from backend.studies import launches
-from backend.studies.catalog import SHIPPED, ensure_shipped
+from backend.studies import service as study_service
 from backend.studies.conclusions import CLAIM_KINDS, claim_problem
 from backend.studies.report import build_report, table_csv
 from backend.studies.schemas import (
@@ -33,22 +29,10 @@ from backend.studies.schemas import (
     StudyCreate,
     StudyEntry,
     StudyPublic,
+    StudyReport,
 )
 
 router = APIRouter(prefix="/api/studies", tags=["studies"], responses=AUTH_RESPONSES)
-
-
-def finished_by_launch(session: Session, launch_ids: list[int]) -> dict[int, int]:
-    """How many runs of each launch have ended — one grouped query for any number of launches."""
-    if not launch_ids:
-        return {}
-    rows = session.execute(
-        select(StudyLaunchRun.launch_id, func.count())
-        .join(Run, Run.id == StudyLaunchRun.run_id)
-        .where(StudyLaunchRun.launch_id.in_(launch_ids), Run.status.in_(FINISHED_STATUSES))
-        .group_by(StudyLaunchRun.launch_id)
-    )
-    return dict(rows.all())  # the rows: dict() of the Result itself would index it by its keys() (the columns)
 
 
 def launch_public(launch: StudyLaunch, finished: int) -> LaunchPublic:
@@ -62,7 +46,7 @@ def launch_public(launch: StudyLaunch, finished: int) -> LaunchPublic:
 
 
 def studies_public(session: Session, studies: list[Study]) -> list[StudyPublic]:
-    finished = finished_by_launch(session, [launch.id for study in studies for launch in study.launches])
+    finished = study_service.finished_by_launch(session, [launch.id for study in studies for launch in study.launches])
     return [
         StudyPublic(id=study.id, slug=study.slug, name=study.name, owner=study.owner.username,
                     description=study.description, entries=study.entries, claims=study.claims,
@@ -120,15 +104,7 @@ def check_entries(body: StudyCreate, field_of: Callable[[int], str] | None = Non
 @router.get("", response_model=StudiesPublic)
 def read_studies(session: SessionDep, _identity: Member) -> StudiesPublic:
     """Shipped studies first, then users' studies, newest first."""
-    shipped = session.scalar(select(func.count()).select_from(Study).where(Study.slug.is_not(None))) or 0
-    if shipped < len(SHIPPED):
-        ensure_shipped(session)
-    studies = session.scalars(
-        select(Study)
-        .options(selectinload(Study.launches).selectinload(StudyLaunch.runs))
-        .order_by(Study.slug.is_(None), Study.id.desc())
-    ).all()
-    return StudiesPublic(data=studies_public(session, list(studies)))
+    return StudiesPublic(data=studies_public(session, study_service.all_studies(session)))
 
 
 @router.post("", status_code=201, response_model=StudyPublic,
@@ -145,27 +121,12 @@ def create_study(body: StudyCreate, session: SessionDep, identity: Member) -> St
     if body.run_ids is not None:
         if not body.run_ids:
             raise field_error("run_ids", "needs at least one run id")
-        found = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(body.run_ids)))}
-        for i, run_id in enumerate(body.run_ids):
-            if run_id not in found:
-                raise field_error(f"run_ids[{i}]", f"no run with id {run_id}", status=404)
-        adopted = [found[i] for i in dict.fromkeys(body.run_ids)]
+        adopted = study_service.runs_to_adopt(session, body.run_ids)
         body = StudyCreate.model_validate({**body.model_dump(exclude={"run_ids", "entries"}), "entries": [
-            {"key": f"run{r.id}", "label": r.name, "config": r.config} for r in adopted]})
+            {"key": study_service.adopted_key(r), "label": r.name, "config": r.config} for r in adopted]})
     entries = check_entries(body, field_of=(lambda i: f"run_ids[{i}]") if adopted else None)
-    study = Study(name=body.name, owner=identity.user, description=body.description, entries=entries,
-                  claims=[c.model_dump(mode="json") for c in body.claims])
-    session.add(study)
-    session.flush()
-    if adopted:
-        launch = StudyLaunch(study_id=study.id, owner=identity.user, epochs_scale=1.0, entries=study.entries,
-                             claims=study.claims)
-        session.add(launch)
-        session.flush()
-        session.add_all([StudyLaunchRun(launch_id=launch.id, entry_key=f"run{r.id}", repeat=0, run_id=r.id)
-                         for r in adopted])
-    session.commit()
-    session.refresh(study)
+    study = study_service.create_study(session, identity.user, body.name, body.description, entries,
+                                       [c.model_dump(mode="json") for c in body.claims], adopted)
     return study_public(session, study)
 
 
@@ -181,9 +142,7 @@ def delete_study(study_id: StudyId, session: SessionDep, identity: Member) -> No
     if study.slug is not None:
         raise HTTPException(409, f"Study {study_id} ships with cnnlab and cannot be deleted")
     require_owner(identity, study.owner, f"study {study_id}", "delete")
-    record(session, identity.user, "study.delete", "study", study_id, f"study {study_id} ({study.name}) deleted")
-    session.delete(study)
-    session.commit()
+    study_service.delete_study(session, study, identity.user)
 
 
 @router.post("/{study_id}/launches", status_code=201, response_model=LaunchPublic, responses=QUOTA_RESPONSES)
@@ -194,31 +153,22 @@ def launch_study(study_id: StudyId, body: LaunchCreate, session: SessionDep, ide
     check_owner_field(identity, body.owner)
     study = study_or_404(session, study_id)
     assert identity.user is not None  # Member: a signed-in user
-    launch = launches.launch(session, identity.user, study, body.epochs_scale, body.data)
-    session.refresh(launch)
-    return launch_public(launch, finished_by_launch(session, [launch.id]).get(launch.id, 0))
-
-
-def chosen_launch(session: Session, study: Study, launch_id: int | None) -> StudyLaunch | None:
-    if launch_id is None:
-        return study.launches[-1] if study.launches else None
-    launch = session.get(StudyLaunch, launch_id)
-    if launch is None or launch.study_id != study.id:
-        raise field_error("launch", f"study {study.id} has no launch {launch_id}", status=404)
-    return launch
+    launch = study_service.launch_study(session, identity.user, study, body.epochs_scale, body.data)
+    return launch_public(launch, study_service.finished_by_launch(session, [launch.id]).get(launch.id, 0))
 
 
 LaunchQuery = Query(None, ge=1, le=INT_MAX, description="a launch id of this study; the latest when omitted")
 
 
-@router.get("/{study_id}/report")
+@router.get("/{study_id}/report", response_model=StudyReport)
 def read_report(
     study_id: StudyId, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery,
     images: bool = Query(True, description="false: leave out the class reports (for polling)"),
-) -> dict[str, Any]:
+) -> StudyReport:
     """Curves, the side-by-side table, the computed conclusions and the class reports of a launch."""
     study = study_or_404(session, study_id)
-    return build_report(session, study, chosen_launch(session, study, launch), class_reports=images)
+    return StudyReport.model_validate(
+        build_report(session, study, study_service.launch_of(session, study, launch), class_reports=images))
 
 
 def export_name(study: Study, report: dict[str, Any], ext: str) -> str:
@@ -232,7 +182,7 @@ def read_report_csv(
     study_id: StudyId, session: SessionDep, _identity: Member, launch: int | None = LaunchQuery
 ) -> Response:
     study = study_or_404(session, study_id)
-    report = build_report(session, study, chosen_launch(session, study, launch), class_reports=False)
+    report = build_report(session, study, study_service.launch_of(session, study, launch), class_reports=False)
     return Response(table_csv(report), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{export_name(study, report, "csv")}"'})
 
@@ -244,7 +194,7 @@ def read_report_html(
     """The whole report as one self-contained file: Plotly, styles, scripts and data inline,
     images as data: URIs — it opens offline, from disk, years later."""
     study = study_or_404(session, study_id)
-    report = build_report(session, study, chosen_launch(session, study, launch))
+    report = build_report(session, study, study_service.launch_of(session, study, launch))
     data = (json.dumps(report, allow_nan=False)
             .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
     response = export_page(request, "study_export.html", title=f"{study.name} · report", report_json=data)

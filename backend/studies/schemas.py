@@ -122,3 +122,50 @@ class StudyPublic(BaseModel):
 
 class StudiesPublic(BaseModel):
     data: list[StudyPublic]
+
+
+class ReportStudy(BaseModel):
+    id: int
+    slug: str | None
+    name: str
+    owner: str
+    description: str
+
+
+class ReportLaunch(BaseModel):
+    id: int
+    created_at: str = Field(description="ISO 8601, UTC")
+    owner: str
+    epochs_scale: float
+    data_override: dict[str, Any] | None
+
+
+class ReportColumn(BaseModel):
+    name: str = Field(description="the key of the column in each row of table")
+    title: str
+
+
+class ClaimVerdict(BaseModel):
+    text: str = Field(description="the claim as stated")
+    verdict: str = Field(description="holds | fails | inconclusive | pending | untested")
+    detail: str = Field(description="what it read")
+    reason: str | None = Field(description="why inconclusive")
+
+
+class StudyReport(BaseModel):
+    """A launch's report (backend.studies.report): the side-by-side table, each repeated entry's
+    spread over its seeds, the claims checked, the findings, and every entry's run and series."""
+
+    study: ReportStudy
+    launch: ReportLaunch | None = Field(description="None: the study has not been launched")
+    quick_version: str | None = Field(description="what the launch scaled down from the study, in words")
+    protocol: str | None = Field(description="on which split the runs' choices were made")
+    finished: bool = Field(description="every run of the launch has ended: nothing will change any more")
+    runs_finished: int
+    runs_total: int
+    columns: list[ReportColumn]
+    table: list[dict[str, Any]] = Field(description="one row per run, keyed by the columns' names")
+    groups: list[dict[str, Any]] = Field(description="each repeated entry over its seeds")
+    claims: list[ClaimVerdict]
+    findings: list[str]
+    entries: list[dict[str, Any]] = Field(description="each entry and repeat: its run, series and class report")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from backend.core.statuses import FINISHED_STATUSES, RunStatus
+from backend.core.statuses import FINISHED_STATUSES, TRAINED_STATUSES, RunStatus
 from backend.runs import uncertainty
 from backend.runs.analysis import overfit_epoch
 
@@ -62,7 +62,7 @@ class RunSeries:
     @property
     def completed(self) -> bool:
         """Trained to its end: all its epochs, its time budget, or its early stop."""
-        return self.status in (RunStatus.SUCCEEDED, RunStatus.TIMED_OUT)
+        return self.status in TRAINED_STATUSES
 
     @property
     def trained_epochs(self) -> int:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from backend.architecture import ArchitectureError, parse_architecture
 from backend.architecture.description import AnyArchitecture
 from backend.core.option_field import option
+from backend.core.settings import ONE_HOUR_S
 
 _STRICT = ConfigDict(extra="forbid", strict=True)  # a bool or a string is not a number
 DEFAULT_HOLDOUT = 5_000  # validation images of a new run: CIFAR-10's 50,000 training images less 10%
@@ -140,7 +141,7 @@ class TrainConfig(BaseModel):
     )
     seed: int = option(0, title="Seed", group="optimisation", ge=0, le=2**31 - 1,
                        help="seeds the initial weights, the batch order and the augmentation")
-    time_budget_s: float = option(3600.0, title="Time budget", group="budget", unit="seconds", gt=0.0,
+    time_budget_s: float = option(ONE_HOUR_S, title="Time budget", group="budget", unit="seconds", gt=0.0,
                                   le=86400.0, help="seconds of training")
     device: Literal["auto", "cpu", "cuda"] = option(
         "auto", title="Device", group="budget", advanced=True, help="auto: CUDA when the worker has it, else the CPU"

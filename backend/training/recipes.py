@@ -12,6 +12,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from backend.core.settings import ONE_HOUR_S
 from backend.training.config import TrainConfig
 
 
@@ -53,7 +54,7 @@ MODERN = Recipe(
     {"epochs": 140, "batch_size": 256, "optimizer": "sgd", "momentum": 0.9, "nesterov": True, "lr": 0.2,
      "schedule": "onecycle", "schedule_by": "time_budget", "warmup_fraction": 0.2, "weight_decay": 5e-4,
      "label_smoothing": 0.2, "augment": {"crop": True, "padding": 4, "flip": True, "cutout": 8}, "tta": True,
-     "time_budget_s": 3600, "seed": 0},
+     "time_budget_s": ONE_HOUR_S, "seed": 0},
 )
 PILOT_15MIN = Recipe(
     "pilot_15min", "Modern, 15-minute pilot",

@@ -13,6 +13,7 @@ from backend.core.errors import field_error
 from backend.core.settings import settings
 from backend.identity.rules import AUTH_RESPONSES, Member
 from backend.training.recipes import RECIPES
+from backend.training.schemas import ArchitectureSummary, PresetsPublic, RecipePublic, RecipesPublic
 
 
 class ArchitectureSummaryRequest(BaseModel):
@@ -22,20 +23,20 @@ class ArchitectureSummaryRequest(BaseModel):
 router = APIRouter(prefix="/api", tags=["architectures"], responses=AUTH_RESPONSES)
 
 
-def summary_body(arch: AnyArchitecture) -> dict[str, Any]:
+def summary_body(arch: AnyArchitecture) -> ArchitectureSummary:
     summary = summarize(arch)
-    return {"description": arch.model_dump(mode="json"), **summary.to_dict(),
-            "budget": summary.verdict(settings.PARAM_BUDGET)}
+    return ArchitectureSummary.model_validate({"description": arch.model_dump(mode="json"), **summary.to_dict(),
+                                               "budget": summary.verdict(settings.PARAM_BUDGET)})
 
 
-@router.get("/presets")
-def read_presets(_identity: Member) -> dict[str, Any]:
-    return {"data": [summary_body(arch) for arch in PRESETS.values()], "param_budget": settings.PARAM_BUDGET,
-            "time_budget_s": settings.TIME_BUDGET_S}
+@router.get("/presets", response_model=PresetsPublic)
+def read_presets(_identity: Member) -> PresetsPublic:
+    return PresetsPublic(data=[summary_body(arch) for arch in PRESETS.values()], param_budget=settings.PARAM_BUDGET,
+                         time_budget_s=settings.TIME_BUDGET_S)
 
 
-@router.post("/architectures/summary")
-def summarize_architecture(body: ArchitectureSummaryRequest, _identity: Member) -> dict[str, Any]:
+@router.post("/architectures/summary", response_model=ArchitectureSummary)
+def summarize_architecture(body: ArchitectureSummaryRequest, _identity: Member) -> ArchitectureSummary:
     """A description (or preset name) → the per-layer table, totals and the budget verdict."""
     try:
         arch = parse_architecture(body.architecture)
@@ -44,8 +45,8 @@ def summarize_architecture(body: ArchitectureSummaryRequest, _identity: Member) 
     return summary_body(arch)
 
 
-@router.get("/recipes")
-def read_recipes(_identity: Member) -> dict[str, Any]:
+@router.get("/recipes", response_model=RecipesPublic)
+def read_recipes(_identity: Member) -> RecipesPublic:
     """The named recipes (backend.training.recipes), each with every setting it gives a run but the network."""
-    return {"data": [{"key": r.key, "title": r.title, "description": r.description, "config": r.full()}
-                     for r in RECIPES.values()]}
+    return RecipesPublic(data=[RecipePublic(key=r.key, title=r.title, description=r.description, config=r.full())
+                               for r in RECIPES.values()])

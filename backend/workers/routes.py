@@ -3,7 +3,7 @@
 Every route needs the worker credential (backend.identity.rules.worker). Claiming a run returns a
 random lease, shown in no other response; every later call of that attempt sends it as
 X-Run-Lease. A wrong lease, or one superseded by a newer attempt (the run was requeued after a
-lost heartbeat), gets 409 (run_service.Conflict, mapped once in backend.main) and stores
+lost heartbeat), gets 409 (backend.core.errors.Conflict, mapped once in backend.main) and stores
 nothing, and its worker stops.
 """
 
@@ -21,19 +21,18 @@ from typing import TYPE_CHECKING, Annotated, BinaryIO
 import anyio
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import checkpoint_or_404, get_run_or_404
 from backend.core import events
 from backend.core.db import SessionDep, SessionLocal
 from backend.core.errors import ErrorBody, field_error
-from backend.core.limits import INT_MAX, CheckpointKind, RunId, too_large
+from backend.core.limits import INT_MAX, CheckpointKindPath, RunId, too_large
 from backend.core.settings import settings
-from backend.core.statuses import RunStatus
-from backend.core.tables import Checkpoint, Run, RunEvaluation, RunModel
+from backend.core.statuses import CheckpointKind, RunStatus
+from backend.core.tables import Checkpoint, RunEvaluation
 from backend.identity.rules import AUTH_RESPONSES, Message, worker
-from backend.models import exports, prediction
+from backend.models import exports
 from backend.runs import service as run_service
 from backend.runs.protocol import (
     ClaimRequest,
@@ -66,7 +65,7 @@ def claim_run(run_id: RunId, body: ClaimRequest, session: SessionDep) -> ClaimRe
         current = get_run_or_404(session, run_id)
         raise HTTPException(409, f"Run {run_id} is {current.status}, not queued")
     run, lease = claimed
-    last = next((c for c in run.checkpoints if c.kind == "last"), None)
+    last = next((c for c in run.checkpoints if c.kind == CheckpointKind.LAST), None)
     events.changed(run_id)
     return ClaimResponse(attempt=run.attempt, lease=lease, config=run.config, resume_epoch=last.epoch if last else 0)
 
@@ -75,10 +74,7 @@ def claim_run(run_id: RunId, body: ClaimRequest, session: SessionDep) -> ClaimRe
 def report_epochs(run_id: RunId, body: EpochReport, session: SessionDep, lease: Lease) -> None:
     """Up to 100 epochs, each in 1..the run's planned epochs; stored only for the lease's attempt."""
     run = get_run_or_404(session, run_id)
-    try:
-        run_service.record_epochs(session, run, lease, body.metrics)
-    except run_service.Invalid as exc:
-        raise field_error(exc.field, exc.message) from None
+    run_service.record_epochs(session, run, lease, body.metrics)  # Invalid: 422 naming the field (backend.main)
     session.commit()
     events.changed(run_id)
     if run.search_id is not None:  # a search's trial: its pruner sees the epoch now
@@ -101,7 +97,7 @@ def heartbeat(run_id: RunId, body: HeartbeatRequest, session: SessionDep, lease:
 
 @router.put("/{run_id}/checkpoints/{kind}", status_code=204,
             responses={413: {"model": ErrorBody, "description": "Over CNNLAB_MAX_CHECKPOINT_BYTES"}})
-async def upload_checkpoint(run_id: RunId, kind: CheckpointKind, request: Request, lease: Lease,
+async def upload_checkpoint(run_id: RunId, kind: CheckpointKindPath, request: Request, lease: Lease,
                             attempt: int = Query(ge=0, le=INT_MAX), epoch: int = Query(ge=1, le=INT_MAX)) -> None:
     """The body streams to a unique temporary file, refused (413) as soon as it passes the lab's
     cap; the credential, the lease and the epoch (1..the run's planned epochs) are checked before a
@@ -168,15 +164,7 @@ def check_lease(run_id: int, lease: str, epoch: int) -> None:
     with SessionLocal() as session:
         run = get_run_or_404(session, run_id)
         run_service.ensure_current(run, lease)
-        check_epoch(run, epoch)
-
-
-def check_epoch(run: Run, epoch: int) -> None:
-    """The ``epoch`` query of an upload: one of the run's planned epochs (run_service's rule)."""
-    try:
-        run_service.check_epoch(run, epoch, "epoch")
-    except run_service.Invalid as exc:
-        raise field_error(exc.field, exc.message) from None
+        run_service.check_epoch(run, epoch, "epoch")  # the upload's query: one of the run's planned epochs
 
 
 def store_checkpoint(run_id: int, kind: str, lease: str, epoch: int, tmp: Path, size: int, sha256: str) -> None:
@@ -195,7 +183,7 @@ def store_checkpoint(run_id: int, kind: str, lease: str, epoch: int, tmp: Path, 
 
 @router.get("/{run_id}/checkpoints/{kind}", response_class=FileResponse,
             responses={200: {"content": {"application/octet-stream": {}}, "description": "The checkpoint"}})
-def fetch_checkpoint(run_id: RunId, kind: CheckpointKind, session: SessionDep, lease: Lease) -> Response:
+def fetch_checkpoint(run_id: RunId, kind: CheckpointKindPath, session: SessionDep, lease: Lease) -> Response:
     """For the attempt that resumes the run, or the worker exporting it."""
     run = get_run_or_404(session, run_id)
     if exports.holds(session, run_id, lease) is None:
@@ -222,26 +210,15 @@ def check_model_lease(run_id: int, lease: str, epoch: int) -> None:
         run = get_run_or_404(session, run_id)
         if not run_service.holds_lease(run, lease) and exports.holds(session, run_id, lease) is None:
             raise run_service.not_held(run_id)
-        check_epoch(run, epoch)
-
-
-def guard_model_write(session: Session, run_id: int, lease: str) -> None:
-    """The training attempt's lease (one guarded UPDATE of the run) or the export's."""
-    if exports.holds(session, run_id, lease) is None:
-        run_service.guarded_update(session, run_id, lease)  # holds the run until the commit
+        run_service.check_epoch(run, epoch, "epoch")
 
 
 def store_model(run_id: int, lease: str, epoch: int, tmp: Path, size: int, sha256: str) -> None:
     with SessionLocal() as session:
-        guard_model_write(session, run_id, lease)
+        exports.guard_write(session, run_id, lease)  # holds the run (or the export) until the commit
         path = tmp.parent / "model.onnx"
         os.replace(tmp, path)
-        row = session.get(RunModel, run_id) or RunModel(run_id=run_id, status="ready")
-        row.status, row.reason, row.path, row.size_bytes, row.sha256, row.epoch, row.lease_hash = (
-            "ready", None, str(path), size, sha256, epoch, None)
-        session.merge(row)
-        session.commit()
-    prediction.forget(run_id)
+        exports.mark_ready(session, run_id, path, size, sha256, epoch)
 
 
 @router.post("/{run_id}/export/claim", response_model=ExportClaim)
@@ -250,7 +227,7 @@ def claim_export(run_id: RunId, session: SessionDep) -> ExportClaim:
     and the run's config."""
     run = get_run_or_404(session, run_id)
     lease = exports.claim(session, run)
-    best = next(c for c in run.checkpoints if c.kind == "best")
+    best = next(c for c in run.checkpoints if c.kind == CheckpointKind.BEST)
     return ExportClaim(lease=lease, config=run.config, best_epoch=best.epoch, test_acc=run.best_test_acc)
 
 
@@ -258,11 +235,8 @@ def claim_export(run_id: RunId, session: SessionDep) -> ExportClaim:
 def report_model_failure(run_id: RunId, body: ModelFailure, session: SessionDep, lease: Lease) -> None:
     """The export did not pass (an exporter error, or onnxruntime not within 1e-4 of torch): why."""
     get_run_or_404(session, run_id)
-    guard_model_write(session, run_id, lease)
-    row = session.get(RunModel, run_id) or RunModel(run_id=run_id, status="failed")
-    row.status, row.reason, row.path, row.lease_hash = "failed", body.reason, None, None
-    session.merge(row)
-    session.commit()
+    exports.guard_write(session, run_id, lease)
+    exports.mark_failed(session, run_id, body.reason)
 
 
 @router.put("/{run_id}/evaluation", status_code=204)

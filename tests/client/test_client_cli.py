@@ -17,10 +17,15 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
+from backend.core import formats
+from backend.core.statuses import vocabulary
+from cnnlab_client import watch
 from cnnlab_client.watch import SSEParser, js_round, seed_line, to_fixed
-from tests.utils.factories import tiny_config
+from tests.utils.auth import WORKER_TOKEN
+from tests.utils.factories import metric, tiny_config
 from tests.utils.services import ROOT, free_port
 
 pytestmark = pytest.mark.integration
@@ -148,6 +153,33 @@ def test_cancel_of_a_queued_run(lab, cli, tmp_path) -> None:  # no worker: nothi
     assert nobody.returncode == 0 and nobody.stdout == "" and nobody.stderr == "no runs\n"
 
 
+def test_watch_ends_on_every_final_status_the_server_names_pruned_too(lab, cli, tmp_path) -> None:
+    """The client asks the server which statuses are final (GET /api/vocabulary) instead of keeping
+    a copy: a copy without ``pruned`` reconnected forever to a pruned trial's finished stream."""
+    served = lab.http.get("/api/vocabulary")
+    assert served.status_code == 200 and served.json() == vocabulary()
+    assert "pruned" in served.json()["finished_run_statuses"]
+    run = submit(cli, lab, tmp_path, tiny_config(epochs=3), "client pruned")  # no worker: a worker's calls by hand
+    worker = httpx.Client(base_url=lab.url, timeout=30, headers={"Authorization": f"Bearer {WORKER_TOKEN}"})
+    base = f"/api/worker/runs/{run['id']}"
+    claim = worker.post(f"{base}/claim", json={"host": "h", "device": "cpu"})
+    assert claim.status_code == 200, claim.text
+    lease = {"X-Run-Lease": claim.json()["lease"]}
+    epoch = metric(1, test_acc=0.125, train_acc=0.135, val_acc=0.985)
+    assert worker.post(f"{base}/epochs", headers=lease, json={"attempt": 1, "metrics": [epoch]}).status_code == 204
+    finish = {"attempt": 1, "status": "pruned", "reason": "pruned by its search after epoch 1"}
+    assert worker.post(f"{base}/finish", headers=lease, json=finish).status_code == 204
+    worker.close()
+
+    watched = cli("--url", lab.url, "watch", str(run["id"]), env=lab_env(lab), timeout=60)
+    assert watched.returncode == 1, watched.stderr  # only succeeded and timed_out exit 0
+    assert watched.stderr == ""  # no reconnection
+    assert watched.stdout.splitlines() == [
+        "[epoch 1] train accuracy: 14% test accuracy: 13% val accuracy: 99% loss: 1.000 duration: 1.50",
+        f"run {run['id']} pruned: pruned by its search after epoch 1 (test accuracy 12.5% at epoch 1, chosen on "
+        "validation (98.5%))"]
+
+
 def test_submit_with_repeats_makes_one_group_of_seeds(lab, cli, tmp_path) -> None:  # no worker: they stay queued
     body = write_json(tmp_path / "repeats.json", {"name": "client repeats", "config": tiny_config(seed=40)})
     proc = cli("--url", lab.url, "submit", "run", body, "--repeats", "3", env=lab_env(lab))
@@ -267,6 +299,7 @@ class Stub:
 @pytest.fixture
 def stub():
     server = Stub()
+    server.answers[("GET", "/api/vocabulary")] = [(200, {}, json.dumps(vocabulary()).encode())]
     yield server
     server.close()
 
@@ -305,9 +338,21 @@ def test_watch_reconnects_with_last_event_id(stub, cli) -> None:
     assert proc.stdout.splitlines() == ["status: running", line.format(1), line.format(2),
                                         "run 7 succeeded: test accuracy 85.3% at epoch 2, chosen on validation (84.0%)"]
     assert proc.stderr.count("reconnecting") == 2
-    sent = [headers for _, _, headers in stub.requests]
+    assert [path for _, path, _ in stub.requests].count("/api/vocabulary") == 1  # asked once per watch
+    sent = [headers for _, path, headers in stub.requests if path == "/api/runs/7/events"]
     assert [h.get("last-event-id") for h in sent] == [None, "1", "1"]
-    assert all(h["authorization"] == "Bearer tok-123" for h in sent)
+    assert all(h["authorization"] == "Bearer tok-123" for _, _, h in stub.requests)
+
+
+def test_watch_of_a_pruned_run_ends_instead_of_reconnecting(stub, cli) -> None:
+    body = sse(("status", run_json("pruned", reason="pruned by its search after epoch 1", best_test_acc=0.5,
+                                   best_epoch=1), 1))
+    stub.answers[("GET", "/api/runs/7/events")] = [(200, {"Content-Type": "text/event-stream"}, body)]
+    proc = cli("--url", stub.url, "watch", "7", timeout=30)
+    assert proc.returncode == 1 and proc.stderr == ""
+    assert proc.stdout.splitlines() == ["run 7 pruned: pruned by its search after epoch 1 (test accuracy 50.0% at "
+                                        "epoch 1, chosen on test)"]
+    assert [path for _, path, _ in stub.requests] == ["/api/vocabulary", "/api/runs/7/events"]
 
 
 @pytest.mark.parametrize(("status", "code", "tail"), [
@@ -372,6 +417,7 @@ def test_401_hint_connection_refused_and_a_bad_config_file(stub, cli, home) -> N
 def test_seed_line_rounds_as_the_dashboard_does() -> None:
     assert js_round(12.5) == 13 and js_round(0.49999999999999994) == 0 and js_round(84.49) == 84
     assert to_fixed(0.0625, 3) == "0.063" and to_fixed(27.215, 2) == "27.21"  # 27.215 is 27.2149999... in binary
+    assert to_fixed(-0.0, 2) == "0.00" and to_fixed(float("nan"), 3) == "NaN" and to_fixed(1e21, 2) == "1e+21"
     metric = {"epoch": 117, "train_acc": 0.9104, "test_acc": 0.8531, "train_loss": 0.26549, "seconds": 27.2201}
     assert seed_line(metric) == "[epoch 117] train accuracy: 91% test accuracy: 85% loss: 0.265 duration: 27.22"
     parser = SSEParser()
@@ -379,3 +425,16 @@ def test_seed_line_rounds_as_the_dashboard_does() -> None:
                                  "id: 5", "data: x"]))  # the last event never ended: not dispatched, id not taken
     assert [(e.event, e.data) for e in events] == [("metric", "{\n}")]
     assert parser.last_id == "4" and parser.retry_ms == 250
+
+
+HALVES = [0.125, 0.135, 0.145, 0.155, 0.285, 0.575, 0.9850, 0.0050, 0.5, 0.995, 0.015, 0.565, 0.045, 0.0]
+
+
+def test_the_clients_copy_of_the_rounding_is_the_backends() -> None:
+    """The client imports nothing of the backend, so it keeps a copy of backend.core.formats: the same answers."""
+    values = [*HALVES, *(i / 1000 for i in range(1001)), *(i / 10000 + 0.00005 for i in range(10000))]
+    assert [watch.percent(v) for v in values] == [formats.percent(v) for v in values]
+    numbers = [*values, 27.215, 0.0625, 1.0005, 2.5e-7, -0.0, -1.5, 123456.785, 1e21, 3e22, float("nan"),
+               float("inf"), float("-inf")]
+    for digits in (0, 1, 2, 3):
+        assert [to_fixed(v, digits) for v in numbers] == [formats.fixed(v, digits) for v in numbers]

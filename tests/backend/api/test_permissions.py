@@ -234,6 +234,7 @@ TABLE = [
     Case("DELETE", "/api/worker-tokens/{token_id}", ADMIN(204), "worker_token", fresh=True),
     Case("GET", "/api/audit", ADMIN(200)),
     Case("GET", "/api/health", PUBLIC(200)),
+    Case("GET", "/api/vocabulary", READ),
     # pages
     Case("GET", "/", PAGE),
     Case("GET", "/runs/new", PAGE),

@@ -3,13 +3,25 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 
 import pytest
 from sqlalchemy import text
 
 from backend.core.db import engine
-from backend.core.statuses import FINAL_STATUS, FINISHED_STATUSES, RunStatus, StopReason, sql_in
+from backend.core.statuses import (
+    FINAL_STATUS,
+    FINISHED_STATUSES,
+    CheckpointKind,
+    ModelStatus,
+    Role,
+    RunStatus,
+    StopReason,
+    sql_in,
+    vocabulary,
+)
 from backend.studies.conclusions import CLAIM_KINDS, claim_problem
 
 
@@ -28,8 +40,9 @@ def test_the_api_schema_and_the_pages_read_the_enums(client) -> None:
     assert schemas["FinishRequest"]["properties"]["status"]["enum"] == list(FINISHED_STATUSES)
     assert schemas["Claim"]["properties"]["kind"]["enum"] == list(CLAIM_KINDS)
     page = client.get("/").text
-    assert f'data-run-statuses="{" ".join(RunStatus)}"' in page
-    assert f'data-finished-statuses="{" ".join(FINISHED_STATUSES)}"' in page
+    handed = json.loads(html.unescape(re.search(r"data-vocabulary='([^']*)'", page).group(1)))
+    assert handed == vocabulary() and handed["run_statuses"] == list(RunStatus)
+    assert handed["finished_run_statuses"] == list(FINISHED_STATUSES)
     options = re.findall(r"<option>(\w+)</option>", page)
     assert options == list(RunStatus)  # the runs list's status filter
 
@@ -59,3 +72,27 @@ def test_an_unknown_claim_kind_is_refused_naming_the_kinds(client) -> None:
     assert r.status_code == 422
     (err,) = r.json()["detail"]
     assert err["field"] == "claims[0].kind" and "'raises'" in err["message"] and "'beats'" in err["message"]
+
+
+@pytest.mark.parametrize(("table", "check"), [
+    ("users", "role IN ('admin', 'member')"),  # the words of migrations 0004, 0005 and 0007, unchanged
+    ("checkpoints", "kind IN ('best', 'last')"),
+    ("run_models", "status IN ('exporting', 'ready', 'failed')"),
+])
+def test_the_checks_built_from_the_enums_are_the_migrations(client, table: str, check: str) -> None:
+    built = {"users": sql_in("role", Role), "checkpoints": sql_in("kind", CheckpointKind),
+             "run_models": sql_in("status", ModelStatus)}[table]
+    assert built == check
+    with engine.connect() as conn:
+        ddl = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :t"), {"t": table}).scalar_one()
+    assert check in ddl
+
+
+def test_the_vocabulary_route_hands_every_word_to_scripts(client) -> None:
+    r = client.get("/api/vocabulary")
+    assert r.status_code == 200 and r.json() == vocabulary()
+    assert "pruned" in r.json()["finished_run_statuses"] and r.json()["trial_states"][2] == "completed"
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["Vocabulary"]["properties"]["finished_run_statuses"]["items"]["$ref"].endswith("/RunStatus")
+    assert schemas["TrialPublic"]["properties"]["state"]["$ref"].endswith("/TrialState")
+    assert schemas["UserPublic"]["properties"]["role"]["$ref"].endswith("/Role")

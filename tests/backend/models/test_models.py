@@ -183,3 +183,26 @@ def test_an_export_asked_for_later_is_done_under_its_own_lease(client, trained) 
     assert again.status_code == 409  # the lease ended with the export
     files = [("files", ("a.png", png(data.train_x[0]), "image/png"))]
     assert client.post(f"/api/runs/{rid}/predict", files=files).status_code == 200
+
+
+def test_a_stored_model_damaged_on_disk_is_a_409_that_says_so_and_the_card_still_answers(client, trained) -> None:
+    from pathlib import Path
+
+    from backend.core.db import SessionLocal
+    from backend.core.tables import RunModel
+
+    blob, data = trained
+    run_id = finished_run(client, blob)
+    with SessionLocal() as session:
+        path = Path(session.get(RunModel, run_id).path)
+    path.write_bytes(blob[: len(blob) // 3])  # cut short, as a failing disk might leave it
+    r = client.post(f"/api/runs/{run_id}/predict", files=[("files", ("ok.png", png(data.train_x[0]), "image/png"))])
+    assert r.status_code == 409, r.text
+    (error,) = r.json()["detail"]
+    assert error["field"] == "model"
+    assert "cannot be loaded" in error["message"] and "export it again" in error["message"]
+    card = client.get(f"/api/runs/{run_id}/model-card")
+    assert card.status_code == 200, card.text
+    assert card.json()["normalisation"]["mean"] is None and "cannot be loaded" in card.json()["normalisation"]["note"]
+    markdown = client.get(f"/api/runs/{run_id}/model-card.md")
+    assert markdown.status_code == 200 and "Normalisation: unknown" in markdown.text

@@ -37,7 +37,7 @@ def test_a_search_completes_through_the_real_worker_across_a_backend_restart_and
     r = lab.http.post("/api/searches", json=body)
     assert r.status_code == 201, r.text
     search_id = r.json()["id"]
-    wait_for(lambda: lab.http.get(f"/api/searches/{search_id}").json()["counts"]["complete"] >= 1, 120,
+    wait_for(lambda: lab.http.get(f"/api/searches/{search_id}").json()["counts"]["completed"] >= 1, 120,
              "a first trial to complete")
     lab.stop_backend()  # kill -9 in the middle of the search
     lab.start_backend()  # a new process: it finds the search in the database and carries it on
@@ -49,17 +49,17 @@ def test_a_search_completes_through_the_real_worker_across_a_backend_restart_and
     detail = wait_search(lab, search_id, "completed")
     resumed = lab.run(running[0]["run_id"])
     assert resumed["status"] in ("succeeded", "pruned") and resumed["attempt"] >= 2
-    assert detail["counts"]["trials"] == 5 and detail["counts"]["complete"] + detail["counts"]["pruned"] == 5
+    assert detail["counts"]["trials"] == 5 and detail["counts"]["completed"] + detail["counts"]["pruned"] == 5
     trained = [t for t in detail["trials"] if t["run_id"] is not None]
     assert len(trained) == 5
     # a trial the killed backend had asked for but not yet queued is told failed, never trained, and replaced
-    assert all(t["state"] == "fail" and "never queued" in t["problem"] for t in detail["trials"] if t not in trained)
+    assert all(t["state"] == "failed" and "never queued" in t["problem"] for t in detail["trials"] if t not in trained)
     for trial in trained:
         run = lab.run(trial["run_id"])
         assert run["status"] in ("succeeded", "pruned") and run["search_id"] == search_id
         assert run["config"]["augment"]["cutout"] == trial["params"]["augment.cutout"]
-    complete = [t["best_test_acc"] for t in trained if t["state"] == "complete"]
-    assert detail["best"]["best_test_acc"] == max(complete)
+    completed = [t for t in trained if t["state"] == "completed"]  # the best is chosen on validation accuracy
+    assert detail["best"]["best_val_acc"] == max(t["best_val_acc"] for t in completed)
     engine = create_engine(lab.env["CNNLAB_DATABASE_URL"])  # Optuna's own tables, in their schema of the lab's database
     with engine.connect() as conn:
         states = conn.execute(text(
@@ -79,7 +79,7 @@ def test_the_pruner_stops_a_real_run_mid_way_keeping_its_epochs(lab, worker) -> 
     assert r.status_code == 201, r.text
     detail = wait_search(lab, r.json()["id"], "completed")
     good, bad = detail["trials"]
-    assert good["state"] == "complete" and good["epochs_done"] == 40
+    assert good["state"] == "completed" and good["epochs_done"] == 40
     assert bad["state"] == "pruned" and bad["run_status"] == "pruned", bad
     run = lab.run(bad["run_id"])
     assert 1 <= run["epochs_done"] < 40 and "pruned by its search" in run["reason"]

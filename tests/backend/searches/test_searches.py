@@ -96,6 +96,9 @@ def study_of(client, search_id: int) -> optuna.Study:
     ({"space": {"augment.cutout": {"int": [0, 12], "step": 4}}, "initial_points": [{"augment.cutout": 6}]},
      "initial_points[0].augment.cutout", "outside"),
     ({"max_concurrent": 17}, "max_concurrent", "16"),
+    ({"sampler": "cmaes"}, "sampler", "Input should be 'tpe', 'random', 'grid' or 'nsga2', got 'cmaes'"),
+    ({"pruner": "patient"}, "pruner", "'hyperband', 'successive_halving', 'median' or 'none', got 'patient'"),
+    ({"objectives": ["maximize val_acc", "minimize flops"]}, "objectives[1]", "got 'minimize flops'"),
     ({"objectives": ["maximize best_test_acc"]}, "objectives[0]", "chooses trials on the test set"),
     ({"base_config": tiny_config(epochs=4, data={"holdout": 0})}, "base_config.data.holdout", "validation images"),
     ({"space": {"data.holdout": {"int": [10, 100]}}}, "space.data.holdout", "same validation images"),
@@ -111,6 +114,36 @@ def test_a_search_is_refused_naming_the_field_and_nothing_is_made(client, change
     assert words in detail["message"], detail
     assert client.get("/api/searches").json()["count"] == before
     assert client.get("/api/runs").json()["count"] == runs_before
+
+
+def test_the_schema_publishes_every_sampler_pruner_and_objective_of_the_registries(client) -> None:
+    from backend.searches.registries import OBJECTIVES, PRUNERS, SAMPLERS
+
+    assert list(SAMPLERS) == ["tpe", "random", "grid", "nsga2"]
+    assert list(PRUNERS) == ["hyperband", "successive_halving", "median", "none"]
+    assert list(OBJECTIVES) == ["maximize val_acc", "maximize best_test_acc", "minimize params", "minimize macs"]
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for model in ("SearchCreate", "SearchPublic"):
+        fields = schemas[model]["properties"]
+        assert fields["sampler"]["enum"] == list(SAMPLERS)
+        assert fields["pruner"]["enum"] == list(PRUNERS)
+        assert fields["objectives"]["items"]["enum"] == list(OBJECTIVES)
+        assert fields["sampler"]["x-titles"]["nsga2"] == "NSGA-II"  # what the form's select shows
+    create = schemas["SearchCreate"]["properties"]
+    assert (create["sampler"]["default"], create["pruner"]["default"]) == ("tpe", "median")
+    assert create["objectives"]["default"] == ["maximize val_acc"]
+
+
+def test_every_registered_sampler_and_pruner_is_made() -> None:
+    from backend.searches.registries import PRUNERS, SAMPLERS, PrunerArgs, SamplerArgs
+    from backend.searches.space import Space
+
+    for name, kind in SAMPLERS.items():
+        sampler = kind.make(SamplerArgs(seed=1, search_seed=1, n_trials=8, space=Space([], {})))
+        assert isinstance(sampler, optuna.samplers.BaseSampler), name
+    for name, kind in PRUNERS.items():
+        assert isinstance(kind.make(PrunerArgs(warmup_epochs=1, startup_trials=3, epochs=4)),
+                          optuna.pruners.BasePruner), name
 
 
 def test_a_search_asks_trials_as_runs_tells_them_and_completes(client) -> None:
@@ -131,7 +164,7 @@ def test_a_search_asks_trials_as_runs_tells_them_and_completes(client) -> None:
             train(client, trial["run_id"], [0.2, 0.3 + 0.1 * i], test_accs=[0.2, 0.6 - 0.1 * i])
     detail = client.get(f"/api/searches/{search['id']}").json()
     assert detail["status"] == "completed" and detail["finished_at"]
-    assert numbers == {0, 1, 2, 3} and detail["counts"]["complete"] == 4
+    assert numbers == {0, 1, 2, 3} and detail["counts"]["completed"] == 4
     study = study_of(client, search["id"])
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
     best = max(study.trials, key=lambda t: t.values[0])
@@ -306,7 +339,7 @@ def test_a_two_objective_search_gives_a_pareto_front_and_takes_epochs(client) ->
         width = trial["params"]["architecture.width_1"]
         train(client, trial["run_id"], [0.3, 0.3 + width / 100])  # the epochs are stored (nothing to prune)
     detail = client.get(f"/api/searches/{search['id']}").json()
-    assert detail["status"] == "completed" and detail["counts"]["complete"] == 3
+    assert detail["status"] == "completed" and detail["counts"]["completed"] == 3
     study = study_of(client, search["id"])
     assert {t.number for t in study.best_trials} == set(detail["pareto"])
     assert all(len(t.values) == 2 for t in study.trials)
@@ -337,7 +370,7 @@ def test_an_owner_at_the_quota_waits_and_spends_no_sample(client, monkeypatch) -
     advance(search["id"])
     detail = client.get(f"/api/searches/{search['id']}").json()
     assert detail["note"].startswith("waiting: ") and "quota" in detail["note"]
-    assert [t["state"] for t in detail["trials"]] == ["complete", "running", "waiting"]  # lr 0.3 not spent
+    assert [t["state"] for t in detail["trials"]] == ["completed", "running", "waiting"]  # lr 0.3 not spent
     monkeypatch.setattr(settings, "MAX_ACTIVE_RUNS_PER_USER", 0)
     advance(search["id"])
     detail = client.get(f"/api/searches/{search['id']}").json()

@@ -1,0 +1,43 @@
+"""GET /api/vocabulary: every enumerated word of the lab (backend.core.statuses.vocabulary()), for
+scripts — the client reads which run statuses are final from it instead of keeping a copy."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.core.statuses import (
+    CheckpointKind,
+    ModelStatus,
+    Role,
+    RunStatus,
+    SearchStatus,
+    SelectedOn,
+    TrialState,
+    vocabulary,
+)
+from backend.identity.rules import AUTH_RESPONSES, Member
+
+router = APIRouter(prefix="/api", tags=["vocabulary"], responses=AUTH_RESPONSES)
+
+
+class Vocabulary(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a word list vocabulary() gains must be declared here too
+
+    run_statuses: list[RunStatus]
+    active_run_statuses: list[RunStatus] = Field(description="queued or running: the run may still change")
+    finished_run_statuses: list[RunStatus] = Field(description="final: a run in one of these never changes again")
+    trained_run_statuses: list[RunStatus] = Field(description="finished with numbers that count: succeeded, or "
+                                                              "stopped by its time budget")
+    search_statuses: list[SearchStatus]
+    trial_states: list[TrialState]
+    model_statuses: list[ModelStatus]
+    checkpoint_kinds: list[CheckpointKind]
+    roles: list[Role]
+    selected_on: list[SelectedOn] = Field(description="what chose a run's best epoch: validation or test")
+
+
+@router.get("/vocabulary")
+def read_vocabulary(_identity: Member) -> Vocabulary:
+    """Every enumerated word, each list in its declared order."""
+    return Vocabulary.model_validate(vocabulary())
