@@ -13,6 +13,7 @@ from backend.core.statuses import (
     RunStatus,
     SearchStatus,
     SelectedOn,
+    TokenKind,
     TrialState,
     vocabulary,
 )
@@ -34,6 +35,7 @@ class Vocabulary(BaseModel):
     model_statuses: list[ModelStatus]
     checkpoint_kinds: list[CheckpointKind]
     roles: list[Role]
+    token_kinds: list[TokenKind]
     selected_on: list[SelectedOn] = Field(description="what chose a run's best epoch: validation or test")
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from backend.core.db import SessionLocal
 from backend.core.errors import UserError
-from backend.core.statuses import Role
+from backend.core.statuses import Role, TokenKind
 from backend.core.tables import User
 from backend.identity import service as user_service
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                       "(shown once; send it as 'Authorization: Bearer …'):")
                 print(made.secret)
             elif args.action == "worker-token":
-                made = user_service.issue_token(session, None, args.label, kind="worker")
+                made = user_service.issue_token(session, None, args.label, kind=TokenKind.WORKER)
                 session.commit()
                 print(f"worker token {args.label!r} (shown once; CNNLAB_WORKER_TOKEN on that worker):")
                 print(made.secret)

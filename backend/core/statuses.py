@@ -108,6 +108,13 @@ class Role(StrEnum):
     MEMBER = "member"
 
 
+class TokenKind(StrEnum):
+    """An API token of a user (scripts), or a worker machine's credential issued by an admin (no user)."""
+
+    USER = "user"
+    WORKER = "worker"
+
+
 def sql_in(column: str, values: type[StrEnum] | tuple[StrEnum, ...]) -> str:
     """``status IN ('queued', ...)`` for a CHECK constraint."""
     return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
@@ -126,5 +133,6 @@ def vocabulary() -> dict[str, list[str]]:
         "model_statuses": [str(s) for s in ModelStatus],
         "checkpoint_kinds": [str(s) for s in CheckpointKind],
         "roles": [str(s) for s in Role],
+        "token_kinds": [str(s) for s in TokenKind],
         "selected_on": [str(s) for s in SelectedOn],
     }

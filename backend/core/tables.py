@@ -26,9 +26,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from backend.core.statuses import CheckpointKind, ModelStatus, Role, RunStatus, SearchStatus, SelectedOn, sql_in
+from backend.core.statuses import (
+    CheckpointKind,
+    ModelStatus,
+    Role,
+    RunStatus,
+    SearchStatus,
+    SelectedOn,
+    TokenKind,
+    sql_in,
+)
 
-TOKEN_KINDS = ("user", "worker")
 SYSTEM_USERNAME = "cnnlab"  # owns the shipped studies; cannot sign in
 LOCAL_USERNAME = "local"  # the one admin of local mode (CNNLAB_AUTH=local); cannot sign in
 
@@ -91,12 +99,12 @@ class ApiToken(Base):
 
     __tablename__ = "api_tokens"
     __table_args__ = (
-        CheckConstraint("kind IN ('user', 'worker')", name="ck_api_tokens_kind"),
+        CheckConstraint(sql_in("kind", TokenKind), name="ck_api_tokens_kind"),
         Index("ix_api_tokens_user", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(8), default="user")
+    kind: Mapped[str] = mapped_column(String(8), default=TokenKind.USER)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     label: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

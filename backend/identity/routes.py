@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from backend.core.db import SessionDep
 from backend.core.errors import ErrorBody
 from backend.core.limits import TokenId, UserId
+from backend.core.statuses import TokenKind
 from backend.core.tables import ApiToken, AuditEvent, User
 from backend.identity import service as user_service
 from backend.identity.limiter import signin_limiter
@@ -74,7 +75,7 @@ def tokens_where(session: Session, *conditions: ColumnElement[bool]) -> TokensPu
 @router.get("/tokens", response_model=TokensPublic)
 def read_my_tokens(session: SessionDep, identity: Member) -> TokensPublic:
     assert identity.user is not None  # Member: a signed-in user
-    return tokens_where(session, ApiToken.user_id == identity.user.id, ApiToken.kind == "user")
+    return tokens_where(session, ApiToken.user_id == identity.user.id, ApiToken.kind == TokenKind.USER)
 
 
 @router.post("/tokens", status_code=201, response_model=TokenCreated)
@@ -89,7 +90,7 @@ def create_my_token(body: TokenCreate, session: SessionDep, identity: Member) ->
 def revoke_my_token(token_id: TokenId, session: SessionDep, identity: Member) -> None:
     """The token's owner, or an admin; refused from the next request on. Recorded."""
     token = session.get(ApiToken, token_id)
-    if token is None or token.kind != "user":
+    if token is None or token.kind != TokenKind.USER:
         raise HTTPException(404, f"Token {token_id} not found")
     assert identity.user is not None  # Member: a signed-in user
     if token.user_id != identity.user.id and not identity.is_admin:
@@ -143,19 +144,19 @@ def read_user_tokens(user_id: UserId, session: SessionDep, _identity: Admin) -> 
     """Any user's tokens (revoke one with DELETE /api/tokens/{id}): an admin can always find them."""
     if session.get(User, user_id) is None:
         raise HTTPException(404, f"User {user_id} not found")
-    return tokens_where(session, ApiToken.user_id == user_id, ApiToken.kind == "user")
+    return tokens_where(session, ApiToken.user_id == user_id, ApiToken.kind == TokenKind.USER)
 
 
 @router.get("/worker-tokens", response_model=TokensPublic)
 def read_worker_tokens(session: SessionDep, _identity: Admin) -> TokensPublic:
-    return tokens_where(session, ApiToken.kind == "worker")
+    return tokens_where(session, ApiToken.kind == TokenKind.WORKER)
 
 
 @router.post("/worker-tokens", status_code=201, response_model=TokenCreated)
 def create_worker_token(body: TokenCreate, session: SessionDep, identity: Admin) -> TokenCreated:
     """A credential for one worker machine (CNNLAB_WORKER_TOKEN there); revocable on its own."""
     made = user_service.issue_token(session, None, body.label, body.expires_days, actor=identity.user,
-                                    kind="worker")
+                                    kind=TokenKind.WORKER)
     session.commit()
     return TokenCreated.model_validate({**TokenPublic.model_validate(made.row).model_dump(), "token": made.secret})
 
@@ -163,7 +164,7 @@ def create_worker_token(body: TokenCreate, session: SessionDep, identity: Admin)
 @router.delete("/worker-tokens/{token_id}", status_code=204, responses=NOT_FOUND)
 def revoke_worker_token(token_id: TokenId, session: SessionDep, identity: Admin) -> None:
     token = session.get(ApiToken, token_id)
-    if token is None or token.kind != "worker":
+    if token is None or token.kind != TokenKind.WORKER:
         raise HTTPException(404, f"Worker token {token_id} not found")
     user_service.revoke_token(session, token, identity.user)
     session.commit()

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from backend.core.fields import STRICT, UTCDateTime
-from backend.core.statuses import Role
+from backend.core.statuses import Role, TokenKind
 
 
 class UserPublic(BaseModel):
@@ -69,7 +69,7 @@ class TokenPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    kind: Literal["user", "worker"]
+    kind: TokenKind
     label: str
     prefix: str = Field(description="the token's first characters, to recognise it")
     created_at: UTCDateTime

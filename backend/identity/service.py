@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from backend.core.errors import UserError
 from backend.core.fields import as_utc
 from backend.core.settings import settings
-from backend.core.statuses import Role
+from backend.core.statuses import Role, TokenKind
 from backend.core.tables import (
     LOCAL_USERNAME,
     SYSTEM_USERNAME,
@@ -165,7 +165,7 @@ class NewToken:
 
 
 def issue_token(session: Session, user: User | None, label: str, expires_days: float | None = None,
-                actor: User | None = None, kind: str = "user") -> NewToken:
+                actor: User | None = None, kind: TokenKind = TokenKind.USER) -> NewToken:
     label = label.strip()
     if not 1 <= len(label) <= 100:
         raise UserError("label", "needs 1 to 100 characters")
@@ -187,7 +187,7 @@ def token_of(session: Session, secret: str) -> ApiToken | None:
     now = utcnow()
     if row is None or row.revoked_at is not None or (row.expires_at is not None and as_utc(row.expires_at) <= now):
         return None
-    if row.kind == "user" and (row.user is None or not row.user.active):
+    if row.kind == TokenKind.USER and (row.user is None or not row.user.active):
         return None
     if row.last_used_at is None or now - as_utc(row.last_used_at) > LAST_USED_RESOLUTION:
         session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
