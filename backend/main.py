@@ -100,6 +100,14 @@ def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
     return sorted(methods)
 
 
+def html_side(request: Request) -> bool:
+    """A page's address, asked for by a browser's GET: its 404 is the lab's page (pages.not_found),
+    while the API's, a static file's and a vendored file's stay as they are (JSON, or empty)."""
+    path = request.url.path
+    return (request.method in ("GET", "HEAD") and path not in ("/api", "/openapi.json")
+            and not path.startswith(("/api/", "/static/", "/vendor/")))
+
+
 def create_app() -> FastAPI:
     app = FastAPI(title="cnnlab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Train small image classifiers under a budget and compare the runs. Every route "
@@ -108,7 +116,9 @@ def create_app() -> FastAPI:
                               "credentials act as the local admin.")
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if html_side(request) and all((e.get("loc") or ("",))[0] == "path" for e in exc.errors()):
+            return pages.not_found(request, None, f"There is nothing at {request.url.path}.")  # /runs/abc, /runs/0
         detail = describe_errors(list(exc.errors()), drop_prefix=("body", "query", "path", "header"))
         return JSONResponse({"detail": detail}, status_code=422)
 
@@ -140,6 +150,8 @@ def create_app() -> FastAPI:
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             # a body that is not JSON at all (bytes that are not UTF-8): refused like any bad field
             return JSONResponse({"detail": field_detail("body", "is not valid JSON")}, status_code=422)
+        if exc.status_code == 404 and html_side(request):
+            return pages.not_found(request, None, f"There is no page at {request.url.path}.")
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the path, not only those of the first route that matched
             headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import swagger_ui_bundle
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from backend.api.forms import body_fields
-from backend.api.templates import PLOTLY_JS, page, templates
+from backend.api.templates import FRONTEND, PLOTLY_JS, page, templates
+from backend.architecture import PRESETS
 from backend.core.db import SessionDep
 from backend.core.errors import SignInRequired
 from backend.core.limits import RunId, SearchId, StudyId, SweepId
 from backend.core.settings import settings
+from backend.core.tables import Run, Search, Study, Sweep
 from backend.identity import service as user_service
 from backend.identity.limiter import signin_limiter
 from backend.identity.mode import auth_mode
@@ -24,13 +26,14 @@ from backend.identity.passwords import verify_password
 from backend.identity.rules import SESSION_COOKIE, Identity, check_not_cross_site, identify, member, public
 from backend.identity.schemas import PasswordChange, TokenCreate, UserCreate
 from backend.identity.secrets import same
-from backend.runs.schemas import RunCreate, SweepCreate
+from backend.runs.schemas import MAX_SWEEP_POINTS, RunCreate, SweepCreate
 from backend.searches.schemas import SearchCreate
 from backend.studies.schemas import LaunchCreate, StudyCreate, StudyEntry
 from backend.training.options import Option, all_options, by_group, element_ids
 from backend.training.recipes import RECIPES
 
 SWAGGER_UI = Path(swagger_ui_bundle.swagger_ui_path)
+FAVICON = FRONTEND / "static" / "favicon.svg"
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,6 +65,21 @@ def api_docs(request: Request) -> HTMLResponse:
     return templates.TemplateResponse(request, "docs.html", {})
 
 
+@router.get("/favicon.ico", dependencies=[Depends(public)])
+def favicon() -> FileResponse:
+    """The lab's icon where a browser asks for it without a page naming it (the API page, a raw file):
+    base.html links the same SVG."""
+    return FileResponse(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
+
+def not_found(request: Request, identity: Identity | None, what: str) -> HTMLResponse:
+    """The page of an address that leads nowhere (a run, sweep, study or search that does not exist,
+    or no page at all): 404, what is missing, and the way back. The API's 404s stay JSON (main.py)."""
+    response = page(request, "not_found.html", identity, title="Not found", what=what)
+    response.status_code = 404
+    return response
+
+
 @router.get("/vendor/plotly.min.js", dependencies=[Depends(public)])
 def plotly_js() -> FileResponse:
     return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
@@ -89,7 +107,8 @@ SEARCH_FORM_IDS = {"base_config": "search-base", "n_trials": "search-trials", "m
 
 @router.get("/", response_class=HTMLResponse)
 def runs_page(request: Request, identity: PageMember) -> HTMLResponse:
-    return page(request, "runs.html", identity, title="Runs", study_form=body_fields(StudyCreate))
+    return page(request, "runs.html", identity, title="Runs", study_form=body_fields(StudyCreate),
+                recipes=RECIPES.values())
 
 
 @router.get("/runs/new", response_class=HTMLResponse)
@@ -99,7 +118,9 @@ def new_run_page(request: Request, identity: PageMember) -> HTMLResponse:
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: RunId, identity: PageMember) -> HTMLResponse:
+def run_page(request: Request, run_id: RunId, session: SessionDep, identity: PageMember) -> HTMLResponse:
+    if session.get(Run, run_id) is None:
+        return not_found(request, identity, f"There is no run {run_id}: it may have been deleted.")
     return page(request, "run.html", identity, title=f"Run {run_id}", run_id=run_id,
                 predict_max_files=settings.PREDICT_MAX_FILES)
 
@@ -116,20 +137,49 @@ def studies_page(request: Request, identity: PageMember) -> HTMLResponse:
 
 
 @router.get("/studies/{study_id}", response_class=HTMLResponse)
-def study_page(request: Request, study_id: StudyId, identity: PageMember) -> HTMLResponse:
+def study_page(request: Request, study_id: StudyId, session: SessionDep, identity: PageMember) -> HTMLResponse:
+    if session.get(Study, study_id) is None:
+        return not_found(request, identity, f"There is no study {study_id}: it may have been deleted.")
     options = {o.name: o for o in all_options()}
     return page(request, "study.html", identity, title=f"Study {study_id}", study_id=study_id,
                 launch_form=body_fields(LaunchCreate),
                 data_options={name: options[f"data.{name}"] for name in ("train_limit", "test_limit")})
 
 
+# what the new-sweep form starts from: a small sweep of a short recipe (3 runs of at most 15 minutes)
+SWEEP_START: dict[str, Any] = {"name": "learning rate", "preset": "compact", "recipe": "pilot_15min",
+                               "grid": {"lr": [0.1, 0.2, 0.4]}}
+
+
+def sweep_options() -> list[dict[str, object]]:
+    """What the sweep form's grid may vary, from the options' declaration (as the form shows them),
+    and the network itself as a preset; not the family, which decides which other options exist."""
+    network = {"name": "architecture", "title": "Network (preset)", "group": "architecture", "kind": "choice",
+               "choices": sorted(PRESETS), "help": "every point trains this preset instead of the network above",
+               "limits": "", "families": [], "nullable": False, "minimum": None, "maximum": None}
+    return [network, *({**dataclasses.asdict(o), "limits": o.limits} for group in form_groups()
+                       for o in (*group[1], *group[2]) if o.name != "architecture.family")]
+
+
+SWEEPS_PAGE = 25  # sweeps a page of the list shows (GET /api/sweeps takes up to 500)
+
+
+@router.get("/sweeps", response_class=HTMLResponse)
+def sweeps_page(request: Request, identity: PageMember) -> HTMLResponse:
+    return page(request, "sweeps.html", identity, title="Sweeps", page_size=SWEEPS_PAGE)
+
+
 @router.get("/sweeps/new", response_class=HTMLResponse)
 def new_sweep_page(request: Request, identity: PageMember) -> HTMLResponse:
-    return page(request, "new_sweep.html", identity, title="New sweep", sweep_form=body_fields(SweepCreate))
+    return page(request, "new_sweep.html", identity, title="New sweep", sweep_form=body_fields(SweepCreate),
+                groups=form_groups(), ids=element_ids(), recipes=RECIPES.values(), options=sweep_options(),
+                max_runs=MAX_SWEEP_POINTS, start=SWEEP_START)
 
 
 @router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
-def sweep_page(request: Request, sweep_id: SweepId, identity: PageMember) -> HTMLResponse:
+def sweep_page(request: Request, sweep_id: SweepId, session: SessionDep, identity: PageMember) -> HTMLResponse:
+    if session.get(Sweep, sweep_id) is None:
+        return not_found(request, identity, f"There is no sweep {sweep_id}: it may have been deleted.")
     return page(request, "compare.html", identity, title=f"Sweep {sweep_id}", sweep_id=sweep_id)
 
 
@@ -141,7 +191,9 @@ def searches_page(request: Request, identity: PageMember) -> HTMLResponse:
 
 
 @router.get("/searches/{search_id}", response_class=HTMLResponse)
-def search_page(request: Request, search_id: SearchId, identity: PageMember) -> HTMLResponse:
+def search_page(request: Request, search_id: SearchId, session: SessionDep, identity: PageMember) -> HTMLResponse:
+    if session.get(Search, search_id) is None:
+        return not_found(request, identity, f"There is no search {search_id}: it may have been deleted.")
     return page(request, "search.html", identity, title=f"Search {search_id}", search_id=search_id,
                 run_form=body_fields(RunCreate))
 

@@ -45,5 +45,6 @@ def export_page(request: Request, name: str, **context: object) -> HTMLResponse:
     static = FRONTEND / "static"
     assets = {"plotly_js": inline_asset(PLOTLY_JS), "app_css": inline_asset(static / "css" / "app.css"),
               "common_js": inline_asset(static / "js" / "common.js"),
+              "charts_js": inline_asset(static / "js" / "charts.js"),
               "report_js": inline_asset(static / "js" / "study_report.js")}
     return page(request, name, None, **assets, **context)  # no identity: the export shows no one signed in

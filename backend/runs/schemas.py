@@ -8,7 +8,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from backend.core.fields import OWNER_HELP, UTCDateTime
-from backend.core.statuses import RunStatus, SelectedOn
+from backend.core.statuses import CheckpointKind, RunStatus, SelectedOn
 from backend.training.config import TrainConfig
 
 MAX_COMPARE = 100
@@ -125,6 +125,10 @@ class RunDetail(RunPublic):
     config: dict[str, Any]
     cancelled_by: str | None = Field(None, validation_alias=AliasChoices("cancelled_by_name", "cancelled_by"),
                                      description="who asked to cancel it")
+    # what the run's page may ask for: only artefacts that exist (no request that can only 404)
+    has_evaluation: bool = Field(False, description="its class report exists (GET /api/runs/{id}/evaluation)")
+    kept_checkpoints: list[CheckpointKind] = Field(
+        default_factory=list, description="the checkpoints it keeps (GET /api/runs/{id}/checkpoints/{kind})")
 
 
 class RunsPublic(BaseModel):
@@ -175,6 +179,56 @@ class SweepPublic(BaseModel):
     repeats: int = 1
     created_at: UTCDateTime
     runs: list[RunPublic]
+
+
+class SweepSummary(BaseModel):
+    """A sweep as the list of sweeps shows it: what it varies, how many points and runs, how far they got."""
+
+    id: int
+    name: str
+    owner: str = Field(description="the owner's username")
+    grid: dict[str, list[Any]]
+    repeats: int
+    points: int = Field(description="grid points: the product of the grid's value counts")
+    runs: int = Field(description="its runs now (points × repeats, less any deleted since)")
+    statuses: dict[str, int] = Field(description="its runs by status (only the statuses it has)")
+    created_at: UTCDateTime
+
+
+class SweepsPublic(BaseModel):
+    data: list[SweepSummary]
+    count: int = Field(description="every sweep the filter matches (data is one page of them)")
+
+
+class PointEstimate(BaseModel):
+    """The cost of one grid point: each of its runs ends at its planned epochs or its time budget,
+    whichever comes first."""
+
+    point: dict[str, Any] = Field(description="the grid's values at this point")
+    label: str
+    runs: int = Field(description="its runs (the sweep's repeats)")
+    epochs: int
+    time_budget_s: float
+    epoch_s: float | None = Field(description=(
+        "seconds an epoch took, the median of the lab's recent runs of the same network (parameters and MACs), "
+        "batch size and training data; None when none has recorded an epoch"))
+    measured_runs: int = Field(description="how many recent runs epoch_s is the median of")
+    basis: Literal["measured", "time_budget"] = Field(description=(
+        "measured: min(epochs × epoch_s, time budget) a run; time_budget: the time budget a run, the most it may take"))
+    run_s: float = Field(description="seconds a run, on that basis")
+    seconds: float = Field(description="run_s × runs")
+    note: str = Field(description="the basis in words")
+
+
+class SweepEstimate(BaseModel):
+    """What a sweep would cost, before it is launched: nothing is stored or queued."""
+
+    points: list[PointEstimate]
+    runs: int
+    max_runs: int = Field(description="the most runs one sweep may make (points × repeats)")
+    seconds: float = Field(description="the points' seconds, summed")
+    hours: float = Field(description="seconds / 3600")
+    summary: str = Field(description="e.g. '3 runs, about 0.75 GPU-hours at most'")
 
 
 class Series(BaseModel):

@@ -1,30 +1,19 @@
 from __future__ import annotations
 
-import copy
-import itertools
-import math
-from typing import Any
-
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.db import SessionDep
-from backend.core.errors import QUOTA_RESPONSES, field_error
-from backend.core.limits import SweepId
+from backend.core.errors import QUOTA_RESPONSES
+from backend.core.limits import INT_MAX, SweepId
 from backend.core.tables import Run, Sweep
 from backend.identity.rules import AUTH_RESPONSES, Member, check_owner_field
-from backend.runs import admission
-from backend.runs.schemas import MAX_SWEEP_POINTS, SweepCreate, SweepPublic, next_seeds
+from backend.runs import admission, sweeps
+from backend.runs.schemas import SweepCreate, SweepEstimate, SweepPublic, SweepsPublic, next_seeds
 from backend.runs.views import run_public
-from backend.training.options import set_path
 
 router = APIRouter(prefix="/api/sweeps", tags=["sweeps"], responses=AUTH_RESPONSES)
-
-
-def points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    keys = list(grid)
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
 def sweep_public(session: Session, sweep: Sweep) -> SweepPublic:
@@ -36,32 +25,13 @@ def sweep_public(session: Session, sweep: Sweep) -> SweepPublic:
 
 @router.post("", status_code=201, response_model=SweepPublic, responses=QUOTA_RESPONSES)
 def create_sweep(body: SweepCreate, session: SessionDep, identity: Member) -> SweepPublic:
-    """One run per point of the grid, the caller's; every point is validated before anything is queued."""
+    """One run per point of the grid (every combination of the values of its options), ``repeats``
+    each, the caller's; every point is validated before anything is queued."""
     check_owner_field(identity, body.owner)
-    if not body.grid:
-        raise field_error("grid", "needs at least one field with values")
-    for key, values in body.grid.items():
-        if not values:
-            raise field_error(f"grid.{key}", "needs at least one value")
-    count = math.prod(len(values) for values in body.grid.values())  # before a single point is built
-    if count > MAX_SWEEP_POINTS:
-        raise field_error("grid", f"{count:,} points is over the limit of {MAX_SWEEP_POINTS}")
-    if count * body.repeats > MAX_SWEEP_POINTS:
-        raise field_error("repeats", f"{count:,} points × {body.repeats} repeats = {count * body.repeats:,} runs is "
-                                     f"over the limit of {MAX_SWEEP_POINTS}")
-    grid_points = points(body.grid)
     planned = []
-    for point in grid_points:
-        raw = copy.deepcopy(body.base_config)
-        try:
-            for key, value in point.items():
-                set_path(raw, key, value)
-        except ValueError as exc:
-            raise field_error("grid", str(exc)) from None
-        label = " ".join(f"{k.split('.')[-1]}={v}" for k, v in point.items())
-        config = admission.checked_config(raw, "base_config", note=f" (grid point {point})")
-        planned += admission.repeated(config, next_seeds(config.seed, body.repeats), f"{body.name} {label}"[:200],
-                                      label)
+    for point in sweeps.plan(body):
+        planned += admission.repeated(point.config, next_seeds(point.config.seed, body.repeats),
+                                      f"{body.name} {point.label}"[:200], point.label)
 
     def link(sweep: Sweep, runs: list[Run]) -> None:
         for run in runs:
@@ -74,7 +44,30 @@ def create_sweep(body: SweepCreate, session: SessionDep, identity: Member) -> Sw
     return sweep_public(session, sweep)
 
 
-@router.get("/{sweep_id}", response_model=SweepPublic)
+@router.post("/estimate", response_model=SweepEstimate)
+def estimate_sweep(body: SweepCreate, session: SessionDep, identity: Member) -> SweepEstimate:
+    """What the sweep would cost, before launching it: its runs and, per point, the time of a run —
+    epochs × the lab's measured epoch time of the same network and batch size where it has one
+    (capped by the time budget), else the time budget, the most a run may take. The same checks as
+    launching it (the same 422s); nothing is stored or queued."""
+    check_owner_field(identity, body.owner)
+    return sweeps.estimate(session, body)
+
+
+@router.get("", response_model=SweepsPublic)
+def read_sweeps(
+    session: SessionDep,
+    _identity: Member,
+    owner: str | None = Query(None, max_length=100, pattern=r"^[^\x00]*$", description="only this user's sweeps"),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=INT_MAX),
+) -> SweepsPublic:
+    """Every sweep, newest first, a page at a time: what it varies, its points and runs, its runs by status."""
+    data, count = sweeps.list_sweeps(session, owner, limit, offset)
+    return SweepsPublic(data=data, count=count)
+
+
+@router.get("/{sweep_id:int}", response_model=SweepPublic)  # :int — /api/sweeps/estimate is another route
 def read_sweep(sweep_id: SweepId, session: SessionDep, _identity: Member) -> SweepPublic:
     sweep = session.get(Sweep, sweep_id)
     if sweep is None:

@@ -174,12 +174,13 @@ class SearchPreset(BaseModel):
 
 
 class SearchFigures(BaseModel):
-    """The search page's Plotly figures (JSON), by name; a figure that cannot be drawn yet is left
-    out, and ``notes`` says why."""
+    """The search page's Plotly figures (JSON), by name; a figure that cannot be drawn yet (fewer
+    than two trials trained) is left out, and ``notes`` says why."""
 
-    pareto_params: dict[str, Any] = Field(description="validation accuracy against parameters, the Pareto front")
-    pareto_macs: dict[str, Any] = Field(description="validation accuracy against MACs, the Pareto front")
     notes: dict[str, str] = Field(description="why a figure is missing, by its name")
+    pareto_params: dict[str, Any] | None = Field(None, description="validation accuracy against parameters, the Pareto "
+                                                                   "front")
+    pareto_macs: dict[str, Any] | None = Field(None, description="validation accuracy against MACs, the Pareto front")
     history: dict[str, Any] | None = Field(None, description="Optuna's optimization history")
     importances: dict[str, Any] | None = Field(None, description="Optuna's parameter importances")
     parallel: dict[str, Any] | None = Field(None, description="Optuna's parallel coordinates")

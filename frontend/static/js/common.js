@@ -108,13 +108,7 @@ const cnn = {
   statusBadge(node, status) { node.textContent = status; node.className = "status " + status; },
   // a table cell holding a run's status badge (runs list, compare, study report)
   statusCell(status) { const td = document.createElement("td"), badge = cnn.el("span"); cnn.statusBadge(badge, status); td.append(badge); return td; },
-  // the layout every curve chart shares: a title, epochs on x (whole numbers, about a dozen ticks), y as a
-  // percentage when pct; extra merges over it
-  chartLayout(title, ytitle, { pct = false, epochs = 0, ...extra } = {}) {
-    return { title: { text: title }, xaxis: { title: { text: "epoch" }, tickformat: "d", dtick: Math.max(1, Math.ceil(epochs / 12)) },
-      yaxis: { title: { text: ytitle }, ...(pct ? { tickformat: ".0%" } : {}) }, margin: { t: 40, r: 10, b: 40, l: 55 }, ...extra };
-  },
-  plotConfig: { responsive: true, displaylogo: false },
+  // every chart is drawn by charts.js (cnn.charts: lines, scatter, plot, figure, placeholder)
   layerRows(tbody, rows) {
     tbody.replaceChildren(...rows.map((r, i) => {
       const tr = document.createElement("tr");
@@ -131,9 +125,58 @@ const cnn = {
     : [{ field: "form", message: r.data && r.data.detail ? String(r.data.detail) : `request failed (${r.status})` }]),
   // The one error display of every page: an API answer's errors shown in `where` (a form, or any
   // part of a page holding a <p class="error" data-error-for="form">).
-  showApiErrors(where, r) { cnn.showErrors(where, cnn.errorList(r)); },
+  // prefix: what the answer's fields lie under in the form ("config." for a part of the config sent
+  // alone); scope: as showErrors'
+  showApiErrors(where, r, { prefix = "", scope = "" } = {}) {
+    cnn.showErrors(where, cnn.errorList(r).map((e) => (prefix && e.field !== "form" ? { ...e, field: prefix + e.field } : e)), scope);
+  },
+  // A field path in a person's words: "augment.cutout" → "augment cutout", "[2].config.epochs" →
+  // "item 3, config epochs", and a network's "stages[0][1]" → "stage 1, layer 2 width" (never the path)
+  pathWords(path) {
+    const parts = [...String(path).matchAll(/([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]/g)]
+      .map((m) => (m[1] !== undefined ? { name: m[1] } : { index: Number(m[2]) }));
+    const out = [];
+    let words = [];
+    const flush = () => { if (words.length) out.push(words.join(" ")); words = []; };
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i], next = parts[i + 1], after = parts[i + 2];
+      if (p.name === "stages" && next && next.index !== undefined) {
+        flush();
+        if (after && after.index !== undefined) { out.push(`stage ${next.index + 1}, layer ${after.index + 1} width`); i += 2; }
+        else { out.push(`stage ${next.index + 1}`); i += 1; }
+      } else if (p.name !== undefined) words.push(p.name.replace(/_/g, " "));
+      else { flush(); out.push(`item ${p.index + 1}`); }
+    }
+    flush();
+    return out.join(", ");
+  },
+  capital: (s) => (s ? s[0].toUpperCase() + s.slice(1) : s),
+  // what a person reads as an input's name: a script's data-label, else its <label> or <legend>
+  // without the small print (units, hints), else its aria-label, else its field in words
+  fieldLabel(input) {
+    if (input.dataset.label) return input.dataset.label;
+    const text = (node) => {
+      if (!node) return "";
+      const copy = node.cloneNode(true);
+      copy.querySelectorAll("small, input, select, textarea, button").forEach((n) => n.remove());
+      return copy.textContent.replace(/\s+/g, " ").trim();
+    };
+    const label = (input.id && document.querySelector(`label[for="${CSS.escape(input.id)}"]`)) || input.closest("label");
+    return text(label) || (input.tagName === "FIELDSET" && text(input.querySelector(":scope > legend")))
+      || input.getAttribute("aria-label") || cnn.capital(cnn.pathWords(input.dataset.field || ""));
+  },
+  // an error's field in words: the input's label, and where inside it the error points (rest: what
+  // of the field's path lies below the input's); a field no input shows: its path in words
+  errorWhere(field, input, rest) {
+    if (!input) return cnn.capital(cnn.pathWords(String(field).replace(/^(config|body)(\.|$)/, "")));
+    const label = cnn.fieldLabel(input);
+    if (!rest) return label;
+    if (input.dataset.kind === "stages") return cnn.capital(cnn.pathWords("stages" + rest));
+    return `${label}, ${cnn.pathWords(rest)}`;
+  },
   // errors → messages next to the elements whose data-field matches (or the nearest parent field),
-  // the rest in where's [data-error-for="form"]; showErrors(where, []) clears them.
+  // each named by the input's label, never by the API's path ("Stage 1, layer 2 width: …"); the rest
+  // in where's [data-error-for="form"]; showErrors(where, []) clears them.
   // scope: clear only the messages of fields under it (the architecture's size check must not wipe a
   // refusal of the submit that arrived meanwhile)
   showErrors(form, detail, scope = "") {
@@ -142,44 +185,78 @@ const cnn = {
       if (!inScope(n.dataset.errorFor)) return;
       if (n.dataset.dynamic) n.remove(); else n.textContent = "";
     });
-    form.querySelectorAll("[aria-invalid]").forEach((n) => { if (inScope(n.dataset.field || "")) n.removeAttribute("aria-invalid"); });
+    form.querySelectorAll("[aria-invalid]").forEach((n) => {
+      if (!inScope(n.dataset.field || "")) return;
+      n.removeAttribute("aria-invalid");
+      if ("describedBy" in n.dataset) { // the help text it had before the error
+        if (n.dataset.describedBy) n.setAttribute("aria-describedby", n.dataset.describedBy); else n.removeAttribute("aria-describedby");
+      }
+    });
     for (const err of detail || []) {
-      let field = err.field, input = null;
+      let field = err.field || "", input = null;
       while (field && !(input = form.querySelector(`[data-field="${CSS.escape(field)}"]`))) {
         const parent = /\[\d+\]$/.test(field) ? field.replace(/\[\d+\]$/, "")
           : field.includes(".") ? field.slice(0, field.lastIndexOf(".")) : "";
         if (parent === field) break;
         field = parent;
       }
-      const text = err.field && err.field !== "form" ? `${err.field}: ${err.message}` : err.message;
-      if (input) {
+      const general = !err.field || err.field === "form" || err.field === "body";
+      const where = general ? "" : cnn.errorWhere(err.field, input, input ? err.field.slice(field.length) : "");
+      const text = where ? `${where}: ${err.message}` : err.message;
+      const shown = input && !input.closest("[hidden]"); // an input of another network family is not on screen
+      if (shown) {
+        const folded = input.closest("details");
+        if (folded) folded.open = true; // an Advanced option's refusal is never folded away
         input.setAttribute("aria-invalid", "true");
         const msg = cnn.el("p", text, { class: "error", "data-error-for": err.field, "data-dynamic": "1", role: "alert" });
         msg.id = "err-" + err.field.replace(/[^a-z0-9]/gi, "-");
-        input.setAttribute("aria-describedby", msg.id);
+        if (!("describedBy" in input.dataset)) input.dataset.describedBy = input.getAttribute("aria-describedby") || "";
+        input.setAttribute("aria-describedby", `${input.dataset.describedBy} ${msg.id}`.trim());
         (input.closest(".field") || input.parentElement).append(msg);
       } else {
-        let general = form.querySelector('[data-error-for="form"]');
-        if (!general) general = form.appendChild(cnn.el("p", null, { class: "error", "data-error-for": "form", role: "alert" }));
-        general.textContent = (general.textContent ? general.textContent + " " : "") + text;
+        let box = form.querySelector('[data-error-for="form"]');
+        if (!box) box = form.appendChild(cnn.el("p", null, { class: "error", "data-error-for": "form", role: "alert" }));
+        box.textContent = (box.textContent ? box.textContent + " " : "") + text;
       }
     }
   },
   // A finished run's class report (GET /api/runs/{id}/evaluation): confusion heatmap, accuracy per
   // class, gallery of misclassified test images. Used by the run page and the study report.
   classReport(confusion, perClass, gallery, e) {
-    const names = e.classes, labels = names.map(cnn.plotText), cfg = cnn.plotConfig;
-    Plotly.react(confusion, [{ type: "heatmap", z: e.confusion, x: labels, y: labels, colorscale: "Blues", reversescale: true, hoverongaps: false }],
-      { title: { text: "Confusion matrix" }, xaxis: { title: { text: "predicted" } }, yaxis: { title: { text: "true" }, autorange: "reversed" },
-        margin: { t: 40, r: 10, b: 70, l: 80 } }, cfg);
-    Plotly.react(perClass, [{ type: "bar", x: labels, y: e.per_class_acc, marker: { color: "#1f77b4" } }],
-      { title: { text: "Test accuracy per class" }, yaxis: { tickformat: ".0%", range: [0, 1] }, margin: { t: 40, r: 10, b: 70, l: 50 } }, cfg);
+    const names = e.classes, labels = names.map(cnn.plotText);
+    const blue = cnn.charts.color(0);  // from the background (none) to the palette's blue (many)
+    cnn.charts.plot(confusion, [{ type: "heatmap", z: e.confusion, x: labels, y: labels, hoverongaps: false,
+      colorscale: [[0, cnn.charts.alpha(blue, 0.03)], [0.15, cnn.charts.alpha(blue, 0.35)], [1, blue]],
+      hovertemplate: "true %{y}, predicted %{x}: %{z}<extra></extra>" }],
+    { title: { text: "Confusion matrix" }, xaxis: { title: { text: "predicted" }, showline: false }, yaxis: { title: { text: "true" }, autorange: "reversed", showline: false },
+      margin: { b: 70, l: 80 } });
+    cnn.charts.plot(perClass, [{ type: "bar", x: labels, y: e.per_class_acc, marker: { color: cnn.charts.color(0) }, hovertemplate: "%{x}: %{y:.1%}<extra></extra>" }],
+      { title: { text: "Test accuracy per class" }, yaxis: { ...cnn.charts.pctAxis([], { full: true }), title: { text: "accuracy" } }, margin: { b: 70 } });
     gallery.replaceChildren(...e.misclassified.map((m) => {
       const fig = document.createElement("figure");
       fig.append(cnn.el("img", null, { src: "data:image/png;base64," + m.png, alt: `test image ${m.index}: ${names[m.true]} taken for ${names[m.pred]}` }),
         cnn.el("figcaption", `${names[m.true]} → ${names[m.pred]}`));
       return fig;
     }));
+  },
+  // A button that copies the text of the element `source` (a token shown once): the Clipboard API
+  // where the page may use it (https, or this machine), else the selection's copy; says how it went.
+  copyButton(button, source) {
+    const label = button.textContent;
+    button.addEventListener("click", async () => {
+      const text = source.textContent;
+      let ok = false;
+      try { await navigator.clipboard.writeText(text); ok = true; } catch (e) {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const sel = window.getSelection();
+        sel.removeAllRanges(); sel.addRange(range);
+        try { ok = document.execCommand("copy"); } catch (e2) { ok = false; }
+      }
+      button.textContent = ok ? "Copied" : "Select it and copy (Ctrl+C)";
+      button.dataset.copied = ok ? "1" : "0";
+      setTimeout(() => { button.textContent = label; }, 2000);
+    });
   },
   // Plotly renders a little HTML in trace names, labels and text: user text goes through this first
   plotText: (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"),

@@ -13,7 +13,6 @@
   const sweepId = root.dataset.sweepId;
   const budget = Number(document.body.dataset.paramBudget);
   const FINISHED = cnn.FINISHED, ON_TEST = cnn.word("selected_on", "test");
-  const config = cnn.plotConfig;
   const list = (name) => (new URLSearchParams(location.search).get(name) || "").split(",").filter(Boolean);
 
   async function wanted() {
@@ -25,15 +24,16 @@
     return { ids: r.data.runs.map((run) => String(run.id)), groups: [] };
   }
 
-  const rgba = (hex, a) => `rgba(${parseInt(hex.slice(1, 3), 16)},${parseInt(hex.slice(3, 5), 16)},${parseInt(hex.slice(5, 7), 16)},${a})`;
   const hasAny = (xs) => (xs || []).some((v) => v !== null && v !== undefined);
   const groupLabel = (g) => cnn.plotText(`${g.group.name} (group ${g.group.id}, n=${g.group.summary.n})`);
   const runLabel = (r) => cnn.plotText(`${r.name} (#${r.id})`) + (r.selected_on === ON_TEST ? " [chosen on test]" : "");
 
-  // a run's curve; an epoch the time budget cut (fraction < 1) shows an open marker and says so
-  function runCurve(s, key, name, group, line) {
+  // a run's curve; an epoch the time budget cut (fraction < 1) shows an open marker and says so.
+  // legend: the run's one legend entry (its test curve), its other curves toggle with it
+  function runCurve(s, key, name, group, line, legend) {
     const cut = s.fraction.map((f) => f < 1);
-    return { x: s.epoch, y: s[key], name, legendgroup: group, line, mode: cut.some(Boolean) ? "lines+markers" : "lines",
+    return { x: s.epoch, y: s[key], name: legend || name, legendgroup: group, showlegend: Boolean(legend), line,
+      mode: cut.some(Boolean) ? "lines+markers" : "lines",
       marker: { symbol: "circle-open", size: cut.map((c) => (c ? 10 : 0)) },
       text: s.fraction.map((f) => (f < 1 ? `<br>${Math.round(100 * f)}% of the epoch (cut by the time budget)` : "")),
       hovertemplate: `epoch %{x}: %{y:${key.endsWith("acc") ? ".1%" : ".3f"}}%{text}<extra>${name}</extra>` };
@@ -41,82 +41,84 @@
 
   // a group's curve: the mean over its runs, and for test accuracy a ±1 std band (lower edge, then
   // the upper edge filled down to it: Plotly's 'tonexty')
-  function groupCurves(s, key, name, group, color, dash, band) {
+  function groupCurves(s, key, name, group, color, dash, band, legend) {
     const mean = s[`${key}_mean`], std = s[`${key}_std`].map((v) => v || 0);
     const out = [];
     if (band) {
       const edge = { x: s.epoch, legendgroup: group, mode: "lines", line: { width: 0, color }, showlegend: false, hoverinfo: "skip" };
       out.push({ ...edge, y: mean.map((m, i) => (m === null ? null : m - std[i])), name: name + " − 1 std" });
-      out.push({ ...edge, y: mean.map((m, i) => (m === null ? null : m + std[i])), name: name + " + 1 std", fill: "tonexty", fillcolor: rgba(color, 0.2) });
+      out.push({ ...edge, y: mean.map((m, i) => (m === null ? null : m + std[i])), name: name + " + 1 std", fill: "tonexty",
+        fillcolor: cnn.charts.alpha(color, 0.2) });
     }
-    out.push({ x: s.epoch, y: mean, name, legendgroup: group, mode: "lines", line: { color, dash, width: 2.5 },
+    out.push({ x: s.epoch, y: mean, name: legend || name, legendgroup: group, showlegend: Boolean(legend), mode: "lines", line: { color, dash, width: 2.5 },
       customdata: s.epoch.map((_, i) => [std[i], s.n[i]]),
       hovertemplate: `epoch %{x}: %{y:.1%} ± %{customdata[0]:.1%} (n=%{customdata[1]})<extra>${name}</extra>` });
     return out;
   }
 
+  // the curves (cnn.charts.lines): one legend entry per run or group, the line styles in the subtitle;
+  // before any epoch a placeholder
   function drawCurves(data, groups) {
     const acc = [], loss = [];
     data.forEach((d, i) => {
       const color = cnn.colors[i % cnn.colors.length], label = runLabel(d.run), s = d.series;
       acc.push(runCurve(s, "train_acc", label + " train", label, { color, dash: "dash" }));
-      acc.push(runCurve(s, "test_acc", label + " test", label, { color }));
+      acc.push(runCurve(s, "test_acc", label + " test", label, { color }, label));
       if (hasAny(s.val_acc)) acc.push(runCurve(s, "val_acc", label + " validation", label, { color, dash: "dot" }));
       loss.push(runCurve(s, "train_loss", label + " train", label, { color, dash: "dash" }));
-      loss.push(runCurve(s, "test_loss", label + " test", label, { color }));
+      loss.push(runCurve(s, "test_loss", label + " test", label, { color }, label));
       if (hasAny(s.val_loss)) loss.push(runCurve(s, "val_loss", label + " validation", label, { color, dash: "dot" }));
     });
     groups.forEach((g, j) => {
       const color = cnn.colors[(data.length + j) % cnn.colors.length], label = groupLabel(g), s = g.series;
       acc.push(...groupCurves(s, "train_acc", label + " train (mean)", label, color, "dash", false));
-      acc.push(...groupCurves(s, "test_acc", label + " test (mean ± 1 std)", label, color, "solid", true));
+      acc.push(...groupCurves(s, "test_acc", label + " test (mean ± 1 std)", label, color, "solid", true, label));
       if (hasAny(s.val_acc_mean)) acc.push(...groupCurves(s, "val_acc", label + " validation (mean)", label, color, "dot", false));
     });
-    const longest = Math.max(1, ...data.map((d) => d.series.epoch.length), ...groups.map((g) => g.series.epoch.length));
-    const base = (title, y, pct, n) => cnn.chartLayout(title, y, { pct, epochs: longest, showlegend: n <= 10,
-      legend: { orientation: "h", yanchor: "top", y: -0.22 }, margin: { t: 40, r: 10, b: 50, l: 55 } });
+    const planned = Math.max(1, ...data.map((d) => d.run.epochs || 0));
+    const styles = "train dashed, validation dotted, test solid";
     // groups carry no loss curves: with groups alone the accuracy chart takes the row
     document.getElementById("cmp-loss").hidden = !data.length;
     document.getElementById("cmp-curves").classList.toggle("single", !data.length);
-    Plotly.react("cmp-acc", acc, base(groups.length ? "Accuracy (dashed train, dotted validation, solid test; groups: mean ± 1 std)"
-      : "Accuracy (train dashed, validation dotted, test solid)", "accuracy", true, data.length + groups.length), config);
+    cnn.charts.lines("cmp-acc", acc, { title: "Accuracy", subtitle: groups.length ? `${styles}; a group: its mean ± 1 std` : styles,
+      ytitle: "accuracy", pct: true, epochs: planned, empty: "Waiting for the first epoch of these runs…" });
     if (!data.length) return;
-    Plotly.react("cmp-loss", loss, base(groups.length ? "Loss of the runs (groups: accuracy only)" : "Loss (train dashed, validation dotted, test solid)",
-      "loss", false, data.length), config);
+    cnn.charts.lines("cmp-loss", loss, { title: groups.length ? "Loss of the runs" : "Loss", subtitle: groups.length ? `${styles}; groups: accuracy only` : styles,
+      ytitle: "loss", epochs: planned, empty: "Waiting for the first epoch of these runs…" });
   }
 
-  // the headline against a size: runs as points, groups as their mean with the 95% CI as error bars
+  // the headline against a size (cnn.charts.scatter: sizes read 16.3M, 245k): runs as points,
+  // groups as their mean with the 95% CI as error bars; labels shortened, the whole name on hover
   function drawSizes(data, groups) {
     const done = data.filter((d) => d.run.test_acc_at_best_val !== null);
     const shown = groups.filter((g) => g.group.summary.n > 0);
     const headOf = (g) => g.group.summary.figures.test_acc_at_best_val;
-    const traces = (key) => [
+    const short = (label) => cnn.charts.shorten(label, 22);
+    const traces = (key, unit) => [
       { type: "scatter", mode: "markers+text", name: "runs", x: done.map((d) => d.run[key]), y: done.map((d) => d.run.test_acc_at_best_val),
-        text: done.map((d) => runLabel(d.run)), textposition: "top center",
+        text: done.map((d) => short(runLabel(d.run))), textposition: "top center", customdata: done.map((d) => runLabel(d.run)),
         marker: { size: 10, color: done.map((d) => cnn.colors[data.indexOf(d) % cnn.colors.length]),
           symbol: done.map((d) => (d.run.selected_on === ON_TEST ? "diamond-open" : "circle")) },
-        hovertemplate: "%{text}: %{y:.1%}<extra></extra>" },
+        hovertemplate: `%{customdata}: %{y:.1%} at %{x:.3~s} ${unit}<extra></extra>` },
       { type: "scatter", mode: "markers+text", name: "groups (mean, 95% CI)", x: shown.map((g) => g[key]), y: shown.map((g) => headOf(g).mean),
-        text: shown.map(groupLabel), textposition: "top center",
+        text: shown.map((g) => short(groupLabel(g))), textposition: "top center",
         marker: { size: 12, symbol: "square", color: shown.map((g) => cnn.colors[(data.length + groups.indexOf(g)) % cnn.colors.length]) },
-        error_y: { type: "data", symmetric: false, visible: true, thickness: 2, width: 6, color: "#4a5560",
+        error_y: { type: "data", symmetric: false, visible: true, thickness: 2, width: 6,
           array: shown.map((g) => (headOf(g).ci_high === null ? 0 : headOf(g).ci_high - headOf(g).mean)),
           arrayminus: shown.map((g) => (headOf(g).ci_low === null ? 0 : headOf(g).mean - headOf(g).ci_low)) },
-        customdata: shown.map((g) => [cnn.ci(headOf(g)), headOf(g).n]),
-        hovertemplate: "%{text}: %{y:.1%}, 95% CI %{customdata[0]}<extra></extra>" },
+        customdata: shown.map((g) => [cnn.ci(headOf(g)), headOf(g).n, groupLabel(g)]),
+        hovertemplate: `%{customdata[2]}: %{y:.1%}, 95% CI %{customdata[0]} at %{x:.3~s} ${unit}<extra></extra>` },
     ].filter((t) => t.x.length);
-    const ytitle = "test acc. (epoch chosen on validation)";
-    const layout = (title, xtitle, extra) => ({ title: { text: title }, xaxis: { title: { text: xtitle } },
-      yaxis: { title: { text: ytitle }, tickformat: ".0%" }, margin: { t: 40, r: 10, b: 40, l: 60 }, showlegend: false, ...extra });
-    Plotly.react("cmp-macs", traces("macs"), layout("Test accuracy at the chosen epoch vs MACs", "MACs", {}), config);
-    Plotly.react("cmp-params", traces("params"), layout("Test accuracy at the chosen epoch vs parameters", "parameters", {
-      shapes: [{ type: "line", x0: budget, x1: budget, yref: "paper", y0: 0, y1: 1, line: { color: "#b3261e", dash: "dot" } }],
-      annotations: [{ x: budget, yref: "paper", y: 1.02, text: `budget ${cnn.int(budget)}`, showarrow: false, font: { color: "#b3261e" } }] }), config);
+    const common = { ytitle: "test accuracy", pct: true, si: true, subtitle: "at the epoch chosen on validation; a group: mean and 95% CI",
+      empty: "No run has finished yet." };
+    cnn.charts.scatter("cmp-macs", traces("macs", "MACs"), { ...common, title: "Test accuracy vs MACs", xtitle: "MACs" });
+    cnn.charts.scatter("cmp-params", traces("params", "params"), { ...common, title: "Test accuracy vs parameters", xtitle: "parameters",
+      xValues: [budget], marks: [{ x: budget, label: `budget ${cnn.int(budget)}`, tone: "bad" }] });
   }
 
   function swatchCell(i, ...content) {
     const td = document.createElement("td");
-    td.append(cnn.el("span", "■ ", { "aria-hidden": "true", style: `color:${cnn.colors[i % cnn.colors.length]}` }), ...content);
+    td.append(cnn.el("span", "■ ", { "aria-hidden": "true", style: `color:${cnn.charts.color(i)}` }), ...content);
     return td;
   }
 
@@ -205,7 +207,10 @@
     const { ids, groups } = await wanted();
     if (!ids.length && !groups.length) {
       document.getElementById("compare-sub").textContent = "Tick runs or groups on the Runs page and press Compare selected.";
+      // nothing chosen: each chart says so in place, and the page is ready
+      for (const id of ["cmp-acc", "cmp-loss", "cmp-macs", "cmp-params"]) cnn.charts.placeholder(id, "No runs chosen yet.");
       finished = true;
+      document.body.dataset.ready = "1";
       return;
     }
     const q = [ids.length ? "ids=" + ids.join(",") : "", groups.length ? "groups=" + groups.join(",") : ""].filter(Boolean).join("&");

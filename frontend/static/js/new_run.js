@@ -3,8 +3,11 @@
 // script reads and fills them in one generic pass over [data-field] by each input's data-kind, so
 // it names no option. The layer table and the params/MACs meter follow every keystroke
 // (POST /api/architectures/summary); an over-budget network cannot be submitted.
+// The new-sweep form shows the same inputs as its base config: there this script fills and sizes the
+// form, and new_sweep.js reads it (cnn.runForm) and sends the sweep.
 (() => {
-  const form = document.getElementById("run-form");
+  const form = document.querySelector("form.run-form");
+  const runForm = form.id === "run-form"; // else the sweep form: new_sweep.js sends its own body
   const budget = Number(document.body.dataset.paramBudget);
   const inputs = [...form.querySelectorAll('[data-field^="config."]')];
   const pathOf = (el) => el.dataset.field.slice("config.".length).split(".");
@@ -27,6 +30,20 @@
     ints: (el, v) => { el.value = v.join(", "); },
     stages: (el, v) => { el.value = v.map((s) => s.join(",")).join(" / "); },
   };
+  // what a list input holds that is no whole number, as refusals the error display names by label
+  // ("Stage 1, layer 2 width: "x" is not a whole number"): such text is never sent (it would arrive
+  // as null)
+  const WHOLE = /^[+-]?\d+$/;
+  function unparsed(el) {
+    const kind = el.dataset.kind, field = el.dataset.field, out = [];
+    const check = (word, path) => { if (!WHOLE.test(word)) out.push({ field: path, message: `"${word}" is not a whole number` }); };
+    const words = (text) => text.split(",").map((w) => w.trim()).filter(Boolean);
+    if (kind === "stages") el.value.split("/").forEach((stage, i) => words(stage).forEach((w, j) => check(w, `${field}[${i}][${j}]`)));
+    else if (kind === "ints") words(el.value).forEach((w, i) => check(w, `${field}[${i}]`));
+    else if ((kind === "int" || kind === "float") && el.validity && el.validity.badInput) out.push({ field, message: "is not a number" });
+    return out;
+  }
+  const problems = (only) => inputs.filter((el) => belongs(el) && (!only || only(el))).flatMap(unparsed);
   const valueAt = (obj, path) => path.reduce((o, k) => (o === undefined || o === null ? undefined : o[k]), obj);
   function setAt(obj, path, value) {
     const last = path[path.length - 1];
@@ -73,29 +90,46 @@
   }
   form.addEventListener("change", requirementsChanged);
 
+  // an architecture that does not parse or build has no size: the last good one's table, meter and
+  // counts leave the screen with it (never a stale size beside a refused network)
+  function sizeUnknown() {
+    withinBudget = false;
+    const msg = $("budget-msg");
+    msg.textContent = "Fix the architecture to see its size."; msg.className = "budget over";
+    $("param-meter").value = 0; $("param-meter").classList.remove("over");
+    $("param-text").textContent = "–"; $("param-text").classList.remove("over");
+    $("mac-text").textContent = "–";
+    document.querySelector("#layers tbody").replaceChildren();
+    delete document.body.dataset.summaryParams;
+    $("submit").disabled = true;
+  }
+
   async function refresh() {
     const mine = ++seq;
+    const local = problems(isArch);
+    if (local.length) { sizeUnknown(); cnn.showErrors(form, local, "config.architecture"); return; }
     const r = await cnn.api("POST", "/api/architectures/summary", { architecture: readConfig().architecture });
     if (mine !== seq) return; // a newer keystroke already asked
     const msg = $("budget-msg");
     if (!r.ok) {
-      withinBudget = false;
-      cnn.showErrors(form, r.data.detail.map((d) => ({ field: "config." + d.field, message: d.message })), "config.architecture");
-      msg.textContent = "Fix the architecture to see its size."; msg.className = "budget over";
-      $("submit").disabled = true;
+      sizeUnknown();
+      cnn.showApiErrors(form, r, { prefix: "config.", scope: "config.architecture" });
       return;
     }
     cnn.showErrors(form, [], "config.architecture");
     const s = r.data;
     withinBudget = s.budget.within_budget;
     $("param-meter").value = Math.min(s.total_params, budget);
+    $("param-meter").classList.toggle("over", !withinBudget); // red, not the browser's amber
     $("param-text").textContent = `${cnn.int(s.total_params)} / ${cnn.int(budget)}`;
+    $("param-text").classList.toggle("over", !withinBudget);
     $("mac-text").textContent = cnn.int(s.total_macs);
     msg.textContent = s.budget.message;
     msg.className = withinBudget ? "budget" : "budget over";
     $("submit").disabled = !withinBudget;
     cnn.layerRows(document.querySelector("#layers tbody"), s.rows);
     document.body.dataset.summaryParams = s.total_params;
+    form.dispatchEvent(new Event("sized")); // the sweep form re-checks its own conditions to launch
   }
   const schedule = () => { clearTimeout(timer); timer = setTimeout(refresh, 120); };
 
@@ -127,13 +161,15 @@
     if (r) fill(r.config, "run");
   });
 
-  $("repeats").addEventListener("input", () => {
+  if (runForm) $("repeats").addEventListener("input", () => {
     const n = Number($("repeats").value);
     $("submit").textContent = Number.isInteger(n) && n > 1 ? `Start ${n} runs` : "Start run";
   });
-  form.addEventListener("submit", async (e) => {
+  if (runForm) form.addEventListener("submit", async (e) => {
     e.preventDefault();
     if (!withinBudget) return;
+    const local = problems();
+    if (local.length) { cnn.showErrors(form, local); return; }
     const config = readConfig();
     if (original) { // keep what the form does not show for this family
       const arch = original.architecture.family === config.architecture.family ? { ...original.architecture, ...config.architecture } : config.architecture;
@@ -152,7 +188,7 @@
     cnn.showApiErrors(form, r);
   });
 
-  (async () => {
+  const ready = (async () => {
     const [p, rs] = await Promise.all([cnn.api("GET", "/api/presets"), cnn.api("GET", "/api/recipes")]);
     for (const x of p.data.data) {
       presets[x.architecture] = x.description;
@@ -169,12 +205,18 @@
         $("name").value = run.data.name + " (again)";
       }
     } else {
-      $("preset").value = "compact"; fill({ architecture: presets.compact }, "architecture");
-      $("recipe").value = "modern"; fill(recipes.modern.config, "run");
-      $("recipe-help").textContent = recipes.modern.description;
+      // what the form starts from: the page's (data-preset, data-recipe), else a modern run of compact;
+      // ?recipe=KEY (the runs page's first steps link them) picks the recipe
+      const key = new URLSearchParams(location.search).get("recipe"), asked = key && Object.hasOwn(recipes, key) ? recipes[key] : null;
+      const preset = form.dataset.preset || "compact", recipe = asked || recipes[form.dataset.recipe || "modern"];
+      $("preset").value = preset; fill({ architecture: presets[preset] }, "architecture");
+      $("recipe").value = recipe.key; fill(recipe.config, "run");
+      $("recipe-help").textContent = recipe.description;
     }
     family = familyInput.value;
     await refresh();
-    document.body.dataset.ready = "1";
+    if (runForm) document.body.dataset.ready = "1";
   })();
+  // what the sweep form reads: the config as these inputs say it, once they are filled
+  cnn.runForm = { form, readConfig, ready, problems, withinBudget: () => withinBudget, family: () => familyInput.value };
 })();

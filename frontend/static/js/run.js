@@ -1,19 +1,19 @@
 "use strict";
 // One run: curves that grow live over its event stream (cnn.follow: EventSource reconnects by itself
 // with Last-Event-ID), markers for the best epoch and the onset of overfitting, the seed-style log,
-// layers, config. When the run finishes, the page's #run says so ("run-finished", read by try_it.js).
+// layers, config. When the run finishes, the page's #run says so ("run-finished", read by try_it.js), as
+// it says when the model is ready ("run-model", from the stream's `model` events) and hands over the class
+// report ("run-evaluation"). Between the last epoch and the final status the page says "finishing"; it
+// asks only for what the run has (its detail's has_evaluation and kept_checkpoints).
 (() => {
   const root = document.getElementById("run");
   const runId = Number(root.dataset.runId);
   const metrics = new Map();
   let status = null, analysis = {}, drawPending = false;
+  let lastRun = null, config = {}, modelStatus = null, ended = false;
   const FINISHED = cnn.FINISHED;
   const RUNNING = cnn.word("run_statuses", "running"), VAL = cnn.word("selected_on", "val");
-
-  function vline(epoch, color, label) {
-    return epoch ? { shapes: [{ type: "line", x0: epoch, x1: epoch, yref: "paper", y0: 0, y1: 1, line: { color, dash: "dot", width: 2 } }],
-      annotations: [{ x: epoch, yref: "paper", y: 1.02, text: label, showarrow: false, font: { color, size: 11 } }] } : { shapes: [], annotations: [] };
-  }
+  const EXPORTING = cnn.word("model_statuses", "exporting"), KINDS = cnn.words("checkpoint_kinds", "best", "last");
 
   // an epoch the time budget cut short (fraction < 1) gets an open marker and says so on hover
   const cut = (m) => m.fraction !== undefined && m.fraction < 1;
@@ -27,24 +27,27 @@
   function draw() {
     drawPending = false;
     const rows = [...metrics.values()].sort((a, b) => a.epoch - b.epoch);
-    const x = rows.map((m) => m.epoch);
     const hasVal = rows.some((m) => m.val_acc !== null && m.val_acc !== undefined);
     const onVal = analysis.selected_on === VAL;
-    const marks = [vline(analysis.best_epoch, "#1d6b36", onVal ? "chosen on validation" : "chosen on test"),
-      vline(analysis.overfit_epoch, "#b3261e", "overfits")];
-    const shapes = marks.flatMap((m) => m.shapes), annotations = marks.flatMap((m) => m.annotations);
-    const layout = (title, ytitle, pct) => cnn.chartLayout(title, ytitle, { pct, epochs: x.length, legend: { orientation: "h" }, shapes, annotations });
-    const acc = [trace(rows, "train_acc", "train", { dash: "dash", color: "#1f77b4" }, true),
-      trace(rows, "test_acc", "test", { color: "#1f77b4" }, true)];
-    const loss = [trace(rows, "train_loss", "train", { dash: "dash", color: "#d62728" }, false),
-      trace(rows, "test_loss", "test", { color: "#d62728" }, false)];
+    // the charts (cnn.charts): the chosen epoch and the onset of overfitting marked; before the first
+    // epoch a placeholder that says why there is nothing yet
+    const marks = [{ x: analysis.best_epoch, label: onVal ? "chosen on validation" : "chosen on test", tone: "ok" },
+      { x: analysis.overfit_epoch, label: "overfits", tone: "bad" }];
+    const c = cnn.charts.color;
+    const acc = [trace(rows, "train_acc", "train", { dash: "dash", color: c(0) }, true),
+      trace(rows, "test_acc", "test", { color: c(0) }, true)];
+    const loss = [trace(rows, "train_loss", "train", { dash: "dash", color: c(1) }, false),
+      trace(rows, "test_loss", "test", { color: c(1) }, false)];
     if (hasVal) {
-      acc.push(trace(rows, "val_acc", "validation", { dash: "dot", color: "#2ca02c" }, true));
-      loss.push(trace(rows, "val_loss", "validation", { dash: "dot", color: "#2ca02c" }, false));
+      acc.push(trace(rows, "val_acc", "validation", { dash: "dot", color: c(2) }, true));
+      loss.push(trace(rows, "val_loss", "validation", { dash: "dot", color: c(2) }, false));
     }
-    Plotly.react("acc-chart", acc, layout(hasVal ? "Accuracy (train dashed, validation dotted, test solid)" : "Accuracy (train dashed, test solid)",
-      "accuracy", true), cnn.plotConfig);
-    Plotly.react("loss-chart", loss, layout("Loss", "loss", false), cnn.plotConfig);
+    const empty = status === cnn.word("run_statuses", "queued") ? "Waiting for the first epoch: the run is queued for a worker."
+      : FINISHED.has(status) ? `No epoch was recorded (run ${status}).` : "Waiting for the first epoch…";
+    const opts = { marks, empty, epochs: lastRun ? lastRun.epochs : config.epochs,
+      subtitle: hasVal ? "train dashed, validation dotted, test solid" : "train dashed, test solid" };
+    cnn.charts.lines("acc-chart", acc, { ...opts, title: "Accuracy", ytitle: "accuracy", pct: true });
+    cnn.charts.lines("loss-chart", loss, { ...opts, title: "Loss", ytitle: "loss" });
     document.getElementById("log").textContent = rows.map(cnn.seedLine).join("\n");
     root.dataset.points = String(rows.length);
     const m = [], held = onVal ? "validation" : "test";
@@ -75,10 +78,44 @@
     document.getElementById("eval-epoch").textContent = `(weights of epoch ${e.epoch}, ${cnn.pct(e.accuracy)} overall, test-time views: ${e.views})`;
     cnn.classReport(document.getElementById("confusion"), document.getElementById("per-class"), document.getElementById("gallery"), e);
     root.dataset.classes = "1";
+    root.evaluation = e;  // try_it.js draws its random test images from it
+    root.dispatchEvent(new CustomEvent("run-evaluation", { detail: e }));
+  }
+
+  // Training is over but the run is not ended yet: the worker evaluates the chosen weights and exports
+  // the model. Known once the last planned epoch arrived, or an epoch the time budget cut, or the
+  // early stop's patience ran out; a run asked to cancel is stopping.
+  function finishing(run) {
+    if (run.status !== RUNNING) return false;
+    const last = Math.max(0, ...metrics.keys()), m = metrics.get(last);
+    const patience = config.early_stopping_patience;
+    return run.epochs_done >= run.epochs || Boolean(m && m.fraction !== undefined && m.fraction < 1)
+      || Boolean(patience && run.best_epoch && last - run.best_epoch >= patience);
+  }
+  function showPhase(run) {
+    const phase = run.status === RUNNING && run.cancel_requested ? "cancelling" : finishing(run) ? "finishing"
+      : FINISHED.has(run.status) && modelStatus === EXPORTING ? "exporting" : "";
+    const text = {
+      cancelling: "Cancel asked: the worker stops at its next step; the epochs done so far are kept.",
+      finishing: "Finishing: training is over; the worker evaluates the chosen epoch's weights on the test set and exports the model.",
+      exporting: "Finished; exporting the model for Try it…",
+    }[phase];
+    $("phase").textContent = text || "";
+    $("phase").hidden = !phase;
+    root.dataset.phase = phase;
+  }
+
+  // the checkpoint links: the kinds the run keeps (its detail says so); from a stream's status, which
+  // does not list them, a training run's once it has an epoch
+  function showCheckpoints(run) {
+    const kept = run.kept_checkpoints;
+    if (!kept && FINISHED.has(run.status)) return;  // the detail read when it ended says
+    for (const kind of KINDS) $(`ckpt-${kind}`).hidden = kept ? !kept.includes(kind) : run.epochs_done === 0;
   }
 
   function showStatus(run) {
     status = run.status;
+    lastRun = run;
     document.getElementById("run-name").textContent = run.name;
     cnn.statusBadge(document.getElementById("run-status"), run.status);
     document.getElementById("run-facts").textContent =
@@ -98,9 +135,11 @@
     document.getElementById("cancel").hidden = !mine;
     document.getElementById("cancel").disabled = FINISHED.has(run.status) || run.cancel_requested;
     document.getElementById("delete").hidden = !mine || !FINISHED.has(run.status);
+    showPhase(run);
     showProgress(run);
-    document.getElementById("ckpt-best").hidden = run.epochs_done === 0;
-    document.getElementById("ckpt-last").hidden = run.epochs_done === 0;
+    showCheckpoints(run);
+    // the charts' placeholder says what the run waits for (once its epochs were read: none yet)
+    if (!metrics.size && document.body.dataset.ready) scheduleDraw();
   }
 
   // the headline: test accuracy of the epoch chosen on validation (or on test, said so); the best
@@ -126,7 +165,7 @@
   let batchSize = null, timeBudget = null;
   function showProgress(run) {
     const box = document.getElementById("progress-box"), p = run.progress;
-    box.hidden = !(run.status === RUNNING && p);
+    box.hidden = !(run.status === RUNNING && p) || finishing(run);  // no "about 1s left" once training is over
     if (box.hidden) return;
     const bar = document.getElementById("epoch-progress");
     bar.max = p.batches; bar.value = p.batch;
@@ -143,18 +182,37 @@
     document.getElementById("run").dataset.progress = `${p.epoch}:${p.batch}`;
   }
 
+  // the run ended: its detail is read again (its class report and checkpoints exist now, or never will)
+  async function runEnded() {
+    if (ended) return;
+    ended = true;
+    refreshAnalysis();
+    const r = await cnn.api("GET", `/api/runs/${runId}`);
+    if (r.ok) {
+      showStatus(r.data);
+      if (r.data.has_evaluation) await showClasses();
+    }
+    root.dispatchEvent(new CustomEvent("run-finished"));
+  }
+
   function connect() {
     const since = Math.max(0, ...metrics.keys());
     cnn.follow(`/api/runs/${runId}/events?since_epoch=${since}`, {
-      metric: (m) => { metrics.set(m.epoch, m); scheduleDraw(); refreshAnalysis(); },
+      metric: (m) => { metrics.set(m.epoch, m); scheduleDraw(); refreshAnalysis(); if (lastRun) { showPhase(lastRun); showProgress(lastRun); } },
+      model: (m) => {
+        modelStatus = m ? m.status : null;
+        if (lastRun) showPhase(lastRun);
+        root.dispatchEvent(new CustomEvent("run-model", { detail: m }));  // Try it, as soon as the model is ready
+      },
       status: (run) => {
         showStatus(run);
-        if (FINISHED.has(status)) { refreshAnalysis(); showClasses(); root.dispatchEvent(new CustomEvent("run-finished")); }
+        if (FINISHED.has(status)) runEnded();
       },
-    }, { live: $("live"), until: () => FINISHED.has(status) });
+    }, { live: $("live"), until: () => FINISHED.has(status) && modelStatus !== EXPORTING });
   }
 
   document.getElementById("cancel").addEventListener("click", async () => {
+    if (!confirm("Cancel this run? The worker stops at its next step; the epochs done so far are kept.")) return;
     const r = await cnn.api("POST", `/api/runs/${runId}/cancel`);
     if (r.ok) showStatus(r.data);
   });
@@ -167,16 +225,19 @@
   (async () => {
     const run = await cnn.api("GET", `/api/runs/${runId}`);
     if (!run.ok) { document.getElementById("run-name").textContent = `Run ${runId} not found`; return; }
-    batchSize = run.data.config.batch_size; timeBudget = run.data.config.time_budget_s;
+    config = run.data.config;
+    batchSize = config.batch_size; timeBudget = config.time_budget_s;
     showStatus(run.data);
     document.getElementById("config").textContent = JSON.stringify(run.data.config, null, 2);
     const s = await cnn.api("POST", "/api/architectures/summary", { architecture: run.data.config.architecture });
     if (s.ok) cnn.layerRows(document.querySelector("#layers tbody"), s.data.rows);
     const past = await cnn.api("GET", `/api/runs/${runId}/metrics`);
     for (const m of past.data.data) metrics.set(m.epoch, m);
+    showPhase(run.data); showProgress(run.data);  // with its epochs known: finishing, or not
     await refreshAnalysis();
     draw();
-    if (!FINISHED.has(run.data.status)) connect(); else showClasses();
+    if (!FINISHED.has(run.data.status)) connect();
+    else { ended = true; if (run.data.has_evaluation) showClasses(); }
     document.body.dataset.ready = "1";
   })();
 })();

@@ -51,9 +51,12 @@
     box.checked = selected.has(run.id);
     box.addEventListener("change", () => { box.checked ? selected.add(run.id) : selected.delete(run.id); pickChanged(); });
     const tdBox = document.createElement("td"); tdBox.append(box); tr.append(tdBox);
-    const tdName = document.createElement("td"); tdName.append(cnn.el("a", run.name, { href: `/runs/${run.id}` })); tr.append(tdName);
+    const tdName = cnn.el("td", null, { class: "name", title: run.name }); // a long name ends in "…": whole in its title
+    tdName.append(cnn.el("a", run.name, { href: `/runs/${run.id}` })); tr.append(tdName);
     const tdStatus = cnn.statusCell(run.status);
-    if (run.status === RUNNING && run.progress) {
+    if (run.status === RUNNING && run.epochs_done >= run.epochs) {  // training over: evaluating, exporting
+      tdStatus.append(" ", cnn.el("small", "finishing…", { class: "row-phase", title: "every planned epoch is done: the worker evaluates the chosen weights and exports the model" }));
+    } else if (run.status === RUNNING && run.progress) {
       const p = run.progress, bar = cnn.el("progress", null, { max: p.batches, class: "row-progress",
         title: `epoch ${p.epoch} of ${run.epochs}: ${p.batch} of ${p.batches} batches, ${Math.round(p.images_per_s)} images/s` });
       bar.value = p.batch;
@@ -172,6 +175,10 @@
     groups = await readGroups(r.data.data);
     lastRuns = new Map(r.data.data.map((run) => [run.id, run]));
     tbody.replaceChildren(...rows(r.data.data));
+    // nothing to show: the first steps for a lab without runs, else a way out of the filters
+    const filtered = ["q", "status", "owner", "sweep", "group"].some((k) => p.get(k));
+    document.getElementById("empty").hidden = r.data.count > 0 || filtered;
+    document.getElementById("no-match").hidden = r.data.count > 0 || !filtered;
     const pages = Math.max(1, Math.ceil(r.data.count / PAGE));
     document.getElementById("page-info").textContent = `Page ${page} of ${pages} · ${r.data.count} runs`;
     document.getElementById("prev").disabled = page <= 1;

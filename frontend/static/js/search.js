@@ -6,7 +6,8 @@
   const FIGURES = { pareto_params: "pareto-params", pareto_macs: "pareto-macs", history: "history",
     importances: "importances", intermediate: "intermediate", parallel: "parallel", pareto_optuna: "pareto-optuna" };
   let search = null, drawnAt = 0, pending = null, gone = false;
-  const TRIAL_RUNNING = cnn.word("trial_states", "running"), SEARCH_RUNNING = cnn.word("search_statuses", "running");
+  const TRIAL_RUNNING = cnn.word("trial_states", "running");
+  const [SEARCH_RUNNING, SEARCH_STOPPED] = cnn.words("search_statuses", "running", "stopped");
 
   const paramsText = (params) => Object.entries(params).map(([k, v]) => `${k.replace(/^architecture\./, "")}=${typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(3) : v}`).join(" ");
 
@@ -41,7 +42,7 @@
     $("search-note").textContent = s.note || "";
     const mine = cnn.mayChange(s.owner);
     $("search-stop").hidden = !mine || s.status !== SEARCH_RUNNING;
-    $("search-resume").hidden = !mine || s.status === SEARCH_RUNNING;
+    $("search-resume").hidden = !mine || s.status !== SEARCH_STOPPED;  // a completed search has run all its trials
     $("search-delete").hidden = !mine;
     $("best").hidden = !s.best;
     if (s.best) {
@@ -52,18 +53,20 @@
     }
   }
 
+  // Optuna's figures and the fronts, built by the server (backend/searches/figures.py: percent and size
+  // axes, the lab's palette) and drawn by cnn.charts.figure; one not drawn yet (too few trials) is a
+  // placeholder that says why; Optuna's Pareto front shows only for two objectives
   async function drawFigures() {
     const r = await cnn.api("GET", `/api/searches/${id}/figures`);
-    if (!r.ok || !window.Plotly) return;
-    const notes = [];
+    if (!r.ok) return;
+    const notes = r.data.notes || {};
     for (const [name, div] of Object.entries(FIGURES)) {
       const fig = r.data[name], node = $(div);
-      if (!fig) { if (r.data.notes[name]) notes.push(`${name}: ${r.data.notes[name]}`); node.hidden = name === "pareto_optuna"; continue; }
-      node.hidden = false;
-      const layout = { ...fig.layout, height: name === "parallel" ? 420 : 360, margin: { t: 50, r: 20, b: 50, l: 60 } };
-      await Plotly.react(node, fig.data, layout, cnn.plotConfig);
+      node.hidden = !fig && !notes[name];
+      if (fig) cnn.charts.figure(node, fig, name === "parallel" ? { height: 420, margin: { t: 96, l: 70, r: 70 } } : { height: 360 });
+      else if (notes[name]) cnn.charts.placeholder(node, notes[name]);
     }
-    $("figure-notes").textContent = notes.join(" · ");
+    $("figure-notes").textContent = Object.entries(notes).filter(([name]) => !(name in FIGURES)).map(([, note]) => note).join(" · ");
   }
 
   // one refresh at a time; an event during one asks for another after it
@@ -88,7 +91,7 @@
     if (r.ok) cnn.showErrors($("search-actions"), []); else cnn.showApiErrors($("search-actions"), r);
     refresh();
   }
-  $("search-stop").addEventListener("click", () => act("stop"));
+  $("search-stop").addEventListener("click", () => { if (confirm("Stop this search? Its queued and running trials are cancelled; you can resume it later.")) act("stop"); });
   $("search-resume").addEventListener("click", () => act("resume"));
   $("search-delete").addEventListener("click", () => { if (confirm("Delete this search? Its runs stay.")) act("delete"); });
   $("run-full").addEventListener("click", async () => {

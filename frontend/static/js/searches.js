@@ -5,14 +5,14 @@
 (() => {
   const form = $("search-form"), space = $("space").querySelector("tbody");
   const fields = [...form.querySelectorAll("[data-field][data-kind]")];
-  let presets = [], recipes = {};
+  let presets = [], recipes = {}, keyTitles = {}; // keyTitles: an option name → its title
 
   async function list() {
     const r = await cnn.api("GET", "/api/searches?limit=200");
     const tbody = $("searches").querySelector("tbody");
     tbody.replaceChildren();
     for (const s of (r.data || { data: [] }).data) {
-      const tr = document.createElement("tr"), name = cnn.el("td"), link = cnn.el("a", s.name, { href: `/searches/${s.id}` });
+      const tr = document.createElement("tr"), name = cnn.el("td", null, { class: "name", title: s.name }), link = cnn.el("a", s.name, { href: `/searches/${s.id}` });
       name.append(link);
       tr.append(name, cnn.statusCell(s.status), cnn.el("td", `${s.counts.trials} / ${s.n_trials}`, { class: "num" }),
         cnn.el("td", s.counts.pruned, { class: "num" }), cnn.el("td", s.counts.infeasible, { class: "num" }),
@@ -34,6 +34,14 @@
     const cell = (node) => { const td = document.createElement("td"); td.append(node); tr.append(td); return node; };
     const keyInput = cell(cnn.el("input", null, { list: "space-keys", "aria-label": "option", class: "space-key", size: "26" }));
     keyInput.value = key;
+    // the row answers for its option's refusals (space.<option>…), named by the option's title
+    const named = () => {
+      const k = keyInput.value.trim();
+      keyInput.dataset.field = `space.${k}`;
+      keyInput.dataset.label = `Search space, ${keyTitles[k] || k || "new option"}`;
+    };
+    named();
+    keyInput.addEventListener("input", named);
     const kindSelect = cell(cnn.el("select", null, { "aria-label": "kind", class: "space-kind" }));
     for (const k of ["float", "int", "choice"]) kindSelect.append(cnn.el("option", k, { value: k }));
     kindSelect.value = kind;
@@ -115,6 +123,7 @@
     recipes = Object.fromEntries(((r.data || {}).data || []).map((x) => [x.key, x]));
     for (const preset of presets) $("search-preset").append(cnn.el("option", preset.title, { value: preset.key }));
     for (const [key, recipe] of Object.entries(recipes)) $("search-recipe").append(cnn.el("option", recipe.title, { value: key }));
+    for (const k of keys.data || []) keyTitles[k.key] = k.title;
     for (const k of keys.data || []) $("space-keys").append(cnn.el("option", null, { value: k.key, label: `${k.title} (${k.kind}; ${k.families.join(", ")})` }));
     if (presets.length) fill(presets[0]);
     await list();

@@ -9,7 +9,7 @@
     document.querySelector("#studies tbody").replaceChildren(...r.data.data.map((s) => {
       const tr = document.createElement("tr");
       tr.dataset.studyId = s.id;
-      const name = document.createElement("td");
+      const name = cnn.el("td", null, { class: "name", title: s.name });
       name.append(cnn.el("a", s.name, { href: `/studies/${s.id}` }));
       if (s.slug) name.append(" ", cnn.el("small", "shipped", { class: "facts" }));
       const last = s.launches[s.launches.length - 1];

@@ -2,9 +2,8 @@
 // A study launch's report, drawn from the object GET /api/studies/{id}/report returns. The same
 // code draws the live page (study.js) and the self-contained export (study_export.html), so what
 // is exported is exactly what was seen. User text reaches the page only through textContent, and
-// Plotly only through cnn.plotText.
+// Plotly only through cnn.plotText. The charts are cnn.charts' (charts.js, inlined in the export too).
 const cnnReport = (() => {
-  const plotCfg = cnn.plotConfig;
   const DIFF_PT = 0.005; // differences of at least half a point are highlighted
 
   function cell(text, cls) { return cnn.el("td", text, cls ? { class: cls } : {}); }
@@ -82,7 +81,7 @@ const cnnReport = (() => {
     root.querySelector(".findings").replaceChildren(...report.findings.map((f) => cnn.el("li", f)));
   }
 
-  function overlay(div, entries, field, title, ytitle, pct) {
+  function overlay(div, entries, field, title, subtitle, ytitle, pct) {
     const traces = [];
     entries.forEach((e, i) => {
       if (!e.series.epoch.length) return;
@@ -90,8 +89,7 @@ const cnnReport = (() => {
       traces.push({ x: e.series.epoch, y: e.series["train_" + field], name: name + " (train)", legendgroup: runId(e), showlegend: false, mode: "lines", line: { dash: "dash", color, width: 1 } });
       traces.push({ x: e.series.epoch, y: e.series["test_" + field], name, legendgroup: runId(e), mode: "lines", line: { color } });
     });
-    const longest = Math.max(1, ...entries.map((e) => e.series.epoch.length));
-    Plotly.react(div, traces, cnn.chartLayout(title, ytitle, { pct, epochs: longest, legend: { font: { size: 10 } } }), plotCfg);
+    cnn.charts.lines(div, traces, { title, subtitle, ytitle, pct, empty: entries.length ? "Waiting for the first epoch…" : "No run yet: launch the study." });
   }
 
   function minis(container, entries) {
@@ -102,17 +100,17 @@ const cnnReport = (() => {
       const s = e.series, mark = [];
       // the epoch chosen on validation where there is one; else the best test epoch (chosen on test)
       const chosen = e.val_epoch || e.best_epoch;
-      for (const [epoch, color, label] of [[chosen, "#1d6b36", "best"], [e.overfit_epoch, "#b3261e", "overfits"]]) {
-        if (epoch) mark.push({ type: "line", x0: epoch, x1: epoch, yref: "paper", y0: 0, y1: 1, line: { color, dash: "dot", width: 1.5 }, name: label });
+      for (const [epoch, tone, label] of [[chosen, "ok", "best"], [e.overfit_epoch, "bad", "overfits"]]) {
+        if (epoch) mark.push({ x: epoch, tone, width: 1.5, name: label });
       }
+      const c = cnn.charts.color;
       const traces = [
-        { x: s.epoch, y: s.train_acc, name: "train", mode: "lines", line: { dash: "dash", color: "#1f77b4" } },
-        { x: s.epoch, y: s.test_acc, name: "test", mode: "lines", line: { color: "#1f77b4" } },
+        { x: s.epoch, y: s.train_acc, name: "train", mode: "lines", line: { dash: "dash", color: c(0) } },
+        { x: s.epoch, y: s.test_acc, name: "test", mode: "lines", line: { color: c(0) } },
       ];
-      if (s.val_acc && s.val_acc.some((v) => v !== null)) traces.push({ x: s.epoch, y: s.val_acc, name: "validation", mode: "lines", line: { dash: "dot", color: "#ff7f0e" } });
-      const title = cnn.plotText(runLabel(e));
-      Plotly.react(container.children[i], traces, cnn.chartLayout(title, "", { pct: true, epochs: s.epoch.length, showlegend: false, shapes: mark,
-        title: { text: title, font: { size: 12 } }, margin: { t: 30, r: 8, b: 35, l: 45 }, height: 220 }), plotCfg);
+      if (s.val_acc && s.val_acc.some((v) => v !== null)) traces.push({ x: s.epoch, y: s.val_acc, name: "validation", mode: "lines", line: { dash: "dot", color: c(4) } });
+      cnn.charts.lines(container.children[i], traces, { title: cnn.plotText(runLabel(e)), pct: true, legend: false, marks: mark, height: 220,
+        xtitle: "", empty: "Waiting for the first epoch…" });
     });
   }
 
@@ -155,8 +153,8 @@ const cnnReport = (() => {
     drawGroups(root, report.groups);
     drawTable(root.querySelector(".report-table"), report.table, live);
     const entries = report.entries.filter((e) => e.run);
-    overlay(root.querySelector(".report-acc"), entries, "acc", "Accuracy, every run (train dashed, test solid)", "accuracy", true);
-    overlay(root.querySelector(".report-loss"), entries, "loss", "Loss, every run (train dashed, test solid)", "loss", false);
+    overlay(root.querySelector(".report-acc"), entries, "acc", "Accuracy, every run", "train dashed, test solid", "accuracy", true);
+    overlay(root.querySelector(".report-loss"), entries, "loss", "Loss, every run", "train dashed, test solid", "loss", false);
     minis(root.querySelector(".minis"), entries);
     drawClasses(root.querySelector(".class-reports"), report.entries);
     root.dataset.finished = report.finished ? "1" : "0";

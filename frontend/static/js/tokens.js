@@ -29,6 +29,7 @@
   }
 
   const form = document.getElementById("new-token");
+  cnn.copyButton($("copy-secret"), $("secret"));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const days = document.getElementById("token-days").value;

@@ -3,7 +3,9 @@
 // dataset (with their true class), through POST /api/runs/{id}/predict; each shows its top-5 bars
 // and the time it took. User text (file names, class names) reaches the page only as text.
 // A model being exported is followed on the run's event stream (its `model` events) until it is
-// ready or failed; a run that finishes while the page is open is looked at again (run.js says so).
+// ready or failed; a run that finishes while the page is open is looked at again (run.js says so), and
+// so is one whose model its stream says is ready or failed ("run-model"): Try it appears without a reload.
+// The random test images come with the class report run.js reads ("run-evaluation"), when the run has one.
 (() => {
   const root = document.getElementById("run");
   const runId = root.dataset.runId;
@@ -64,10 +66,14 @@
   drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); fromFiles(e.dataTransfer.files); });
   $("try-random").addEventListener("click", randomTests);
 
-  async function ready() {
-    const ev = await cnn.api("GET", `/api/runs/${runId}/evaluation`);
-    if (ev.ok) { samples = ev.data.samples || []; classes = ev.data.classes; }
+  function useEvaluation(e) {
+    samples = (e && e.samples) || [];
+    classes = e ? e.classes : [];
     $("try-random").disabled = !samples.length;
+  }
+
+  async function ready() {
+    useEvaluation(root.evaluation);
     $("try-none").textContent = "";
     $("try-export").hidden = true;
     $("try-tools").hidden = false;
@@ -87,7 +93,8 @@
     }
     $("try-none").textContent = model && model.status === FAILED ? `No model to try: its export failed (${model.reason}).`
       : card.data.status === SUCCEEDED ? "No model to try: this run finished before cnnlab exported models."
-        : "No model to try yet: a run is exported when it succeeds.";
+        : cnn.FINISHED.has(card.data.status) ? `No model to try: this run is ${card.data.status}; only a run that succeeds is exported.`
+          : "No model to try yet: a run is exported when it succeeds.";
     $("try-export").hidden = !(card.data.status === SUCCEEDED && cnn.mayChange(card.data.owner));
     root.dataset.tryReady = "0";
   }
@@ -114,5 +121,7 @@
     look();
   });
   root.addEventListener("run-finished", look);
+  root.addEventListener("run-model", (e) => { if (e.detail) look(); });
+  root.addEventListener("run-evaluation", (e) => useEvaluation(e.detail));
   look();
 })();

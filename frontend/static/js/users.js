@@ -43,7 +43,10 @@
       const tr = document.createElement("tr");
       for (const text of [t.label, t.prefix + "…", cnn.when(t.created_at), cnn.when(t.last_used_at), t.revoked_at ? "revoked" : "active"]) tr.append(cnn.el("td", text));
       const cell = document.createElement("td");
-      if (!t.revoked_at) cell.append(button("Revoke", "revoke", async () => { await cnn.api("DELETE", `/api/worker-tokens/${t.id}`); loadWorkerTokens(); loadAudit(); }));
+      if (!t.revoked_at) cell.append(button("Revoke", "revoke", async () => {
+        if (!confirm(`Revoke the worker token "${t.label}"? A worker using it can no longer claim or report runs.`)) return;
+        await cnn.api("DELETE", `/api/worker-tokens/${t.id}`); loadWorkerTokens(); loadAudit();
+      }));
       tr.append(cell);
       return tr;
     }));
@@ -72,6 +75,7 @@
     loadAudit();
   });
 
+  cnn.copyButton($("copy-worker-secret"), $("worker-secret"));
   $("new-worker-token").addEventListener("submit", async (e) => {
     e.preventDefault();
     const form = e.target;

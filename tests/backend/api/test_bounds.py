@@ -156,7 +156,7 @@ def test_evaluations_are_shaped_like_the_classes(client) -> None:
     "/api/runs/7520522694377768146704716005376", "/api/runs/7520522694377768146704716005376/cancel",
     "/api/runs/1/metrics?since_epoch=7520522694377768146704716005376",
     "/api/runs?offset=7520522694377768146704716005376",
-    "/api/compare?ids=7520522694377768146704716005376", "/api/studies/2147483648", "/api/sweeps/-1",
+    "/api/compare?ids=7520522694377768146704716005376", "/api/studies/2147483648", "/api/sweeps/2147483648",
     "/api/runs?sweep=2147483648"])
 def test_integers_outside_the_database_range_are_422_not_500(client, path) -> None:
     method = "POST" if path.endswith("/cancel") else "GET"

@@ -14,6 +14,7 @@ from backend.core.settings import settings
 from backend.core.statuses import vocabulary
 from backend.identity.schemas import TokenCreate
 from backend.searches.schemas import SearchCreate
+from tests.utils.factories import tiny_config
 
 JS = Path(__file__).resolve().parents[3] / "frontend" / "static" / "js"
 TEMPLATES = JS.parents[1] / "templates"
@@ -58,7 +59,8 @@ def test_the_search_form_is_the_search_body_schema(client) -> None:
 def test_limits_come_from_their_declarations(client) -> None:
     days = TokenCreate.model_json_schema()["properties"]["expires_days"]["anyOf"][0]["maximum"]
     assert attr(element(client.get("/tokens").text, 'data-field="expires_days"'), "max") == str(days)
-    run_page = client.get("/runs/1").text
+    run_id = client.post("/api/runs", json={"config": tiny_config()}).json()["id"]  # a missing run: the 404 page
+    run_page = client.get(f"/runs/{run_id}").text
     assert f'data-predict-max-files="{settings.PREDICT_MAX_FILES}"' in run_page
     budget = element(client.get("/runs/new").text, 'data-field="config.time_budget_s"')
     assert float(attr(budget, "max") or 0) == settings.TIME_BUDGET_S  # the lab's cap, as the API's contract says

@@ -193,6 +193,10 @@ TABLE = [
     Case("POST", "/api/sweeps", MAKE,
          body=lambda _v: {"name": "s", "base_config": tiny_config(), "grid": {"seed": [1]}}),
     Case("GET", "/api/sweeps/{sweep_id}", READ, "sweep"),
+    Case("GET", "/api/sweeps", READ),
+    # the cost of a sweep before launching it: a member's question, nothing made (200, not 201)
+    Case("POST", "/api/sweeps/estimate", statuses(401, 200, 200, 200, 403),
+         body=lambda _v: {"name": "s", "base_config": tiny_config(), "grid": {"seed": [1, 2]}}),
     Case("GET", "/api/compare", READ, "finished_run", kw={"query": "?ids={run_id}"}),
     # groups of repeats: every member reads them and compares them
     Case("GET", "/api/groups", READ),
@@ -242,6 +246,7 @@ TABLE = [
     Case("GET", "/compare", PAGE),
     Case("GET", "/studies", PAGE),
     Case("GET", "/studies/{study_id}", PAGE, "study"),
+    Case("GET", "/sweeps", PAGE),
     Case("GET", "/sweeps/new", PAGE),
     Case("GET", "/sweeps/{sweep_id}", PAGE, "sweep"),
     Case("GET", "/searches", PAGE),
@@ -254,6 +259,7 @@ TABLE = [
          kw={"data": {"username": "perm-signin", "password": "wrong!"}}),
     Case("POST", "/logout", PUBLIC(303)),
     Case("GET", "/vendor/plotly.min.js", PUBLIC(200)),
+    Case("GET", "/favicon.ico", PUBLIC(200)),
     Case("GET", "/openapi.json", PUBLIC(200)),
     Case("GET", "/docs", PUBLIC(200)),
     Case("GET", "/static/{path}", PUBLIC(200), kw={"path": "css/app.css"}),
