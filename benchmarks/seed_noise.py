@@ -176,6 +176,7 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
         "stop_reason": result.stop_reason, "resumed_from": result.resumed_from, "params": result.params,
         "val_acc_by_epoch": [m.val_acc for m in result.history],
         "test_acc_by_epoch": [m.test_acc for m in result.history],
+        "machine": machine(),  # a resumed benchmark may span machines (report["machine"] is the first's)
     }
 
 
