@@ -65,8 +65,11 @@
   }
   const scheduleDraw = () => { if (!drawPending) { drawPending = true; requestAnimationFrame(draw); } };
 
+  // read again after each epoch, in the background: while the backend is unreachable (a restart) the
+  // request fails and is dropped — the event stream reconnects, and the next epoch asks again
   async function refreshAnalysis() {
-    const r = await cnn.api("GET", `/api/runs/${runId}/analysis`);
+    let r;
+    try { r = await cnn.api("GET", `/api/runs/${runId}/analysis`); } catch (e) { return; }
     if (r.ok) { analysis = r.data; scheduleDraw(); }
   }
 
