@@ -15,7 +15,6 @@ from backend.core.statuses import ACTIVE_STATUSES, TRAINED_STATUSES, SelectedOn
 from backend.core.tables import Run
 from backend.runs import uncertainty
 
-COMPLETED = TRAINED_STATUSES
 HEADLINE = "test_acc_at_best_val"
 # the figures a group summarises: (run attribute, what it is)
 FIGURES = (
@@ -28,7 +27,7 @@ FIGURES = (
 
 
 def completed(runs: Sequence[Run]) -> list[Run]:
-    return [r for r in runs if r.status in COMPLETED and r.test_acc_at_best_val is not None]
+    return [r for r in runs if r.status in TRAINED_STATUSES and r.test_acc_at_best_val is not None]
 
 
 def summary(runs: Sequence[Run]) -> dict[str, Any]:
@@ -45,7 +44,7 @@ def summary(runs: Sequence[Run]) -> dict[str, Any]:
         "n": len(done),
         "runs": len(runs),
         "pending": sum(r.status in ACTIVE_STATUSES for r in runs),
-        "incomplete": sum(r.status not in COMPLETED and r.status not in ACTIVE_STATUSES for r in runs),
+        "incomplete": sum(r.status not in TRAINED_STATUSES and r.status not in ACTIVE_STATUSES for r in runs),
         "seeds": sorted(r.seed for r in done),
         "selected_on": SelectedOn.VAL if chosen == {SelectedOn.VAL} else SelectedOn.TEST,
         "figures": figures,
