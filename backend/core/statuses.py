@@ -115,6 +115,14 @@ class TokenKind(StrEnum):
     WORKER = "worker"
 
 
+class DeliveryStatus(StrEnum):
+    """A webhook delivery: waiting for its (next) attempt, delivered (a 2xx), or given up after its retries."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
 def sql_in(column: str, values: type[StrEnum] | tuple[StrEnum, ...]) -> str:
     """``status IN ('queued', ...)`` for a CHECK constraint."""
     return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
@@ -135,4 +143,5 @@ def vocabulary() -> dict[str, list[str]]:
         "roles": [str(s) for s in Role],
         "token_kinds": [str(s) for s in TokenKind],
         "selected_on": [str(s) for s in SelectedOn],
+        "delivery_statuses": [str(s) for s in DeliveryStatus],
     }

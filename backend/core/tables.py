@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from backend.core.statuses import (
     CheckpointKind,
+    DeliveryStatus,
     ModelStatus,
     Role,
     RunStatus,
@@ -65,6 +66,7 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_sign_in_at: Mapped[datetime | None]
+    storage_quota_bytes: Mapped[int | None] = mapped_column(BigInteger)  # None: no quota on artefacts
 
     @property
     def is_admin(self) -> bool:
@@ -148,6 +150,8 @@ class Sweep(Base):
     base_config: Mapped[dict[str, Any]]
     grid: Mapped[dict[str, Any]]
     repeats: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # seeds per grid point
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(Text)  # Markdown, rendered as text formatting only
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     runs: Mapped[list[Run]] = relationship(back_populates="sweep")
@@ -188,7 +192,9 @@ class Search(Base):
     spec: Mapped[dict[str, Any]]  # schemas.SearchCreate as given (base config, space, objectives, …)
     optuna_name: Mapped[str] = mapped_column(String(100), unique=True)
     infeasible: Mapped[int] = mapped_column(Integer, default=0)  # samples over the budget, never queued
-    note: Mapped[str | None] = mapped_column(Text)  # why it waits or ended early
+    note: Mapped[str | None] = mapped_column(Text)  # why it waits or ended early (the system's words)
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    user_note: Mapped[str | None] = mapped_column(Text)  # the owner's Markdown note
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 
@@ -230,6 +236,7 @@ class Run(Base):
                                                             name="fk_runs_group"))
     holdout: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # validation images (config)
     selected_on: Mapped[str] = mapped_column(String(8), default=SelectedOn.TEST, server_default="test")
+    note: Mapped[str | None] = mapped_column(Text)  # the owner's Markdown note (tags: RunTag)
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     enqueued_at: Mapped[datetime | None]
@@ -273,6 +280,12 @@ class Run(Base):
     def cancelled_by_name(self) -> str | None:
         return self.cancelled_by.username if self.cancelled_by else None
     checkpoints: Mapped[list[Checkpoint]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    tag_rows: Mapped[list[RunTag]] = relationship(cascade="all, delete-orphan", passive_deletes=True,
+                                                  lazy="selectin", order_by="RunTag.tag")
+
+    @property
+    def tags(self) -> list[str]:
+        return [t.tag for t in self.tag_rows]
 
 
 class EpochMetric(Base):
@@ -364,6 +377,8 @@ class Study(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     entries: Mapped[list[Any]] = mapped_column(JSON)
     claims: Mapped[list[Any]] = mapped_column(JSON)
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(Text)  # Markdown, rendered as text formatting only
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     launches: Mapped[list[StudyLaunch]] = relationship(
@@ -402,3 +417,113 @@ class StudyLaunchRun(Base):
     entry_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     repeat: Mapped[int] = mapped_column(Integer, primary_key=True, default=0, server_default="0")  # its seed's place
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))  # None: run deleted
+
+
+class RunTag(Base):
+    """A short label on a run (many per run); the runs query's ``tag:`` reads this table."""
+
+    __tablename__ = "run_tags"
+    __table_args__ = (Index("ix_run_tags_tag", "tag", "run_id"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class RunStar(Base):
+    """A member's star on a run (stars are per user)."""
+
+    __tablename__ = "run_stars"
+    __table_args__ = (Index("ix_run_stars_run", "run_id"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SavedView(Base):
+    """A runs-list view saved by name, per user: its query, chosen columns and sort."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_saved_views_user_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    query: Mapped[str] = mapped_column(Text, default="")
+    columns: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    sort: Mapped[str] = mapped_column(String(100), default="-created_at")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Webhook(Base):
+    """A user's webhook: events POSTed as signed JSON (HMAC-SHA256 with ``secret``) to ``url``, a
+    host on the admin's allowlist (CNNLAB_WEBHOOK_ALLOWED_HOSTS)."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(128))  # needed to sign, so kept; shown once at creation
+    events: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: attempted until a 2xx or its retries run out (back-off)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint(sql_in("status", DeliveryStatus), name="ck_webhook_deliveries_status"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+
+
+class SystemSample(Base):
+    """The worker's system metrics during a run (reported with its heartbeat), downsampled beyond a
+    bound per run: CPU use, the process's memory, on CUDA the GPU's utilisation and memory."""
+
+    __tablename__ = "system_samples"
+    __table_args__ = (Index("ix_system_samples_run", "run_id", "at_s"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    at_s: Mapped[float] = mapped_column(Float)  # seconds since the attempt started training
+    cpu_percent: Mapped[float | None] = mapped_column(Float)
+    rss_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    gpu_util: Mapped[float | None] = mapped_column(Float)  # percent
+    gpu_mem_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    images_per_s: Mapped[float | None] = mapped_column(Float)
+
+
+class WorkerPresence(Base):
+    """A worker process that said it is up (presence beats), what it trains and since when."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)  # host:device:pid, as the worker names itself
+    host: Mapped[str] = mapped_column(String(200))
+    device: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    run_since: Mapped[datetime | None]
