@@ -104,7 +104,8 @@ def score_run(record: dict[str, Any]) -> dict[str, float]:
     peak_epoch = test.index(peak) + 1
     parts = {"plateau": abs(peak - (seed_test - JPEG_POINTS)), "collapse": peak - test[-1],
              "memorising": max(0.0, TRAIN_BY_END - train_[-1]), "onset": abs(peak_epoch - ONSET_EPOCH) / 2}
-    return {**{k: round(v, 2) for k, v in parts.items()}, "total": round(sum(parts.values()), 2),
+    rounded = {k: round(v, 2) for k, v in parts.items()}
+    return {**rounded, "total": round(sum(rounded.values()), 2),
             "peak_test": round(peak, 2), "peak_epoch": peak_epoch, "last_test": round(test[-1], 2),
             "last_train": round(train_[-1], 2), "last_loss": round(record["train_loss"][-1], 4)}
 
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     rule = {"epochs": 2 if args.tiny else EPOCHS, "candidates": CANDIDATES, "models": MODELS,
             "jpeg_points": JPEG_POINTS, "onset_epoch": ONSET_EPOCH, "train_by_end": TRAIN_BY_END, "tiny": args.tiny}
+    rule = json.loads(json.dumps(rule))  # as the JSON holds it (tuples are lists there)
     report: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {
         "machine": machine(), "rule": rule, "runs": []}
     if report["rule"] != rule:
