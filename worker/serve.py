@@ -10,6 +10,13 @@ runs at once:
 - ``CNNLAB_RUNS_PER_GPU``: runs each GPU trains at once (default 2; see the README's lab section).
 - ``CNNLAB_WORKER_PROCESSES``: runs the CPU trains at once when no GPU is used (default 1).
 
+The children share the machine well: each keeps to its share of its GPU's memory
+(``CNNLAB_GPU_MEMORY_FRACTION`` = worker.sharing.GPU_MEMORY_SHARE / runs per GPU, which
+worker.device.prepare_device applies, so a large-batch run cannot push a neighbour out of
+memory), starts cores / children intra-op threads (``OMP_NUM_THREADS``: one per core each would
+oversubscribe the CPU), and counts GPUs in PCI bus order (``CUDA_DEVICE_ORDER=PCI_BUS_ID``), as
+nvidia-smi does, so GPU indices and device labels match what nvidia-smi shows.
+
 ``--plan`` prints the processes it would start, as JSON, and exits. Every slot, a laptop's one CPU
 slot included, is a child process of this one: a child that dies (killed, out of memory, a lost
 device) is restarted with a growing pause while the others train on; its run resumes from its last
@@ -33,6 +40,7 @@ from dataclasses import dataclass
 
 from backend.core.settings import settings
 from worker.celery_app import app
+from worker.sharing import cpu_cores, memory_fraction, threads_per_child
 
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 STEADY_S = 60.0  # a child that ran this long starts its pauses over
@@ -49,6 +57,8 @@ class Slot:
     gpu: int | None
     slot: int
     device: str = ""  # what the child's CUDA_VISIBLE_DEVICES names: the host's own id of the GPU
+    threads: int = 0  # the child's intra-op threads (OMP_NUM_THREADS; 0: torch's default, one per core)
+    memory_fraction: float | None = None  # the child's share of its GPU's memory (None: all of it)
 
     @property
     def name(self) -> str:
@@ -57,8 +67,13 @@ class Slot:
     def env(self) -> dict[str, str]:
         """What the child's environment adds: its one visible GPU (none for a CPU slot)."""
         device = "" if self.gpu is None else (self.device or str(self.gpu))
-        return {"CUDA_VISIBLE_DEVICES": device, "CNNLAB_GPU_INDEX": device,
-                "CNNLAB_WORKER_SLOT": self.name}
+        env = {"CUDA_VISIBLE_DEVICES": device, "CNNLAB_GPU_INDEX": device, "CNNLAB_WORKER_SLOT": self.name,
+               "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+        if self.threads:
+            env["OMP_NUM_THREADS"] = str(self.threads)
+        if self.memory_fraction is not None:
+            env["CNNLAB_GPU_MEMORY_FRACTION"] = f"{self.memory_fraction:g}"
+        return env
 
     def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "gpu": self.gpu, "slot": self.slot, "env": self.env()}
@@ -75,10 +90,13 @@ def _positive(name: str, text: str) -> int:
 
 
 def plan(gpus: str, runs_per_gpu: str, cpu_processes: str, device_count: int,
-         visible: Sequence[str] = ()) -> list[Slot]:
+         visible: Sequence[str] = (), cores: int | None = None) -> list[Slot]:
     """The processes for these settings on a machine that reports ``device_count`` GPUs. Indices
     count the GPUs this process sees; where the host already narrowed them (its own
-    ``CUDA_VISIBLE_DEVICES``: ``visible``), each child is pinned to the host's id of its GPU."""
+    ``CUDA_VISIBLE_DEVICES``: ``visible``), each child is pinned to the host's id of its GPU. Each
+    child gets ``cores`` (default: this machine's) / children threads, and a GPU child its share
+    of its GPU's memory (worker.sharing)."""
+    cores = cores if cores is not None else cpu_cores()
     per_gpu = _positive("CNNLAB_RUNS_PER_GPU", runs_per_gpu)
     text = gpus.strip().lower()
     if text == "all":
@@ -100,9 +118,11 @@ def plan(gpus: str, runs_per_gpu: str, cpu_processes: str, device_count: int,
                 raise PlanError(f"CNNLAB_WORKER_GPUS: GPU {index} is named twice")
             indices.append(index)
     if indices:
-        return [Slot(gpu, slot, visible[gpu] if gpu < len(visible) else "")
+        threads, fraction = threads_per_child(cores, len(indices) * per_gpu), memory_fraction(per_gpu)
+        return [Slot(gpu, slot, visible[gpu] if gpu < len(visible) else "", threads, fraction)
                 for gpu in indices for slot in range(1, per_gpu + 1)]
-    return [Slot(None, slot) for slot in range(1, _positive("CNNLAB_WORKER_PROCESSES", cpu_processes) + 1)]
+    count = _positive("CNNLAB_WORKER_PROCESSES", cpu_processes)
+    return [Slot(None, slot, threads=threads_per_child(cores, count)) for slot in range(1, count + 1)]
 
 
 def gpu_count() -> int:
@@ -113,6 +133,7 @@ def gpu_count() -> int:
 
 
 def plan_from_env(device_count: int | None = None) -> list[Slot]:
+    os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # before torch counts the GPUs: nvidia-smi's order
     gpus = os.environ.get("CNNLAB_WORKER_GPUS", "all")
     count = device_count if device_count is not None else (gpu_count() if gpus.strip() else 0)
     visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]

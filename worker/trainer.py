@@ -27,6 +27,7 @@ last checkpoint continues exactly as if it had never stopped (same seed, same CP
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -42,10 +43,20 @@ from backend.core.formats import fixed, percent
 from backend.core.statuses import StopReason
 from backend.training.config import TrainConfig
 from worker import checkpoint
-from worker.augment import alternating_flips, cutout, flip_where, random_crop, random_flip
+from worker.augment import (
+    EpochDraws,
+    alternating_flips,
+    crop_at,
+    cutout,
+    cutout_at,
+    epoch_draws,
+    flip_where,
+    random_crop,
+    random_flip,
+)
 from worker.averaging import WeightAverage
 from worker.data import ImageDataset
-from worker.device import DeviceData, autocast, pick_device, use_bf16
+from worker.device import DeviceData, autocast, pick_device, prepare_device, use_bf16
 from worker.evaluation import class_report, evaluate, views_label
 from worker.model import build_model
 from worker.schedule import lr_at
@@ -56,6 +67,11 @@ COMPLETED, EARLY_STOPPING, TIME_BUDGET, DIVERGED = (StopReason.COMPLETED, StopRe
 # whiten_init estimates the patch covariance on every k-th training image, k = n // WHITEN_IMAGES:
 # between this many and twice this many images (all of them when there are fewer)
 WHITEN_IMAGES = 10_000
+# Each epoch's order and augmentation draws are made at its start and moved to the device in one
+# transfer (worker.augment.epoch_draws): the same numbers as drawing them batch by batch, which
+# False restores — the reference that tests/worker/test_gpu.py and benchmarks/step_speed.py
+# compare against, never a setting.
+PER_EPOCH_DRAWS = True
 
 
 @dataclass(frozen=True)
@@ -183,8 +199,26 @@ def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=config.lr)
 
 
+def _augment_drawn(x: torch.Tensor, config: TrainConfig, draws: EpochDraws, idx: torch.Tensor, start: int,
+                   stop: int) -> torch.Tensor:
+    """The batch at positions [start, stop) of the epoch's order (images ``idx``), augmented with the
+    epoch's draws, which are already on the device: no step waits for the host."""
+    aug = config.augment
+    dy, dx, flip, cy, cx = (draws.row(name, start, stop) for name in ("dy", "dx", "flip", "cy", "cx"))
+    if dy is not None and dx is not None:
+        x = crop_at(x, aug.padding, dy, dx)
+    if aug.flip:
+        mask = draws.table[draws.rows["alternate"]][idx] if aug.alternate_flip else flip
+        assert mask is not None
+        x = flip_where(x, mask.bool())
+    if cy is not None and cx is not None:
+        x = cutout_at(x, aug.cutout, cy, cx)
+    return x
+
+
 def _augment(x: torch.Tensor, config: TrainConfig, gen: torch.Generator, flips: torch.Tensor | None) -> torch.Tensor:
-    """``flips``: which images of the batch to mirror (alternating flip); None draws them at random."""
+    """The reference (PER_EPOCH_DRAWS = False): draws made batch by batch and moved to the device
+    each step. ``flips``: which images of the batch to mirror (alternating flip); None draws them at random."""
     aug = config.augment
     if aug.crop:
         x = random_crop(x, aug.padding, gen)
@@ -216,6 +250,11 @@ class _Loop:
     should_stop: Callable[[], str | None] | None
     on_batch: Callable[[int, int, int, int, float], None] | None
     average: WeightAverage | None = None  # with ema_epochs: the moving average of the weights
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None  # the captured step's model (compile_step on CUDA)
+    checkpoint_every_s: float = 0.0  # at most one checkpoint per this many seconds (0: every epoch)
+    last_written: float = 0.0  # the clock at the last checkpoint (or when training began)
+    pending_last: dict[str, Any] | None = None  # the last recorded epoch's state, not written yet
+    pending_best: dict[str, Any] | None = None  # the best epoch's state, not written yet
     prior_elapsed: float = 0.0  # training seconds spent before this call (a resumed run's)
     started: float = 0.0  # the clock when this call's training began
 
@@ -264,14 +303,20 @@ def train(
     on_checkpoint: Callable[[Path, int, bool], None] | None = None,
     log: Callable[[str], None] | None = print,
     clock: Callable[[], float] = time.perf_counter,
+    checkpoint_every_s: float = 0.0,
 ) -> TrainResult:
-    """Train ``config`` on ``data``; resume from ``checkpoint_dir/last.pt`` when it exists."""
+    """Train ``config`` on ``data``; resume from ``checkpoint_dir/last.pt`` when it exists.
+
+    ``checkpoint_every_s`` > 0 writes checkpoints at most that often (a GPU's epochs take well under
+    a second: writing and uploading each would be most of the work); the last recorded epoch is
+    always written when training ends, whatever ended it, and best.pt always holds the best epoch."""
     emit = log or (lambda _line: None)
     device = pick_device(config.device)
     _check_fits(config, data)
     result, loop = _prepare(config, data, device, checkpoint_dir, clock, should_stop, on_batch)
     start_epoch = _resume(loop, result, emit)
-    loop.started = clock()  # the time budget counts from here (plus a resumed run's earlier time)
+    loop.started = loop.last_written = clock()  # the time budget counts from here (plus a resumed run's)
+    loop.checkpoint_every_s = checkpoint_every_s
     reason: str | None = None  # why training stopped (None: it ran its epochs)
     lr = lr_at(config, (start_epoch - 1) * loop.steps_per_epoch, loop.steps_per_epoch)
     for epoch in range(start_epoch, config.epochs + 1):
@@ -290,9 +335,7 @@ def train(
         if on_epoch:
             on_epoch(metrics)
         if loop.ckpt_dir:
-            _save_checkpoint(loop, result, loop.ckpt_dir, epoch, improved)
-            if on_checkpoint:
-                on_checkpoint(loop.ckpt_dir, epoch, improved)
+            _save_checkpoint(loop, result, loop.ckpt_dir, epoch, improved, on_checkpoint)
         if trained.cut:
             emit(f"Stopped during epoch {epoch}: {describe_stop(TIME_BUDGET, config)}; its {metrics.fraction:.0%} "
                  "trained is recorded as the last epoch")
@@ -302,6 +345,8 @@ def train(
             reason = EARLY_STOPPING
             emit(f"Stopped after epoch {epoch}: {describe_stop(reason, config)}")
             break
+    if loop.ckpt_dir:
+        _flush_checkpoint(loop, loop.ckpt_dir, on_checkpoint)
     _finish(loop, result, reason, emit)
     if result.history:
         _report_classes(loop, result, data, emit)
@@ -346,6 +391,7 @@ def _prepare(
         assert data.val_y is not None
         result.selected_on, result.holdout = "val", len(data.val_y)
 
+    prepare_device(device, bf16)
     torch.manual_seed(config.seed)
     model = build_model(config.architecture).to(device)
     dd = DeviceData(data, device, config.channels_last)
@@ -359,6 +405,8 @@ def _prepare(
         epoch_views=epoch_views, ckpt_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
         clock=clock, should_stop=should_stop, on_batch=on_batch,
     )
+    if config.compile_step and device.type == "cuda":  # static shapes: a last, smaller batch compiles once more
+        loop.forward = torch.compile(model, mode="reduce-overhead", dynamic=False)
     return result, loop
 
 
@@ -397,9 +445,20 @@ def _train_epoch(loop: _Loop, epoch: int, lr: float) -> _EpochPass:
     epoch_start = clock()
     torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout and the like
     gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
-    order = torch.randperm(n, generator=gen).to(device)
-    flips = alternating_flips(n, config.seed, epoch).to(device) if config.augment.alternate_flip else None
+    aug, batch = config.augment, config.batch_size
+    alternate = alternating_flips(n, config.seed, epoch) if aug.alternate_flip else None
+    draws = order = flips = None
+    if PER_EPOCH_DRAWS:
+        sizes = [min(batch, n - b * batch) for b in range(steps_per_epoch)]
+        draws = epoch_draws(torch.randperm(n, generator=gen), sizes[:-1] if drop_single else sizes, gen,
+                            padding=aug.padding if aug.crop else 0, flip=aug.flip and not aug.alternate_flip,
+                            cutout_hw=tuple(dd.train_x.shape[2:4]) if aug.cutout else None,  # type: ignore[arg-type]
+                            device=device, alternate=alternate)
+    else:
+        order = torch.randperm(n, generator=gen).to(device)
+        flips = alternate.to(device) if alternate is not None else None
     model.train()
+    forward = loop.forward or model
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
@@ -408,17 +467,21 @@ def _train_epoch(loop: _Loop, epoch: int, lr: float) -> _EpochPass:
         reason = stop_reason()
         if reason:
             break
-        idx = order[b * config.batch_size : (b + 1) * config.batch_size]
+        start, stop = b * batch, (b + 1) * batch
+        idx = draws.table[0, start:stop] if draws is not None else order[start:stop]  # type: ignore[index]
         if drop_single and len(idx) == 1:
             continue
         step = (epoch - 1) * steps_per_epoch + b
         lr = lr_at(config, step, steps_per_epoch, elapsed())
         for group in optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)  # checkpoints from before the scale lack it
-        x = dd.normalize(_augment(dd.train_x[idx], config, gen, flips[idx] if flips is not None else None))
+        if draws is not None:
+            x = dd.normalize(_augment_drawn(dd.train_x[idx], config, draws, idx, start, stop))
+        else:
+            x = dd.normalize(_augment(dd.train_x[idx], config, gen, flips[idx] if flips is not None else None))
         y = dd.train_y[idx]
         with autocast(device, bf16):
-            logits = model(x)
+            logits = forward(x)
             loss = criterion(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -461,9 +524,50 @@ def _diverged(metrics: EpochMetrics) -> bool:
     return not all(math.isfinite(v) for v in (metrics.train_loss, metrics.test_loss, metrics.val_loss or 0.0))
 
 
-def _save_checkpoint(loop: _Loop, result: TrainResult, folder: Path, epoch: int, improved: bool) -> None:
-    """last.pt, and best.pt when the epoch improved on the best: what a resumed run continues from."""
-    state = {
+def checkpoint_due(now: float, last_written: float, every_s: float) -> bool:
+    """Whether an epoch's checkpoint is written now: always with no interval (``every_s`` <= 0),
+    else once ``every_s`` seconds have passed since the last one (or since training began)."""
+    return every_s <= 0 or now - last_written >= every_s
+
+
+def _save_checkpoint(loop: _Loop, result: TrainResult, folder: Path, epoch: int, improved: bool,
+                     on_checkpoint: Callable[[Path, int, bool], None] | None) -> None:
+    """last.pt, and best.pt when the epoch improved on the best: what a resumed run continues from.
+    Between checkpoints (``checkpoint_every_s``) the epoch's state is kept in memory instead — a copy
+    on the device, no sync — the best one too, for the next write or for _flush_checkpoint."""
+    state = _state(loop, result, epoch)
+    if not checkpoint_due(loop.clock(), loop.last_written, loop.checkpoint_every_s):
+        loop.pending_last = copy.deepcopy(state)
+        if improved:
+            loop.pending_best = loop.pending_last
+        return
+    loop.pending_last = None
+    _write_checkpoint(loop, folder, state, state if improved else None, on_checkpoint)
+
+
+def _flush_checkpoint(loop: _Loop, folder: Path, on_checkpoint: Callable[[Path, int, bool], None] | None) -> None:
+    """When training ends (completed, cancelled, out of time, diverged): the last recorded epoch's
+    state, if the interval held it back, is written now."""
+    if loop.pending_last is not None:
+        state, loop.pending_last = loop.pending_last, None
+        _write_checkpoint(loop, folder, state, None, on_checkpoint)
+
+
+def _write_checkpoint(loop: _Loop, folder: Path, state: dict[str, Any], best: dict[str, Any] | None,
+                      on_checkpoint: Callable[[Path, int, bool], None] | None) -> None:
+    best = best or loop.pending_best
+    loop.pending_best = None
+    if best is not None:
+        checkpoint.save(folder / checkpoint.BEST, best)
+    checkpoint.save(folder / checkpoint.LAST, state)
+    loop.last_written = loop.clock()
+    if on_checkpoint:
+        on_checkpoint(folder, int(state["epoch"]), best is not None)
+
+
+def _state(loop: _Loop, result: TrainResult, epoch: int) -> dict[str, Any]:
+    """What a checkpoint holds after ``epoch``."""
+    return {
         "model": loop.evaluated.state_dict(),
         **({"train_model": loop.model.state_dict()} if loop.average else {}),
         "optimizer": loop.optimizer.state_dict(),
@@ -476,9 +580,6 @@ def _save_checkpoint(loop: _Loop, result: TrainResult, folder: Path, epoch: int,
         "test_acc_at_best": result.test_acc_at_best,
         "elapsed_s": loop.elapsed(),
     }
-    if improved:
-        checkpoint.save(folder / checkpoint.BEST, state)
-    checkpoint.save(folder / checkpoint.LAST, state)
 
 
 def _finish(loop: _Loop, result: TrainResult, reason: str | None, emit: Callable[[str], None]) -> None:

@@ -152,6 +152,12 @@ class TrainConfig(BaseModel):
         "auto", title="Precision", group="budget", advanced=True,
         help="auto: bf16 autocast on CUDA, and on CPUs with native bf16 (avx512_bf16 / AMX); else fp32",
     )
+    compile_step: bool = option(
+        False, title="Captured training step", group="budget", advanced=True,
+        help="CUDA only: torch.compile the model's training step (mode reduce-overhead: CUDA graphs, static "
+        "shapes), so a small net's step is not bound by kernel launches; ignored on the CPU, where it is slower. "
+        "Off until measured on a GPU (benchmarks/device_check.py)",
+    )
 
     @field_validator("architecture", mode="before")
     @classmethod

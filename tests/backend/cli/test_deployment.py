@@ -121,9 +121,10 @@ def test_lab_mode_is_configured_by_environment_alone(monkeypatch: pytest.MonkeyP
             assert getattr(lab, field) == value
 
 
-def test_worker_reserves_a_gpu_and_the_backend_waits_for_migrations() -> None:
+def test_the_gpu_override_reserves_gpus_and_the_backend_waits_for_migrations() -> None:
     services = compose()["services"]
-    devices = services["worker"]["deploy"]["resources"]["reservations"]["devices"]
+    gpu = yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text())["services"]  # opt-in (tests/backend)
+    devices = gpu["worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
     assert services["backend"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
@@ -202,7 +203,9 @@ def test_services_run_as_a_non_root_user() -> None:
     kinds = [kind for kind, _ in instructions]
     assert "USER" in kinds and "CMD" in kinds
     last_user = max(i for i, kind in enumerate(kinds) if kind == "USER")
-    assert last_user < kinds.index("CMD")
+    for cmd in [i for i, kind in enumerate(kinds) if kind == "CMD"]:  # each image (stage) switches before its CMD
+        stage = max(i for i in range(cmd) if kinds[i] == "FROM")
+        assert "USER" in kinds[stage:cmd], instructions[stage]
     user = instructions[last_user][1].split(":")[0].strip()
     assert user not in ("root", "0", "")
     run = " && ".join(arguments for kind, arguments in instructions[:last_user] if kind == "RUN")
@@ -233,7 +236,8 @@ def test_the_backend_and_the_worker_restart_and_report_their_health() -> None:
 
 def test_the_worker_takes_every_gpu_and_says_how_many_runs_each_trains() -> None:
     worker = compose()["services"]["worker"]
-    assert worker["deploy"]["resources"]["reservations"]["devices"][0]["count"] == "all"
+    gpu = yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text())["services"]["worker"]
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["count"] == "all"
     env = worker["environment"]
     assert env["CNNLAB_WORKER_GPUS"] == "${CNNLAB_WORKER_GPUS:-all}"
     assert env["CNNLAB_RUNS_PER_GPU"] == "${CNNLAB_RUNS_PER_GPU:-2}"
