@@ -33,15 +33,23 @@ from backend.identity.early import EarlyAuth
 from backend.identity.mode import allowed_hosts, check_admin_exists, check_mode
 from backend.identity.routing import every_route
 from backend.models import routes as models
+from backend.notifications import routes as notifications
+from backend.notifications.delivery import deliver_forever
+from backend.organise import routes as organise
 from backend.runs import compare_routes as compare
 from backend.runs import group_routes as groups
 from backend.runs import live
 from backend.runs import routes as runs
 from backend.runs import sweep_routes as sweeps
+from backend.runs import system_routes as system_metrics
 from backend.searches import routes as searches
+from backend.storage import routes as storage
+from backend.storage.service import collect_forever
 from backend.studies import routes as studies
 from backend.studies.catalog import ensure_shipped
 from backend.training import routes as architectures
+from backend.views import routes as saved_views
+from backend.workers import presence_routes as presence
 from backend.workers import routes as worker
 from backend.workers.reaper import reap_forever
 
@@ -56,7 +64,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.notifier = notices = notifier.for_lab()
     events.board.bind(asyncio.get_running_loop())
     events.board.publish = notices.publish
-    tasks = [asyncio.create_task(reap_forever()), asyncio.create_task(notices.listen(events.board))]
+    tasks = [asyncio.create_task(reap_forever()), asyncio.create_task(notices.listen(events.board)),
+             asyncio.create_task(deliver_forever())]
+    tasks.append(asyncio.create_task(collect_forever()))  # artefacts: retention and orphans, now and hourly
     try:
         yield
     finally:
@@ -162,9 +172,12 @@ def create_app() -> FastAPI:
         return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
 
     app.state.snapshots = live.Snapshots()  # made anew by each start (lifespan): its locks belong to one loop
-    for module in (runs, models, worker, architectures, sweeps, searches, studies, compare, groups, health,
-                   vocabulary, identity):
+    for module in (runs, models, worker, presence, architectures, sweeps, searches, studies, compare, groups, health,
+                   vocabulary, identity, system_metrics, notifications):
         app.include_router(module.router)
+    app.include_router(organise.router)  # PATCH of runs, sweeps, studies, searches; stars
+    app.include_router(storage.router)  # disk use, the garbage collector on demand
+    app.include_router(saved_views.router)  # the runs list's saved views, per user
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=FRONTEND / "static"), name="static")
     app.mount("/vendor/swagger", StaticFiles(directory=pages.SWAGGER_UI), name="swagger")

@@ -26,11 +26,14 @@ from backend.identity.passwords import verify_password
 from backend.identity.rules import SESSION_COOKIE, Identity, check_not_cross_site, identify, member, public
 from backend.identity.schemas import PasswordChange, TokenCreate, UserCreate
 from backend.identity.secrets import same
+from backend.notifications.schemas import WebhookCreate
+from backend.runs import query as run_query
 from backend.runs.schemas import MAX_SWEEP_POINTS, RunCreate, SweepCreate
 from backend.searches.schemas import SearchCreate
 from backend.studies.schemas import LaunchCreate, StudyCreate, StudyEntry
 from backend.training.options import Option, all_options, by_group, element_ids
 from backend.training.recipes import RECIPES
+from backend.views.schemas import NAME_MAX as VIEW_NAME_MAX
 
 SWAGGER_UI = Path(swagger_ui_bundle.swagger_ui_path)
 FAVICON = FRONTEND / "static" / "favicon.svg"
@@ -108,7 +111,9 @@ SEARCH_FORM_IDS = {"base_config": "search-base", "n_trials": "search-trials", "m
 @router.get("/", response_class=HTMLResponse)
 def runs_page(request: Request, identity: PageMember) -> HTMLResponse:
     return page(request, "runs.html", identity, title="Runs", study_form=body_fields(StudyCreate),
-                recipes=RECIPES.values())
+                recipes=RECIPES.values(), column_choices=run_query.column_choices(),
+                query_fields=run_query.field_help(), max_query=run_query.MAX_QUERY, max_columns=run_query.MAX_COLUMNS,
+                view_name_max=VIEW_NAME_MAX)
 
 
 @router.get("/runs/new", response_class=HTMLResponse)
@@ -198,6 +203,17 @@ def search_page(request: Request, search_id: SearchId, session: SessionDep, iden
                 run_form=body_fields(RunCreate))
 
 
+@router.get("/workers", response_class=HTMLResponse)
+def workers_page(request: Request, identity: PageMember) -> HTMLResponse:
+    """The workers (up or down, what each trains) and the queue (each queued run's place and ETA)."""
+    return page(request, "workers.html", identity, title="Workers", refresh_s=WORKERS_REFRESH_S,
+                queue_shown=QUEUE_SHOWN)
+
+
+WORKERS_REFRESH_S = 5  # the Workers page reads the workers and the queue again this often
+QUEUE_SHOWN = 500  # queued runs the Workers page lists (GET /api/runs's largest page)
+
+
 @router.get("/tokens", response_class=HTMLResponse)
 def tokens_page(request: Request, identity: PageMember) -> HTMLResponse:
     return page(request, "tokens.html", identity, title="API tokens", token_form=body_fields(TokenCreate))
@@ -205,7 +221,8 @@ def tokens_page(request: Request, identity: PageMember) -> HTMLResponse:
 
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request, identity: PageMember) -> HTMLResponse:
-    return page(request, "account.html", identity, title="Account", password_form=body_fields(PasswordChange))
+    return page(request, "account.html", identity, title="Account", password_form=body_fields(PasswordChange),
+                webhook_form=body_fields(WebhookCreate))
 
 
 @router.get("/users", response_class=HTMLResponse)

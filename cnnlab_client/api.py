@@ -105,8 +105,10 @@ class Client:
     def run(self, run_id: int) -> dict[str, Any]:
         return self.get(f"/api/runs/{run_id}")
 
-    def runs(self, status: str | None = None, owner: str | None = None, limit: int | None = None) -> dict[str, Any]:
-        return self.get("/api/runs", status=status, owner=owner, limit=limit)
+    def runs(self, status: str | None = None, owner: str | None = None, limit: int | None = None,
+             q: str | None = None) -> dict[str, Any]:
+        """A page of runs; ``q``: the runs list's query (``tag:baseline lr>0.1 test_acc>=85%``)."""
+        return self.get("/api/runs", status=status, owner=owner, limit=limit, q=q)
 
     def cancel(self, run_id: int) -> dict[str, Any]:
         return self.post(f"/api/runs/{run_id}/cancel")

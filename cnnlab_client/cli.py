@@ -147,7 +147,7 @@ def cmd_watch(client: Client, args: argparse.Namespace) -> int:
 
 
 def cmd_list(client: Client, args: argparse.Namespace) -> int:
-    page = client.runs(status=args.status, owner=args.owner, limit=args.limit)
+    page = client.runs(status=args.status, owner=args.owner, limit=args.limit, q=args.query)
     runs = page["data"]
     if not runs:
         print("no runs", file=sys.stderr)
@@ -245,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", parents=[common], help="a table of runs, newest first")
     listing.add_argument("--status", help="run statuses, comma-separated (GET /api/vocabulary lists them)")
     listing.add_argument("--owner", help="only this owner's runs")
+    listing.add_argument("--query", "-q", help="the runs list's query, e.g. 'tag:baseline lr>0.1 test_acc>=85%%' "
+                                               "(a plain word searches the name, owner and architecture)")
     listing.add_argument("--limit", type=positive, help="at most this many (the server's default: 50)")
     listing.set_defaults(func=cmd_list)
 

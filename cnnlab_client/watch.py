@@ -75,9 +75,39 @@ def final_line(run: dict[str, Any]) -> str:
     return f"run {run['id']} {run['status']}: {detail}"
 
 
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st."""
+    teen = 11 <= n % 100 <= 13
+    return f"{n}{'th' if teen else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def in_about(seconds: float) -> str:
+    """`now`, `in under a minute`, `in about 12 min`, `in about 2.5 h`."""
+    if seconds < 30:
+        return "now"
+    if seconds < 60:
+        return "in under a minute"
+    if seconds < 5400:
+        return f"in about {js_round(seconds / 60)} min"
+    return f"in about {to_fixed(seconds / 3600, 1)} h"
+
+
+def queue_text(place: dict[str, Any]) -> str:
+    """A queued run's place (the run's ``queue``) in the words of the run page (common.js queueText):
+    `2nd in line, starts in about 4 min (1 worker up)`."""
+    up = place["workers_up"]
+    workers = f"{up} worker{'' if up == 1 else 's'} up"
+    start = place.get("eta_start_s")
+    when = f"waiting for a worker ({workers})" if start is None else f"starts {in_about(start)} ({workers})"
+    return f"{ordinal(place['position'])} in line, {when}"
+
+
 def status_line(run: dict[str, Any]) -> str:
-    """`status: running`, with what else a watcher wants to know about a live run."""
+    """`status: running`, with what else a watcher wants to know about a live run; a queued run's
+    place and ETA where the server says them: `queued: 2nd in line, starts in about 4 min (1 worker up)`."""
     line = f"status: {run['status']}"
+    if run["status"] == "queued" and run.get("queue"):
+        line = f"queued: {queue_text(run['queue'])}"
     if run["status"] == "running" and run.get("cancel_requested"):
         line += ", cancel requested"
     elif run["status"] == "queued" and run.get("reason"):

@@ -26,8 +26,10 @@ class Superseded(Exception):
 
 
 class BackendClient:
-    def __init__(self, base_url: str | None = None, retry_max_s: float | None = None, token: str | None = None) -> None:
+    def __init__(self, base_url: str | None = None, retry_max_s: float | None = None, token: str | None = None,
+                 worker: str | None = None) -> None:
         self.base_url = (base_url or settings.BACKEND_URL).rstrip("/")
+        self.worker = worker  # this worker's name (worker.presence), sent with a claim
         self.retry_max_s = retry_max_s if retry_max_s is not None else settings.REPORT_RETRY_MAX_S
         self.http = httpx.Client(base_url=self.base_url, timeout=30.0,
                                  headers={"Authorization": f"Bearer {token or worker_credential()}"})
@@ -55,7 +57,8 @@ class BackendClient:
     def claim(self, run_id: int, host: str, device: str) -> dict[str, Any] | None:
         try:
             claimed: dict[str, Any] = self.call(
-                "POST", f"/api/worker/runs/{run_id}/claim", json={"host": host, "device": device}
+                "POST", f"/api/worker/runs/{run_id}/claim",
+                json={"host": host, "device": device, **({"worker": self.worker[:200]} if self.worker else {})},
             ).json()
             return claimed
         except Superseded:
@@ -66,10 +69,12 @@ class BackendClient:
                   headers=leased(lease))
 
     def heartbeat(
-        self, run_id: int, attempt: int, lease: str, progress: dict[str, Any] | None = None
+        self, run_id: int, attempt: int, lease: str, progress: dict[str, Any] | None = None,
+        system: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        body: dict[str, Any] = {"attempt": attempt, "progress": progress, **({"system": system} if system else {})}
         answer: dict[str, Any] = self.call(
-            "POST", f"/api/worker/runs/{run_id}/heartbeat", json={"attempt": attempt, "progress": progress},
+            "POST", f"/api/worker/runs/{run_id}/heartbeat", json=body,
             headers=leased(lease), give_up_after=5.0,
         ).json()
         return answer

@@ -11,13 +11,17 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from backend.core.settings import settings
 from backend.core.statuses import CheckpointKind, StopReason
+from backend.runs.protocol import MAX_SAMPLES_PER_HEARTBEAT
 from worker import checkpoint
 from worker.client import BackendClient, Superseded
 from worker.trainer import EpochMetrics
@@ -33,6 +37,9 @@ class Reporter:
         self.stop_reason: str | None = None
         self.last_progress = time.monotonic()  # the trainer asks should_stop before every batch
         self.progress: dict[str, Any] | None = None  # the latest batch's place in its epoch, sent with each heartbeat
+        # system samples (worker.system_metrics) waiting for the next heartbeat; the oldest are dropped
+        # first while the backend is away
+        self.samples: deque[dict[str, Any]] = deque(maxlen=4 * MAX_SAMPLES_PER_HEARTBEAT)
         self._done = threading.Event()
         self._sender = threading.Thread(target=self._send_loop, name=f"report-{run_id}", daemon=True)
         self._beater = threading.Thread(target=self._beat_loop, name=f"heartbeat-{run_id}", daemon=True)
@@ -50,6 +57,15 @@ class Reporter:
     def batch(self, epoch: int, done: int, total: int, images: int, epoch_seconds: float) -> None:
         self.progress = {"epoch": epoch, "batch": done, "batches": total,
                          "images_per_s": images / epoch_seconds if epoch_seconds > 0 else 0.0}
+
+    def system_sample(self, sample: dict[str, Any]) -> None:
+        """The sampler's sink: sent with the next heartbeat."""
+        self.samples.append(sample)
+
+    def images_per_s(self) -> float | None:
+        """The trainer's speed in its current epoch, for the sampler."""
+        progress = self.progress
+        return float(progress["images_per_s"]) if progress else None
 
     def epoch(self, metrics: EpochMetrics) -> None:
         payload = [asdict(metrics)]
@@ -80,7 +96,8 @@ class Reporter:
 
     # --- the end ------------------------------------------------------------------------------
     def finish(self, status: str, reason: str | None, elapsed_s: float | None) -> None:
-        """Send everything still in the outbox, then the final status."""
+        """Send everything still in the outbox (the last system samples too), then the final status."""
+        self.outbox.put(self._send_last_samples)
         self.outbox.put(lambda: self.client.finish(self.run_id, self.attempt, self.lease, status, reason, elapsed_s))
         self.close()
 
@@ -111,7 +128,7 @@ class Reporter:
                           "requeue it", self.run_id, time.monotonic() - self.last_progress)
                 continue  # a hung trainer must not keep its run "running" forever
             try:
-                answer = self.client.heartbeat(self.run_id, self.attempt, self.lease, self.progress)
+                answer = self._beat()
             except Superseded:
                 self.stop_reason = SUPERSEDED
                 continue
@@ -124,3 +141,32 @@ class Reporter:
                 self.stop_reason = StopReason.CANCELLED
             elif answer.get("prune_requested") and self.stop_reason is None:
                 self.stop_reason = StopReason.PRUNED
+
+    def _beat(self) -> dict[str, Any]:
+        """One heartbeat, with up to MAX_SAMPLES_PER_HEARTBEAT system samples; samples a failed beat
+        carried wait for the next. A refusal of the samples (4xx) never costs the run its heartbeat:
+        they are dropped and the beat sent again without them."""
+        batch = [self.samples.popleft() for _ in range(min(len(self.samples), MAX_SAMPLES_PER_HEARTBEAT))]
+        if not batch:
+            return self.client.heartbeat(self.run_id, self.attempt, self.lease, self.progress)
+        try:
+            return self.client.heartbeat(self.run_id, self.attempt, self.lease, self.progress, system=batch)
+        except httpx.HTTPStatusError as exc:
+            log.error("run %s: %d system samples refused (%s); dropped", self.run_id, len(batch), exc)
+            return self.client.heartbeat(self.run_id, self.attempt, self.lease, self.progress)
+        except Superseded:
+            raise
+        except Exception:
+            self.samples.extendleft(reversed(batch))  # the backend is away: sent with a later beat
+            raise
+
+    def _send_last_samples(self) -> None:
+        """The samples taken since the last heartbeat, before the final status (in the outbox's order)."""
+        while self.samples and self.stop_reason != SUPERSEDED:
+            try:
+                self._beat()
+            except Superseded:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the last few samples are not worth delaying the end
+                log.warning("run %s: last system samples not sent: %s", self.run_id, exc)
+                return

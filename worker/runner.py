@@ -18,8 +18,9 @@ from worker import checkpoint
 from worker import export as onnx_export
 from worker.client import BackendClient, Superseded
 from worker.data import ImageDataset, load_dataset, resolve_source, run_split
-from worker.device import broken_by, device_label
+from worker.device import broken_by, device_label, pick_device
 from worker.reporter import SUPERSEDED, Reporter
+from worker.system_metrics import SystemSampler
 from worker.trainer import COMPLETED, describe_stop, train
 from worker.trust import inside_data_dir, without_paths
 
@@ -41,6 +42,12 @@ def run_data(config: TrainConfig) -> ImageDataset:
     data = load_dataset(source, download=may_download, cache_dir=settings.CACHE_DIR,
                         size=config.architecture.input_size, root=root)
     return run_split(data, config)
+
+
+def checkpoint_interval(config: TrainConfig) -> float:
+    """Seconds between a run's checkpoints: settings.CHECKPOINT_EVERY_S on a GPU, whose epochs take
+    well under a second; every epoch (0) on the CPU."""
+    return settings.CHECKPOINT_EVERY_S if pick_device(config.device).type == "cuda" else 0.0
 
 
 def export_reported_weights(reporter: Reporter, config: TrainConfig, data: ImageDataset, workdir: Path, run_id: int,
@@ -95,6 +102,21 @@ def export_finished(run_id: int, client: BackendClient) -> str:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def system_sampler(reporter: Reporter, config: TrainConfig, workdir: Path) -> SystemSampler:
+    """The run's system metrics, sampled while it trains and sent with its heartbeats; a resumed
+    attempt's go on from the training seconds its checkpoint had done."""
+    try:
+        resumed = checkpoint.load(workdir / checkpoint.LAST)
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint: the trainer says why
+        resumed = None
+    try:
+        device: str | None = str(pick_device(config.device))
+    except RuntimeError:
+        device = None  # the trainer says why
+    return SystemSampler(reporter.system_sample, device=device, images_per_s=reporter.images_per_s,
+                         origin_s=float(resumed.get("elapsed_s", 0.0)) if resumed else 0.0)
+
+
 def execute(run_id: int, client: BackendClient) -> str:
     """Train run ``run_id``; returns what happened ('skipped', 'superseded' or the final status)."""
     claim = client.claim(run_id, socket.gethostname(), device_label("auto"))
@@ -113,9 +135,11 @@ def execute(run_id: int, client: BackendClient) -> str:
             client.download_checkpoint(run_id, lease, CheckpointKind.LAST, workdir / checkpoint.LAST)
             client.download_checkpoint(run_id, lease, CheckpointKind.BEST, workdir / checkpoint.BEST)
         data = run_data(config)
-        result = train(config, data, checkpoint_dir=workdir, on_epoch=reporter.epoch,
-                       on_checkpoint=reporter.checkpoint, should_stop=reporter.should_stop, on_batch=reporter.batch,
-                       log=lambda line: log.info("run %s: %s", run_id, line))
+        with system_sampler(reporter, config, workdir):
+            result = train(config, data, checkpoint_dir=workdir, on_epoch=reporter.epoch,
+                           on_checkpoint=reporter.checkpoint, should_stop=reporter.should_stop,
+                           on_batch=reporter.batch, log=lambda line: log.info("run %s: %s", run_id, line),
+                           checkpoint_every_s=checkpoint_interval(config))
         if result.stop_reason == SUPERSEDED:
             reporter.close()
             return SUPERSEDED

@@ -8,13 +8,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend.core.statuses import (
     CheckpointKind,
+    DeliveryStatus,
     ModelStatus,
+    RetentionKeep,
     Role,
     RunStatus,
     SearchStatus,
     SelectedOn,
     TokenKind,
     TrialState,
+    WebhookEvent,
     vocabulary,
 )
 from backend.identity.rules import AUTH_RESPONSES, Member
@@ -37,6 +40,10 @@ class Vocabulary(BaseModel):
     roles: list[Role]
     token_kinds: list[TokenKind]
     selected_on: list[SelectedOn] = Field(description="what chose a run's best epoch: validation or test")
+    retention_keeps: list[RetentionKeep] = Field(description="what an old finished run keeps under the lab's "
+                                                             "retention (CNNLAB_RETENTION_KEEP)")
+    delivery_statuses: list[DeliveryStatus] = Field(description="a webhook delivery: pending, delivered or failed")
+    webhook_events: list[WebhookEvent] = Field(description="what a webhook may ask to be told of")
 
 
 @router.get("/vocabulary")

@@ -7,7 +7,8 @@ the notifier (``backend.core.notifier``: Redis pub/sub or PostgreSQL LISTEN/NOTI
 bumps the same topics there. Streams never read the database to learn *whether* something changed;
 they read it (once per change, shared: ``backend.runs.live``) to learn *what*.
 
-Topics: ``RUNS`` (any run: the runs list), ``run_topic(id)`` (one run's page), ``search_topic(id)``.
+Topics: ``RUNS`` (any run: the runs list), ``run_topic(id)`` (one run's page), ``search_topic(id)``,
+``user_topic(id)`` (a user's notifications), ``WEBHOOKS`` (deliveries due).
 A notifier that lost its connection bumps every topic (``everything_changed``) when it is back,
 so a notice missed meanwhile costs one re-read, never a stale page.
 """
@@ -30,6 +31,14 @@ def run_topic(run_id: int) -> str:
 
 def search_topic(search_id: int) -> str:
     return f"search:{search_id}"
+
+
+def user_topic(user_id: int) -> str:
+    """A user's own notices (backend.notifications: a run or search of theirs ended)."""
+    return f"user:{user_id}"
+
+
+WEBHOOKS = "webhooks"  # webhook deliveries are due: each process's delivery loop looks at once
 
 
 class Board:
@@ -164,6 +173,17 @@ def changed(run_id: int) -> None:
 def search_changed(search_id: int) -> None:
     """A search moved (a trial told or asked, stopped, resumed, deleted): its page's stream sends."""
     _notice([search_topic(search_id)])
+
+
+def ended_for(user_id: int) -> None:
+    """A run or search of the user ended: their notification streams read it, and the delivery
+    loops send the webhook deliveries it made."""
+    _notice([user_topic(user_id), WEBHOOKS])
+
+
+def deliveries_due() -> None:
+    """A webhook delivery was queued (a test ping): the delivery loops look at once."""
+    _notice([WEBHOOKS])
 
 
 def everything_changed() -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from backend.core.statuses import RetentionKeep
 
 ONE_HOUR_S = 3600.0  # the lab's rule, an hour of training at most: TIME_BUDGET_S's default, TrainConfig's, the recipes'
 
@@ -23,6 +25,9 @@ class Settings(BaseSettings):
     CIFAR10: str = "data/cifar10"  # a torchvision folder, an image-folder tree or a .tar.gz of one
     CACHE_DIR: Path = Path("")  # decoded datasets as uint8 .npz; default VAR_DIR/cache
     CHECKPOINT_DIR: Path = Path("")  # the backend's copies of run checkpoints; default VAR_DIR/checkpoints
+    # a run on a GPU writes and uploads its checkpoint at most this often (always after its last epoch
+    # and when stopped); 0: after every epoch, as CPU runs always do (their epochs take longer than this)
+    CHECKPOINT_EVERY_S: float = 30.0
 
     PARAM_BUDGET: int = 256_000  # trainable parameters
     TIME_BUDGET_S: float = ONE_HOUR_S  # seconds of training per run
@@ -63,6 +68,22 @@ class Settings(BaseSettings):
     MAX_EVENT_STREAMS_PER_USER: int = 16  # open event streams of one user at once; 0: unlimited
     MAX_EVENT_STREAMS: int = 2000  # open event streams of one backend process, all users; 0: unlimited
 
+    # storage (backend.storage): checkpoints and models on disk, collected by its garbage collector
+    RETENTION_DAYS: float | None = Field(None, ge=0)  # finished runs older than this keep RETENTION_KEEP; None: all
+    RETENTION_KEEP: RetentionKeep = RetentionKeep.BEST_LAST  # best_last: checkpoints + model; model: the model only
+    STORAGE_QUOTA_BYTES: int | None = Field(None, ge=1)  # a user's checkpoints + models; None: no quota
+    GC_INTERVAL_S: float = Field(3600.0, gt=0)  # how often each backend process collects (one at a time)
+
+    # notifications (backend.notifications): webhooks, and links in what a user is told
+    # hosts webhooks may be sent to, comma-separated: a name or address (a loopback or private one
+    # included), name:port, "*.domain" or "*" (any host whose addresses are all public); default: none
+    WEBHOOK_ALLOWED_HOSTS: str = ""
+    WEBHOOK_RETRY_BASE_S: float = Field(10.0, gt=0)  # the first retry's pause; then x6, x30, x180 (1 min, 5, 30)
+    WEBHOOK_MAX_ATTEMPTS: int = Field(5, ge=1, le=20)  # attempts of one delivery before it is failed
+    WEBHOOK_TIMEOUT_S: float = Field(10.0, gt=0, le=60)  # one attempt's connect + answer
+    MAX_WEBHOOKS_PER_USER: int = Field(10, ge=0)  # 0: none
+    PUBLIC_URL: str = ""  # the lab's address in members' browsers (links in webhooks); default: BACKEND_URL
+
     # the database's connection pool (PostgreSQL; SQLite keeps SQLAlchemy's 5 + 10) and the notifier
     DB_POOL_SIZE: int = 10  # connections kept open by each backend process
     DB_MAX_OVERFLOW: int = 20  # more, opened under load and closed after
@@ -82,10 +103,18 @@ class Settings(BaseSettings):
     HEARTBEAT_INTERVAL_S: float = 2.0  # a worker's heartbeat, which also carries cancel requests
     HEARTBEAT_TIMEOUT_S: float = 30.0  # a running run silent this long is requeued to resume
     REAPER_INTERVAL_S: float = 5.0  # how often the backend looks for lost runs and lost messages
+    WORKER_PRESENCE_S: float = 15.0  # a worker says it is up this often; unseen for 3 of these, it is shown down
     REQUEUE_GRACE_S: float = 15.0  # a queued run's message may be missing only after this long
     STALL_TIMEOUT_S: float = 900.0  # a worker whose training loop has not moved this long stops heartbeating
     MAX_ATTEMPTS: int = 5  # starts of one run before it is failed
     REPORT_RETRY_MAX_S: float = 30.0  # a worker's longest pause between retries of a report
+    # system metrics (worker.system_metrics): one sample of CPU, memory and GPU use this often while training
+    SYSTEM_SAMPLE_INTERVAL_S: float = 2.0
+
+    @field_validator("RETENTION_DAYS", "STORAGE_QUOTA_BYTES", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value  # CNNLAB_RETENTION_DAYS= (compose's empty default): none
 
     @model_validator(mode="after")
     def _defaults_under_var_dir(self) -> Settings:

@@ -103,6 +103,14 @@ class CheckpointKind(StrEnum):
     LAST = "last"
 
 
+class RetentionKeep(StrEnum):
+    """What the lab's retention (CNNLAB_RETENTION_DAYS) keeps of an old finished run: its best and
+    last checkpoints and its model (anything else in its folder goes), or its exported model only."""
+
+    BEST_LAST = "best_last"
+    MODEL = "model"
+
+
 class Role(StrEnum):
     ADMIN = "admin"
     MEMBER = "member"
@@ -121,6 +129,31 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
+
+
+class WebhookEvent(StrEnum):
+    """What a user may be told of (backend.notifications: webhooks and the browser's notifications):
+    one of their runs ended, or one of their searches did. ``ping`` is a webhook's test delivery
+    (POST /api/webhooks/{id}/test), never subscribed to."""
+
+    RUN_SUCCEEDED = "run.succeeded"
+    RUN_FAILED = "run.failed"
+    RUN_CANCELLED = "run.cancelled"
+    RUN_TIMED_OUT = "run.timed_out"
+    SEARCH_COMPLETED = "search.completed"
+    SEARCH_STOPPED = "search.stopped"
+    PING = "ping"
+
+
+SUBSCRIBABLE_EVENTS = tuple(e for e in WebhookEvent if e != WebhookEvent.PING)
+# the event of each final status a user is told of (a pruned trial is its search's business)
+RUN_EVENTS: dict[RunStatus, WebhookEvent] = {
+    RunStatus.SUCCEEDED: WebhookEvent.RUN_SUCCEEDED, RunStatus.FAILED: WebhookEvent.RUN_FAILED,
+    RunStatus.CANCELLED: WebhookEvent.RUN_CANCELLED, RunStatus.TIMED_OUT: WebhookEvent.RUN_TIMED_OUT,
+}
+SEARCH_EVENTS: dict[SearchStatus, WebhookEvent] = {
+    SearchStatus.COMPLETED: WebhookEvent.SEARCH_COMPLETED, SearchStatus.STOPPED: WebhookEvent.SEARCH_STOPPED,
+}
 
 
 def sql_in(column: str, values: type[StrEnum] | tuple[StrEnum, ...]) -> str:
@@ -144,4 +177,6 @@ def vocabulary() -> dict[str, list[str]]:
         "token_kinds": [str(s) for s in TokenKind],
         "selected_on": [str(s) for s in SelectedOn],
         "delivery_statuses": [str(s) for s in DeliveryStatus],
+        "webhook_events": [str(s) for s in SUBSCRIBABLE_EVENTS],
+        "retention_keeps": [str(s) for s in RetentionKeep],
     }

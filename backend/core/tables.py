@@ -214,6 +214,9 @@ class Run(Base):
         Index("ix_runs_heartbeat", "status", "heartbeat_at"),
         Index("ix_runs_group", "group_id"),
         Index("ix_runs_test_acc_at_best_val", "test_acc_at_best_val"),
+        Index("ix_runs_params", "params"),  # the runs query's common filters (0011)
+        Index("ix_runs_architecture", "architecture"),
+        Index("ix_runs_best_val_acc", "best_val_acc"),
         CheckConstraint("attempt >= 0", name="ck_runs_attempt"),
         CheckConstraint(sql_in("selected_on", SelectedOn), name="ck_runs_selected_on"),
         {"sqlite_autoincrement": True},  # a deleted run's id is never given to another

@@ -121,9 +121,10 @@ def create_user(body: UserCreate, session: SessionDep, identity: Admin) -> UserP
 @router.patch("/users/{user_id}", response_model=UserPublic, responses={
     **NOT_FOUND, 409: {"model": ErrorBody, "description": "A built-in user, or taking your own admin role or access"}})
 def update_user(user_id: UserId, body: UserUpdate, session: SessionDep, identity: Admin) -> UserPublic:
-    """Display name, role, active flag, password. Deactivating a user or setting their password
-    ends their sessions at once; deactivating also revokes every API token of theirs, so
-    reactivating them revives no old credential (new tokens are made). Each change is recorded."""
+    """Display name, role, active flag, password, storage quota (null: the lab's). Deactivating a
+    user or setting their password ends their sessions at once; deactivating also revokes every API
+    token of theirs, so reactivating them revives no old credential (new tokens are made). Each
+    change is recorded."""
     user = session.get(User, user_id)
     if user is None:
         raise HTTPException(404, f"User {user_id} not found")
@@ -135,6 +136,12 @@ def update_user(user_id: UserId, body: UserUpdate, session: SessionDep, identity
         user_service.set_active(session, user, body.active, actor=identity.user)
     if body.password is not None:
         user_service.set_password(session, user, body.password, actor=identity.user)
+    if "storage_quota_bytes" in body.model_fields_set:  # null: back to the lab's quota
+        quota = body.storage_quota_bytes
+        user.storage_quota_bytes = quota
+        user_service.record(session, identity.user, "user.storage_quota", "user", user.id,
+                            f"storage quota of {user.username} set to "
+                            f"{f'{quota} bytes' if quota is not None else 'the lab default'}")
     session.commit()
     return UserPublic.model_validate(user)
 

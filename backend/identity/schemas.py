@@ -8,6 +8,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from backend.core.fields import STRICT, UTCDateTime
 from backend.core.statuses import Role, TokenKind
+from backend.storage import MAX_QUOTA_BYTES
 
 
 class UserPublic(BaseModel):
@@ -21,6 +22,8 @@ class UserPublic(BaseModel):
     can_sign_in: bool = Field(description="false until the user has a password")
     created_at: UTCDateTime
     last_sign_in_at: UTCDateTime | None
+    storage_quota_bytes: int | None = Field(None, description="the user's own storage quota on checkpoints and "
+                                                              "models; None: the lab's (CNNLAB_STORAGE_QUOTA_BYTES)")
 
 
 class MePublic(UserPublic):
@@ -45,6 +48,9 @@ class UserUpdate(BaseModel):
     active: bool | None = None
     password: str | None = Field(None, min_length=8, max_length=256, description="a new password; ends the "
                                                                                   "user's sessions")
+    storage_quota_bytes: int | None = Field(
+        None, ge=1, le=MAX_QUOTA_BYTES, description="the user's storage quota on checkpoints and models, in bytes; "
+                                                    "null: the lab's (CNNLAB_STORAGE_QUOTA_BYTES); left out: unchanged")
 
 
 class UsersPublic(BaseModel):

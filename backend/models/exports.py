@@ -29,7 +29,8 @@ def request(session: Session, run: Run) -> RunModel:
     if run.status != RunStatus.SUCCEEDED:
         raise Conflict(f"Run {run.id} is {run.status}: only a succeeded run is exported")
     if not any(c.kind == CheckpointKind.BEST for c in run.checkpoints):
-        raise Conflict(f"Run {run.id} has no best checkpoint to export")
+        raise Conflict(f"Run {run.id} has no best checkpoint to export (never written, or removed by the lab's "
+                       "retention: CNNLAB_RETENTION_DAYS, CNNLAB_RETENTION_KEEP=model)")
     row = session.get(RunModel, run.id)
     if row is not None and row.status in (ModelStatus.READY, ModelStatus.EXPORTING):
         raise Conflict(f"Run {run.id} is already "

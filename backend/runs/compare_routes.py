@@ -12,9 +12,10 @@ from backend.core.tables import Run
 from backend.identity.rules import AUTH_RESPONSES, Member
 from backend.runs import groups as group_service
 from backend.runs import service as run_service
+from backend.runs.configs import config_diff
 from backend.runs.group_routes import GroupIds, group_public, load_groups, parse_group_ids
 from backend.runs.schemas import MAX_COMPARE, CompareGroup, ComparePublic, CompareRun, GroupSeries, Series
-from backend.runs.views import run_public
+from backend.runs.views import runs_public
 
 router = APIRouter(prefix="/api/compare", tags=["compare"], responses=AUTH_RESPONSES)
 
@@ -39,7 +40,7 @@ IdList = Annotated[str, Query(max_length=1100, description="comma-separated run 
 
 
 @router.get("", response_model=ComparePublic, responses={404: {"description": "A run of ids does not exist"}})
-def compare_runs(session: SessionDep, _identity: Member, ids: IdList | None = None,
+def compare_runs(session: SessionDep, identity: Member, ids: IdList | None = None,
                  groups: GroupIds = None) -> ComparePublic:
     """Summaries and full series of up to 100 runs, and of up to 100 groups of repeats (each with
     its spread and its curves' mean and std per epoch): a few indexed queries, no per-run round trips.
@@ -59,5 +60,8 @@ def compare_runs(session: SessionDep, _identity: Member, ids: IdList | None = No
         out.append(CompareGroup(group=group_public(group, group_runs), architecture=first.architecture if first else "",
                                 params=first.params if first else 0, macs=first.macs if first else 0,
                                 series=GroupSeries(**group_service.mean_series(done))))
-    return ComparePublic(data=[CompareRun(run=run_public(runs[i]), series=Series(**series[i])) for i in wanted],
-                         groups=out)
+    assert identity.user is not None  # Member: a signed-in user
+    summaries = runs_public(session, [runs[i] for i in wanted], identity.user.id)
+    diff = config_diff(wanted, [runs[i].config for i in wanted]) if wanted else None
+    return ComparePublic(data=[CompareRun(run=run, series=Series(**series[run.id])) for run in summaries],
+                         groups=out, config_diff=diff)

@@ -22,9 +22,10 @@ from backend.core import events
 from backend.core.db import SessionLocal
 from backend.core.statuses import ACTIVE_STATUSES, ModelStatus
 from backend.core.tables import Run, RunModel
+from backend.runs import queue_eta
 from backend.runs import service as run_service
-from backend.runs.schemas import MetricPublic, RunPublic
-from backend.runs.views import run_public
+from backend.runs.schemas import MetricPublic, QueuePlace, RunPublic
+from backend.runs.views import run_public, runs_public
 
 T = TypeVar("T")
 
@@ -96,7 +97,15 @@ def build_active() -> dict[int, RunPublic]:
     with SessionLocal() as session:
         rows = session.scalars(select(Run).where(Run.status.in_(ACTIVE_STATUSES))
                                .order_by(Run.id.desc()).limit(MAX_LISTED_ACTIVE)).all()
-        return {r.id: run_public(r) for r in rows}
+        return {r.id: r_public for r, r_public in zip(rows, runs_public(session, rows, None), strict=True)}
+
+
+QUEUE_REFRESH_S = 5.0  # a queued run's stream re-reads its place in the queue this often
+
+
+async def queue_places() -> dict[int, QueuePlace]:
+    """Every queued run's place, read at most every couple of seconds for all the streams of this process."""
+    return await run_in_threadpool(queue_eta.cached.get)
 
 
 async def run_snapshot(snapshots: Snapshots, run_id: int) -> RunSnapshot:

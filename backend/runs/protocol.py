@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from backend.core.settings import settings
 from backend.core.statuses import RunStatus
 from backend.runs.schemas import Progress
 
@@ -13,6 +14,8 @@ from backend.runs.schemas import Progress
 class ClaimRequest(BaseModel):
     host: str = Field(max_length=200)
     device: str = Field(max_length=64)
+    worker: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$", description=(
+        "the claiming worker's name, as it says it is up (POST /api/worker/presence): its row then shows this run"))
 
 
 class ExportClaim(BaseModel):
@@ -145,11 +148,43 @@ class EvaluationReport(BaseModel):
     report: ClassReportIn
 
 
+MAX_SAMPLES_PER_HEARTBEAT = 64
+MAX_CPU_CORES = 1024  # a process's CPU use is counted per core: 100 is one core busy
+MAX_MEMORY_BYTES = 2**50
+SAMPLE_MARGIN_S = 900.0  # a sample's time may pass the lab's time budget by this much (data loading, evaluation)
+
+
+class SystemSampleIn(BaseModel):
+    """One sample of the worker's system metrics (worker.system_metrics), as it reports it with a
+    heartbeat: seconds of the run's training so far, the process's CPU use (percent of one core) and
+    resident memory, on CUDA the GPU's utilisation (percent) and memory in use, images per second."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+    at_s: float = Field(ge=0.0, description="seconds since the run started training (a resumed attempt goes on)")
+    cpu_percent: float | None = Field(None, ge=0.0, le=100.0 * MAX_CPU_CORES, description="100 = one core busy")
+    rss_bytes: int | None = Field(None, ge=0, le=MAX_MEMORY_BYTES, description="the process's resident memory")
+    gpu_util: float | None = Field(None, ge=0.0, le=100.0, description="percent; None without CUDA")
+    gpu_mem_bytes: int | None = Field(None, ge=0, le=MAX_MEMORY_BYTES, description="the GPU's memory in use")
+    images_per_s: float | None = Field(None, ge=0.0, le=1e9, description="training images per second")
+
+    @field_validator("at_s")
+    @classmethod
+    def _within_the_budget(cls, value: float) -> float:
+        limit = settings.TIME_BUDGET_S + SAMPLE_MARGIN_S
+        if value > limit:
+            raise ValueError(f"must be at most {limit:g} (the lab's time budget + {SAMPLE_MARGIN_S:g} s), "
+                             f"got {value!r}")
+        return value
+
+
 class HeartbeatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     attempt: int = Field(ge=0, le=2**31 - 1)
     progress: Progress | None = None
+    system: list[SystemSampleIn] = Field(default_factory=list, max_length=MAX_SAMPLES_PER_HEARTBEAT, description=(
+        "system metrics sampled since the last heartbeat (stored only for the attempt holding the lease)"))
 
 
 class HeartbeatResponse(BaseModel):

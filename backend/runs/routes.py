@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
@@ -21,6 +20,7 @@ from backend.core.tables import RunEvaluation
 from backend.identity.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
 from backend.identity.service import record
 from backend.runs import admission, live
+from backend.runs import query as run_query
 from backend.runs import service as run_service
 from backend.runs.analysis import best_epoch, choice_series, overfit_epoch
 from backend.runs.protocol import ClassReport
@@ -31,10 +31,12 @@ from backend.runs.schemas import (
     RunCreate,
     RunCreated,
     RunDetail,
+    RunOrigin,
     RunPublic,
     RunsPublic,
 )
-from backend.runs.views import run_public
+from backend.runs.views import run_public, runs_public
+from backend.storage import service as storage
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=AUTH_RESPONSES)
 
@@ -54,32 +56,44 @@ def create_run(body: RunCreate, session: SessionDep, identity: Member) -> RunCre
 @router.get("", response_model=RunsPublic)
 def read_runs(
     session: SessionDep,
-    _identity: Member,
+    identity: Member,
     status: str | None = Query(None, max_length=200, description="comma-separated statuses", json_schema_extra={
         "pattern": "^(({0})(,({0}))*)?$".format("|".join(tuple(RunStatus)))}),
     owner: str | None = Query(None, max_length=100, pattern=r"^[^\x00]*$"),
     sweep: int | None = Query(None, ge=1, le=INT_MAX),
     group: int | None = Query(None, ge=1, le=INT_MAX, description="the runs of one group of repeats"),
-    q: str | None = Query(None, max_length=200, pattern=r"^[^\x00]*$",
-                          description="text in the name, owner or architecture"),
-    sort: str = Query("-created_at", description="a summary column, '-' for descending",
-                      json_schema_extra={"pattern": "^-?(" + "|".join(sorted(run_service.SORTABLE)) + ")$"}),
+    q: str | None = Query(None, max_length=run_query.MAX_QUERY, pattern=r"^[^\x00]*$", description=(
+        "a query over run fields, options and results (backend.runs.query), e.g. `tag:baseline status:succeeded "
+        "architecture.family:compact lr>0.1 test_acc>=85% params<200k owner:ada`; a plain word searches the name, "
+        "owner and architecture. Terms are ANDed; OR, parentheses, `-term`/`NOT term`, quoted values; operators "
+        ": = != > >= < <=; numbers take k/M, accuracies a percent")),
+    columns: str | None = Query(None, max_length=2000, pattern=r"^[^\x00]*$", description=(
+        f"comma-separated columns to add (at most {run_query.MAX_COLUMNS}): run options by dotted path (lr, "
+        "augment.cutout) or results; each run then carries `values` {column: value}")),
+    sort: str = Query("-created_at", max_length=100, description=(
+        "a summary column or a run option's dotted path, '-' for descending"),
+        json_schema_extra={"pattern": "^-?(" + "|".join(sorted(run_service.SORTABLE)) + "|[a-z_]+(\\.[a-z_]+)*)$"}),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=INT_MAX),
 ) -> RunsPublic:
-    if sort.lstrip("-") not in run_service.SORTABLE and sort.lstrip("-") != "best_test_acc":
-        raise field_error("sort", f"must be one of {', '.join(sorted(run_service.SORTABLE))} (with an optional '-')")
     if status:
         unknown = [s for s in status.split(",") if s not in tuple(RunStatus)]
         if unknown:
             raise field_error("status", f"unknown status {unknown[0]!r}; one of {', '.join(tuple(RunStatus))}")
-    if sort.lstrip("-") == "best_test_acc":
-        raise field_error("sort", "best_test_acc is a maximum over epochs of test accuracy, chosen on the test set: "
-                                  "never a ranking; sort by test_acc_at_best_val (the epoch chosen on validation) "
-                                  "or best_val_acc")
+    run_service.sort_column(sort)  # 422 on an unknown key, or on best_test_acc (never a ranking)
+    chosen = run_query.parse_columns(columns)
+    assert identity.user is not None  # Member: a signed-in user
     rows, count = run_service.list_runs(session, status=status, owner=owner, sweep_id=sweep, q=q, sort=sort,
-                                        limit=limit, offset=offset, group_id=group)
-    return RunsPublic(data=[run_public(r) for r in rows], count=count)
+                                        limit=limit, offset=offset, group_id=group, viewer_id=identity.user.id)
+    data = runs_public(session, rows, identity.user.id)
+    origins = run_service.origins_of(session, rows)
+    for run, model in zip(rows, data, strict=True):
+        if run.id in origins:
+            kind, origin_id, name = origins[run.id]
+            model.origin = RunOrigin(kind=kind, id=origin_id, name=name)  # type: ignore[arg-type]  # one of three
+        if chosen:
+            model.values = {c: run_query.column_value(run, c) for c in chosen}
+    return RunsPublic(data=data, count=count)
 
 
 @router.get("/events", responses=stream_responses("The runs list's event stream"))
@@ -114,8 +128,9 @@ async def _list_events(snapshots: live.Snapshots) -> AsyncIterator[bytes]:
 
 
 @router.get("/{run_id:int}", response_model=RunDetail)
-def read_run(run_id: RunId, session: SessionDep, _identity: Member) -> RunPublic:
-    return run_public(get_run_or_404(session, run_id), detail=True)
+def read_run(run_id: RunId, session: SessionDep, identity: Member) -> RunPublic:
+    assert identity.user is not None  # Member: a signed-in user
+    return runs_public(session, [get_run_or_404(session, run_id)], identity.user.id, detail=True)[0]
 
 
 @router.get("/{run_id:int}/metrics", response_model=MetricsPublic)
@@ -168,12 +183,11 @@ def delete_run(run_id: RunId, session: SessionDep, identity: Member) -> None:
     """The run's owner or an admin; recorded."""
     run = get_run_or_404(session, run_id)
     require_owner(identity, run.owner, f"run {run_id}", "delete")
-    paths = [c.path for c in run.checkpoints]
+    paths = storage.run_files(session, run)  # its checkpoints and model: rows first, then files (backend.storage)
     record(session, identity.user, "run.delete", "run", run_id,
            f"run {run_id} ({run.name}) of {run.owner.username} deleted")
     run_service.delete_run(session, run)
-    for path in paths:
-        Path(path).unlink(missing_ok=True)
+    storage.remove_run_files(run_id, paths)
     events.changed(run_id)
 
 
@@ -231,10 +245,13 @@ async def _events(run_id: int, snapshots: live.Snapshots, since_epoch: int) -> A
             if model_json != sent_model:  # before the status: a finished run's last event is its status
                 yield sse("model", model_json, str(sent_epoch))
                 sent_model = model_json
+            queued = run.status == RunStatus.QUEUED
+            if queued:  # its place moves as other runs start and end: re-read every few seconds
+                run = run.model_copy(update={"queue": (await live.queue_places()).get(run_id)})
             status = run.model_dump_json()
             if status != sent_status:
                 yield sse("status", status, str(sent_epoch))
                 sent_status = status
             if run.status in FINISHED_STATUSES and (model is None or model.status != ModelStatus.EXPORTING):
                 return
-            await watch.wait(KEEPALIVE_S)
+            await watch.wait(live.QUEUE_REFRESH_S if queued else KEEPALIVE_S)

@@ -72,6 +72,25 @@ class Progress(BaseModel):
         return self
 
 
+class QueuePlace(BaseModel):
+    """A queued run's place in the queue and when it should start and finish (backend.runs.queue_eta
+    states the rule); seconds from the moment it was read."""
+
+    position: int = Field(description="1: the next run a free worker takes")
+    ahead: int = Field(description="queued runs before it")
+    eta_start_s: float | None = Field(description="seconds until it should start (None: no worker is up)")
+    eta_finish_s: float | None = Field(description="seconds until it should finish (None: no worker is up)")
+    workers_up: int = Field(description="workers up now (GET /api/workers)")
+
+
+class RunOrigin(BaseModel):
+    """What made a run: a search (its trial), a sweep, or a study's launch."""
+
+    kind: Literal["search", "sweep", "study"]
+    id: int
+    name: str
+
+
 class RunPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -119,6 +138,16 @@ class RunPublic(BaseModel):
     train_seconds: float
     train_test_gap: float | None = None
     progress: Progress | None = Field(None, description="a running run's place in its epoch (last heartbeat)")
+    queue: QueuePlace | None = Field(None, description="a queued run's place in the queue and its ETA (else None)")
+    tags: list[str] = Field(default_factory=list, description="its tags, sorted (PATCH /api/runs/{id} sets them)")
+    stars: int = Field(0, description="how many members starred it")
+    starred: bool | None = Field(None, description=(
+        "whether the caller starred it; null in the event streams' summaries, which every viewer shares "
+        "(keep the value you have)"))
+    origin: RunOrigin | None = Field(None, description=(
+        "the runs list: what made it (its search, sweep, or the study that launched it), null for a run made alone"))
+    values: dict[str, Any] | None = Field(None, description=(
+        "the runs list's chosen columns (?columns=lr,augment.cutout): column → its value for this run"))
 
 
 class RunDetail(RunPublic):
@@ -129,6 +158,13 @@ class RunDetail(RunPublic):
     has_evaluation: bool = Field(False, description="its class report exists (GET /api/runs/{id}/evaluation)")
     kept_checkpoints: list[CheckpointKind] = Field(
         default_factory=list, description="the checkpoints it keeps (GET /api/runs/{id}/checkpoints/{kind})")
+    checkpoints_removed: str | None = Field(None, description="why it keeps none any more: the lab's retention "
+                                                              "removed them (backend.storage), and when")
+    note: str | None = Field(None, description="the owner's note, Markdown as written")
+    note_html: str = Field("", description="the note rendered as text formatting only (no raw HTML, no images)")
+    config_view: list[ConfigGroup] = Field(default_factory=list, description=(
+        "every option of its config as dotted path = value, by the option's group"))
+    cli_command: str = Field("", description="the client's command that launches the same config (cnnlab_client)")
 
 
 class RunsPublic(BaseModel):
@@ -179,6 +215,9 @@ class SweepPublic(BaseModel):
     repeats: int = 1
     created_at: UTCDateTime
     runs: list[RunPublic]
+    tags: list[str] = Field(default_factory=list)
+    note: str | None = Field(None, description="the owner's note, Markdown as written")
+    note_html: str = Field("", description="the note rendered as text formatting only")
 
 
 class SweepSummary(BaseModel):
@@ -338,9 +377,38 @@ class GroupComparison(BaseModel):
     validation: ComparisonPublic | None = Field(description="the same on best_val_acc, when both chose on validation")
 
 
+class ConfigValue(BaseModel):
+    path: str = Field(description="the option's dotted path, e.g. augment.cutout")
+    value: Any
+
+
+class ConfigGroup(BaseModel):
+    group: str = Field(description="the options' group (architecture, optimisation, …; other: not a declared option)")
+    options: list[ConfigValue]
+
+
+class ConfigOption(BaseModel):
+    """One option of the compared runs' configs."""
+
+    path: str = Field(description="dotted path, e.g. architecture.stages")
+    values: list[Any] = Field(description="its value in each run, in the runs' order (null where missing)")
+    missing: list[int] = Field(default_factory=list, description="indexes of the runs whose config lacks it")
+    differs: bool
+
+
+class ConfigDiff(BaseModel):
+    """The options of the runs' configs, flattened to dotted paths (backend.runs.configs.config_diff)."""
+
+    run_ids: list[int] = Field(description="the columns, in order")
+    options: list[ConfigOption] = Field(description="every option, in config order; `differs` marks the diff")
+    differing: int = Field(description="options whose value is not the same in all runs")
+    same: int = Field(description="options with the same value in all runs")
+
+
 class ComparePublic(BaseModel):
     data: list[CompareRun]
     groups: list[CompareGroup] = []
+    config_diff: ConfigDiff | None = Field(None, description="the runs' configs side by side (not the groups')")
 
 
 class RunCreated(RunDetail):

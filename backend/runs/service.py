@@ -9,21 +9,34 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, Select, asc, delete, desc, func, or_, select, update
+from sqlalchemy import CursorResult, Result, Select, asc, delete, desc, func, select, update
 from sqlalchemy.orm import Session
 
 from backend.architecture import summarize
 from backend.core.errors import Conflict, Invalid, QuotaExceeded
 from backend.core.settings import settings
 from backend.core.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus, SelectedOn
-from backend.core.tables import EpochMetric, Run, User, utcnow
+from backend.core.tables import (
+    EpochMetric,
+    Run,
+    Search,
+    Study,
+    StudyLaunch,
+    StudyLaunchRun,
+    Sweep,
+    User,
+    utcnow,
+)
 from backend.identity.secrets import digest, new_secret, same
+from backend.notifications.service import run_ended
+from backend.runs import query as run_query
 from backend.runs.analysis import best_epoch
 from backend.runs.protocol import EpochIn
+from backend.storage import service as storage
 from backend.training.config import TrainConfig
 
 SORTABLE = {
@@ -37,13 +50,14 @@ SORTABLE = {
 
 
 def check_quotas(session: Session, owner: User, new_runs: int) -> None:
-    """The lab's quotas (0: unlimited): runs one request may create, and queued + running runs per
-    user. On PostgreSQL the owner's row is locked first, so two requests cannot both pass."""
+    """The lab's quotas (0: unlimited): runs one request may create, the user's storage, and queued +
+    running runs per user. On PostgreSQL the owner's row is locked first, so two requests cannot both pass."""
     per_request = settings.MAX_RUNS_PER_REQUEST
     if per_request and new_runs > per_request:
         raise QuotaExceeded("runs_per_request", per_request, new_runs,
                             f"one request may create at most {per_request} runs (CNNLAB_MAX_RUNS_PER_REQUEST); "
                             f"this one would create {new_runs}")
+    storage.check_quota(session, owner)  # its checkpoints and models (CNNLAB_STORAGE_QUOTA_BYTES or its own)
     per_user = settings.MAX_ACTIVE_RUNS_PER_USER
     if not per_user:
         return
@@ -100,7 +114,9 @@ def new_run(session: Session, config: TrainConfig, name: str | None, owner: User
 
 
 def filtered_runs(status: str | None, owner: str | None, sweep_id: int | None, q: str | None,
-                  group_id: int | None = None) -> Select[Run]:
+                  group_id: int | None = None, viewer_id: int | None = None) -> Select[Run]:
+    """The runs matching the list's filters and its query ``q`` (backend.runs.query: a plain word is the
+    text search in the name, owner and architecture); ``viewer_id``: whose stars ``starred:`` reads."""
     stmt = select(Run).join(User, User.id == Run.owner_id)
     if group_id is not None:
         stmt = stmt.where(Run.group_id == group_id)
@@ -110,24 +126,73 @@ def filtered_runs(status: str | None, owner: str | None, sweep_id: int | None, q
         stmt = stmt.where(User.username == owner.strip().lower())
     if sweep_id is not None:
         stmt = stmt.where(Run.sweep_id == sweep_id)
-    if q:
-        text = q.lower()  # matched as it is: % and _ are no wildcards (autoescape), on every database
-        stmt = stmt.where(or_(func.lower(Run.name).contains(text, autoescape=True),
-                              User.username.contains(text, autoescape=True),
-                              func.lower(Run.architecture).contains(text, autoescape=True)))
+    where = run_query.condition(q, viewer_id)
+    if where is not None:
+        stmt = stmt.where(where)
     return stmt
+
+
+BEST_TEST_SORT = ("best_test_acc is a maximum over epochs of test accuracy, chosen on the test set: never a ranking; "
+                  "sort by test_acc_at_best_val (the epoch chosen on validation) or best_val_acc")
+
+
+def sort_column(sort: str, field: str = "sort") -> Any:
+    """The ORDER BY expression of a sort key: a summary column, or a run option's dotted path (a
+    saved view's sort is checked by the same rule)."""
+    key = sort[1:] if sort.startswith("-") else sort
+    if key == "best_test_acc":
+        raise Invalid(field, BEST_TEST_SORT)
+    if key == "owner":
+        return User.username
+    if key in SORTABLE:
+        return getattr(Run, key)
+    option = run_query.option_sort(key)
+    if option is None:
+        raise Invalid(field, f"{key[:60]!r} is not a sort key: one of {', '.join(sorted(SORTABLE))} or a run "
+                             "option's dotted path (lr, augment.cutout, …), with an optional '-'")
+    return option
 
 
 def list_runs(session: Session, *, status: str | None = None, owner: str | None = None, sweep_id: int | None = None,
               q: str | None = None, sort: str = "-created_at", limit: int = 50,
-              offset: int = 0, group_id: int | None = None) -> tuple[Sequence[Run], int]:
-    stmt = filtered_runs(status, owner, sweep_id, q, group_id)
+              offset: int = 0, group_id: int | None = None, viewer_id: int | None = None) -> tuple[Sequence[Run], int]:
+    stmt = filtered_runs(status, owner, sweep_id, q, group_id, viewer_id)
+    column = sort_column(sort)
     count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    column = User.username if sort.lstrip("-") == "owner" else getattr(Run, sort.lstrip("-"))
     order = desc(column) if sort.startswith("-") else asc(column)
     tiebreak = desc(Run.id) if sort.startswith("-") else asc(Run.id)
     rows = session.scalars(stmt.order_by(order.nulls_last(), tiebreak).limit(limit).offset(offset)).all()
     return rows, count
+
+
+def origins_of(session: Session, runs: Sequence[Run]) -> dict[int, tuple[str, int, str]]:
+    """What made each of these runs: (kind, id, name) of its search, else its sweep, else the first
+    study whose launch holds it; runs made alone are left out. Three indexed queries at most."""
+    out: dict[int, tuple[str, int, str]] = {}
+    searches = {r.search_id for r in runs if r.search_id is not None}
+    sweeps = {r.sweep_id for r in runs if r.sweep_id is not None}
+    names: dict[tuple[str, int], str] = {}
+    if searches:
+        names |= {("search", i): n for i, n in session.execute(select(Search.id, Search.name)
+                                                               .where(Search.id.in_(searches)))}
+    if sweeps:
+        names |= {("sweep", i): n for i, n in session.execute(select(Sweep.id, Sweep.name).where(Sweep.id.in_(sweeps)))}
+    alone = [r.id for r in runs if r.search_id is None and r.sweep_id is None]
+    studies: dict[int, tuple[int, str]] = {}
+    if alone:
+        rows = session.execute(
+            select(StudyLaunchRun.run_id, Study.id, Study.name)
+            .join(StudyLaunch, StudyLaunch.id == StudyLaunchRun.launch_id).join(Study, Study.id == StudyLaunch.study_id)
+            .where(StudyLaunchRun.run_id.in_(alone)).order_by(Study.id.desc()))
+        studies = {cast(int, run_id): (study_id, name) for run_id, study_id, name in rows}  # the lowest id stays
+    for r in runs:
+        if r.search_id is not None and ("search", r.search_id) in names:
+            out[r.id] = ("search", r.search_id, names[("search", r.search_id)])
+        elif r.sweep_id is not None and ("sweep", r.sweep_id) in names:
+            out[r.id] = ("sweep", r.sweep_id, names[("sweep", r.sweep_id)])
+        elif r.id in studies:
+            out[r.id] = ("study", *studies[r.id])
+    return out
 
 
 SERIES_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "val_loss", "val_acc",
@@ -263,13 +328,17 @@ def claim(session: Session, run_id: int, host: str, device: str) -> tuple[Run, s
     return run, lease
 
 
-def heartbeat(session: Session, run: Run, lease: str | None, progress: dict[str, Any] | None = None) -> bool:
-    """The heartbeat, and the place inside its epoch when given, in one guarded UPDATE."""
+def heartbeat(session: Session, run: Run, lease: str | None, progress: dict[str, Any] | None = None,
+              also: Callable[[], None] | None = None) -> bool:
+    """The heartbeat, and the place inside its epoch when given, in one guarded UPDATE; ``also``
+    (the system metrics it carries) is written in the same transaction, under the lease."""
     values: dict[str, object] = {"heartbeat_at": utcnow(), **({"progress": progress} if progress is not None else {})}
     try:
         guarded_update(session, run.id, lease, **values)
     except Conflict:
         return False
+    if also is not None:
+        also()
     session.commit()
     return True
 
@@ -284,6 +353,7 @@ def finish(
     if elapsed_s is not None:
         values["elapsed_s"] = elapsed_s
     guarded_update(session, run.id, lease, **values)
+    run_ended(session, run.id, status)
     session.commit()
     session.refresh(run)
 
@@ -298,6 +368,7 @@ def cancel(session: Session, run: Run, by: User) -> None:
                     finished_at=utcnow(), cancelled_by_id=by.id)
         )
         if _matched(result) == 1:
+            run_ended(session, run.id, RunStatus.CANCELLED)
             session.commit()
             session.refresh(run)
             return
@@ -343,8 +414,11 @@ def requeue_lost(session: Session, run: Run, max_attempts: int) -> bool:
         update(Run).where(Run.id == run.id, Run.status == RunStatus.RUNNING, Run.attempt == run.attempt,
                           Run.heartbeat_at == stale).values(**values)
     )
+    matched = _matched(result) == 1
+    if matched and values["status"] != RunStatus.QUEUED:
+        run_ended(session, run.id, str(values["status"]))
     session.commit()
-    return _matched(result) == 1 and values["status"] == RunStatus.QUEUED
+    return matched and values["status"] == RunStatus.QUEUED
 
 
 def waiting_runs(session: Session, grace_s: float) -> Sequence[int]:

@@ -7,11 +7,12 @@ from sqlalchemy.orm import Session
 from backend.core.db import SessionDep
 from backend.core.errors import QUOTA_RESPONSES
 from backend.core.limits import INT_MAX, SweepId
+from backend.core.markdown import render_note
 from backend.core.tables import Run, Sweep
 from backend.identity.rules import AUTH_RESPONSES, Member, check_owner_field
 from backend.runs import admission, sweeps
 from backend.runs.schemas import SweepCreate, SweepEstimate, SweepPublic, SweepsPublic, next_seeds
-from backend.runs.views import run_public
+from backend.runs.views import runs_public
 
 router = APIRouter(prefix="/api/sweeps", tags=["sweeps"], responses=AUTH_RESPONSES)
 
@@ -20,7 +21,8 @@ def sweep_public(session: Session, sweep: Sweep) -> SweepPublic:
     runs = session.scalars(select(Run).where(Run.sweep_id == sweep.id).order_by(Run.id)).all()
     return SweepPublic(id=sweep.id, name=sweep.name, owner=sweep.owner.username, base_config=sweep.base_config,
                        grid=sweep.grid, repeats=sweep.repeats, created_at=sweep.created_at,
-                       runs=[run_public(r) for r in runs])
+                       runs=runs_public(session, runs, None), tags=list(sweep.tags or []), note=sweep.note,
+                       note_html=render_note(sweep.note))
 
 
 @router.post("", status_code=201, response_model=SweepPublic, responses=QUOTA_RESPONSES)

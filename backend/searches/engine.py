@@ -37,6 +37,7 @@ from backend.core.errors import Conflict, QuotaExceeded, Refused
 from backend.core.settings import settings
 from backend.core.statuses import ACTIVE_STATUSES, FINISHED_STATUSES, TRAINED_STATUSES, RunStatus, SearchStatus
 from backend.core.tables import Run, Search, User, utcnow
+from backend.notifications import service as notifications
 from backend.runs import admission
 from backend.runs import service as run_service
 from backend.searches.registries import (
@@ -344,6 +345,7 @@ def advance(search_id: int) -> None:
                 why = ("every point of the grid was asked" if spec.sampler == GRID_SAMPLER else
                        f"{search.infeasible} samples were over the budget (CNNLAB_MAX_SEARCH_INFEASIBLE)")
                 note = f"ended: {why}; {asked} of {spec.n_trials} trials trained"
+            notifications.search_ended(session, search)
         if note != search.note:
             search.note = note
         session.commit()
@@ -443,6 +445,8 @@ def stop(session: Session, search: Search, by: User) -> None:
     if search.status != SearchStatus.RUNNING:
         raise Conflict(f"search {search.id} is {search.status}; only a running search can be stopped")
     search.status, search.note = SearchStatus.STOPPED, f"stopped by {by.username}"
+    search.finished_at = utcnow()  # when it stopped (resume clears it)
+    notifications.search_ended(session, search)
     session.commit()
     cancel_trials(session, search, by)
     advance(search.id)

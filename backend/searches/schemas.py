@@ -140,6 +140,10 @@ class SearchPublic(BaseModel):
     counts: SearchCounts
     best: BestTrial | None
     pareto: list[int] = Field([], description="trial numbers on the Pareto front of the objectives")
+    tags: list[str] = Field(default_factory=list)
+    user_note: str | None = Field(None, description=(
+        "the owner's note, Markdown as written (`note` is the system's: why the search waits or ended early)"))
+    user_note_html: str = Field("", description="the owner's note rendered as text formatting only")
 
 
 class SearchDetail(SearchPublic):

@@ -12,6 +12,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState as OptunaState
 from sqlalchemy.orm import Session
 
+from backend.core.markdown import render_note
 from backend.core.settings import settings
 from backend.core.statuses import RunStatus, SearchStatus, TrialState
 from backend.core.tables import Run, Search
@@ -112,7 +113,8 @@ def search_public(session: Session, search: Search, detail: bool = False,
         note=search.note,
         created_at=search.created_at, finished_at=search.finished_at, objectives=spec.objectives,
         sampler=spec.sampler, pruner=spec.pruner, n_trials=spec.n_trials, max_concurrent=spec.max_concurrent,
-        counts=counts, best=best, pareto=front,
+        counts=counts, best=best, pareto=front, tags=list(search.tags or []), user_note=search.user_note,
+        user_note_html=render_note(search.user_note),
     )
     if not detail:
         return summary

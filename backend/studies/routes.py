@@ -15,6 +15,7 @@ from backend.api.templates import export_page
 from backend.core.db import SessionDep
 from backend.core.errors import QUOTA_RESPONSES, ErrorBody, field_error
 from backend.core.limits import INT_MAX, StudyId
+from backend.core.markdown import render_note
 from backend.core.tables import Run, Study, StudyLaunch
 from backend.identity.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
 from backend.runs import admission
@@ -50,7 +51,8 @@ def studies_public(session: Session, studies: list[Study]) -> list[StudyPublic]:
     return [
         StudyPublic(id=study.id, slug=study.slug, name=study.name, owner=study.owner.username,
                     description=study.description, entries=study.entries, claims=study.claims,
-                    created_at=study.created_at,
+                    created_at=study.created_at, tags=list(study.tags or []), note=study.note,
+                    note_html=render_note(study.note),
                     launches=[launch_public(launch, finished.get(launch.id, 0)) for launch in study.launches])
         for study in studies
     ]

@@ -118,6 +118,9 @@ class StudyPublic(BaseModel):
     claims: list[Claim]
     created_at: UTCDateTime
     launches: list[LaunchPublic]
+    tags: list[str] = Field(default_factory=list)
+    note: str | None = Field(None, description="the owner's note, Markdown as written")
+    note_html: str = Field("", description="the note rendered as text formatting only")
 
 
 class StudiesPublic(BaseModel):

@@ -34,6 +34,7 @@ from backend.core.tables import Checkpoint, RunEvaluation
 from backend.identity.rules import AUTH_RESPONSES, Message, worker
 from backend.models import exports
 from backend.runs import service as run_service
+from backend.runs import system as system_metrics
 from backend.runs.protocol import (
     ClaimRequest,
     ClaimResponse,
@@ -46,6 +47,7 @@ from backend.runs.protocol import (
     ModelFailure,
 )
 from backend.searches import engine as searches
+from backend.workers import presence
 
 if TYPE_CHECKING:
     from hashlib import _Hash as Hash
@@ -65,6 +67,8 @@ def claim_run(run_id: RunId, body: ClaimRequest, session: SessionDep) -> ClaimRe
         current = get_run_or_404(session, run_id)
         raise HTTPException(409, f"Run {run_id} is {current.status}, not queued")
     run, lease = claimed
+    if body.worker is not None:
+        presence.record_claim(session, body.worker, body.host, body.device, run_id)
     last = next((c for c in run.checkpoints if c.kind == CheckpointKind.LAST), None)
     events.changed(run_id)
     return ClaimResponse(attempt=run.attempt, lease=lease, config=run.config, resume_epoch=last.epoch if last else 0)
@@ -87,8 +91,10 @@ def report_epochs(run_id: RunId, body: EpochReport, session: SessionDep, lease: 
 
 @router.post("/{run_id}/heartbeat", response_model=HeartbeatResponse)
 def heartbeat(run_id: RunId, body: HeartbeatRequest, session: SessionDep, lease: Lease) -> HeartbeatResponse:
+    """Keeps the lease's attempt alive; its progress and system metrics are stored only under the lease."""
     run = get_run_or_404(session, run_id)
-    current = run_service.heartbeat(session, run, lease, body.progress.model_dump() if body.progress else None)
+    current = run_service.heartbeat(session, run, lease, body.progress.model_dump() if body.progress else None,
+                                    also=lambda: system_metrics.record(session, run_id, body.system))
     if current and body.progress is not None:
         events.changed(run_id)  # the run page's progress bar and the runs list move
     return HeartbeatResponse(status=RunStatus(run.status), cancel_requested=run.cancel_requested,
@@ -254,6 +260,7 @@ def report_evaluation(run_id: RunId, body: EvaluationReport, session: SessionDep
 def finish_run(run_id: RunId, body: FinishRequest, session: SessionDep, lease: Lease) -> None:
     run = get_run_or_404(session, run_id)
     run_service.finish(session, run, lease, body.status, body.reason, body.elapsed_s)
+    presence.record_finish(session, run_id)
     events.changed(run_id)
     if run.search_id is not None:  # a search's trial ended: tell it, ask for the next
         try:

@@ -402,6 +402,12 @@ def test_401_hint_connection_refused_and_a_bad_config_file(stub, cli, home) -> N
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == ["HTTP 422: status: unknown status 'x'", "HTTP 422: and another"]
     assert stub.requests[-1][1] == "/api/runs?status=x"
+    stub.answers[("GET", "/api/runs")] = [(422, {}, json.dumps({"detail": [
+        {"field": "q", "message": "unknown field 'colour' at position 0 ('colour'): expected a run field",
+         "token": "colour", "position": 0, "expected": "a run field"}]}).encode())]
+    proc = cli("--url", stub.url, "list", "--query", "colour:red lr>0.1")
+    assert proc.returncode == 1 and proc.stderr.startswith("HTTP 422: q: unknown field 'colour' at position 0")
+    assert stub.requests[-1][1] == "/api/runs?q=colour%3Ared+lr%3E0.1"
 
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     for args in (["list"], ["watch", "3"], ["me"]):

@@ -115,6 +115,15 @@ cnn.charts = (() => {
     return { range: [lo - pad, hi + pad], autorange: false, tick0: 0, dtick, tickformat: "d", hoverformat: "d" };
   }
 
+  // a time axis (seconds of training, the wall-clock option of the run page): from the first value to
+  // the last with a little room, thousands grouped
+  function secondsAxis(values, { ticks = 8 } = {}) {
+    const xs = (values || []).filter(finite);
+    const lo = xs.length ? Math.min(0, ...xs) : 0, hi = xs.length ? Math.max(...xs) : 1;
+    const pad = Math.max(0.5, 0.03 * (hi - lo));
+    return { range: [lo - pad, hi + pad], autorange: false, nticks: ticks, tickformat: ",.0f", hoverformat: ",.1f" };
+  }
+
   // a size axis (params, MACs) from 0 to a little past the largest value: 0, 5M, 10M, 15M
   function siAxis(values, { narrow = false } = {}) {
     const xs = (values || []).filter(finite);
@@ -259,7 +268,8 @@ cnn.charts = (() => {
   // Curves over epochs. traces: Plotly line traces (x: epochs). opts: title, subtitle (the key to
   // the line styles), ytitle, pct (accuracy: a percent axis from the data), xtitle ("epoch"),
   // epochs (the planned count, the x axis while nothing is drawn), marks [{x, label, tone}], empty
-  // (the placeholder's text), height, legend (false: none), yValues (more values the y axis must hold)
+  // (the placeholder's text), height, legend (false: none), yValues (more values the y axis must hold),
+  // xseconds (x is seconds, not whole epochs: a continuous axis), ylog (a logarithmic y axis)
   function lines(el, traces, opts = {}) {
     el = node(el);
     if (!el) return;
@@ -269,11 +279,12 @@ cnn.charts = (() => {
     const xs = shown.flatMap((tr) => (tr.y || []).map((y, i) => (finite(y) ? tr.x[i] : null))).filter(finite);
     const empty = ys.length === 0;
     const { narrow, layout } = baseLayout(el, t, opts, legendEntries(shown));
-    const xaxis = axisStyle(t, { title: { text: opts.xtitle ?? "epoch" },
-      ...intAxis(xs.length ? Math.min(...xs) : 1, xs.length ? Math.max(...xs) : Math.max(1, opts.epochs || 1), { ticks: narrow ? 6 : 10 }) });
+    const xaxis = axisStyle(t, { title: { text: opts.xtitle ?? "epoch" }, ...(opts.xseconds ? secondsAxis(xs, { ticks: narrow ? 5 : 8 })
+      : intAxis(xs.length ? Math.min(...xs) : 1, xs.length ? Math.max(...xs) : Math.max(1, opts.epochs || 1), { ticks: narrow ? 6 : 10 })) });
     let yaxis;
     if (opts.pct) yaxis = pctAxis(ys, { full: empty });
     else if (empty) yaxis = { range: [0, 1], autorange: false, showticklabels: false };
+    else if (opts.ylog) yaxis = { type: "log", autorange: true, nticks: narrow ? 5 : 8, hoverformat: ".4g" };
     else yaxis = { autorange: true, rangemode: opts.yZero ? "tozero" : "normal", nticks: narrow ? 5 : 8, hoverformat: ".3f" };
     layout.xaxis = xaxis;
     layout.yaxis = axisStyle(t, { title: { text: opts.ytitle || "" }, ...yaxis });
@@ -394,5 +405,5 @@ cnn.charts = (() => {
     drawn.set(el, () => figure(el, fig, opts));
   }
 
-  return { lines, scatter, plot, figure, placeholder, si, pctAxis, intAxis, siAxis, alpha, color, shorten, theme, config };
+  return { lines, scatter, plot, figure, placeholder, si, pctAxis, intAxis, siAxis, secondsAxis, alpha, color, shorten, theme, config };
 })();

@@ -108,6 +108,17 @@ const cnn = {
   statusBadge(node, status) { node.textContent = status; node.className = "status " + status; },
   // a table cell holding a run's status badge (runs list, compare, study report)
   statusCell(status) { const td = document.createElement("td"), badge = cnn.el("span"); cnn.statusBadge(badge, status); td.append(badge); return td; },
+  // a queued run's place (RunPublic.queue) in words: "3rd in line, starts in about 12 min (2 workers up)";
+  // cnnlab_client/watch.py's queue_text writes the same words
+  ordinal(n) {
+    const teen = n % 100 >= 11 && n % 100 <= 13;
+    return n + (teen ? "th" : ({ 1: "st", 2: "nd", 3: "rd" })[n % 10] || "th");
+  },
+  inAbout: (s) => (s < 30 ? "now" : s < 60 ? "in under a minute" : s < 5400 ? `in about ${Math.round(s / 60)} min` : `in about ${(s / 3600).toFixed(1)} h`),
+  queueText(q) {
+    const up = `${q.workers_up} worker${q.workers_up === 1 ? "" : "s"} up`;
+    return `${cnn.ordinal(q.position)} in line, ` + (q.eta_start_s === null ? `waiting for a worker (${up})` : `starts ${cnn.inAbout(q.eta_start_s)} (${up})`);
+  },
   // every chart is drawn by charts.js (cnn.charts: lines, scatter, plot, figure, placeholder)
   layerRows(tbody, rows) {
     tbody.replaceChildren(...rows.map((r, i) => {
@@ -262,3 +273,43 @@ const cnn = {
   plotText: (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"),
   colors: ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"],
 };
+
+// Browser notifications, asked for on the Account page (the choice kept in this browser's
+// localStorage): every page of a signed-in member then follows GET /api/me/events and shows a
+// Notification when a run or search of theirs ends — once: its tag is the event's id, so several
+// open tabs replace rather than stack it, and the ids shown are remembered (a page opened later,
+// which asks for what ended since the last one shown, does not show them again).
+cnn.notify = {
+  KEY: "cnnlab.notify", SINCE: "cnnlab.notify.since", SHOWN: "cnnlab.notify.shown",
+  stream: null,
+  supported: () => "Notification" in window,
+  wanted: () => localStorage.getItem(cnn.notify.KEY) === "on",
+  active: () => cnn.notify.supported() && cnn.notify.wanted() && Notification.permission === "granted",
+  enable() { localStorage.setItem(cnn.notify.KEY, "on"); cnn.notify.start(); },
+  disable() { localStorage.removeItem(cnn.notify.KEY); localStorage.removeItem(cnn.notify.SINCE); cnn.notify.stop(); },
+  // the stream's moment (its hello, the last notice shown): a page opened later asks from there, on the server's clock
+  seen(at) {
+    const since = localStorage.getItem(cnn.notify.SINCE);
+    if (!since || new Date(since) < new Date(at)) localStorage.setItem(cnn.notify.SINCE, at);
+  },
+  shown() { try { return JSON.parse(localStorage.getItem(cnn.notify.SHOWN) || "[]"); } catch (e) { return []; } },
+  show(n) {
+    const shown = cnn.notify.shown();
+    if (!n || shown.includes(n.id)) return;
+    localStorage.setItem(cnn.notify.SHOWN, JSON.stringify([...shown, n.id].slice(-200)));
+    cnn.notify.seen(n.at);
+    const accuracy = n.accuracy === null || n.accuracy === undefined ? "no accuracy recorded" : `test accuracy ${cnn.pct(n.accuracy)}`;
+    const note = new Notification(`${n.name}: ${n.status}`, { body: `${n.kind === "search" ? "Search" : "Run"} ${n.object_id} · ${accuracy}`, tag: n.id });
+    note.onclick = () => { window.focus(); window.open(n.url, "_blank"); note.close(); };
+  },
+  start() {
+    if (cnn.notify.stream || !document.body.dataset.me || !cnn.notify.active()) return;
+    const since = localStorage.getItem(cnn.notify.SINCE);
+    cnn.notify.stream = cnn.follow("/api/me/events" + (since ? "?since=" + encodeURIComponent(since) : ""), {
+      hello: (h) => { if (h && h.since) cnn.notify.seen(h.since); },
+      notice: (n) => cnn.notify.show(n),
+    });
+  },
+  stop() { if (cnn.notify.stream) { cnn.notify.stream.close(); cnn.notify.stream = null; } },
+};
+document.addEventListener("DOMContentLoaded", () => cnn.notify.start());

@@ -198,6 +198,37 @@
     }));
   }
 
+  // the config diff (ComparePublic.config_diff, backend.runs.configs): one row per option that differs,
+  // one column per run; the options that are the same in all runs are counted, and shown on demand
+  let lastDiff = null, lastDiffRuns = [];
+  const diffValue = (v) => (typeof v === "string" ? v : JSON.stringify(v));
+  function drawConfigDiff(diff, data) {
+    const box = $("config-diff");
+    lastDiff = diff; lastDiffRuns = data;
+    box.hidden = !diff || diff.run_ids.length < 2;
+    if (box.hidden) return;
+    const all = $("config-diff-all").checked, runs = new Map(data.map((d) => [d.run.id, d.run]));
+    const same = diff.same === 1 ? "1 option is the same in all runs" : `${cnn.int(diff.same)} options are the same in all runs`;
+    $("config-diff-facts").textContent = (diff.differing === 0 ? "The runs' configs are the same. " :
+      `${cnn.int(diff.differing)} ${diff.differing === 1 ? "option differs" : "options differ"}; `) + same + ".";
+    const head = $("config-diff-table").querySelector("thead tr");
+    head.replaceChildren(cnn.el("th", "Option", { scope: "col" }), ...diff.run_ids.map((id, i) => {
+      const th = cnn.el("th", null, { scope: "col" }), run = runs.get(id);
+      th.append(cnn.el("span", "■ ", { "aria-hidden": "true", style: `color:${cnn.charts.color(i)}` }),
+        cnn.el("a", run ? `${run.name} (#${id})` : `#${id}`, { href: `/runs/${id}` }));
+      return th;
+    }));
+    const rows = diff.options.filter((o) => all || o.differs).map((o) => {
+      const tr = cnn.el("tr", null, { "data-path": o.path, class: o.differs ? "differs" : "same" });
+      tr.append(cnn.el("th", o.path, { scope: "row" }), ...o.values.map((v, i) => (o.missing.includes(i)
+        ? cnn.el("td", "(not set)", { class: "missing" }) : cnn.el("td", diffValue(v)))));
+      return tr;
+    });
+    $("config-diff-table").querySelector("tbody").replaceChildren(...rows);
+    box.dataset.differing = String(diff.differing);
+  }
+  $("config-diff-all").addEventListener("change", () => drawConfigDiff(lastDiff, lastDiffRuns));
+
   // the runs this view shows (its groups' runs too), and each one's status and epochs as last drawn: a
   // stream event that changes neither (a heartbeat's progress inside an epoch) reads nothing again
   let watched = new Set(), finished = false, stream = null;
@@ -220,6 +251,7 @@
     drawCurves(data, gs);
     drawSizes(data, gs);
     drawTable(data, gs);
+    drawConfigDiff(r.data.config_diff, data);
     await drawVerdict(gs);
     root.dataset.runs = String(data.length);
     root.dataset.groups = String(gs.length);

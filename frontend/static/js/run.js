@@ -18,10 +18,75 @@
   // an epoch the time budget cut short (fraction < 1) gets an open marker and says so on hover
   const cut = (m) => m.fraction !== undefined && m.fraction < 1;
   function trace(rows, key, name, line, pct) {
-    return { x: rows.map((m) => m.epoch), y: rows.map((m) => m[key]), name, mode: "lines+markers", line,
+    return { x: xOf(rows), y: rows.map((m) => m[key]), name, mode: "lines+markers", line,
       marker: { symbol: rows.map((m) => (cut(m) ? "circle-open" : "circle")), size: rows.map((m) => (cut(m) ? 11 : 6)) },
       text: rows.map((m) => (cut(m) ? `<br>${Math.round(100 * m.fraction)}% of the epoch (cut by the time budget)` : "")),
-      hovertemplate: `epoch %{x}: %{y:${pct ? ".1%" : ".3f"}}%{text}<extra>${name}</extra>` };
+      hovertemplate: `${xHover()}: %{y:${pct ? ".1%" : ".3f"}}%{text}<extra>${name}</extra>` };
+  }
+
+  // --- charts people expect: the learning rate, a log-scale loss, a wall-clock x axis (issue 30) ---
+  // view.time: x is the training time at the end of each epoch (the epochs' seconds summed), not the
+  // epoch; view.log: the loss chart's y axis is logarithmic. Both apply to every epoch chart.
+  const view = { time: false, log: false };
+  let epochRows = [];
+  function xOf(rows) {
+    if (!view.time) return rows.map((m) => m.epoch);
+    let total = 0;
+    return rows.map((m) => (total += m.seconds));
+  }
+  const xHover = () => (view.time ? "%{x:,.0f} s" : "epoch %{x}");
+  // where an epoch (a mark: the chosen epoch, the overfitting onset) falls on the x axis
+  function xAt(epoch) {
+    if (!view.time || !epoch) return epoch;
+    const i = epochRows.findIndex((m) => m.epoch === epoch);
+    return i < 0 ? null : xOf(epochRows)[i];
+  }
+  const axisOpts = () => (view.time ? { xseconds: true, xtitle: "training time (s)" } : { xtitle: "epoch" });
+  function drawLr(rows, empty) {
+    const lr = [{ x: xOf(rows), y: rows.map((m) => m.lr), name: "learning rate", mode: "lines+markers",
+      line: { color: cnn.charts.color(3) }, hovertemplate: `${xHover()}: %{y:.4g}<extra>learning rate</extra>` }];
+    cnn.charts.lines("lr-chart", lr, { title: "Learning rate", ytitle: "learning rate", legend: false, empty,
+      epochs: lastRun ? lastRun.epochs : config.epochs, ...axisOpts() });
+    root.dataset.chartX = view.time ? "time" : "epoch";
+    root.dataset.lossScale = view.log ? "log" : "linear";
+  }
+  document.getElementById("loss-log").addEventListener("change", (e) => { view.log = e.target.checked; scheduleDraw(); });
+  document.getElementById("chart-x").addEventListener("change", (e) => { view.time = e.target.value === "time"; scheduleDraw(); });
+
+  // --- system metrics (issue 30): the worker's CPU, memory, GPU and images/s, from its heartbeats ---
+  let systemRows = [], systemAsked = 0;
+  const MIB = 1048576;
+  async function refreshSystem() {
+    systemAsked = Date.now();
+    let r;
+    try { r = await cnn.api("GET", `/api/runs/${runId}/system`); } catch (e) { return; }
+    if (!r.ok) return;
+    systemRows = r.data.data;
+    drawSystem();
+  }
+  // while the run trains: again at most every 10 s (its status events come with every heartbeat)
+  function systemTick(run) {
+    if (run.status === RUNNING && Date.now() - systemAsked > 10000) refreshSystem();
+  }
+  function drawSystem() {
+    const rows = systemRows, at = rows.map((s) => s.at_s), c = cnn.charts.color;
+    const has = (key) => rows.some((s) => s[key] !== null && s[key] !== undefined);
+    const series = (key, name, color, scale, fmt, unit) => ({ x: at, y: rows.map((s) => (s[key] === null ? null : s[key] / scale)),
+      name, mode: "lines", line: { color }, hovertemplate: `%{x:,.0f} s: %{y:${fmt}}${unit}<extra>${name}</extra>` });
+    const empty = status === cnn.word("run_statuses", "queued") ? "Waiting for a worker: sampled while the run trains."
+      : FINISHED.has(status) ? "No system metrics were recorded for this run." : "Waiting for the first sample…";
+    const opts = { xseconds: true, xtitle: "training time (s)", empty, yZero: true };
+    const use = [series("cpu_percent", "CPU (worker process)", c(0), 1, ".0f", "%")];
+    if (has("gpu_util")) use.push(series("gpu_util", "GPU utilisation", c(1), 1, ".0f", "%"));
+    cnn.charts.lines("system-use", use, { ...opts, title: "CPU and GPU use", ytitle: "% (100 = one CPU core)" });
+    const mem = [series("rss_bytes", "process memory", c(2), MIB, ",.0f", " MiB")];
+    if (has("gpu_mem_bytes")) mem.push(series("gpu_mem_bytes", "GPU memory", c(1), MIB, ",.0f", " MiB"));
+    cnn.charts.lines("system-mem", mem, { ...opts, title: "Memory", ytitle: "MiB" });
+    cnn.charts.lines("speed-chart", [series("images_per_s", "images/s", c(4), 1, ",.0f", " images/s")],
+      { ...opts, title: "Training speed", ytitle: "images/s", legend: false });
+    document.getElementById("system-facts").textContent = rows.length
+      ? `(${rows.length} samples${has("gpu_util") || has("gpu_mem_bytes") ? "" : "; no GPU figures: trained on a CPU"})` : "";
+    root.dataset.systemPoints = String(rows.length);
   }
 
   function draw() {
@@ -31,8 +96,9 @@
     const onVal = analysis.selected_on === VAL;
     // the charts (cnn.charts): the chosen epoch and the onset of overfitting marked; before the first
     // epoch a placeholder that says why there is nothing yet
-    const marks = [{ x: analysis.best_epoch, label: onVal ? "chosen on validation" : "chosen on test", tone: "ok" },
-      { x: analysis.overfit_epoch, label: "overfits", tone: "bad" }];
+    epochRows = rows;
+    const marks = [{ x: xAt(analysis.best_epoch), label: onVal ? "chosen on validation" : "chosen on test", tone: "ok" },
+      { x: xAt(analysis.overfit_epoch), label: "overfits", tone: "bad" }];
     const c = cnn.charts.color;
     const acc = [trace(rows, "train_acc", "train", { dash: "dash", color: c(0) }, true),
       trace(rows, "test_acc", "test", { color: c(0) }, true)];
@@ -44,10 +110,11 @@
     }
     const empty = status === cnn.word("run_statuses", "queued") ? "Waiting for the first epoch: the run is queued for a worker."
       : FINISHED.has(status) ? `No epoch was recorded (run ${status}).` : "Waiting for the first epoch…";
-    const opts = { marks, empty, epochs: lastRun ? lastRun.epochs : config.epochs,
+    const opts = { marks, empty, epochs: lastRun ? lastRun.epochs : config.epochs, ...axisOpts(),
       subtitle: hasVal ? "train dashed, validation dotted, test solid" : "train dashed, test solid" };
     cnn.charts.lines("acc-chart", acc, { ...opts, title: "Accuracy", ytitle: "accuracy", pct: true });
-    cnn.charts.lines("loss-chart", loss, { ...opts, title: "Loss", ytitle: "loss" });
+    cnn.charts.lines("loss-chart", loss, { ...opts, title: "Loss", ytitle: view.log ? "loss (log scale)" : "loss", ylog: view.log });
+    drawLr(rows, empty);
     document.getElementById("log").textContent = rows.map(cnn.seedLine).join("\n");
     root.dataset.points = String(rows.length);
     const m = [], held = onVal ? "validation" : "test";
@@ -114,6 +181,16 @@
     const kept = run.kept_checkpoints;
     if (!kept && FINISHED.has(run.status)) return;  // the detail read when it ended says
     for (const kind of KINDS) $(`ckpt-${kind}`).hidden = kept ? !kept.includes(kind) : run.epochs_done === 0;
+    if (run.checkpoints_removed) { $("ckpt-removed").textContent = run.checkpoints_removed; $("ckpt-removed").hidden = false; }
+  }
+
+  // a queued run's place in the queue and when it should start (RunPublic.queue; its stream re-sends
+  // it every few seconds while it waits)
+  function showQueue(run) {
+    const box = $("queue-place"), q = run.status === cnn.word("run_statuses", "queued") ? run.queue : null;
+    box.hidden = !q;
+    box.textContent = q ? `Queued: ${cnn.queueText(q)}` : "";
+    root.dataset.queuePosition = q ? String(q.position) : "";
   }
 
   function showStatus(run) {
@@ -139,6 +216,7 @@
     document.getElementById("cancel").disabled = FINISHED.has(run.status) || run.cancel_requested;
     document.getElementById("delete").hidden = !mine || !FINISHED.has(run.status);
     showPhase(run);
+    showQueue(run);
     showProgress(run);
     showCheckpoints(run);
     // the charts' placeholder says what the run waits for (once its epochs were read: none yet)
@@ -190,6 +268,7 @@
     if (ended) return;
     ended = true;
     refreshAnalysis();
+    refreshSystem();
     const r = await cnn.api("GET", `/api/runs/${runId}`);
     if (r.ok) {
       showStatus(r.data);
@@ -209,10 +288,35 @@
       },
       status: (run) => {
         showStatus(run);
+        systemTick(run);
         if (FINISHED.has(status)) runEnded();
       },
     }, { live: $("live"), until: () => FINISHED.has(status) && modelStatus !== EXPORTING });
   }
+
+  // --- the config (issue 30): every option as path = value by group, compact; copy as JSON or as the
+  // client's command (the run detail's config_view and cli_command, built by backend.runs.configs) ---
+  const shownValue = (v) => (typeof v === "string" ? v : JSON.stringify(v));
+  function showConfig(run) {
+    $("config").textContent = JSON.stringify(run.config, null, 2);
+    $("cli-command").textContent = run.cli_command || "";
+    const groups = run.config_view || [];
+    $("config-count").textContent = String(groups.reduce((n, g) => n + g.options.length, 0));
+    $("config-view").replaceChildren(...groups.map((g) => {
+      const part = cnn.el("div", null, { class: "config-group" });
+      const table = cnn.el("table", null, { class: "kv" });
+      table.append(cnn.el("caption", g.group));
+      for (const o of g.options) {
+        const tr = cnn.el("tr", null, { "data-path": o.path });
+        tr.append(cnn.el("th", o.path, { scope: "row" }), cnn.el("td", shownValue(o.value)));
+        table.append(tr);
+      }
+      part.append(table);
+      return part;
+    }));
+  }
+  cnn.copyButton($("copy-json"), $("config"));
+  cnn.copyButton($("copy-cli"), $("cli-command"));
 
   document.getElementById("cancel").addEventListener("click", async () => {
     if (!confirm("Cancel this run? The worker stops at its next step; the epochs done so far are kept.")) return;
@@ -231,7 +335,7 @@
     config = run.data.config;
     batchSize = config.batch_size; timeBudget = config.time_budget_s;
     showStatus(run.data);
-    document.getElementById("config").textContent = JSON.stringify(run.data.config, null, 2);
+    showConfig(run.data);
     const s = await cnn.api("POST", "/api/architectures/summary", { architecture: run.data.config.architecture });
     if (s.ok) cnn.layerRows(document.querySelector("#layers tbody"), s.data.rows);
     const past = await cnn.api("GET", `/api/runs/${runId}/metrics`);
@@ -239,6 +343,7 @@
     showPhase(run.data); showProgress(run.data);  // with its epochs known: finishing, or not
     await refreshAnalysis();
     draw();
+    await refreshSystem();
     if (!FINISHED.has(run.data.status)) connect();
     else { ended = true; if (run.data.has_evaluation) showClasses(); }
     document.body.dataset.ready = "1";

@@ -1,24 +1,34 @@
 "use strict";
-// The run list: filters, sort and page live in the URL; rows follow one event stream of the
+// The run list: the query, filters, chosen columns, sort and page live in the URL (a view is a link:
+// /?q=tag:baseline lr>0.1&columns=lr,augment.cutout&sort=-lr); rows follow one event stream of the
 // queued and running runs (status, epochs, progress inside the epoch) instead of polling.
 // The headline column is the test accuracy of the epoch the validation split chose (sortable); the
 // best test accuracy over epochs is shown for reference only, labelled "chosen on test", never sorted.
 // With "Fold groups" on, the runs of one group of repeats on this page fold into one row: n and the
 // mean ± std over its finished runs (GET /api/groups), expandable to its runs.
+// Saved views (GET/POST/DELETE /api/views) are the caller's own: a name for a query, columns and sort.
 (() => {
   const PAGE = 50;
   const RUNNING = cnn.word("run_statuses", "running"), ON_TEST = cnn.word("selected_on", "test");
   const tbody = document.querySelector("#runs tbody");
+  const headRow = document.querySelector("#runs thead tr");
   const form = document.getElementById("filters");
   const compareBtn = document.getElementById("compare");
   const studyBtn = document.getElementById("save-study");
   const foldBox = document.getElementById("fold");
+  const chooser = document.getElementById("columns-chooser");
+  const choices = new Map(JSON.parse(chooser.dataset.choices).map((c) => [c.name, c]));
+  const maxColumns = Number(chooser.dataset.max);
+  const viewForm = document.getElementById("save-view");
   const selected = new Set(), selectedGroups = new Set(), expanded = new Set();
   let groups = new Map(); // group id → GroupPublic, of the groups on this page
   const params = () => new URLSearchParams(location.search);
   const folding = () => params().get("fold") !== "0";
+  const chosen = () => (params().get("columns") || "").split(",").map((c) => c.trim()).filter(Boolean);
   const pickChanged = () => { compareBtn.disabled = studyBtn.disabled = selected.size + selectedGroups.size < 1; };
+  const FILTERS = ["q", "status", "owner", "sweep", "group"];
 
+  // the URL's state → the form, the sort buttons, the chosen columns' headers and chips
   function syncForm() {
     const p = params();
     for (const name of ["q", "status", "owner"]) form.elements[name].value = p.get(name) || "";
@@ -29,11 +39,29 @@
       note.replaceChildren(`The runs of group ${p.get("group")} · `, cnn.el("a", "compare this group", { href: `/compare?groups=${encodeURIComponent(p.get("group"))}` }),
         " · ", cnn.el("a", "show all runs", { href: "/" }));
     }
+    headRow.querySelectorAll("th.chosen").forEach((th) => th.remove());
+    const statusTh = headRow.querySelector('button.sort[data-sort="status"]').closest("th");
+    let after = statusTh;
+    for (const name of chosen()) {
+      const c = choices.get(name), th = cnn.el("th", null, { scope: "col", class: "chosen" + (isNumeric(c) ? " num" : ""), "data-column": name });
+      if (c && c.sort) th.append(cnn.el("button", name, { class: "sort", "data-sort": c.sort, title: c.title, type: "button" }));
+      else th.append(cnn.el("span", name, { title: c ? c.title : "" }));
+      after.after(th);
+      after = th;
+    }
     const sort = p.get("sort") || "-created_at";
     document.querySelectorAll("button.sort").forEach((b) => {
       const key = b.dataset.sort;
       b.setAttribute("aria-sort", sort === key ? "ascending" : sort === "-" + key ? "descending" : "none");
     });
+    const chips = document.getElementById("chosen-columns");
+    chips.replaceChildren(...chosen().map((name) => {
+      const chip = cnn.el("span", name + " ", { class: "tag column-chip", "data-column": name });
+      const drop = cnn.el("button", "×", { type: "button", class: "link-button", "aria-label": `Remove the column ${name}` });
+      drop.addEventListener("click", () => go({ columns: chosen().filter((c) => c !== name).join(",") }));
+      chip.append(drop);
+      return chip;
+    }));
   }
 
   function go(changes) {
@@ -44,15 +72,18 @@
     load();
   }
 
-  function row(run) {
-    const tr = document.createElement("tr");
-    tr.dataset.runId = run.id;
-    const box = cnn.el("input", null, { type: "checkbox", "aria-label": `Select run ${run.id}` });
-    box.checked = selected.has(run.id);
-    box.addEventListener("change", () => { box.checked ? selected.add(run.id) : selected.delete(run.id); pickChanged(); });
-    const tdBox = document.createElement("td"); tdBox.append(box); tr.append(tdBox);
-    const tdName = cnn.el("td", null, { class: "name", title: run.name }); // a long name ends in "…": whole in its title
-    tdName.append(cnn.el("a", run.name, { href: `/runs/${run.id}` })); tr.append(tdName);
+  const isNumeric = (c) => !!c && ["number", "integer", "accuracy"].includes(c.kind);
+  // a chosen column's value as text: accuracies as percents, lists as the form writes them
+  function shown(c, v) {
+    if (v === null || v === undefined) return "–";
+    if (c && c.kind === "accuracy") return cnn.pct(v);
+    if (Array.isArray(v)) return v.map((x) => (Array.isArray(x) ? x.join(",") : x)).join(Array.isArray(v[0]) ? "/" : ",");
+    if (typeof v === "number" && c && c.kind === "integer") return cnn.int(v);
+    return String(v);
+  }
+
+  // the status cell of a run: its badge, and where it is (training progress, finishing, its place in the queue)
+  function statusCell(run) {
     const tdStatus = cnn.statusCell(run.status);
     if (run.status === RUNNING && run.epochs_done >= run.epochs) {  // training over: evaluating, exporting
       tdStatus.append(" ", cnn.el("small", "finishing…", { class: "row-phase", title: "every planned epoch is done: the worker evaluates the chosen weights and exports the model" }));
@@ -61,8 +92,69 @@
         title: `epoch ${p.epoch} of ${run.epochs}: ${p.batch} of ${p.batches} batches, ${Math.round(p.images_per_s)} images/s` });
       bar.value = p.batch;
       tdStatus.append(" ", bar, cnn.el("small", ` ep ${p.epoch}/${run.epochs}`));
+    } else if (run.queue) {  // queued: its place in the queue and when it should start (Workers page: the whole queue)
+      const q = run.queue;
+      tdStatus.append(" ", cnn.el("small", `${cnn.ordinal(q.position)} in line` + (q.eta_start_s === null ? "" : `, starts ${cnn.inAbout(q.eta_start_s)}`),
+        { class: "row-queue", title: cnn.queueText(q) }));
     }
-    tr.append(tdStatus);
+    return tdStatus;
+  }
+
+  // tag chips (a click adds tag:x to the query) and the caller's star, when the summary carries them
+  function organiseBits(run, td) {
+    if (typeof run.starred === "boolean") {
+      const star = cnn.el("button", run.starred ? "★" : "☆", { type: "button", class: "link-button star row-star",
+        "aria-pressed": String(run.starred), "aria-label": `${run.starred ? "Unstar" : "Star"} run ${run.id}`,
+        title: (run.starred ? "Remove your star" : "Star this run") + (run.stars ? ` (${run.stars} stars)` : "") });
+      star.addEventListener("click", async () => {
+        const r = await cnn.api(run.starred ? "DELETE" : "PUT", `/api/runs/${run.id}/star`);
+        if (!r.ok) { cnn.showApiErrors(form, r); return; }
+        const now = { ...run, starred: r.data.starred, stars: r.data.stars };
+        lastRuns.set(run.id, now);
+        td.closest("tr").replaceWith(row(now));
+      });
+      td.prepend(star, " ");
+    }
+    if (Array.isArray(run.tags) && run.tags.length) {
+      const tags = cnn.el("span", null, { class: "tags row-tags" });
+      for (const tag of run.tags) {
+        const chip = cnn.el("button", tag, { type: "button", class: "tag", title: `Show the runs tagged ${tag}` });
+        chip.addEventListener("click", () => {
+          const q = params().get("q") || "", term = `tag:${tag}`;
+          if (!q.split(/\s+/).includes(term)) go({ q: (q ? q + " " : "") + term, page: "" });
+        });
+        tags.append(chip);
+      }
+      td.append(" ", tags);
+    }
+  }
+
+  function originCell(run) {
+    const td = document.createElement("td");
+    const o = run.origin;
+    if (o) {
+      const path = { sweep: "/sweeps/", search: "/searches/", study: "/studies/" }[o.kind];
+      td.append(cnn.el("a", `${o.kind}: ${o.name}`, { href: path + o.id, class: "origin", title: `${o.kind} ${o.id}` }));
+    }
+    return td;
+  }
+
+  function row(run) {
+    const tr = document.createElement("tr");
+    tr.dataset.runId = run.id;
+    const box = cnn.el("input", null, { type: "checkbox", "aria-label": `Select run ${run.id}` });
+    box.checked = selected.has(run.id);
+    box.addEventListener("change", () => { box.checked ? selected.add(run.id) : selected.delete(run.id); pickChanged(); });
+    const tdBox = document.createElement("td"); tdBox.append(box); tr.append(tdBox);
+    const tdName = cnn.el("td", null, { class: "name", title: run.name }); // a long name ends in "…": whole in its title
+    tdName.append(cnn.el("a", run.name, { href: `/runs/${run.id}` }));
+    organiseBits(run, tdName);
+    tr.append(tdName);
+    tr.append(statusCell(run));
+    for (const name of chosen()) {
+      const c = choices.get(name), v = run.values ? run.values[name] : undefined;
+      tr.append(cnn.el("td", shown(c, v), { class: "chosen" + (isNumeric(c) ? " num" : ""), "data-column": name }));
+    }
     tr.append(cnn.el("td", run.architecture));
     for (const v of [cnn.int(run.params), cnn.int(run.macs)]) tr.append(cnn.el("td", v, { class: "num" }));
     tr.append(cnn.headlineCell(run));
@@ -70,6 +162,7 @@
       run.train_test_gap === null ? "–" : (100 * run.train_test_gap).toFixed(1) + " pt", cnn.duration(run.train_seconds)]) {
       tr.append(cnn.el("td", v, { class: "num" }));
     }
+    tr.append(originCell(run));
     tr.append(cnn.el("td", run.owner));
     tr.append(cnn.el("td", new Date(run.created_at).toLocaleString()));
     if (folding() && run.group_id !== null && groups.has(run.group_id)) {
@@ -109,6 +202,7 @@
     if (s.pending) tdStatus.append(cnn.el("small", ` · ${s.pending} pending`));
     if (s.incomplete) tdStatus.append(cnn.el("small", ` · ${s.incomplete} failed/cancelled`));
     tr.append(tdStatus);
+    for (const name of chosen()) tr.append(cnn.el("td", "", { class: "chosen", "data-column": name }));  // per run, below
     tr.append(cnn.el("td", first.architecture));
     for (const v of [cnn.int(first.params), cnn.int(first.macs)]) tr.append(cnn.el("td", v, { class: "num" }));
     const head = f.test_acc_at_best_val;
@@ -120,6 +214,7 @@
       f.train_seconds && f.train_seconds.mean !== null ? cnn.duration(f.train_seconds.mean) : "–"]) {
       tr.append(cnn.el("td", v, { class: "num" }));
     }
+    tr.append(originCell(first));
     tr.append(cnn.el("td", g.owner));
     tr.append(cnn.el("td", new Date(g.created_at).toLocaleString()));
     return tr;
@@ -151,9 +246,9 @@
   function refreshGroups() {
     clearTimeout(groupTimer);
     groupTimer = setTimeout(async () => {
-      const shown = [...tbody.querySelectorAll("tr.group-row")].map((tr) => Number(tr.dataset.groupId));
-      if (!shown.length) return;
-      const r = await cnn.api("GET", "/api/groups?ids=" + shown.join(","));
+      const shownGroups = [...tbody.querySelectorAll("tr.group-row")].map((tr) => Number(tr.dataset.groupId));
+      if (!shownGroups.length) return;
+      const r = await cnn.api("GET", "/api/groups?ids=" + shownGroups.join(","));
       if (!r.ok) return;
       for (const g of r.data.data) {
         groups.set(g.id, g);
@@ -164,36 +259,109 @@
     }, 1000);
   }
 
+  // a refused query: the message by the query box, the offending token selected in it
+  function refused(r) {
+    cnn.showApiErrors(form, r);
+    const d = r.data && Array.isArray(r.data.detail) ? r.data.detail[0] : null; // where the query went wrong
+    const box = form.elements.q;
+    if (d && d.field === "q" && typeof d.position === "number" && document.activeElement === box) {
+      box.setSelectionRange(d.position, d.position + Math.max(1, (d.token || "").length));
+    }
+    tbody.replaceChildren();
+    document.getElementById("page-info").textContent = "";
+    document.getElementById("no-match").hidden = true;
+    document.getElementById("empty").hidden = true;
+  }
+
   let lastRuns = new Map(); // run id → RunPublic, as last shown
+  let loading = 0;
   async function load() {
     const p = params();
     const page = Math.max(1, Number(p.get("page") || 1));
     const query = new URLSearchParams({ limit: PAGE, offset: (page - 1) * PAGE, sort: p.get("sort") || "-created_at" });
-    for (const k of ["q", "status", "owner", "sweep", "group"]) if (p.get(k)) query.set(k, p.get(k));
+    for (const k of FILTERS) if (p.get(k)) query.set(k, p.get(k));
+    if (chosen().length) query.set("columns", chosen().join(","));
+    const mine = ++loading;
     const r = await cnn.api("GET", "/api/runs?" + query);
-    if (!r.ok) return;
+    if (mine !== loading) return;  // a newer load is under way: its answer counts
+    document.body.dataset.loaded = "1";
+    if (!r.ok) { refused(r); document.body.dataset.shown = String(mine); return; }
+    cnn.showErrors(form, []);
     groups = await readGroups(r.data.data);
     lastRuns = new Map(r.data.data.map((run) => [run.id, run]));
     tbody.replaceChildren(...rows(r.data.data));
     // nothing to show: the first steps for a lab without runs, else a way out of the filters
-    const filtered = ["q", "status", "owner", "sweep", "group"].some((k) => p.get(k));
+    const filtered = FILTERS.some((k) => p.get(k));
     document.getElementById("empty").hidden = r.data.count > 0 || filtered;
     document.getElementById("no-match").hidden = r.data.count > 0 || !filtered;
     const pages = Math.max(1, Math.ceil(r.data.count / PAGE));
     document.getElementById("page-info").textContent = `Page ${page} of ${pages} · ${r.data.count} runs`;
     document.getElementById("prev").disabled = page <= 1;
     document.getElementById("next").disabled = page >= pages;
-    document.body.dataset.loaded = "1";
+    document.body.dataset.shown = String(mine);  // tests wait for a load after their change
   }
+
+  // --- saved views ---------------------------------------------------------------------------------
+  // what a view saves: the query (with the status and owner filters written into it), the columns, the sort
+  function currentView() {
+    const p = params(), terms = [p.get("q") || ""];
+    if (p.get("status")) terms.push(`status:${p.get("status")}`);
+    if (p.get("owner")) terms.push(`owner:"${p.get("owner").replace(/["\\]/g, "\\$&")}"`);
+    return { query: terms.filter(Boolean).join(" "), columns: chosen(), sort: p.get("sort") || "-created_at" };
+  }
+
+  async function loadViews() {
+    const r = await cnn.api("GET", "/api/views");
+    if (!r.ok) return;
+    const list = document.getElementById("views");
+    list.replaceChildren(...r.data.data.map((v) => {
+      const li = cnn.el("li", null, { "data-view-id": v.id });
+      const del = cnn.el("button", "×", { type: "button", class: "link-button", "aria-label": `Delete the view ${v.name}` });
+      del.addEventListener("click", async () => {
+        const d = await cnn.api("DELETE", `/api/views/${v.id}`);
+        if (d.ok) loadViews(); else cnn.showApiErrors(viewForm, d);
+      });
+      li.append(cnn.el("a", v.name, { href: v.url, title: [v.query, v.columns.join(", "), v.sort].filter(Boolean).join(" · ") }), " ", del);
+      return li;
+    }));
+    document.getElementById("no-views").hidden = r.data.count > 0;
+  }
+
+  viewForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const name = document.getElementById("view-name").value.trim();
+    const r = await cnn.api("POST", "/api/views", { name, ...currentView() });
+    if (!r.ok) { cnn.showApiErrors(viewForm, r); return; }
+    cnn.showErrors(viewForm, []);
+    document.getElementById("view-name").value = "";
+    loadViews();
+  });
+
+  // --- the column chooser --------------------------------------------------------------------------
+  function addColumn() {
+    const pick = document.getElementById("column-pick"), name = pick.value.trim();
+    const now = chosen();
+    const errors = !choices.has(name) ? [{ field: "columns", message: `${name ? `'${name}' is no column` : "pick a column"}: a run option (lr, augment.cutout, …) or a result from the list` }]
+      : now.length >= maxColumns ? [{ field: "columns", message: `at most ${maxColumns} columns` }] : [];
+    cnn.showErrors(chooser, errors);
+    if (errors.length) return;
+    pick.value = "";
+    if (!now.includes(name)) go({ columns: [...now, name].join(",") });
+  }
+  document.getElementById("add-column").addEventListener("click", addColumn);
+  document.getElementById("column-pick").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); addColumn(); } });
 
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     go({ q: form.elements.q.value.trim(), status: form.elements.status.value, owner: form.elements.owner.value.trim(), page: "" });
   });
-  document.querySelectorAll("button.sort").forEach((b) => b.addEventListener("click", () => {
+  // the chosen columns' headers are made anew with the URL: one listener for every sort button
+  headRow.addEventListener("click", (e) => {
+    const b = e.target.closest("button.sort");
+    if (!b) return;
     const cur = params().get("sort") || "-created_at";
     go({ sort: cur === "-" + b.dataset.sort ? b.dataset.sort : "-" + b.dataset.sort, page: "" });
-  }));
+  });
   document.getElementById("prev").addEventListener("click", () => go({ page: Math.max(1, Number(params().get("page") || 1) - 1) }));
   document.getElementById("next").addEventListener("click", () => go({ page: Number(params().get("page") || 1) + 1 }));
   foldBox.addEventListener("change", () => go({ fold: foldBox.checked ? "" : "0" }));
@@ -219,8 +387,12 @@
     run: (run) => {
       const old = tbody.querySelector(`tr[data-run-id="${run.id}"]`);
       if (old) {
-        lastRuns.set(run.id, run);
-        old.replaceWith(row(run));
+        // the stream's summary is everyone's: the row keeps what only the list reads (columns, origin, your star)
+        const before = lastRuns.get(run.id) || {};
+        const merged = { ...run, values: before.values ?? run.values, origin: before.origin ?? run.origin,
+          starred: run.starred ?? before.starred };
+        lastRuns.set(run.id, merged);
+        old.replaceWith(row(merged));
         document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
         if (run.group_id !== null && groups.has(run.group_id)) refreshGroups();
       }
@@ -230,4 +402,5 @@
   });
   syncForm();
   load();
+  loadViews();
 })();

@@ -122,6 +122,16 @@ class World:
         users = self.c["admin"].get("/api/users").json()["data"]
         return {"user_id": next(u["id"] for u in users if u["username"] == "perm-owner")}
 
+    def view(self) -> dict:
+        r = self.c["owner"].post("/api/views", json={"name": f"perm {uuid.uuid4().hex[:8]}", "query": "tag:perm"})
+        assert r.status_code == 201, r.text
+        return {"view_id": r.json()["id"]}
+
+    def webhook(self) -> dict:
+        r = self.c["owner"].post("/api/webhooks", json={"url": "http://127.0.0.1:9/perm", "events": ["run.failed"]})
+        assert r.status_code == 201, r.text
+        return {"webhook_id": r.json()["id"]}
+
     def nothing(self) -> dict:
         return {}
 
@@ -150,6 +160,8 @@ TABLE = [
     Case("GET", "/api/runs", READ),
     Case("GET", "/api/runs/{run_id}", READ, "finished_run"),
     Case("GET", "/api/runs/{run_id}/metrics", READ, "finished_run"),
+    Case("GET", "/api/runs/{run_id}/metrics.csv", READ, "finished_run"),
+    Case("GET", "/api/runs/{run_id}/system", READ, "finished_run"),
     Case("GET", "/api/runs/{run_id}/analysis", READ, "finished_run"),
     Case("GET", "/api/runs/{run_id}/evaluation", READ, "finished_run"),
     Case("GET", "/api/runs/{run_id}/checkpoints/{kind}", READ, "finished_run", kw={"kind": "best"}),
@@ -157,6 +169,13 @@ TABLE = [
     Case("GET", "/api/runs/events", READ, stream=True),
     Case("POST", "/api/runs/{run_id}/cancel", OWNED(200), "queued_run", fresh=True),
     Case("DELETE", "/api/runs/{run_id}", OWNED(204), "finished_run", fresh=True),
+    # organise: the owner or an admin renames, tags, annotates; every member stars (per member, idempotent)
+    Case("PATCH", "/api/runs/{run_id}", OWNED(200), "finished_run", body=lambda _v: {"tags": ["perm"], "note": "*n*"}),
+    Case("PUT", "/api/runs/{run_id}/star", READ, "finished_run"),
+    Case("DELETE", "/api/runs/{run_id}/star", READ, "finished_run"),
+    Case("PATCH", "/api/sweeps/{sweep_id}", OWNED(200), "sweep", body=lambda _v: {"name": f"perm {_v['n']}"}),
+    Case("PATCH", "/api/studies/{study_id}", OWNED(200), "study", body=lambda _v: {"tags": ["perm"]}),
+    Case("PATCH", "/api/searches/{search_id}", OWNED(200), "stopped_search", body=lambda _v: {"note": "perm"}),
     # the run as a classifier (this run has no exported model: a member is let in and told so, 409)
     Case("GET", "/api/runs/{run_id}/model.onnx", statuses(401, 409, 409, 409, 403), "finished_run"),
     Case("GET", "/api/runs/{run_id}/model-card", READ, "finished_run"),
@@ -185,6 +204,10 @@ TABLE = [
          body=lambda _v: {"reason": "export failed"}),
     Case("POST", "/api/worker/runs/{run_id}/finish", WORKER(204), "claimed_run", fresh=True, lease=True,
          body=lambda _v: {"attempt": 1, "status": "succeeded"}),
+    # workers say they are up (the worker credential only); members see who is up and what each trains
+    Case("POST", "/api/worker/presence", WORKER(204),
+         body=lambda _v: {"name": f"perm-{_v['n']}@host", "host": "host", "device": "cpu"}),
+    Case("GET", "/api/workers", READ),
     # architectures
     Case("GET", "/api/presets", READ),
     Case("GET", "/api/recipes", READ),
@@ -226,6 +249,14 @@ TABLE = [
     Case("GET", "/api/me", READ),
     Case("POST", "/api/me/password", statuses(401, 403, 403, 403, 403),  # reached: a wrong current password
          body=lambda _v: {"current_password": "not mine", "new_password": "long enough"}),
+    # notifications: each member's own webhooks (another's is a 404, for admins too) and stream
+    Case("GET", "/api/webhooks", READ),
+    Case("POST", "/api/webhooks", MAKE,
+         body=lambda _v: {"url": f"http://127.0.0.1:9/{_v['n']}", "events": ["run.succeeded"]}),
+    Case("DELETE", "/api/webhooks/{webhook_id}", statuses(401, 204, 404, 404, 403), "webhook", fresh=True),
+    Case("GET", "/api/webhooks/{webhook_id}/deliveries", statuses(401, 200, 404, 404, 403), "webhook"),
+    Case("POST", "/api/webhooks/{webhook_id}/test", statuses(401, 202, 404, 404, 403), "webhook"),
+    Case("GET", "/api/me/events", READ, stream=True),
     Case("GET", "/api/tokens", READ),
     Case("POST", "/api/tokens", MAKE, body=lambda _v: {"label": "t"}),
     Case("DELETE", "/api/tokens/{token_id}", OWNED(204), "token", fresh=True),
@@ -239,6 +270,15 @@ TABLE = [
     Case("GET", "/api/audit", ADMIN(200)),
     Case("GET", "/api/health", PUBLIC(200)),
     Case("GET", "/api/vocabulary", READ),
+    # saved views of the runs list: each member's own (another's, even an admin's view of it, is 404)
+    Case("GET", "/api/views", READ),
+    Case("POST", "/api/views", MAKE, body=lambda v: {"name": f"view {v['n']}", "query": "lr>0.1"}),
+    Case("PUT", "/api/views/{view_id}", statuses(401, 200, 404, 404, 403), "view",
+         body=lambda v: {"name": f"view {v['n']}", "columns": ["lr"]}),
+    Case("DELETE", "/api/views/{view_id}", statuses(401, 204, 404, 404, 403), "view", fresh=True),
+    # storage: every member reads their own disk use (an admin every user's); an admin collects garbage now
+    Case("GET", "/api/storage", READ),
+    Case("POST", "/api/storage/gc", ADMIN(200)),
     # pages
     Case("GET", "/", PAGE),
     Case("GET", "/runs/new", PAGE),
@@ -251,6 +291,7 @@ TABLE = [
     Case("GET", "/sweeps/{sweep_id}", PAGE, "sweep"),
     Case("GET", "/searches", PAGE),
     Case("GET", "/searches/{search_id}", PAGE, "search"),
+    Case("GET", "/workers", PAGE),
     Case("GET", "/tokens", PAGE),
     Case("GET", "/account", PAGE),
     Case("GET", "/users", statuses(303, 403, 403, 200, 403)),

@@ -163,7 +163,7 @@ def test_compare_takes_groups_with_their_mean_curves(client) -> None:
         assert r.status_code == 422 and r.json()["detail"][0]["field"] == field, (params, r.text)
     r = client.get("/api/groups", params={"ids": ""})
     assert r.status_code == 422 and r.json()["detail"][0]["message"] == "needs at least one group id"
-    assert client.get("/api/compare").json() == {"data": [], "groups": []}
+    assert client.get("/api/compare").json() == {"data": [], "groups": [], "config_diff": None}
 
 
 def test_a_group_without_a_finished_run_cannot_be_compared(client) -> None:
