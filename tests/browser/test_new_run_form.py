@@ -36,7 +36,7 @@ def test_advanced_options_are_folded_and_recipes_fill_the_form(page, lab) -> Non
     assert not page.is_visible("#bn_bias_lr_scale") and not page.is_visible("#momentum")
     page.select_option("#recipe", "seed")
     chosen = (page.input_value("#batch_size"), page.input_value("#lr"), page.input_value("#epochs"))
-    assert chosen == ("16", "0.01", "120")
+    assert chosen == ("16", "0.001", "120")
     assert not page.is_checked("#crop") and not page.is_checked("#tta")
     assert "120 epochs at batch 16" in page.inner_text("#recipe-help")
     page.select_option("#family", "plain")
@@ -55,7 +55,7 @@ def test_advanced_options_are_folded_and_recipes_fill_the_form(page, lab) -> Non
     page.wait_for_url(re.compile(r".*/runs/\d+$"))
     run_id = page.url.rsplit("/", 1)[1]
     config = lab.http.get(f"/api/runs/{run_id}").json()["config"]
-    assert (config["bn_bias_lr_scale"], config["batch_size"], config["lr"]) == (2.0, 16, 0.01)
+    assert (config["bn_bias_lr_scale"], config["batch_size"], config["lr"]) == (2.0, 16, 0.001)
     lab.http.post(f"/api/runs/{run_id}/cancel")
 
 

@@ -28,7 +28,8 @@ def test_the_shipped_studies_are_written_in_the_recipes() -> None:
     assert entries["dropout_bs4"] == SEED_AUGMENTED.config("wide_deep_dropout", batch_size=4, **seed_protocol)
     beyond = {e["key"]: e["config"] for e in BEYOND_THE_SEED["entries"]}
     assert beyond["compact"] == MODERN.config("compact")
-    assert (SEED.settings["batch_size"], SEED.settings["lr"], MODERN.settings["augment"]["cutout"]) == (16, 0.01, 8)
+    assert (SEED.settings["batch_size"], SEED.settings["lr"], MODERN.settings["augment"]["cutout"]) == (16, 0.001, 8)
+    assert RECIPES["seed_lr0.01"].settings == {**SEED.settings, "lr": 0.01}  # the old guess, reachable, not the default
 
 
 def test_the_benchmark_recipe_takes_the_option_flags() -> None:
