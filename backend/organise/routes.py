@@ -77,7 +77,7 @@ def edit_sweep(sweep_id: SweepId, body: OrganiseEdit, session: SessionDep, ident
     return sweep_public(session, sweep)
 
 
-@router.patch("/api/studies/{study_id:int}", response_model=StudyPublic, responses=CONFLICT,
+@router.patch("/api/studies/{study_id}", response_model=StudyPublic, responses=CONFLICT,
               description=EDIT_HELP + " A study that ships with cnnlab belongs to the system: an admin may tag it and "
                                       "write its note; its name is its definition's (409).")
 def edit_study(study_id: StudyId, body: OrganiseEdit, session: SessionDep, identity: Member) -> StudyPublic:
