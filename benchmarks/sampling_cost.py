@@ -54,7 +54,7 @@ def tiny_dataset() -> ImageDataset:
         x = base[y][:, None, None, :] + rng.integers(-40, 40, (n, 32, 32, 3))
         return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int64)
 
-    (tx, ty), (vx, vy) = images(192), images(64)
+    (tx, ty), (vx, vy) = images(640), images(64)
     return ImageDataset(tx, ty, vx, vy, [f"class{i}" for i in range(10)])
 
 
@@ -138,7 +138,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=RESULTS / "sampling_cost.json")
     args = p.parse_args()
     if args.tiny:
-        data, epochs, batch, segment = tiny_dataset(), 1, 16, 2
+        # segments of 6 steps: a B B pair (one sampler) lasts ~12 steps, several of the sampler's 50 ms
+        data, epochs, batch, segment = tiny_dataset(), 1, 16, 6
     else:
         data = load_dataset(str(cifar10_path()), cache_dir="var/cache").limited(args.limit, args.test_limit)
         epochs, batch, segment = args.epochs, args.batch_size, args.segment

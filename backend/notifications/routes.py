@@ -98,6 +98,10 @@ def test_my_webhook(webhook_id: WebhookId, session: SessionDep, identity: Member
 
 # --- the browser's notifications ---------------------------------------------------------------------
 
+# an ISO 8601 moment as a string (not a number of seconds, which a datetime field would also take)
+ISO_MOMENT = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$"
+
+
 def _event_id(moment: datetime) -> str:
     return str(int(moment.timestamp() * 1000))
 
@@ -105,8 +109,9 @@ def _event_id(moment: datetime) -> str:
 @router.get("/me/events", responses=stream_responses("The caller's notifications"))
 async def read_my_events(
     identity: StreamMember,
-    since: Annotated[datetime | None, Query(description="only what ended at or after this moment (at most an "
-                                                        "hour back); default: now")] = None,
+    since: Annotated[str | None, Query(
+        max_length=40, pattern=ISO_MOMENT,
+        description="only what ended at or after this moment, ISO 8601 (at most an hour back); default: now")] = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> EventSourceResponse:
     """Server-Sent Events: `hello` first (`{"since"}`: the moment it tells from, on the server's
@@ -116,7 +121,9 @@ async def read_my_events(
     client that reconnects sends Last-Event-ID and gets what ended since."""
     assert identity.user is not None
     try:
-        start = as_utc(since) if since is not None else utcnow()
+        start = as_utc(datetime.fromisoformat(since)) if since is not None else utcnow()
+    except ValueError:  # the pattern's shape, not a real moment (month 13)
+        raise field_error("since", "is not a moment: give an ISO 8601 date and time") from None
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before the first moment a datetime holds in UTC
         raise field_error("since", "is out of range: give a moment within the last hour") from None
     if last_event_id and last_event_id.isdigit() and len(last_event_id) < 16:

@@ -41,7 +41,8 @@ SEED_REPORT: dict[str, Any] = {
         "SEED_STUDY.md's runs with its settings: 120 epochs at batch size 16. Models 1-3 without "
         "augmentation, then model 3 (wide_deep) with random crop + flip, + batch norm, + dropout, and the "
         "dropout net at batch sizes 4, 8, 16 and 32. The report names no optimizer; it started from the PyTorch "
-        "tutorial's: plain SGD, momentum 0.9, lr 0.001 (calibrated against its logs), constant, no weight decay. Holdout 0, the seed's own protocol: no validation split, so each run's "
+        "tutorial's: plain SGD, momentum 0.9, lr 0.001 (calibrated against its logs), constant, no weight decay. "
+        "Holdout 0, the seed's own protocol: no validation split, so each run's "
         "best epoch is chosen on the test set (and labelled so) and its figures are read after the last epoch. Use the "
         "epochs scale for a quick version (e.g. 0.05 = 6 epochs): its claims are then inconclusive."
     ),

@@ -22,9 +22,9 @@ def test_the_tiny_sampling_cost_benchmark_runs_end_to_end(tmp_path) -> None:
     assert all(report["steps_timed"][n] >= 2 and len(report["step_ms"][n]) == report["steps_timed"][n]
                for n in names)
     # both variants took turns: as many steps of each, within a segment
-    assert abs(report["steps_timed"]["reference_without"] - report["steps_timed"]["with_sampler"]) <= 2 * 2
+    assert abs(report["steps_timed"]["reference_without"] - report["steps_timed"]["with_sampler"]) <= 2 * 6
     assert report["samples_taken"] > 0  # the sampler sampled while its segments' steps ran
     ratio = report["median_step_ms"]["with_sampler"] / report["median_step_ms"]["reference_without"]
-    assert report["ratio_with_over_reference"] == round(ratio, 4)
+    assert abs(report["ratio_with_over_reference"] - ratio) < 1e-3  # the medians it is read from are rounded
     assert report["lab_interval_s"] == 2.0 and report["overhead_at_lab_rate"] is not None
     assert "x the reference" in done.stdout
