@@ -114,5 +114,9 @@ def test_a_tag_chip_narrows_the_query_and_the_star_toggles(page, lab, runs) -> N
     page.wait_for_selector(f"{star}[aria-pressed='true']")
     ask(page, "fnd8 starred:true")
     wait_rows(page, {runs["gamma"]})
-    page.click(star)  # and off again: the lab's stars stay as they were for the other tests
+    # and off again, under a query it still matches once unstarred (under starred:true the next reload of
+    # the list, which any run's event may bring, rightly drops it): the lab's stars stay as they were
+    ask(page, "fnd8")
+    wait_rows(page, set(runs.values()))
+    page.click(star)
     page.wait_for_selector(f"{star}[aria-pressed='false']")
