@@ -161,7 +161,11 @@ def list_runs(session: Session, *, status: str | None = None, owner: str | None 
     count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     order = desc(column) if sort.startswith("-") else asc(column)
     tiebreak = desc(Run.id) if sort.startswith("-") else asc(Run.id)
-    rows = session.scalars(stmt.order_by(order.nulls_last(), tiebreak).limit(limit).offset(offset)).all()
+    # runs without the value last; a column that is never null (created_at, params…) says no NULLS LAST,
+    # so PostgreSQL reads its index backwards instead of sorting every run (100,000 runs: ~100 ms → a few)
+    nullable = getattr(getattr(column, "expression", column), "nullable", True)
+    rows = session.scalars(stmt.order_by(order.nulls_last() if nullable else order, tiebreak)
+                           .limit(limit).offset(offset)).all()
     return rows, count
 
 
