@@ -107,9 +107,11 @@ def main() -> int:
     env = dict(os.environ)
     # the local worker proves itself with the lab's worker credential, kept under the var folder
     env["CNNLAB_WORKER_TOKEN"] = worker_credential()
+    url = f"http://{settings.HOST}:{settings.PORT}"
+    # the local worker reports to this backend, on whatever CNNLAB_PORT it was given (unless told otherwise)
+    env.setdefault("CNNLAB_BACKEND_URL", url)
     subprocess.run(MIGRATE, cwd=ROOT, env=env, check=True)
     lab = Supervisor(env, with_worker=not args.no_worker)
-    url = f"http://{settings.HOST}:{settings.PORT}"
 
     def stop(*_args: object, code: int = 0) -> None:
         lab.stop()
