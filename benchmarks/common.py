@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
+import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from worker.data import ImageDataset
 
 SHARED_CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz"
 
@@ -110,3 +116,32 @@ def backend_process(database_url: str, var_dir: Path, **extra_env: str):
         client.close()
         proc.kill()
         proc.wait()
+
+
+def coloured_noise(train: int, test: int) -> ImageDataset:
+    """Generated images for the benchmarks' tiny modes: 10 classes, each a colour with noise, so
+    accuracy can rise above chance; ``train`` and ``test`` images, the same for the same sizes."""
+    import numpy as np
+
+    from worker.data import ImageDataset
+
+    rng = np.random.default_rng(0)
+
+    def images(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.integers(0, 10, n)
+        base = (np.arange(10)[:, None] * np.array([25, 60, 95]) % 255).astype(np.int16)
+        x = base[y][:, None, None, :] + rng.integers(-40, 40, (n, 32, 32, 3))
+        return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int64)
+
+    (tx, ty), (vx, vy) = images(train), images(test)
+    return ImageDataset(tx, ty, vx, vy, [f"class{i}" for i in range(10)])
+
+
+def write_report(path: Path, report: dict[str, Any], summary: Any) -> None:
+    """A resumable benchmark's JSON, rewritten after each run: its summary and the time, written
+    atomically (a stop mid-write leaves the previous file)."""
+    report["summary"] = summary
+    report["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(report, indent=2))
+    os.replace(tmp, path)

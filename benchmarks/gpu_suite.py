@@ -45,7 +45,7 @@ import torch
 from backend.core.statuses import StopReason
 from backend.training.config import TrainConfig
 from backend.training.recipes import MODERN, SEED_AUGMENTED
-from benchmarks.common import cifar10_path, machine
+from benchmarks.common import cifar10_path, coloured_noise, machine
 from worker.data import ImageDataset, load_dataset
 from worker.sharing import cpu_cores, memory_fraction, threads_per_child
 from worker.trainer import train
@@ -61,17 +61,8 @@ WARM_FRACTION = 0.2  # of a packed run's cap: the first part of the common windo
 
 
 def tiny_dataset() -> ImageDataset:
-    """Generated: 10 classes, each a colour with noise, so accuracy can rise above chance."""
-    rng = np.random.default_rng(0)
-
-    def images(n: int) -> tuple[np.ndarray, np.ndarray]:
-        y = rng.integers(0, 10, n)
-        base = (np.arange(10)[:, None] * np.array([25, 60, 95]) % 255).astype(np.int16)
-        x = base[y][:, None, None, :] + rng.integers(-40, 40, (n, 32, 32, 3))
-        return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int64)
-
-    (tx, ty), (vx, vy) = images(256), images(128)
-    return ImageDataset(tx, ty, vx, vy, [f"class{i}" for i in range(10)])
+    """Generated: 10 classes, each a colour with noise (benchmarks.common.coloured_noise)."""
+    return coloured_noise(256, 128)
 
 
 def dataset(tiny: bool, staged: Path | None = None) -> ImageDataset:

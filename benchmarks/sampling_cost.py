@@ -30,12 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from backend.core.settings import settings
 from backend.training.config import TrainConfig
 from backend.training.recipes import PILOT_15MIN
-from benchmarks.common import cifar10_path, machine
+from benchmarks.common import cifar10_path, coloured_noise, machine
 from worker.data import ImageDataset, load_dataset
 from worker.system_metrics import SystemSampler, gpu_probe
 
@@ -45,17 +43,8 @@ PATTERN = ("reference_without", "with_sampler", "with_sampler", "reference_witho
 
 
 def tiny_dataset() -> ImageDataset:
-    """Generated: 10 classes, each a colour with noise."""
-    rng = np.random.default_rng(0)
-
-    def images(n: int) -> tuple[np.ndarray, np.ndarray]:
-        y = rng.integers(0, 10, n)
-        base = (np.arange(10)[:, None] * np.array([25, 60, 95]) % 255).astype(np.int16)
-        x = base[y][:, None, None, :] + rng.integers(-40, 40, (n, 32, 32, 3))
-        return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int64)
-
-    (tx, ty), (vx, vy) = images(640), images(64)
-    return ImageDataset(tx, ty, vx, vy, [f"class{i}" for i in range(10)])
+    """Generated: 10 classes, each a colour with noise (benchmarks.common.coloured_noise)."""
+    return coloured_noise(640, 64)
 
 
 class Interleaved:

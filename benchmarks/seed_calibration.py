@@ -35,9 +35,7 @@ import contextlib
 import json
 import math
 import multiprocessing as mp
-import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +43,7 @@ import torch
 
 from backend.training.config import TrainConfig
 from backend.training.recipes import SEED
-from benchmarks.common import machine
+from benchmarks.common import machine, write_report
 from benchmarks.seed_noise import dataset, one_thread
 from worker.data import run_split
 from worker.trainer import train
@@ -139,11 +137,7 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def write(path: Path, report: dict[str, Any]) -> None:
-    report["summary"] = summarize(report["runs"])
-    report["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, path)
+    write_report(path, report, summarize(report["runs"]))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,7 +26,6 @@ import contextlib
 import json
 import math
 import multiprocessing as mp
-import os
 import shutil
 import time
 from collections.abc import Iterable, Sequence
@@ -40,7 +39,7 @@ import torch
 from backend.runs.uncertainty import paired, spread
 from backend.training.config import TrainConfig
 from backend.training.recipes import PILOT_15MIN
-from benchmarks.common import cifar10_path, machine
+from benchmarks.common import cifar10_path, machine, write_report
 from worker.data import ImageDataset, load_dataset, run_split
 from worker.trainer import train
 
@@ -302,11 +301,7 @@ def markdown(summary: dict[str, Any]) -> str:
 # --- the driver -----------------------------------------------------------------------------------
 
 def write(path: Path, report: dict[str, Any]) -> None:
-    report["summary"] = summarize(report["runs"])
-    report["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, path)
+    write_report(path, report, summarize(report["runs"]))
 
 
 def load(path: Path, recipe_: dict[str, Any]) -> dict[str, Any]:
