@@ -30,8 +30,8 @@ def take(count: int, **kwargs: Any) -> list[dict[str, Any]]:
 
     with SystemSampler(sink, interval_s=MIN_INTERVAL_S, **kwargs):
         guard = time.monotonic() + 60  # a guard against a sampler that never samples, not a timing
-        while not enough.wait(0.001) and time.monotonic() < guard:
-            sum(range(2000))  # CPU work meanwhile, as training would
+        while not enough.is_set() and time.monotonic() < guard:
+            sum(range(20_000))  # a core kept busy meanwhile, as training would (no sleeping between checks)
     assert len(got) >= count, got
     return got
 

@@ -107,11 +107,17 @@
         "aria-pressed": String(run.starred), "aria-label": `${run.starred ? "Unstar" : "Star"} run ${run.id}`,
         title: (run.starred ? "Remove your star" : "Star this run") + (run.stars ? ` (${run.stars} stars)` : "") });
       star.addEventListener("click", async () => {
-        const r = await cnn.api(run.starred ? "DELETE" : "PUT", `/api/runs/${run.id}/star`);
+        const on = (lastRuns.get(run.id) || run).starred;
+        const r = await cnn.api(on ? "DELETE" : "PUT", `/api/runs/${run.id}/star`);
         if (!r.ok) { cnn.showApiErrors(form, r); return; }
-        const now = { ...run, starred: r.data.starred, stars: r.data.stars };
+        // the row may have been drawn again meanwhile (a run event, a reload): the star goes on the row shown now,
+        // and a list read that began before this answer keeps it (starEdits)
+        const mark = { starred: r.data.starred, stars: r.data.stars };
+        starEdits.set(run.id, { ...mark, during: loading });
+        const now = { ...(lastRuns.get(run.id) || run), ...mark };
         lastRuns.set(run.id, now);
-        td.closest("tr").replaceWith(row(now));
+        const shown = tbody.querySelector(`tr[data-run-id="${run.id}"]`);
+        if (shown) shown.replaceWith(row(now));
       });
       td.prepend(star, " ");
     }
@@ -275,6 +281,7 @@
 
   let lastRuns = new Map(); // run id → RunPublic, as last shown
   let loading = 0;
+  const starEdits = new Map(); // run id → { starred, stars, during: the load under way when it was made }
   async function load() {
     const p = params();
     const page = Math.max(1, Number(p.get("page") || 1));
@@ -288,8 +295,13 @@
     if (!r.ok) { refused(r); document.body.dataset.shown = String(mine); return; }
     cnn.showErrors(form, []);
     groups = await readGroups(r.data.data);
-    lastRuns = new Map(r.data.data.map((run) => [run.id, run]));
-    tbody.replaceChildren(...rows(r.data.data));
+    // a star set while this list was being read is newer than what the list says
+    const runs = r.data.data.map((run) => {
+      const edit = starEdits.get(run.id);
+      return edit && edit.during >= mine ? { ...run, starred: edit.starred, stars: edit.stars } : run;
+    });
+    lastRuns = new Map(runs.map((run) => [run.id, run]));
+    tbody.replaceChildren(...rows(runs));
     // nothing to show: the first steps for a lab without runs, else a way out of the filters
     const filtered = FILTERS.some((k) => p.get(k));
     document.getElementById("empty").hidden = r.data.count > 0 || filtered;
