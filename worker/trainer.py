@@ -58,9 +58,11 @@ from worker.averaging import WeightAverage
 from worker.data import ImageDataset
 from worker.device import DeviceData, autocast, pick_device, prepare_device, use_bf16
 from worker.evaluation import class_report, evaluate, views_label
+from worker.knobs import apply_knobs
 from worker.model import build_model
+from worker.muon import MuonSGD, conv_filters
 from worker.schedule import lr_at
-from worker.whitening import whiten_first_conv
+from worker.whitening import first_conv, whiten_first_conv
 
 COMPLETED, EARLY_STOPPING, TIME_BUDGET, DIVERGED = (StopReason.COMPLETED, StopReason.EARLY_STOPPING,
                                                    StopReason.TIME_BUDGET, StopReason.DIVERGED)
@@ -182,15 +184,24 @@ def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     the batch-norm weights and biases get a group of their own whose rate is the schedule's times
     the scale (each group's ``lr_scale``); at 1 the groups are the two they always were, so older
     checkpoints resume."""
-    decay = [p for p in model.parameters() if p.ndim > 1]
+    trained = [p for p in model.parameters() if p.requires_grad]  # frozen batch-norm weights aside
+    filters = {id(p) for p in conv_filters(model, skip=[first_conv(model).weight] if config.whiten_init else [])} \
+        if config.optimizer == "muon" else set()
+    decay = [p for p in trained if p.ndim > 1 and id(p) not in filters]
     norm_ids = {id(p) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
                 for p in m.parameters()} if config.bn_bias_lr_scale != 1.0 else set()
-    norm = [p for p in model.parameters() if id(p) in norm_ids]
-    rest = [p for p in model.parameters() if p.ndim <= 1 and id(p) not in norm_ids]
+    norm = [p for p in trained if id(p) in norm_ids]
+    rest = [p for p in trained if p.ndim <= 1 and id(p) not in norm_ids]
     groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": config.weight_decay, "lr_scale": 1.0},
                                     {"params": rest, "weight_decay": 0.0, "lr_scale": 1.0}]
     if norm:
         groups.append({"params": norm, "weight_decay": 0.0, "lr_scale": config.bn_bias_lr_scale})
+    if config.optimizer == "muon":  # the conv filters at the Muon rate, each group as the schedule moves it
+        muon = [p for p in trained if id(p) in filters]
+        groups = [{**g, "muon": False} for g in groups]
+        groups.append({"params": muon, "weight_decay": config.weight_decay, "lr_scale": config.muon_lr / config.lr,
+                       "muon": True})
+        return MuonSGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)
     if config.optimizer == "sgd":
         nesterov = config.nesterov and config.momentum > 0
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=nesterov)
@@ -396,6 +407,7 @@ def _prepare(
     model = build_model(config.architecture).to(device)
     dd = DeviceData(data, device, config.channels_last)
     model = model.to(memory_format=dd.memory_format)
+    apply_knobs(config, model)  # dirac starts, frozen batch-norm weights: before the optimizer takes the params
     optimizer = _optimizer(config, model)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     n = len(dd.train_y)

@@ -235,6 +235,9 @@ class Run(Base):
     sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"))
     search_id: Mapped[int | None] = mapped_column(ForeignKey("searches.id", ondelete="SET NULL"))
     trial_number: Mapped[int | None] = mapped_column(Integer)  # its trial in the search's Optuna study
+    # a search by time rungs: the rung this run trained its trial's config at (0: the trial's own run;
+    # 1, 2…: a promotion, a fresh run at that rung's budget); None outside such searches
+    rung: Mapped[int | None] = mapped_column(Integer)
     group_id: Mapped[int | None] = mapped_column(ForeignKey("run_groups.id", ondelete="SET NULL",
                                                             name="fk_runs_group"))
     holdout: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # validation images (config)

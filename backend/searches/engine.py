@@ -10,14 +10,26 @@
   after a trial's run finishes, on every reaper tick (so a restarted backend carries on), and
   after stop/resume; a lock per search (an advisory lock on PostgreSQL, a thread lock on SQLite's
   one backend process) keeps two from asking at once.
-* :func:`epochs_recorded` reports each recorded epoch's validation accuracy to the trial and asks the
-  pruner; a pruned run is asked (with its heartbeat answer) to stop, and ends ``pruned``.
+* :func:`epochs_recorded` reports each recorded epoch's validation accuracy (or, for the ``diverged``
+  pruner, its training loss) to the trial and asks the pruner; a pruned run is asked (with its
+  heartbeat answer) to stop, and ends ``pruned``.
+
+A search by **time rungs** (``rungs_s``, e.g. 150 → 450 → 900 s) is successive halving with fresh
+re-runs: each Optuna trial trains its config planned by the first rung's budget (annealed to it); as
+the trials of a rung finish, the best ``promote_fraction`` of them (asynchronously, as ASHA does: the
+top ⌊n·fraction⌋ of the n finished so far) train again as **new runs** planned by the next rung's
+budget — not continued from a half-annealed run — carrying the trial's number and their ``rung``.
+Optuna is told each trial's first-rung result (every trial at the same fidelity, so its sampler
+compares like with like); the search's best is chosen among the runs of the highest rung reached.
+Only the ``diverged`` pruner (or none) applies: a trial annealed to its budget cannot be ranked mid-way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
+import math
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -41,6 +53,7 @@ from backend.notifications import service as notifications
 from backend.runs import admission
 from backend.runs import service as run_service
 from backend.searches.registries import (
+    DIVERGED_LOSS,
     GRID_SAMPLER,
     LEGACY_TEST_OBJECTIVE,
     NO_PRUNER,
@@ -137,6 +150,7 @@ def check_body(body: SearchCreate) -> Space:
                                                     "images; set it in base_config")
     space = parse_space(body.space, base)
     check_some_point_fits(space)
+    check_rungs(body)
     if len(body.objectives) > 1 and body.pruner != NO_PRUNER:
         raise Refused("pruner", "a search of two objectives cannot prune (Optuna's pruners compare one "
                                           "objective epoch by epoch); use pruner 'none'")
@@ -161,7 +175,27 @@ def check_body(body: SearchCreate) -> Space:
                 raise Refused(f"initial_points[{i}].{key}", "is not a key of the space")
             if not _contains(dim, value):
                 raise Refused(f"initial_points[{i}].{key}", f"{value!r} is outside the space's entry")
+        sized = size(build_config(space, point))  # the keys it leaves out at base_config's values
+        if sized.problem is not None:
+            raise Refused(f"initial_points[{i}]", sized.problem)
     return space
+
+
+def check_rungs(body: SearchCreate) -> None:
+    """Time rungs: increasing, within the lab's time budget, with a pruner that does not rank mid-way."""
+    if not body.rungs_s:
+        return
+    for i, seconds in enumerate(body.rungs_s):
+        if seconds > settings.TIME_BUDGET_S:
+            raise Refused(f"rungs_s[{i}]", f"{seconds:g} s is over the lab's time budget of "
+                                           f"{settings.TIME_BUDGET_S:g} s (CNNLAB_TIME_BUDGET_S)")
+        if i and seconds <= body.rungs_s[i - 1]:
+            raise Refused(f"rungs_s[{i}]", f"{seconds:g} s must be longer than rungs_s[{i - 1}] "
+                                           f"({body.rungs_s[i - 1]:g} s): each rung trains longer than the last")
+    if not PRUNERS[body.pruner].time_rungs:
+        allowed = " or ".join(repr(k) for k, v in PRUNERS.items() if v.time_rungs)
+        raise Refused("pruner", f"a search by time rungs anneals each trial to its budget, so it cannot be ranked "
+                                f"mid-way: use {allowed}")
 
 
 def _contains(dim: Dimension, value: Any) -> bool:
@@ -224,9 +258,59 @@ def locked(search_id: int) -> Iterator[None]:
                 conn.commit()
 
 
+def search_runs(session: Session, search_id: int) -> list[Run]:
+    """Every run of the search: its trials' own, and with time rungs their promotions."""
+    return list(session.scalars(select(Run).where(Run.search_id == search_id).order_by(Run.id)).all())
+
+
 def trial_runs(session: Session, search_id: int) -> dict[int, Run]:
-    rows = session.scalars(select(Run).where(Run.search_id == search_id)).all()
-    return {r.trial_number: r for r in rows if r.trial_number is not None}
+    """Each Optuna trial's own run (with time rungs: its first rung's), by trial number."""
+    return {r.trial_number: r for r in search_runs(session, search_id) if r.trial_number is not None and not r.rung}
+
+
+def rung_config(config: dict[str, Any], rungs_s: Sequence[float], rung: int) -> dict[str, Any]:
+    """A trial's config at a time rung: planned by that rung's budget and annealed to it (its epochs
+    only a ceiling)."""
+    out = copy.deepcopy(config)
+    out["schedule_by"], out["time_budget_s"] = "time_budget", float(rungs_s[rung])
+    return out
+
+
+@dataclass(frozen=True)
+class Rung:
+    """A run of a search by time rungs, as promotion reads it."""
+
+    trial: int
+    rung: int
+    value: float | None  # its objective when it trained to its end (succeeded or timed out), else None
+    active: bool
+    params: int = 0
+
+
+def promotions(runs: Sequence[Rung], rungs: int, fraction: float) -> list[tuple[int, int]]:
+    """(trial, rung) pairs to train next, best first: for each rung but the last, the top
+    ⌊n·fraction⌋ of its n finished runs (asynchronous successive halving: decided on the runs finished
+    so far, never taken back) that have no run at the next rung yet. Ties: the smaller network, then
+    the earlier trial."""
+    out: list[tuple[int, int]] = []
+    have = {(r.trial, r.rung) for r in runs}
+    for rung in range(rungs - 1):
+        done = sorted((r for r in runs if r.rung == rung and r.value is not None),
+                      key=lambda r: (-(r.value or 0.0), r.params, r.trial))
+        for r in done[:math.floor(len(done) * fraction + 1e-9)]:
+            if (r.trial, rung + 1) not in have:
+                out.append((r.trial, rung + 1))
+    return sorted(out, key=lambda p: -p[1])  # the highest rung first: it finishes the search soonest
+
+
+def rung_view(runs: Sequence[Run], objective_column: str) -> list[Rung]:
+    return [Rung(r.trial_number, r.rung, _value(r, objective_column), r.status in ACTIVE_STATUSES, r.params)
+            for r in runs if r.trial_number is not None and r.rung is not None]
+
+
+def _value(run: Run, column: str) -> float | None:
+    value = getattr(run, column)
+    return float(value) if run.status in TRAINED_STATUSES and value is not None else None
 
 
 def objective_values(run: Run, objectives: Sequence[str]) -> list[float] | None:
@@ -282,7 +366,8 @@ def _ask_one(session: Session, loaded: Loaded, owner: User) -> bool:
     study.sampler = make_sampler(spec, space, len(study.get_trials(deepcopy=False)))
     trial = study.ask()
     params = sample(trial, space)
-    sized = size(build_config(space, params))
+    raw = build_config(space, params)
+    sized = size(rung_config(raw, spec.rungs_s, 0) if spec.rungs_s else raw)
     problem, config = sized.problem, sized.config
     if problem is None and config is not None:
         try:
@@ -303,6 +388,7 @@ def _ask_one(session: Session, loaded: Loaded, owner: User) -> bool:
     def link(group: Search, runs: list[Run]) -> None:
         for run in runs:
             run.search_id, run.trial_number = group.id, trial.number
+            run.rung = 0 if spec.rungs_s else None
 
     try:
         _, runs = admission.admit(session, owner, [admission.Planned(config, f"{search.name} #{trial.number}"[-200:])],
@@ -314,6 +400,32 @@ def _ask_one(session: Session, loaded: Loaded, owner: User) -> bool:
         raise
     trial.set_user_attr("run_id", runs[0].id)
     return True
+
+
+def _promote(session: Session, loaded: Loaded, owner: User, source: Run, rung: int) -> None:
+    """A fresh run of ``source``'s config planned by rung ``rung``'s budget (a new schedule annealed to
+    it, from new weights), carrying the trial's number."""
+    search, spec = loaded.search, loaded.spec
+    config = admission.checked_config(rung_config(source.config, spec.rungs_s, rung), "promotion")
+
+    def link(group: Search, runs: list[Run]) -> None:
+        for run in runs:
+            run.search_id, run.trial_number, run.rung = group.id, source.trial_number, rung
+
+    name = f"{search.name} #{source.trial_number} · rung {rung + 1} ({spec.rungs_s[rung]:g} s)"
+    admission.admit(session, owner, [admission.Planned(config, name[-200:])], search, link)
+
+
+def pending_promotions(session: Session, loaded: Loaded) -> list[tuple[Run, int]]:
+    """The first-rung-or-later runs to train again at the next rung, best first (none without rungs)."""
+    spec = loaded.spec
+    if not spec.rungs_s:
+        return []
+    runs = search_runs(session, loaded.search.id)
+    column = OBJECTIVES[spec.objectives[0]].column
+    by_key = {(r.trial_number, r.rung): r for r in runs}
+    return [(by_key[(trial, rung - 1)], rung)
+            for trial, rung in promotions(rung_view(runs, column), len(spec.rungs_s), spec.promote_fraction)]
 
 
 def advance(search_id: int) -> None:
@@ -335,11 +447,12 @@ def advance(search_id: int) -> None:
         if search.status == SearchStatus.RUNNING:
             note = _fill(session, loaded, runs)
         trials = study.get_trials(deepcopy=False)
-        active = sum(1 for r in trial_runs(session, search.id).values() if r.status in ACTIVE_STATUSES)
+        active = sum(1 for r in search_runs(session, search.id) if r.status in ACTIVE_STATUSES)
         asked = sum(1 for t in trials if counted(t))
         exhausted = search.infeasible >= settings.MAX_SEARCH_INFEASIBLE or (
             spec.sampler == GRID_SAMPLER and grid_done(trials, grid_points(loaded.space)))
-        if search.status == SearchStatus.RUNNING and active == 0 and (asked >= spec.n_trials or exhausted):
+        if (search.status == SearchStatus.RUNNING and active == 0 and (asked >= spec.n_trials or exhausted)
+                and not pending_promotions(session, loaded)):
             search.status, search.finished_at = SearchStatus.COMPLETED, utcnow()
             if exhausted and asked < spec.n_trials:
                 why = ("every point of the grid was asked" if spec.sampler == GRID_SAMPLER else
@@ -373,7 +486,19 @@ def _fill(session: Session, loaded: Loaded, runs: dict[int, Run]) -> str | None:
     short, when it did."""
     search, spec, study = loaded.search, loaded.spec, loaded.study
     owner = session.get_one(User, search.owner_id)
-    active = sum(1 for r in runs.values() if r.status in ACTIVE_STATUSES)
+    active = sum(1 for r in search_runs(session, search.id) if r.status in ACTIVE_STATUSES)
+    # promotions first: the runs of a higher rung decide the search; new trials fill what is left
+    for source, rung in pending_promotions(session, loaded):
+        if active >= spec.max_concurrent:
+            return None
+        try:
+            run_service.check_quotas(session, owner, 1)
+            session.rollback()
+            _promote(session, loaded, owner, source, rung)
+        except QuotaExceeded as exc:
+            session.rollback()
+            return f"waiting: {exc.message}"
+        active += 1
     asked = sum(1 for t in study.get_trials(deepcopy=False) if counted(t))
     grid_total = grid_points(loaded.space) if spec.sampler == GRID_SAMPLER else None
     for _ in range(MAX_ASKS_PER_STEP):
@@ -408,15 +533,22 @@ def advance_all() -> None:
 
 # --- epochs, pruning ---------------------------------------------------------------------------------
 
-def epochs_recorded(session: Session, run: Run, epochs: Sequence[tuple[int, float]]) -> None:
-    """Report each newly recorded epoch's validation accuracy to the run's trial and ask its pruner; when
-    it says prune, the run is asked to stop (its heartbeat answer carries it) and ends pruned."""
+def epochs_recorded(session: Session, run: Run, epochs: Sequence[tuple[int, float, float]]) -> None:
+    """Report each newly recorded epoch (epoch, validation accuracy, training loss) to the run's trial —
+    its accuracy, or its loss for a pruner that reads the loss — and ask its pruner; when it says prune,
+    the run is asked to stop (its heartbeat answer carries it) and ends pruned. A promoted run (time
+    rungs) has no trial of its own: the diverged pruner's rule is checked on it directly."""
     if run.search_id is None or run.trial_number is None or run.status != RunStatus.RUNNING:
         return
     search = session.get(Search, run.search_id)
     if search is None:
         return
     spec = spec_of(search)
+    kind = PRUNERS[spec.pruner]
+    if run.rung:
+        if kind.reads == "train_loss" and any(not loss <= DIVERGED_LOSS for _, _, loss in epochs):
+            _ask_to_prune(session, search, run, max(e for e, _, _ in epochs))
+        return
     if len(spec.objectives) > 1:  # Optuna keeps no epoch values for two objectives (nor prunes them)
         return
     study = open_study(search, spec, TrainConfig.model_validate(spec.base_config).epochs)
@@ -426,16 +558,21 @@ def epochs_recorded(session: Session, run: Run, epochs: Sequence[tuple[int, floa
     if frozen.state != TrialState.RUNNING:
         return
     trial = optuna.Trial(study, trial_id)
-    for epoch, accuracy in epochs:
+    for epoch, accuracy, loss in epochs:
         if epoch not in frozen.intermediate_values:
-            trial.report(accuracy, epoch)
-    if not run.prune_requested and trial.should_prune():
-        session.execute(update(Run).where(Run.id == run.id, Run.status == RunStatus.RUNNING)
-                        .values(prune_requested=True))
-        session.commit()
-        log.info("search %s: trial %s (run %s) pruned after epoch %s", search.id, run.trial_number, run.id,
-                 max(e for e, _ in epochs))
-        events.changed(run.id)
+            trial.report(loss if kind.reads == "train_loss" else accuracy, epoch)
+    if trial.should_prune():
+        _ask_to_prune(session, search, run, max(e for e, _, _ in epochs))
+
+
+def _ask_to_prune(session: Session, search: Search, run: Run, epoch: int) -> None:
+    if run.prune_requested:
+        return
+    session.execute(update(Run).where(Run.id == run.id, Run.status == RunStatus.RUNNING).values(prune_requested=True))
+    session.commit()
+    log.info("search %s: trial %s (run %s, rung %s) pruned after epoch %s", search.id, run.trial_number, run.id,
+             run.rung, epoch)
+    events.changed(run.id)
 
 
 # --- stop, resume, delete --------------------------------------------------------------------------------
@@ -453,8 +590,8 @@ def stop(session: Session, search: Search, by: User) -> None:
 
 
 def cancel_trials(session: Session, search: Search, by: User) -> None:
-    """Cancel the search's queued and running trial runs (one that ended meanwhile is left be)."""
-    for run in trial_runs(session, search.id).values():
+    """Cancel the search's queued and running runs, promotions included (one that ended meanwhile is left be)."""
+    for run in search_runs(session, search.id):
         if run.status in ACTIVE_STATUSES:
             with contextlib.suppress(Conflict):
                 run_service.cancel(session, run, by)

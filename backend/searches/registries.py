@@ -8,6 +8,7 @@ makes its samplers and pruners from them, and the search form renders its select
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -93,6 +94,12 @@ class PrunerArgs:
 class PrunerKind:
     title: str
     make: Callable[[PrunerArgs], optuna.pruners.BasePruner]
+    reads: str = "val_acc"  # what each epoch reports to the trial: its validation accuracy, or its training loss
+    time_rungs: bool = False  # whether a search by time rungs may use it (one that ranks mid-training may not)
+
+
+# a training loss above this (twice a uniform guess's over 10 classes) or not a number: the trial diverged
+DIVERGED_LOSS: Final = 2 * math.log(10)
 
 
 class _TrainedView:
@@ -120,6 +127,7 @@ class TrainedTrialsPruner(optuna.pruners.BasePruner):
         return self._inner.prune(_TrainedView(study), trial)  # type: ignore[arg-type]  # a view of the study
 
 
+DIVERGED_PRUNER: Final = "diverged"
 PRUNERS: Final[dict[str, PrunerKind]] = {
     "hyperband": PrunerKind("Hyperband", lambda a: optuna.pruners.HyperbandPruner(
         min_resource=max(1, a.warmup_epochs), max_resource=max(a.epochs, a.warmup_epochs + 1), reduction_factor=3)),
@@ -127,7 +135,11 @@ PRUNERS: Final[dict[str, PrunerKind]] = {
         min_resource=max(1, a.warmup_epochs), reduction_factor=3)),
     "median": PrunerKind("median", lambda a: TrainedTrialsPruner(optuna.pruners.MedianPruner(
         n_startup_trials=a.startup_trials, n_warmup_steps=a.warmup_epochs))),
-    "none": PrunerKind("none", lambda a: optuna.pruners.NopPruner()),
+    # stops only what diverged (Optuna's ThresholdPruner on the training loss; NaN is pruned too): the one
+    # pruner of a search by time rungs, whose trials anneal to their budget and cannot be ranked mid-way
+    DIVERGED_PRUNER: PrunerKind("diverged only", lambda a: optuna.pruners.ThresholdPruner(upper=DIVERGED_LOSS),
+                                reads="train_loss", time_rungs=True),
+    "none": PrunerKind("none", lambda a: optuna.pruners.NopPruner(), time_rungs=True),
 }
 DEFAULT_PRUNER: Final = "median"
 NO_PRUNER: Final = "none"

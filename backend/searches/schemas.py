@@ -25,6 +25,7 @@ MAX_SEARCH_TRIALS = 500
 MAX_SEARCH_CONCURRENT = 16
 MAX_SPACE_KEYS = 40
 MAX_INITIAL_POINTS = 16
+MAX_RUNGS = 5
 
 # the names of backend.searches.registries, each checked against its registry and published as an enum
 Objective = Annotated[str, AfterValidator(one_of(OBJECTIVES)), WithJsonSchema(enum_schema(OBJECTIVES))]
@@ -61,6 +62,15 @@ class SearchCreate(BaseModel):
     initial_points: list[dict[str, Any]] = Field([], max_length=MAX_INITIAL_POINTS,
                                                  description="points to try first (space keys → values)")
     full_epochs: int = Field(30, ge=1, le=1000, description='epochs of "Run at full length" for the best config')
+    rungs_s: list[Annotated[float, Field(gt=0.0)]] = Field(
+        [], max_length=MAX_RUNGS,
+        description="time rungs in seconds, increasing, e.g. [150, 450, 900]: every trial trains its config planned "
+                    "by the first rung's budget (annealed to it, its epochs only a ceiling); the best promote_fraction "
+                    "of each rung's finished trials train again, fresh, at the next rung's budget (successive "
+                    "halving). Empty: trials train base_config's epochs (an epoch fidelity)")
+    promote_fraction: float = Field(1 / 3, gt=0.0, lt=1.0,
+                                    description="with rungs_s: the share of a rung's finished trials promoted to the "
+                                                "next rung")
 
     @field_validator("name")
     @classmethod
@@ -80,6 +90,24 @@ class SearchCreate(BaseModel):
         return value
 
 
+class RungRun(BaseModel):
+    """One training of a trial's config at one time rung (the first rung's is the trial's own run)."""
+
+    rung: int = Field(description="0 for the first rung")
+    budget_s: float = Field(description="the rung's time budget: the run's, annealed to it")
+    run_id: int
+    run_status: RunStatus
+    best_val_acc: float | None = Field(None, description="what ranks it among the rung's runs")
+    test_acc_at_best_val: float | None = Field(None, description="reported only, never ranked on")
+
+
+class RungCount(BaseModel):
+    rung: int
+    budget_s: float
+    finished: int = Field(description="runs of this rung trained to their end (ranked for promotion)")
+    active: int = Field(description="runs of this rung queued or running")
+
+
 class TrialPublic(BaseModel):
     number: int
     state: TrialState
@@ -96,13 +124,17 @@ class TrialPublic(BaseModel):
     epochs: int | None
     pruned_at: int | None = Field(None, description="the epoch after which it was pruned")
     problem: str | None = Field(None, description="why a sample never trained (over the budget, invalid)")
+    rung: int = Field(0, description="time rungs: the highest rung it was promoted to")
+    rungs: list[RungRun] = Field([], description="time rungs: its runs, rung by rung (each a fresh run)")
 
 
 class BestTrial(BaseModel):
-    """The trial of the highest validation accuracy (ties: the smaller network)."""
+    """The trial of the highest validation accuracy (ties: the smaller network); with time rungs, among
+    the runs of the highest rung any run has finished."""
 
     number: int
     run_id: int
+    rung: int = Field(0, description="time rungs: the rung of the run it was chosen on")
     best_val_acc: float | None
     test_acc_at_best_val: float | None = Field(description="its test accuracy at the epoch chosen on validation")
     best_test_acc: float = Field(description="best test (chosen on test): for reference only")
@@ -140,6 +172,7 @@ class SearchPublic(BaseModel):
     counts: SearchCounts
     best: BestTrial | None
     pareto: list[int] = Field([], description="trial numbers on the Pareto front of the objectives")
+    rungs: list[RungCount] = Field([], description="time rungs (rungs_s), first to last: their runs")
     tags: list[str] = Field(default_factory=list)
     user_note: str | None = Field(None, description=(
         "the owner's note, Markdown as written (`note` is the system's: why the search waits or ended early)"))

@@ -14,11 +14,19 @@ from sqlalchemy.orm import Session
 
 from backend.core.markdown import render_note
 from backend.core.settings import settings
-from backend.core.statuses import RunStatus, SearchStatus, TrialState
+from backend.core.statuses import ACTIVE_STATUSES, TRAINED_STATUSES, RunStatus, SearchStatus, TrialState
 from backend.core.tables import Run, Search
-from backend.searches.engine import spec_of, trial_runs
+from backend.searches.engine import search_runs, spec_of
 from backend.searches.registries import OBJECTIVES, counted
-from backend.searches.schemas import BestTrial, SearchCounts, SearchDetail, SearchPublic, TrialPublic
+from backend.searches.schemas import (
+    BestTrial,
+    RungCount,
+    RungRun,
+    SearchCounts,
+    SearchDetail,
+    SearchPublic,
+    TrialPublic,
+)
 from backend.searches.storage import storage
 
 # Optuna's states in the lab's words (backend.core.statuses.TrialState)
@@ -34,7 +42,14 @@ def trials_of(search: Search) -> list[FrozenTrial]:
         return []
 
 
-def trial_public(trial: FrozenTrial, run: Run | None) -> TrialPublic:
+def rung_run(run: Run, rungs_s: Sequence[float]) -> RungRun:
+    return RungRun(rung=run.rung or 0, budget_s=rungs_s[run.rung or 0], run_id=run.id, run_status=RunStatus(run.status),
+                   best_val_acc=run.best_val_acc, test_acc_at_best_val=run.test_acc_at_best_val)
+
+
+def trial_public(trial: FrozenTrial, run: Run | None, promoted: Sequence[Run] = (),
+                 rungs_s: Sequence[float] = ()) -> TrialPublic:
+    """``promoted``: the trial's runs at later time rungs (``rungs_s``)."""
     problem = trial.user_attrs.get("problem") or trial.user_attrs.get("not_queued")
     state = TrialState.INFEASIBLE if "problem" in trial.user_attrs else STATES.get(trial.state, TrialState.FAILED)
     pruned_at = max(trial.intermediate_values) if trial.state == OptunaState.PRUNED and trial.intermediate_values \
@@ -50,6 +65,9 @@ def trial_public(trial: FrozenTrial, run: Run | None) -> TrialPublic:
         epochs=run.epochs if run else None, pruned_at=pruned_at or (run.epochs_done if run and run.prune_requested
                                                                     and run.status == RunStatus.PRUNED else None),
         problem=problem,
+        rung=max((r.rung or 0 for r in promoted), default=0),
+        rungs=[rung_run(r, rungs_s) for r in sorted([*([run] if run and rungs_s else []), *promoted],
+                                                     key=lambda r: r.rung or 0)],
     )
 
 
@@ -68,6 +86,23 @@ def pareto(points: Sequence[tuple[int, float, float]]) -> list[int]:
     return front
 
 
+def best_rung_run(runs: Sequence[Run]) -> Run | None:
+    """Among the runs of the highest rung where any run trained to its end, the one of the highest
+    validation accuracy (ties: the smaller network)."""
+    done = [r for r in runs if r.rung is not None and r.status in TRAINED_STATUSES and r.best_val_acc is not None]
+    if not done:
+        return None
+    top = max(r.rung or 0 for r in done)
+    return max((r for r in done if (r.rung or 0) == top), key=lambda r: (r.best_val_acc or 0.0, -r.params))
+
+
+def rung_counts(runs: Sequence[Run], rungs_s: Sequence[float]) -> list[RungCount]:
+    return [RungCount(rung=i, budget_s=seconds,
+                      finished=sum(1 for r in runs if r.rung == i and r.status in TRAINED_STATUSES),
+                      active=sum(1 for r in runs if r.rung == i and r.status in ACTIVE_STATUSES))
+            for i, seconds in enumerate(rungs_s)]
+
+
 def full_config(config: dict[str, Any], epochs: int) -> dict[str, Any]:
     """The best trial's config at full length: the whole training and test sets, ``epochs``
     epochs, the lab's time budget."""
@@ -82,8 +117,13 @@ def search_public(session: Session, search: Search, detail: bool = False,
     """``trials``: the study's, when the caller has read them already."""
     spec = spec_of(search)
     trials = trials_of(search) if trials is None else trials
-    runs = trial_runs(session, search.id)
-    public = [trial_public(t, runs.get(t.number)) for t in trials]
+    every = search_runs(session, search.id)
+    runs = {r.trial_number: r for r in every if r.trial_number is not None and not r.rung}
+    promoted: dict[int, list[Run]] = {}
+    for r in every:
+        if r.trial_number is not None and r.rung:
+            promoted.setdefault(r.trial_number, []).append(r)
+    public = [trial_public(t, runs.get(t.number), promoted.get(t.number, ()), spec.rungs_s) for t in trials]
     counts = SearchCounts(trials=sum(1 for t in trials if counted(t)), infeasible=search.infeasible)
     for t in public:
         if t.state == TrialState.COMPLETED:
@@ -98,10 +138,15 @@ def search_public(session: Session, search: Search, detail: bool = False,
             counts.queued += 1
     done = [t for t in public if t.state == TrialState.COMPLETED and t.run_id is not None and objective(t) is not None]
     best = None
-    if done:
+    chosen = best_rung_run(every) if spec.rungs_s else None
+    if chosen is not None:  # time rungs: the best of the highest rung any run finished
+        run = chosen
+        top = next(t for t in public if t.number == run.trial_number)
+    elif done:
         top = max(done, key=lambda t: (objective(t) or 0.0, -(t.net_params or 0)))
         run = runs[top.number]
-        best = BestTrial(number=top.number, run_id=run.id, best_val_acc=run.best_val_acc,
+    if done or chosen is not None:
+        best = BestTrial(number=top.number, run_id=run.id, rung=run.rung or 0, best_val_acc=run.best_val_acc,
                          test_acc_at_best_val=run.test_acc_at_best_val, best_test_acc=run.best_test_acc or 0.0,
                          net_params=run.params, macs=run.macs, params=top.params, config=run.config,
                          full_config=full_config(run.config, spec.full_epochs))
@@ -113,7 +158,8 @@ def search_public(session: Session, search: Search, detail: bool = False,
         note=search.note,
         created_at=search.created_at, finished_at=search.finished_at, objectives=spec.objectives,
         sampler=spec.sampler, pruner=spec.pruner, n_trials=spec.n_trials, max_concurrent=spec.max_concurrent,
-        counts=counts, best=best, pareto=front, tags=list(search.tags or []), user_note=search.user_note,
+        counts=counts, best=best, pareto=front, rungs=rung_counts(every, spec.rungs_s), tags=list(search.tags or []),
+        user_note=search.user_note,
         user_note_html=render_note(search.user_note),
     )
     if not detail:

@@ -19,6 +19,7 @@ from backend.identity.service import ensure_user
 from backend.training.recipes import MODERN, SEED, SEED_AUGMENTED
 
 SEED_MINUTES_AUG = 54 + 38 / 60
+HEADLINE_SEEDS = 3  # issue 32: the headline entries (wide_deep, + augmentation) with 2 more seeds
 SEED_PROTOCOL = {"holdout": 0}  # the seed trained on all 50,000 images and read the test set: no validation split
 
 
@@ -56,10 +57,13 @@ SEED_REPORT: dict[str, Any] = {
          "reference": _ref(222_226, 13_131_728, 1.00, 0.76, 41)},
         {"key": "deep", "label": "deep (model 2)", "config": _seed("deep"),
          "reference": _ref(127_724, 2_689_740, 0.96, 0.65, 47)},
+        # the two headline entries run HEADLINE_SEEDS times (seeds 0, 1, 2): their claim is read off the
+        # confidence interval of the paired difference, not off one pair of runs
         {"key": "wide_deep", "label": "wide_deep (model 3)", "config": _seed("wide_deep"),
-         "reference": _ref(WD_PARAMS, WD_MACS, 0.99, 0.74, 45)},
+         "reference": _ref(WD_PARAMS, WD_MACS, 0.99, 0.74, 45), "repeats": HEADLINE_SEEDS},
         {"key": "wide_deep_aug", "label": "wide_deep + augmentation", "config": _seed("wide_deep", augment=True),
-         "reference": _ref(WD_PARAMS, WD_MACS, 0.91, 0.85, round(SEED_MINUTES_AUG, 2)), "baseline": "wide_deep"},
+         "reference": _ref(WD_PARAMS, WD_MACS, 0.91, 0.85, round(SEED_MINUTES_AUG, 2)), "baseline": "wide_deep",
+         "repeats": HEADLINE_SEEDS},
         {"key": "wide_deep_bn", "label": "+ batch norm", "config": _seed("wide_deep_bn", augment=True),
          "reference": _ref(253_846, WD_MACS, 0.93, 0.85, 58), "baseline": "wide_deep_aug"},
         {"key": "wide_deep_dropout", "label": "+ dropout (batch 16)",

@@ -22,9 +22,12 @@ from backend.training.config import DataConfig, TrainConfig
 
 def scaled_config(config: TrainConfig, scale: float) -> TrainConfig:
     """The quick version of a config: its epochs, and the epoch counts that go with them (step
-    schedule period, early-stopping patience), times ``scale``, each at least 1."""
+    schedule period, early-stopping patience), times ``scale``, each at least 1; a config planned by its
+    time (``schedule_by`` time_budget, whose epochs are only a ceiling) also has its time budget scaled."""
     update: dict[str, Any] = {"epochs": scaled_epochs(config.epochs, scale),
                               "step_epochs": scaled_epochs(config.step_epochs, scale)}
+    if config.schedule_by == "time_budget":
+        update["time_budget_s"] = scaled_budget(config.time_budget_s, scale)
     if config.early_stopping_patience is not None:
         update["early_stopping_patience"] = scaled_epochs(config.early_stopping_patience, scale)
     return config.model_copy(update=update)
@@ -32,6 +35,10 @@ def scaled_config(config: TrainConfig, scale: float) -> TrainConfig:
 
 def scaled_epochs(n: int, scale: float) -> int:
     return max(1, round(n * scale))
+
+
+def scaled_budget(seconds: float, scale: float) -> float:
+    return max(1.0, round(seconds * scale, 1))
 
 
 def launch(session: Session, owner: User, study: Study, epochs_scale: float,

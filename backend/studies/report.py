@@ -19,13 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.fields import as_utc
+from backend.core.settings import ONE_HOUR_S
 from backend.core.statuses import FINISHED_STATUSES
 from backend.core.tables import Run, RunEvaluation, Study, StudyLaunch
 from backend.runs.analysis import best_epoch
 from backend.runs.service import SERIES_COLUMNS, series_of
 from backend.studies.catalog import SHIPPED_BY_SLUG
 from backend.studies.conclusions import RunSeries, check_claim, findings
-from backend.studies.launches import scaled_epochs
+from backend.studies.launches import scaled_budget, scaled_epochs
 from backend.studies.series import Arm, Metric, arms_of, val_choice
 from backend.training.config import DEFAULT_HOLDOUT, TrainConfig
 
@@ -122,6 +123,11 @@ def quick_version(launch: StudyLaunch | None) -> str | None:
         planned = sorted({int(e["config"].get("epochs", default)) for e in launch.entries}, reverse=True)
         shown = ", ".join(f"{n} → {scaled_epochs(n, launch.epochs_scale)}" for n in planned)
         parts.append(f"epochs × {launch.epochs_scale:g} ({shown} epochs)")
+        timed = sorted({float(e["config"].get("time_budget_s", ONE_HOUR_S)) for e in launch.entries
+                        if e["config"].get("schedule_by") == "time_budget"}, reverse=True)
+        if timed:  # planned by their time: their budgets shrink too
+            shown = ", ".join(f"{s:g} s → {scaled_budget(s, launch.epochs_scale):g} s" for s in timed)
+            parts.append(f"the time budgets of the entries planned by time × {launch.epochs_scale:g} ({shown})")
     for key, value in (launch.data_override or {}).items():
         if key == "train_limit" and value is not None:
             parts.append(f"{value:,} training images (train_limit) instead of all")

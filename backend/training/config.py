@@ -18,6 +18,8 @@ from backend.architecture.description import AnyArchitecture
 from backend.core.option_field import option
 from backend.core.settings import ONE_HOUR_S
 
+MAX_EPOCHS = 1000  # a run's epochs at most; the ceiling of the recipes planned by their time budget
+
 _STRICT = ConfigDict(extra="forbid", strict=True)  # a bool or a string is not a number
 DEFAULT_HOLDOUT = 5_000  # validation images of a new run: CIFAR-10's 50,000 training images less 10%
 
@@ -75,13 +77,19 @@ class TrainConfig(BaseModel):
         description="a preset name or a full description", json_schema_extra={"x-group": "architecture"}
     )
     data: DataConfig = Field(default_factory=DataConfig)
-    epochs: int = option(30, title="Epochs", group="budget", unit="epochs", ge=1, le=1000)
+    epochs: int = option(30, title="Epochs", group="budget", unit="epochs", ge=1, le=MAX_EPOCHS)
     batch_size: int = option(256, title="Batch size", group="optimisation", unit="images", ge=1, le=8192,
                              help="images per optimizer step")
     eval_batch_size: int = option(1024, title="Evaluation batch size", group="evaluation", unit="images",
                                   advanced=True, ge=1, le=16384, help="test images per forward pass")
-    optimizer: Literal["sgd", "adam", "adamw"] = option(
-        "sgd", title="Optimizer", group="optimisation", help="sgd: (nesterov) momentum SGD"
+    optimizer: Literal["sgd", "adam", "adamw", "muon"] = option(
+        "sgd", title="Optimizer", group="optimisation",
+        help="sgd: (nesterov) momentum SGD; muon: Muon (orthogonalised momentum, torch.optim.Muon's Newton-Schulz "
+        "step) for the conv filters at the Muon learning rate, (nesterov) momentum SGD for everything else",
+    )
+    muon_lr: float = option(
+        0.02, title="Muon learning rate", group="optimisation", advanced=True, gt=0.0, le=10.0,
+        help="optimizer muon: the conv filters' peak learning rate (the schedule moves it as it moves the other)",
     )
     momentum: float = option(0.9, title="Momentum", group="optimisation", advanced=True, ge=0.0, lt=1.0,
                              help="SGD momentum")
@@ -127,6 +135,15 @@ class TrainConfig(BaseModel):
         False, title="Whitening init of the first conv", group="optimisation",
         help="initialise the first conv as a whitening of the training images' patches (airbench): "
         "the patch covariance's top eigenvectors, scaled to unit variance, in +/- pairs; still trained",
+    )
+    conv_init: Literal["default", "dirac"] = option(
+        "default", title="Conv initialisation", group="optimisation", advanced=True,
+        help="dirac: each conv's first filters (as many as its input channels) start as the identity, the rest "
+        "as by default, so a fresh net passes its input through (airbench); default: PyTorch's",
+    )
+    bn_weights_frozen: bool = option(
+        False, title="Frozen batch-norm weights", group="optimisation", advanced=True,
+        help="keep every batch-norm weight (scale) at 1 and train only the biases (airbench)",
     )
     ema_epochs: float | None = option(
         None, title="Weight averaging", group="optimisation", unit="epochs", gt=0.0, le=100.0,

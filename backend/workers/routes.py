@@ -83,8 +83,8 @@ def report_epochs(run_id: RunId, body: EpochReport, session: SessionDep, lease: 
     events.changed(run_id)
     if run.search_id is not None:  # a search's trial: its pruner sees the epoch now
         try:
-            searches.epochs_recorded(session, run, [(m.epoch, m.val_acc if m.val_acc is not None else m.test_acc)
-                                                    for m in body.metrics])
+            searches.epochs_recorded(session, run, [(m.epoch, m.val_acc if m.val_acc is not None else m.test_acc,
+                                                     m.train_loss) for m in body.metrics])
         except Exception:  # noqa: BLE001 - the epoch is stored; a search's trouble never fails the worker's report
             log.exception("search %s: the epochs of run %s were not reported to its trial", run.search_id, run_id)
 

@@ -54,3 +54,25 @@ def test_a_search_started_from_the_form_is_followed_to_its_pareto_front(page, la
     run = lab.run(run_id)
     assert run["epochs"] == 30 and run["config"]["data"]["train_limit"] is None
     assert page.locator("nav a[href='/searches']").inner_text() == "Search"
+
+
+def test_a_search_by_time_rungs_shows_its_rungs_in_order_with_their_counts(page, lab, worker) -> None:
+    body = {"name": "by rungs", "base_config": tiny_config(epochs=2), "n_trials": 2, "max_concurrent": 1,
+            "space": {"lr": {"float": [0.02, 0.3], "log": True}}, "sampler": "random", "pruner": "diverged",
+            "rungs_s": [20, 40], "promote_fraction": 0.5}
+    r = lab.http.post("/api/searches", json=body)
+    assert r.status_code == 201, r.text
+    search_id = r.json()["id"]
+    page.goto(f"/searches/{search_id}")
+    page.wait_for_selector("#search-page[data-status='completed']", timeout=240_000)
+    page.wait_for_function("document.querySelectorAll('#rung-list li[data-finished]').length === 2")
+    rungs = page.eval_on_selector_all("#rung-list li", "lis => lis.map(li => [li.dataset.rung, li.textContent])")
+    # first to last, with their budgets and counts: both trials at rung 1, the better half (1) at rung 2
+    assert [rung for rung, _ in rungs] == ["0", "1"]
+    assert rungs[0][1].startswith("rung 1 · 20 s: 2 finished") and rungs[1][1].startswith("rung 2 · 40 s: 1 finished")
+    assert page.is_visible("#trials th.rung-col")
+    cells = page.eval_on_selector_all("#trials td.rungs", "tds => tds.map(td => [td.dataset.rung, td.textContent])")
+    assert sorted(rung for rung, _ in cells) == ["0", "1"]
+    promoted = next(text for rung, text in cells if rung == "1")
+    assert promoted.startswith("20 s ") and " → 40 s " in promoted
+    assert "at rung 2 (40 s)" in page.inner_text("#best-facts")

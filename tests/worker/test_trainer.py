@@ -116,8 +116,10 @@ def test_cancel_stops_within_one_batch(data) -> None:
 
 @pytest.mark.parametrize("extra", [{}, {"whiten_init": True},
                                    {"ema_epochs": 0.5,
-                                    "augment": {"crop": True, "flip": True, "alternate_flip": True}}],
-                         ids=["plain", "whiten_init", "ema_and_alternate_flip"])
+                                    "augment": {"crop": True, "flip": True, "alternate_flip": True}},
+                                   {"optimizer": "muon", "conv_init": "dirac", "bn_weights_frozen": True,
+                                    "whiten_init": True}],
+                         ids=["plain", "whiten_init", "ema_and_alternate_flip", "muon_dirac_frozen_bn"])
 def test_resume_continues_the_same_metric_series(data, tmp_path, extra) -> None:
     straight = train(config(epochs=4, **extra), data, checkpoint_dir=tmp_path / "straight", log=None)
 
@@ -214,7 +216,7 @@ def test_mismatched_classes_are_refused(data) -> None:
 
 
 @pytest.mark.parametrize("schedule", ["constant", "step", "cosine", "onecycle"])
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "muon"])
 def test_every_optimizer_and_schedule_trains(data, schedule, optimizer) -> None:
     lr = 0.05 if optimizer == "sgd" else 0.003
     result = train(config(epochs=2, schedule=schedule, optimizer=optimizer, lr=lr, step_epochs=1,

@@ -11,6 +11,28 @@
 
   const paramsText = (params) => Object.entries(params).map(([k, v]) => `${k.replace(/^architecture\./, "")}=${typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(3) : v}`).join(" ");
 
+  let rungsShown = false;
+  // a trial's runs rung by rung (each a fresh run planned by its rung's budget): "150 s 61.2% → 450 s 70.1%"
+  function rungCell(t) {
+    const td = cnn.el("td", null, { class: "rungs" });
+    td.dataset.rung = String(t.rung);
+    t.rungs.forEach((r, i) => {
+      if (i) td.append(" → ");
+      td.append(cnn.el("a", `${r.budget_s} s ${r.best_val_acc === null ? r.run_status : cnn.pct(r.best_val_acc, 1)}`,
+        { href: `/runs/${r.run_id}`, title: `rung ${r.rung + 1}: run ${r.run_id}, ${r.run_status}` }));
+    });
+    return td;
+  }
+
+  function drawRungs(s) {
+    rungsShown = s.rungs.length > 0;
+    $("rungs").hidden = !rungsShown;
+    document.querySelector("#trials th.rung-col").hidden = !rungsShown;
+    $("rung-list").replaceChildren(...s.rungs.map((r) => cnn.el("li",
+      `rung ${r.rung + 1} · ${r.budget_s} s: ${r.finished} finished, ${r.active} queued or training`,
+      { "data-rung": String(r.rung), "data-finished": String(r.finished) })));
+  }
+
   function drawTrials(trials) {
     const tbody = $("trials").querySelector("tbody");
     tbody.replaceChildren();
@@ -26,7 +48,9 @@
         cnn.el("td", cnn.pct(t.best_val_acc ?? t.best_test_acc, 2), { class: "num" }),
         cnn.el("td", cnn.pct(t.test_acc_at_best_val, 2), { class: "num" }),
         cnn.el("td", t.epochs ? `${t.epochs_done} / ${t.epochs}` : "–", { class: "num" }),
-        cnn.el("td", t.pruned_at ?? "–", { class: "num" }), run);
+        cnn.el("td", t.pruned_at ?? "–", { class: "num" }));
+      if (rungsShown) tr.append(rungCell(t));
+      tr.append(run);
       tbody.append(tr);
     }
   }
@@ -45,8 +69,10 @@
     $("search-resume").hidden = !mine || s.status !== SEARCH_STOPPED;  // a completed search has run all its trials
     $("search-delete").hidden = !mine;
     $("best").hidden = !s.best;
+    drawRungs(s);
     if (s.best) {
-      $("best-facts").textContent = `trial ${s.best.number} (run ${s.best.run_id}): ${cnn.pct(s.best.best_val_acc, 2)} validation accuracy (the objective), ` +
+      const where = s.rungs.length ? ` at rung ${s.best.rung + 1} (${s.rungs[s.best.rung].budget_s} s)` : "";
+      $("best-facts").textContent = `trial ${s.best.number}${where} (run ${s.best.run_id}): ${cnn.pct(s.best.best_val_acc, 2)} validation accuracy (the objective: chosen on the validation images held out of the training set; the test set is reported, never ranked on), ` +
         `${cnn.pct(s.best.test_acc_at_best_val, 2)} test accuracy at its chosen epoch, ` +
         `${cnn.int(s.best.net_params)} parameters, ${cnn.int(s.best.macs)} MACs`;
       $("best-params").textContent = JSON.stringify(s.best.params, null, 1);

@@ -63,7 +63,7 @@ def test_unknown_preset_is_refused_with_the_known_names() -> None:
         ({"architecture": "wide", "epochs": 0}, "epochs", "greater than or equal to 1"),
         ({"architecture": "wide", "batch_size": 100000}, "batch_size", "less than or equal to 8192"),
         ({"architecture": "wide", "label_smoothing": 1.0}, "label_smoothing", "less than 1"),
-        ({"architecture": "wide", "optimizer": "lbfgs"}, "optimizer", "'sgd', 'adam' or 'adamw'"),
+        ({"architecture": "wide", "optimizer": "lbfgs"}, "optimizer", "'sgd', 'adam', 'adamw' or 'muon'"),
         ({"architecture": "wide", "augment": {"padding": -1}}, "augment.padding", "greater than or equal to 0"),
         ({"architecture": "wide", "augment": {"cutout": 32}}, "augment.cutout", "smaller than the input size"),
         ({"architecture": {"family": "compact", "stages": [[8]], "input_size": 4}, "tta_shift": 4}, "tta_shift",

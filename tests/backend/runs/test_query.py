@@ -93,7 +93,7 @@ REFUSALS = [
     ("lr>1e400", "1e400", 3, "within"),
     ("created>yesterday", "yesterday", 8, "YYYY-MM-DD"),
     ("augment.flip:maybe", "maybe", 13, "true or false"),
-    ("optimizer:rmsprop", "rmsprop", 10, "sgd, adam, adamw"),
+    ("optimizer:rmsprop", "rmsprop", 10, "sgd, adam, adamw, muon"),
     ("architecture.stages:x/y", "x/y", 20, "8,8/16,16"),
     ("architecture.stages:99999999999999999999", "99999999999999999999", 20, "8,8/16,16"),
     ("best_test_acc>0.5", "best_test_acc", 0, "test_acc"),

@@ -97,7 +97,19 @@ def study_of(client, search_id: int) -> optuna.Study:
      "initial_points[0].augment.cutout", "outside"),
     ({"max_concurrent": 17}, "max_concurrent", "16"),
     ({"sampler": "cmaes"}, "sampler", "Input should be 'tpe', 'random', 'grid' or 'nsga2', got 'cmaes'"),
-    ({"pruner": "patient"}, "pruner", "'hyperband', 'successive_halving', 'median' or 'none', got 'patient'"),
+    ({"pruner": "patient"}, "pruner", "'hyperband', 'successive_halving', 'median', 'diverged' or 'none', got"),
+    # time rungs (issue 33): increasing, within the lab's budget, a share in (0, 1), no mid-way ranking
+    ({"rungs_s": [60, 7200]}, "rungs_s[1]", "7200 s is over the lab's time budget of 3600 s"),
+    ({"rungs_s": [120, 60]}, "rungs_s[1]", "60 s must be longer than rungs_s[0] (120 s)"),
+    ({"rungs_s": [60, 60]}, "rungs_s[1]", "must be longer than rungs_s[0]"),
+    ({"rungs_s": [0, 60]}, "rungs_s[0]", "greater than 0"),
+    ({"rungs_s": [10, 20, 30, 40, 50, 60]}, "rungs_s", "at most 5"),
+    ({"rungs_s": [60, 120], "promote_fraction": 1.0}, "promote_fraction", "less than 1"),
+    ({"rungs_s": [60, 120], "promote_fraction": 0}, "promote_fraction", "greater than 0"),
+    ({"rungs_s": [60, 120], "pruner": "median"}, "pruner", "cannot be ranked mid-way: use 'diverged' or 'none'"),
+    ({"space": {"architecture.width_1": {"int": [8, 1000]}, "architecture.width_2": {"int": [8, 1000]}},
+      "initial_points": [{"architecture.width_1": 1000, "architecture.width_2": 1000}]}, "initial_points[0]",
+     "over the budget"),
     ({"objectives": ["maximize val_acc", "minimize flops"]}, "objectives[1]", "got 'minimize flops'"),
     ({"objectives": ["maximize best_test_acc"]}, "objectives[0]", "chooses trials on the test set"),
     ({"base_config": tiny_config(epochs=4, data={"holdout": 0})}, "base_config.data.holdout", "validation images"),
@@ -120,7 +132,7 @@ def test_the_schema_publishes_every_sampler_pruner_and_objective_of_the_registri
     from backend.searches.registries import OBJECTIVES, PRUNERS, SAMPLERS
 
     assert list(SAMPLERS) == ["tpe", "random", "grid", "nsga2"]
-    assert list(PRUNERS) == ["hyperband", "successive_halving", "median", "none"]
+    assert list(PRUNERS) == ["hyperband", "successive_halving", "median", "diverged", "none"]
     assert list(OBJECTIVES) == ["maximize val_acc", "maximize best_test_acc", "minimize params", "minimize macs"]
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     for model in ("SearchCreate", "SearchPublic"):
@@ -379,13 +391,12 @@ def test_an_owner_at_the_quota_waits_and_spends_no_sample(client, monkeypatch) -
 
 
 def test_samples_over_the_budget_do_not_count_as_the_median_pruners_startup_trials(client) -> None:
-    space = {"architecture.width_mult": {"choice": [1.0, 2.0]}, "lr": {"float": [0.01, 0.5]}}
+    # a grid of four points, two over the budget (width × 2), walked in the search's shuffled order (warm-start
+    # points over the budget are refused, so the grid makes the infeasible samples)
+    space = {"architecture.width_mult": {"choice": [1.0, 2.0]}, "lr": {"choice": [0.1, 0.2]}}
     base = {**TINY_BASE, "architecture": "compact", "epochs": 3}
     search = create(client, space=space, n_trials=2, max_concurrent=1, pruner="median", pruner_startup_trials=2,
-                    base_config=base, initial_points=[{"architecture.width_mult": 2.0, "lr": 0.1},
-                                                      {"architecture.width_mult": 2.0, "lr": 0.2},
-                                                      {"architecture.width_mult": 1.0, "lr": 0.3},
-                                                      {"architecture.width_mult": 1.0, "lr": 0.4}])
+                    base_config=base, sampler="grid", seed=1)
     detail = client.get(f"/api/searches/{search['id']}").json()
     assert [t["state"] for t in detail["trials"][:3]] == ["infeasible", "infeasible", "running"]
     train(client, detail["trials"][2]["run_id"], [0.8, 0.9, 0.9])

@@ -257,6 +257,12 @@ def test_the_quick_version_banner_says_what_was_scaled_down() -> None:
         "figures are not the study's: a claim that reads runs trained far fewer epochs than their reference is "
         "inconclusive.")
     assert quick_version(SimpleNamespace(epochs_scale=1.0, data_override=None, entries=[])) is None
+    timed = SimpleNamespace(epochs_scale=0.1, data_override=None, entries=[
+        {"config": {"epochs": 1000, "schedule_by": "time_budget", "time_budget_s": 900}},
+        {"config": {"epochs": 30}}])
+    assert quick_version(timed).startswith(
+        "Quick version: epochs × 0.1 (1000 → 100, 30 → 3 epochs); the time budgets of the entries planned by time × "
+        "0.1 (900 s → 90 s). ")
     assert quick_version(None) is None
 
 

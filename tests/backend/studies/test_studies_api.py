@@ -33,6 +33,7 @@ def test_the_seed_report_ships_with_the_seed_settings(client) -> None:
     augmented = {k for k, e in entries.items() if e["config"].get("augment", {}).get("crop")}
     assert augmented == set(entries) - {"wide", "deep", "wide_deep"}
     assert entries["wide_deep_aug"]["reference"]["test_acc"] == 0.85
+    assert {k: e["repeats"] for k, e in entries.items() if e["repeats"] > 1} == {"wide_deep": 3, "wide_deep_aug": 3}
     assert shipped(client, "beyond-the-seed")["entries"][0]["config"]["architecture"] == "compact"
 
 
@@ -43,7 +44,7 @@ def test_launch_scales_epochs_and_the_report_sets_our_sizes_beside_the_seeds(cli
     assert r.status_code == 201, r.text
     launch = r.json()
     assert set(launch["runs"]) == {e["key"] for e in study["entries"]} and launch["finished"] == 0
-    assert queue.queued_message_count() == before + 9
+    assert queue.queued_message_count() == before + 13  # 9 entries, the two headline ones 3 times each
     run = client.get(f"/api/runs/{launch['runs']['dropout_bs4']}").json()
     assert run["epochs"] == 6 and run["config"]["batch_size"] == 4 and run["config"]["data"]["train_limit"] == 500
     report = client.get(f"/api/studies/{study['id']}/report").json()
@@ -186,7 +187,7 @@ def test_quick_launch_scales_the_epoch_counts_and_a_lab_with_less_time_caps_the_
     assert launch.status_code == 201, launch.text
     run = client.get(f"/api/runs/{launch.json()['runs']['a']}").json()
     assert (run["epochs"], run["config"]["step_epochs"], run["config"]["early_stopping_patience"]) == (4, 2, 1)
-    assert run["config"]["time_budget_s"] == 600.0
+    assert run["config"]["time_budget_s"] == 600.0  # planned by epochs: its budget is the lab's, not scaled
 
 
 def test_beyond_the_seed_launches_within_the_budget(client) -> None:
@@ -196,7 +197,10 @@ def test_beyond_the_seed_launches_within_the_budget(client) -> None:
     rows = {row["entry"]: row for row in report["table"]}
     assert len(rows) == 3 and all(row["params"] <= 256_000 for row in rows.values())
     compact = client.get(f"/api/runs/{launch['runs']['compact']}").json()
-    assert compact["params"] == 244_746 and compact["epochs"] == 7 and compact["config"]["tta"] is True
+    assert compact["params"] == 244_746 and compact["config"]["tta"] is True
+    # the modern recipe plans by its hour (1000 epochs, a ceiling): the quick version scales both
+    assert (compact["epochs"], compact["config"]["time_budget_s"]) == (50, 180.0)
+    assert "the time budgets of the entries planned by time × 0.05 (3600 s → 180 s)" in report["quick_version"]
 
 
 def test_a_failed_or_deleted_run_is_reported_as_such_and_the_launch_still_ends(client) -> None:

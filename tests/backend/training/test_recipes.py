@@ -7,9 +7,10 @@ import pytest
 
 from backend.architecture import PRESETS
 from backend.studies.catalog import BEYOND_THE_SEED, SEED_REPORT
-from backend.training.config import TrainConfig
+from backend.training.config import MAX_EPOCHS, TrainConfig
 from backend.training.recipes import MODERN, PILOT_15MIN, RECIPES, SEED, SEED_AUGMENTED
 from worker import flags
+from worker.schedule import lr_at
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
@@ -46,7 +47,19 @@ def test_the_benchmark_recipe_takes_the_option_flags() -> None:
     assert (config.augment.cutout, config.tta_shift, config.whiten_init, config.tta_each_epoch) == (8, 1, True, False)
     assert (config.time_budget_s, config.schedule_by, config.label_smoothing) == (3550, "time_budget", 0.2)
     plain = TrainConfig.model_validate(PILOT_15MIN.config("compact"))
-    assert (plain.seed, plain.ema_epochs, plain.augment.alternate_flip, plain.epochs) == (0, None, False, 18)
+    assert (plain.seed, plain.ema_epochs, plain.augment.alternate_flip, plain.epochs) == (0, None, False, MAX_EPOCHS)
+
+
+@pytest.mark.parametrize(("recipe", "budget"), [(MODERN, 3600.0), (PILOT_15MIN, 900.0)])
+def test_the_recipes_named_by_a_time_plan_by_it_and_anneal_to_it(recipe, budget) -> None:
+    config = TrainConfig.model_validate(recipe.config("compact"))
+    assert (config.time_budget_s, config.schedule_by, config.schedule) == (budget, "time_budget", "onecycle")
+    assert config.epochs == MAX_EPOCHS  # a ceiling only: no machine's 15 minutes end on it
+    # 50 of the ceiling's 1000 epochs and half the budget gone: the schedule is where the budget puts it
+    # (one-cycle, half-way down from its peak after a fifth warming up), and it has annealed at the budget's end
+    steps = 10
+    assert lr_at(config, 50 * steps, steps, budget / 2) == pytest.approx(config.lr * 0.5 / 0.8)
+    assert lr_at(config, 50 * steps, steps, budget) == 0.0
 
 
 def test_the_form_picker_gets_every_recipe_in_full(client) -> None:
