@@ -7,18 +7,22 @@ from typing import Any
 from backend.searches.schemas import SearchPreset
 from backend.training.recipes import PILOT_15MIN
 
+# the network's shape over the compact and resnet families, as both two-family searches sample it
+_TWO_FAMILIES_SHAPE: dict[str, Any] = {
+    "architecture.family": {"choice": ["compact", "resnet"]},
+    "architecture.depth": {"int": [2, 4]},
+    "architecture.convs_per_stage": {"int": [1, 3]},
+    "architecture.blocks_per_stage": {"int": [1, 3]},
+    "architecture.width_1": {"int": [16, 64], "step": 8},
+    "architecture.width_mult": {"float": [0.5, 2.0], "log": True},
+}
 # The recipe knobs and the network's shape over the compact and resnet families, 8-epoch trials:
 # the seed's hand search, asked of TPE with Hyperband pruning.
 _BEST_UNDER_BUDGET: dict[str, Any] = {
     "name": "best under the budget",
     "base_config": PILOT_15MIN.config("compact", epochs=8, time_budget_s=900, schedule_by="epochs"),
     "space": {
-        "architecture.family": {"choice": ["compact", "resnet"]},
-        "architecture.depth": {"int": [2, 4]},
-        "architecture.convs_per_stage": {"int": [1, 3]},
-        "architecture.blocks_per_stage": {"int": [1, 3]},
-        "architecture.width_1": {"int": [16, 64], "step": 8},
-        "architecture.width_mult": {"float": [0.5, 2.0], "log": True},
+        **_TWO_FAMILIES_SHAPE,
         "architecture.residual": {"choice": [False, True]},
         "architecture.activation": {"choice": ["relu", "gelu"]},
         "architecture.dropout": {"float": [0.0, 0.3]},
@@ -84,12 +88,7 @@ _GPU_WIDE: dict[str, Any] = {
     "name": "best under the budget (GPU, wide)",
     "base_config": PILOT_15MIN.config("compact", device="cuda"),
     "space": {
-        "architecture.family": {"choice": ["compact", "resnet"]},
-        "architecture.depth": {"int": [2, 4]},
-        "architecture.convs_per_stage": {"int": [1, 3]},
-        "architecture.blocks_per_stage": {"int": [1, 3]},
-        "architecture.width_1": {"int": [16, 64], "step": 8},
-        "architecture.width_mult": {"float": [0.5, 2.0], "log": True},
+        **_TWO_FAMILIES_SHAPE,
         "architecture.pool_at": {"choice": ["first", "last"]},
         "architecture.activation": {"choice": ["relu", "gelu"]},
         "whiten_init": {"choice": [False, True]},
