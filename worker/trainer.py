@@ -197,8 +197,7 @@ def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     if norm:
         groups.append({"params": norm, "weight_decay": 0.0, "lr_scale": config.bn_bias_lr_scale})
     if config.optimizer == "muon":  # the conv filters at the Muon rate, each group as the schedule moves it
-        muon = [p for p in trained if id(p) in filters]
-        groups = [{**g, "muon": False} for g in groups]
+        muon = [p for p in trained if id(p) in filters]  # the other groups take MuonSGD's default, muon False
         groups.append({"params": muon, "weight_decay": config.weight_decay, "lr_scale": config.muon_lr / config.lr,
                        "muon": True})
         return MuonSGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)

@@ -263,9 +263,13 @@ def search_runs(session: Session, search_id: int) -> list[Run]:
     return list(session.scalars(select(Run).where(Run.search_id == search_id).order_by(Run.id)).all())
 
 
+def own_runs(runs: Sequence[Run]) -> dict[int, Run]:
+    """Each Optuna trial's own run among ``runs`` (with time rungs: its first rung's), by trial number."""
+    return {r.trial_number: r for r in runs if r.trial_number is not None and not r.rung}
+
+
 def trial_runs(session: Session, search_id: int) -> dict[int, Run]:
-    """Each Optuna trial's own run (with time rungs: its first rung's), by trial number."""
-    return {r.trial_number: r for r in search_runs(session, search_id) if r.trial_number is not None and not r.rung}
+    return own_runs(search_runs(session, search_id))
 
 
 def rung_config(config: dict[str, Any], rungs_s: Sequence[float], rung: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from backend.core.markdown import render_note
 from backend.core.settings import settings
 from backend.core.statuses import ACTIVE_STATUSES, TRAINED_STATUSES, RunStatus, SearchStatus, TrialState
 from backend.core.tables import Run, Search
-from backend.searches.engine import search_runs, spec_of
+from backend.searches.engine import own_runs, search_runs, spec_of
 from backend.searches.registries import OBJECTIVES, counted
 from backend.searches.schemas import (
     BestTrial,
@@ -86,6 +86,19 @@ def pareto(points: Sequence[tuple[int, float, float]]) -> list[int]:
     return front
 
 
+def best_pick(public: Sequence[TrialPublic], done: Sequence[TrialPublic], own: dict[int, Run], every: Sequence[Run],
+              timed: bool) -> tuple[TrialPublic, Run] | None:
+    """The best trial and the run it was chosen on: with time rungs, the best run of the highest rung
+    any run finished; else the completed trial of the highest objective (ties: the smaller network)."""
+    chosen = best_rung_run(every) if timed else None
+    if chosen is not None:
+        return next(t for t in public if t.number == chosen.trial_number), chosen
+    if not done:
+        return None
+    top = max(done, key=lambda t: (objective(t) or 0.0, -(t.net_params or 0)))
+    return top, own[top.number]
+
+
 def best_rung_run(runs: Sequence[Run]) -> Run | None:
     """Among the runs of the highest rung where any run trained to its end, the one of the highest
     validation accuracy (ties: the smaller network)."""
@@ -118,7 +131,7 @@ def search_public(session: Session, search: Search, detail: bool = False,
     spec = spec_of(search)
     trials = trials_of(search) if trials is None else trials
     every = search_runs(session, search.id)
-    runs = {r.trial_number: r for r in every if r.trial_number is not None and not r.rung}
+    runs = own_runs(every)
     promoted: dict[int, list[Run]] = {}
     for r in every:
         if r.trial_number is not None and r.rung:
@@ -138,14 +151,9 @@ def search_public(session: Session, search: Search, detail: bool = False,
             counts.queued += 1
     done = [t for t in public if t.state == TrialState.COMPLETED and t.run_id is not None and objective(t) is not None]
     best = None
-    chosen = best_rung_run(every) if spec.rungs_s else None
-    if chosen is not None:  # time rungs: the best of the highest rung any run finished
-        run = chosen
-        top = next(t for t in public if t.number == run.trial_number)
-    elif done:
-        top = max(done, key=lambda t: (objective(t) or 0.0, -(t.net_params or 0)))
-        run = runs[top.number]
-    if done or chosen is not None:
+    picked = best_pick(public, done, runs, every, timed=bool(spec.rungs_s))
+    if picked is not None:
+        top, run = picked
         best = BestTrial(number=top.number, run_id=run.id, rung=run.rung or 0, best_val_acc=run.best_val_acc,
                          test_acc_at_best_val=run.test_acc_at_best_val, best_test_acc=run.best_test_acc or 0.0,
                          net_params=run.params, macs=run.macs, params=top.params, config=run.config,

@@ -19,7 +19,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.fields import as_utc
-from backend.core.settings import ONE_HOUR_S
 from backend.core.statuses import FINISHED_STATUSES
 from backend.core.tables import Run, RunEvaluation, Study, StudyLaunch
 from backend.runs.analysis import best_epoch
@@ -123,7 +122,8 @@ def quick_version(launch: StudyLaunch | None) -> str | None:
         planned = sorted({int(e["config"].get("epochs", default)) for e in launch.entries}, reverse=True)
         shown = ", ".join(f"{n} → {scaled_epochs(n, launch.epochs_scale)}" for n in planned)
         parts.append(f"epochs × {launch.epochs_scale:g} ({shown} epochs)")
-        timed = sorted({float(e["config"].get("time_budget_s", ONE_HOUR_S)) for e in launch.entries
+        budget = TrainConfig.model_fields["time_budget_s"].default
+        timed = sorted({float(e["config"].get("time_budget_s", budget)) for e in launch.entries
                         if e["config"].get("schedule_by") == "time_budget"}, reverse=True)
         if timed:  # planned by their time: their budgets shrink too
             shown = ", ".join(f"{s:g} s → {scaled_budget(s, launch.epochs_scale):g} s" for s in timed)
