@@ -197,6 +197,11 @@ class Search(Base):
     user_note: Mapped[str | None] = mapped_column(Text)  # the owner's Markdown note
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # "Train the winner": its best and the lab's best preset, side by side with paired seeds (0013)
+    winner_group_id: Mapped[int | None] = mapped_column(ForeignKey("run_groups.id", ondelete="SET NULL",
+                                                                   name="fk_searches_winner_group"))
+    baseline_group_id: Mapped[int | None] = mapped_column(ForeignKey("run_groups.id", ondelete="SET NULL",
+                                                                     name="fk_searches_baseline_group"))
 
     owner: Mapped[User] = relationship(lazy="joined")
 

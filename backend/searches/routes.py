@@ -21,13 +21,13 @@ from backend.api.deps import search_or_404
 from backend.api.streams import KEEPALIVE_S, RETRY, StreamMember, event_stream, sse, stream_responses
 from backend.core import events
 from backend.core.db import SessionDep, SessionLocal
-from backend.core.errors import QUOTA_RESPONSES
+from backend.core.errors import QUOTA_RESPONSES, Conflict
 from backend.core.limits import SearchId
 from backend.core.tables import Run, Search
 from backend.identity.rules import AUTH_RESPONSES, CONFLICT, Member, check_owner_field, require_owner
 from backend.identity.service import record
 from backend.runs import live
-from backend.searches import engine
+from backend.searches import engine, winner
 from backend.searches.figures import figures
 from backend.searches.presets import SEARCH_PRESETS
 from backend.searches.schemas import (
@@ -37,6 +37,7 @@ from backend.searches.schemas import (
     SearchFigures,
     SearchPreset,
     SpaceKey,
+    WinnerCreate,
 )
 from backend.searches.space import space_keys
 from backend.searches.views import search_public, trials_of
@@ -136,6 +137,29 @@ def resume_search(search_id: SearchId, session: SessionDep, identity: Member) ->
     return detail_of(session, search)
 
 
+@router.post("/{search_id:int}/winner", status_code=201, response_model=SearchDetail,
+             responses={**CONFLICT, **QUOTA_RESPONSES})
+def train_winner(search_id: SearchId, body: WinnerCreate, session: SessionDep, identity: Member) -> SearchDetail:
+    """The owner or an admin: "Train the winner" — the best configuration and the lab's best preset
+    (compact with the 15-minute recipe), ``seeds`` paired seeds each, at the search's full budget (its
+    last rung) on the whole training split, as two groups of repeats of the caller's; the search then
+    shows their paired comparison on the last epoch's test accuracy. 409 before any trial has
+    finished, or while an earlier launch still trains."""
+    search = search_or_404(session, search_id)
+    require_owner(identity, search.owner, f"search {search_id}", "train the winner of")
+    assert identity.user is not None
+    best = detail_of(session, search).best
+    if best is None:
+        raise Conflict(f"search {search_id} has no finished trial yet: nothing to train")
+    winner.launch(session, search, best, identity.user, body.seeds)
+    record(session, identity.user, "search.winner", "search", search_id,
+           f"search {search_id}: winner (trial {best.number}) against {winner.BASELINE_LABEL}, {body.seeds} seeds")
+    session.commit()
+    events.search_changed(search_id)  # its streams follow the new runs from now on
+    session.refresh(search)
+    return detail_of(session, search)
+
+
 @router.delete("/{search_id:int}", status_code=204)
 def delete_search(search_id: SearchId, session: SessionDep, identity: Member) -> None:
     """The owner or an admin: the search and its Optuna study go; its runs stay as ordinary runs
@@ -165,7 +189,9 @@ def _snapshot(search_id: int) -> tuple[str | None, list[int]]:
         search = session.get(Search, search_id)
         if search is None:
             return None, []
-        run_ids = list(session.scalars(select(Run.id).where(Run.search_id == search_id)).all())
+        groups = [g for g in (search.winner_group_id, search.baseline_group_id) if g is not None]
+        run_ids = list(session.scalars(select(Run.id).where(  # its trials, and the winner's side by side
+            (Run.search_id == search_id) | Run.group_id.in_(groups)).order_by(Run.id)).all())
         return search_public(session, search).model_dump_json(), run_ids
 
 

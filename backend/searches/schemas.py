@@ -9,6 +9,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from backend.core.fields import OWNER_HELP, UTCDateTime
 from backend.core.statuses import RunStatus, SearchStatus, TrialState
+from backend.runs.schemas import MAX_REPEATS, ComparisonPublic, GroupPublic
 from backend.searches.registries import (
     DEFAULT_PRUNER,
     DEFAULT_SAMPLER,
@@ -156,6 +157,28 @@ class SearchCounts(BaseModel):
     infeasible: int = 0
 
 
+class WinnerCreate(BaseModel):
+    """"Train the winner": the best configuration and the lab's best preset, ``seeds`` paired seeds each."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    seeds: int = Field(3, ge=2, le=MAX_REPEATS, description="paired seeds per side (the same seeds for both)")
+
+
+class WinnerPublic(BaseModel):
+    """The search's best against the lab's best preset, trained side by side with paired seeds at the
+    search's full budget on the whole training split; compared on the last epoch's test accuracy
+    (annealed to the budget: no epoch is chosen, so the test set chooses nothing)."""
+
+    budget_s: float = Field(description="the budget both sides train to (the search's last rung)")
+    figure: str = Field(description="the figure compared: final_test_acc, the last epoch's test accuracy")
+    baseline: str = Field(description="the lab's best preset and its recipe")
+    winner: GroupPublic
+    baseline_group: GroupPublic
+    comparison: ComparisonPublic | None = Field(description="winner − baseline, paired by seed; null until both "
+                                                            "sides have finished a shared seed")
+
+
 class SearchPublic(BaseModel):
     id: int
     name: str
@@ -177,6 +200,8 @@ class SearchPublic(BaseModel):
     user_note: str | None = Field(None, description=(
         "the owner's note, Markdown as written (`note` is the system's: why the search waits or ended early)"))
     user_note_html: str = Field("", description="the owner's note rendered as text formatting only")
+    winner: WinnerPublic | None = Field(None, description='"Train the winner": the best against the lab\'s best '
+                                        "preset, with paired seeds (null until launched)")
 
 
 class SearchDetail(SearchPublic):

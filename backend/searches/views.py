@@ -16,6 +16,7 @@ from backend.core.markdown import render_note
 from backend.core.settings import settings
 from backend.core.statuses import ACTIVE_STATUSES, TRAINED_STATUSES, RunStatus, SearchStatus, TrialState
 from backend.core.tables import Run, Search
+from backend.searches import winner
 from backend.searches.engine import own_runs, search_runs, spec_of
 from backend.searches.registries import OBJECTIVES, counted
 from backend.searches.schemas import (
@@ -169,6 +170,7 @@ def search_public(session: Session, search: Search, detail: bool = False,
         counts=counts, best=best, pareto=front, rungs=rung_counts(every, spec.rungs_s), tags=list(search.tags or []),
         user_note=search.user_note,
         user_note_html=render_note(search.user_note),
+        winner=winner.view(session, search),
     )
     if not detail:
         return summary

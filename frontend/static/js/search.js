@@ -70,6 +70,7 @@
     $("search-delete").hidden = !mine;
     $("best").hidden = !s.best;
     drawRungs(s);
+    drawWinner(s);
     if (s.best) {
       const where = s.rungs.length ? ` at rung ${s.best.rung + 1} (${s.rungs[s.best.rung].budget_s} s)` : "";
       $("best-facts").textContent = `trial ${s.best.number}${where} (run ${s.best.run_id}): ${cnn.pct(s.best.best_val_acc, 2)} validation accuracy (the objective: chosen on the validation images held out of the training set; the test set is reported, never ranked on), ` +
@@ -77,6 +78,34 @@
         `${cnn.int(s.best.net_params)} parameters, ${cnn.int(s.best.macs)} MACs`;
       $("best-params").textContent = JSON.stringify(s.best.params, null, 1);
     }
+  }
+
+  // "Train the winner": the best and compact side by side with paired seeds (SearchPublic.winner),
+  // compared on the last epoch's test accuracy once both sides have finished a shared seed
+  function drawWinner(s) {
+    $("winner-form").hidden = !s.best || !cnn.mayChange(s.owner);
+    const w = s.winner;
+    $("winner").hidden = !w;
+    if (!w) return;
+    const spread = (g) => g.summary.figures[w.figure];
+    $("winner-facts").textContent = `Both sides trained ${w.budget_s} s (the search's full budget) on the whole training set with ` +
+      `seeds ${w.winner.seeds.join(", ")}; compared on the last epoch's test accuracy (annealed to the budget: no epoch is chosen, ` +
+      `so the test set chooses nothing). Baseline: ${w.baseline}.`;
+    $("winner-table").querySelector("tbody").replaceChildren(...[["winner", w.winner], [w.baseline, w.baseline_group]].map(([side, g]) => {
+      const f = spread(g), tr = document.createElement("tr");
+      tr.append(cnn.el("td", side),
+        cnn.el("td", `${g.summary.n} of ${g.seeds.length}`, { class: "num" }),
+        cnn.el("td", f.mean === null ? "–" : `${cnn.pct(f.mean, 2)}${f.std === null ? "" : ` ± ${(100 * f.std).toFixed(2)}`}`, { class: "num" }),
+        cnn.el("td", f.ci_low === null || f.ci_low === undefined ? "–" : `${cnn.pct(f.ci_low, 2)} to ${cnn.pct(f.ci_high, 2)}`, { class: "num" }));
+      const td = cnn.el("td");
+      td.append(cnn.el("a", `group ${g.id}`, { href: `/compare?groups=${w.winner.id},${w.baseline_group.id}` }));
+      tr.append(td);
+      return tr;
+    }));
+    const c = w.comparison, sentence = $("winner-sentence");
+    $("winner").dataset.verdict = c ? c.verdict : "";
+    sentence.className = "verdict-sentence " + (c ? c.verdict : "waiting");
+    sentence.textContent = c ? c.sentence : `Waiting for both sides to finish a seed (${w.winner.summary.pending + w.baseline_group.summary.pending} runs queued or training).`;
   }
 
   // Optuna's figures and the fronts, built by the server (backend/searches/figures.py: percent and size
@@ -127,6 +156,14 @@
     out.replaceChildren();
     if (r.ok) { cnn.showErrors($("best"), []); out.append("Queued as ", cnn.el("a", `run ${r.data.id}`, { href: `/runs/${r.data.id}` })); }
     else cnn.showApiErrors($("best"), r);
+  });
+
+  $("winner-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = $("winner-form");
+    const r = await cnn.api("POST", `/api/searches/${id}/winner`, { seeds: Number($("winner-seeds").value) });
+    if (r.ok) { cnn.showErrors(form, []); search = r.data; drawSummary(search); }
+    else cnn.showApiErrors(form, r);
   });
 
   cnn.follow(`/api/searches/${id}/events`, { search: () => refresh(), deleted: () => { gone = true; refresh(); } },

@@ -235,6 +235,9 @@ TABLE = [
     Case("POST", "/api/searches/{search_id}/stop", OWNED(200), "search", fresh=True),
     Case("POST", "/api/searches/{search_id}/resume", OWNED(200), "stopped_search", fresh=True),
     Case("DELETE", "/api/searches/{search_id}", OWNED(204), "search", fresh=True),
+    # "Train the winner": the owner or an admin; this search has no finished trial, so they reach its 409
+    Case("POST", "/api/searches/{search_id}/winner", statuses(401, 409, 403, 409, 403), "search",
+         body=lambda _v: {"seeds": 2}),
     # studies: anyone launches any study, only the owner or an admin deletes one
     Case("GET", "/api/studies", READ),
     Case("POST", "/api/studies", MAKE, body=lambda _v: {"name": "s", "entries": [{"key": "a", "label": "A",
