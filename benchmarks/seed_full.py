@@ -183,6 +183,25 @@ def line(report: dict[str, Any]) -> str:
     return " · ".join(f"{r['entry']}: {r['status']} {r['epochs_done'] or 0} ep" for r in report["table"])
 
 
+def too_slow(var: Path) -> str | None:
+    """Why this machine cannot train the seed's protocol inside the lab's hour, judged on the epochs
+    recorded so far (at least two of a run): a run whose mean epoch × its planned epochs is over its
+    time budget would end timed out far short of 120 epochs. None while it fits (or nothing is known)."""
+    db = var / "cnnlab.db"
+    if not db.exists():
+        return None
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT r.id, r.name, r.epochs, r.config, AVG(e.seconds), COUNT(e.epoch) FROM runs r "
+            "JOIN epoch_metrics e ON e.run_id = r.id WHERE r.status = 'running' GROUP BY r.id").fetchall()
+    for rid, name, planned, config, mean_s, count in rows:
+        budget = float(json.loads(config)["time_budget_s"])
+        if count >= 2 and mean_s * planned > budget:
+            return (f"run {rid} ({name}) trains {mean_s:.0f} s an epoch here: {planned} epochs would take "
+                    f"{mean_s * planned / 60:.0f} min, over its budget of {budget / 60:.0f} min")
+    return None
+
+
 def run(args: argparse.Namespace) -> None:
     var, state = args.var, args.state
     if unpack(state, var):
@@ -191,6 +210,7 @@ def run(args: argparse.Namespace) -> None:
     cifar10 = tiny_cifar(var / "tiny_cifar") if args.tiny else args.cifar10
     lab = Lab(lab_env(var, args.port, cifar10, args.tiny), var / "lab.log")
     deadline = time.monotonic() + args.hours * 3600
+    slow = False
     try:
         s, launch_id = launch_once(lab.http, args.tiny)
         shown = None
@@ -205,10 +225,20 @@ def run(args: argparse.Namespace) -> None:
             if time.monotonic() > deadline:
                 print(f"deadline reached ({args.hours:g} h): stopping and packing", flush=True)
                 break
+            if not args.allow_slow and (why := too_slow(var)):
+                # its runs would be recorded timed out short of the seed's epochs: keep the packed state as
+                # it was (the epochs trained here are dropped) for a faster machine
+                print(f"too slow for the seed's protocol: {why}. Stopping without packing "
+                      "(--allow-slow trains on regardless)", flush=True)
+                slow = True
+                break
             time.sleep(args.poll)
     finally:
         lab.stop()
-        pack(var, state)
+        if not slow:
+            pack(var, state)
+    if slow:
+        raise SystemExit(3)
 
 
 def export(args: argparse.Namespace) -> None:
@@ -259,6 +289,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.seed_full", allow_abbrev=False)
     p.add_argument("command", choices=("run", "status", "export"))
     p.add_argument("--hours", type=float, default=8.0, help="run: stop and pack after this long")
+    p.add_argument("--allow-slow", action="store_true",
+                   help="run: train on even where the runs' epochs say they cannot finish inside their budget")
     p.add_argument("--tiny", action="store_true", help="generated images, 2 epochs per entry: seconds")
     p.add_argument("--state", type=Path, default=STATE, help="the packed state (committed)")
     p.add_argument("--var", type=Path, default=VAR, help="the lab's folder while it runs")
