@@ -28,8 +28,8 @@ from backend.identity.schemas import PasswordChange, TokenCreate, UserCreate
 from backend.identity.secrets import same
 from backend.notifications.schemas import WebhookCreate
 from backend.runs import query as run_query
-from backend.runs.schemas import MAX_REPEATS, MAX_SWEEP_POINTS, RunCreate, SweepCreate
-from backend.searches.schemas import SearchCreate
+from backend.runs.schemas import MAX_SWEEP_POINTS, RunCreate, SweepCreate
+from backend.searches.schemas import SearchCreate, WinnerCreate
 from backend.studies.schemas import LaunchCreate, StudyCreate, StudyEntry
 from backend.training.options import Option, all_options, by_group, element_ids
 from backend.training.recipes import RECIPES
@@ -200,7 +200,7 @@ def search_page(request: Request, search_id: SearchId, session: SessionDep, iden
     if session.get(Search, search_id) is None:
         return not_found(request, identity, f"There is no search {search_id}: it may have been deleted.")
     return page(request, "search.html", identity, title=f"Search {search_id}", search_id=search_id,
-                run_form=body_fields(RunCreate), winner_seeds_max=MAX_REPEATS)
+                run_form=body_fields(RunCreate), winner_form=body_fields(WinnerCreate))
 
 
 @router.get("/workers", response_class=HTMLResponse)

@@ -13,7 +13,7 @@ from pathlib import Path
 from backend.core.settings import settings
 from backend.core.statuses import vocabulary
 from backend.identity.schemas import TokenCreate
-from backend.searches.schemas import SearchCreate
+from backend.searches.schemas import SearchCreate, WinnerCreate
 from tests.utils.factories import tiny_config
 
 JS = Path(__file__).resolve().parents[3] / "frontend" / "static" / "js"
@@ -64,6 +64,12 @@ def test_limits_come_from_their_declarations(client) -> None:
     assert f'data-predict-max-files="{settings.PREDICT_MAX_FILES}"' in run_page
     budget = element(client.get("/runs/new").text, 'data-field="config.time_budget_s"')
     assert float(attr(budget, "max") or 0) == settings.TIME_BUDGET_S  # the lab's cap, as the API's contract says
+    seeds = WinnerCreate.model_json_schema()["properties"]["seeds"]  # "Train the winner"
+    search_id = client.post("/api/searches", json={"name": "forms", "base_config": tiny_config(),
+                                                   "space": {"lr": {"float": [0.01, 0.5]}}, "n_trials": 1}).json()["id"]
+    tag = element(client.get(f"/searches/{search_id}").text, 'data-field="seeds"')
+    assert (attr(tag, "min"), attr(tag, "max"), attr(tag, "value")) == \
+        (str(seeds["minimum"]), str(seeds["maximum"]), str(seeds["default"]))
     for template in TEMPLATES.glob("*.html"):  # no input of any form copies a bound
         inputs = re.findall(r"<(?:input|textarea)\b[^>]*>", template.read_text())
         copied = [a for tag in inputs for a in re.findall(r'\b(?:min|max|maxlength|minlength)="\d+"', tag)]
