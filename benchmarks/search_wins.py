@@ -20,7 +20,8 @@ paired side-by-side, and the lab's records (issue 33).
    rung reached) is recorded with every trial. Not resumable: an interrupted search starts again.
 3. ``sides``: the search's best, ``compact``, and ``compact`` with the search's recipe (the best
    config's settings on compact's network: it separates the architecture's gain from the recipe's),
-   900 s each, annealed to it, on the full training split (no holdout), SIDE_SEEDS paired seeds, two
+   900 s each, annealed to it, on the full training split (no holdout) — each config as the search
+   page's "Train the winner" trains it (backend.searches.winner.arm_config) — SIDE_SEEDS paired seeds, two
    runs at a time on one core each. The headline is the last epoch's test accuracy: no epoch is
    chosen, so the test set chooses nothing (it is still evaluated every epoch, for the curves).
    **The claim holds** when the search's best beats ``compact`` by >= 0.5 pt in mean test accuracy
@@ -51,6 +52,7 @@ from typing import Any
 import torch
 
 from backend.runs.uncertainty import paired, spread
+from backend.searches.winner import BASELINE_PRESET, arm_config
 from backend.training.config import TrainConfig
 from backend.training.recipes import PILOT_15MIN
 from benchmarks.common import cifar10_path, machine, write_report
@@ -148,10 +150,8 @@ def tiny_holdout(tiny: bool) -> int:
 
 
 def full_run(raw: dict[str, Any], budget_s: float, seed: int) -> dict[str, Any]:
-    """``raw`` on the whole training split, annealed to ``budget_s``, with ``seed``."""
-    out = with_data(raw, 0)
-    out.update(schedule_by="time_budget", time_budget_s=float(budget_s), seed=seed)
-    return out
+    """``raw`` as "Train the winner" trains it (the whole training split, annealed to ``budget_s``), with ``seed``."""
+    return {**arm_config(raw, float(budget_s)), "seed": seed}
 
 
 def with_recipe_of(network: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
@@ -177,7 +177,7 @@ def side_configs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The search's best (its run's config), the lab's best preset with the 15-minute recipe, and
     that preset's network with the best's recipe."""
     best = report["search"]["best"]["config"]
-    compact = PILOT_15MIN.config(TINY_NET if report["recipe"]["tiny"] else "compact")
+    compact = PILOT_15MIN.config(TINY_NET if report["recipe"]["tiny"] else BASELINE_PRESET)
     return {"search_best": best, "compact": compact, "compact_search_recipe": with_recipe_of(compact, best)}
 
 
@@ -245,7 +245,7 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
 
 # --- the search, in a lab of its own --------------------------------------------------------------
 
-def run_search(report: dict[str, Any], tiny: bool, minutes: float, var: Path) -> dict[str, Any]:
+def run_search(tiny: bool, minutes: float, var: Path) -> dict[str, Any]:
     """The shipped search on a private lab until it completes or ``minutes`` pass; what it found."""
     from benchmarks.search_budget import free_port
     from benchmarks.seed_full import Lab, lab_env, tiny_cifar
@@ -454,7 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     if "rank" in parts:
         execute([t for t in plan_rank(args.tiny) if t["key"] not in done], report, out, args.tiny, checkpoints)
     if "search" in parts and not report.get("search"):
-        report["search"] = run_search(report, args.tiny, args.search_minutes, lab_var)
+        report["search"] = run_search(args.tiny, args.search_minutes, lab_var)
         write(out, report)
     if "sides" in parts:
         execute([t for t in plan_sides(report, args.tiny) if t["key"] not in done], report, out, args.tiny,

@@ -420,12 +420,12 @@ def _promote(session: Session, loaded: Loaded, owner: User, source: Run, rung: i
     admission.admit(session, owner, [admission.Planned(config, name[-200:])], search, link)
 
 
-def pending_promotions(session: Session, loaded: Loaded) -> list[tuple[Run, int]]:
-    """The first-rung-or-later runs to train again at the next rung, best first (none without rungs)."""
+def pending_promotions(loaded: Loaded, runs: Sequence[Run]) -> list[tuple[Run, int]]:
+    """Among the search's ``runs`` (search_runs), those to train again at the next rung, best first
+    (none without rungs)."""
     spec = loaded.spec
     if not spec.rungs_s:
         return []
-    runs = search_runs(session, loaded.search.id)
     column = OBJECTIVES[spec.objectives[0]].column
     by_key = {(r.trial_number, r.rung): r for r in runs}
     return [(by_key[(trial, rung - 1)], rung)
@@ -451,12 +451,13 @@ def advance(search_id: int) -> None:
         if search.status == SearchStatus.RUNNING:
             note = _fill(session, loaded, runs)
         trials = study.get_trials(deepcopy=False)
-        active = sum(1 for r in search_runs(session, search.id) if r.status in ACTIVE_STATUSES)
+        every = search_runs(session, search.id)
+        active = sum(1 for r in every if r.status in ACTIVE_STATUSES)
         asked = sum(1 for t in trials if counted(t))
         exhausted = search.infeasible >= settings.MAX_SEARCH_INFEASIBLE or (
             spec.sampler == GRID_SAMPLER and grid_done(trials, grid_points(loaded.space)))
         if (search.status == SearchStatus.RUNNING and active == 0 and (asked >= spec.n_trials or exhausted)
-                and not pending_promotions(session, loaded)):
+                and not pending_promotions(loaded, every)):
             search.status, search.finished_at = SearchStatus.COMPLETED, utcnow()
             if exhausted and asked < spec.n_trials:
                 why = ("every point of the grid was asked" if spec.sampler == GRID_SAMPLER else
@@ -490,9 +491,10 @@ def _fill(session: Session, loaded: Loaded, runs: dict[int, Run]) -> str | None:
     short, when it did."""
     search, spec, study = loaded.search, loaded.spec, loaded.study
     owner = session.get_one(User, search.owner_id)
-    active = sum(1 for r in search_runs(session, search.id) if r.status in ACTIVE_STATUSES)
+    every = search_runs(session, search.id)
+    active = sum(1 for r in every if r.status in ACTIVE_STATUSES)
     # promotions first: the runs of a higher rung decide the search; new trials fill what is left
-    for source, rung in pending_promotions(session, loaded):
+    for source, rung in pending_promotions(loaded, every):
         if active >= spec.max_concurrent:
             return None
         try:

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from backend.core.errors import Conflict, NoCommonSeeds
 from backend.core.statuses import ACTIVE_STATUSES
-from backend.core.tables import Run, RunGroup, Search, User
+from backend.core.tables import Run, Search, User
 from backend.runs import admission
 from backend.runs import groups as group_service
-from backend.runs.group_routes import group_public
+from backend.runs.group_routes import group_public, load_groups
 from backend.runs.schemas import ComparisonPublic, next_seeds
 from backend.searches.engine import spec_of
 from backend.searches.schemas import BestTrial, SearchCreate, WinnerPublic
@@ -74,17 +74,9 @@ def launch(session: Session, search: Search, best: BestTrial, owner: User, seeds
 
 def view(session: Session, search: Search) -> WinnerPublic | None:
     """The two arms with their summaries, and the paired comparison once they share finished seeds."""
-    ids = [search.winner_group_id, search.baseline_group_id]
-    if ids[0] is None or ids[1] is None:
+    if search.winner_group_id is None or search.baseline_group_id is None:
         return None
-    found = {g.id: g for g in session.scalars(select(RunGroup).where(RunGroup.id.in_(ids)))}
-    runs: dict[int, list[Run]] = {i: [] for i in found}
-    for run in session.scalars(select(Run).where(Run.group_id.in_(ids)).order_by(Run.id)):
-        assert run.group_id is not None
-        runs[run.group_id].append(run)
-    if len(found) < 2:
-        return None
-    (wg, wr), (bg, br) = ((found[i], runs[i]) for i in ids)  # type: ignore[index]
+    (wg, wr), (bg, br) = load_groups(session, [search.winner_group_id, search.baseline_group_id])
     comparison = None
     try:
         if group_service.by_seed(wr, FIGURE) and group_service.by_seed(br, FIGURE):

@@ -96,7 +96,7 @@
       tr.append(cnn.el("td", side),
         cnn.el("td", `${g.summary.n} of ${g.seeds.length}`, { class: "num" }),
         cnn.el("td", f.mean === null ? "–" : `${cnn.pct(f.mean, 2)}${f.std === null ? "" : ` ± ${(100 * f.std).toFixed(2)}`}`, { class: "num" }),
-        cnn.el("td", f.ci_low === null || f.ci_low === undefined ? "–" : `${cnn.pct(f.ci_low, 2)} to ${cnn.pct(f.ci_high, 2)}`, { class: "num" }));
+        cnn.el("td", f.ci_low === null ? "–" : `${cnn.pct(f.ci_low, 2)} to ${cnn.pct(f.ci_high, 2)}`, { class: "num" }));
       const td = cnn.el("td");
       td.append(cnn.el("a", `group ${g.id}`, { href: `/compare?groups=${w.winner.id},${w.baseline_group.id}` }));
       tr.append(td);
