@@ -26,8 +26,9 @@ paired side-by-side, and the lab's records (issue 33).
    chosen, so the test set chooses nothing (it is still evaluated every epoch, for the curves).
    **The claim holds** when the search's best beats ``compact`` by >= 0.5 pt in mean test accuracy
    with the 95% CI of the paired difference above zero (backend.runs.uncertainty.paired).
-4. ``records``: the winner (the side with the best mean) on the full training split, one run at a
-   time on both cores, 15 minutes and 1 hour, RECORD_SEEDS seeds each: the lab's best figures.
+4. ``records``: the search's best (its own pick, on validation — the sides' test accuracies choose
+   nothing) on the full training split, one run at a time on both cores, 15 minutes and 1 hour,
+   RECORD_SEEDS seeds each: the lab's best figures.
 
 Runs are child processes; the JSON is rewritten (atomically) after every run and a run's epochs
 are checkpointed, so a restart skips what is recorded and resumes an interrupted run. Every run is
@@ -73,6 +74,7 @@ CLAIM_MARGIN = 0.005  # the search's best must beat compact by at least 0.5 pt
 PARTS = ("rank", "search", "sides", "records")
 NO_BUDGET_S = 86_400.0  # a run planned by epochs: the budget never ends it
 SIDES = ("search_best", "compact", "compact_search_recipe")
+RECORD_SIDE = "search_best"  # the records' config: the search's own pick (on validation), never the sides' test
 TINY_NET = {"family": "compact", "name": "tiny", "stages": [[8], [16]]}
 
 
@@ -194,21 +196,16 @@ def plan_sides(report: dict[str, Any], tiny: bool) -> list[dict[str, Any]]:
              "raw": full_run(configs[side], full_budget(tiny), s)} for s in seeds for side in SIDES]
 
 
-def winner(report: dict[str, Any]) -> str | None:
-    """The side with the best mean headline, once every side has a run."""
-    means = {side: s["final_test_acc"]["mean"] for side, s in report.get("summary", {}).get("sides", {}).get(
-        "configs", {}).items() if s["final_test_acc"]["mean"] is not None}
-    return max(means, key=lambda k: means[k]) if len(means) == len(SIDES) else None
-
-
 def plan_records(report: dict[str, Any], tiny: bool) -> list[dict[str, Any]]:
-    side = winner(report)
-    if side is None:
+    """The search's best, chosen by the search on validation: the side-by-side's test accuracies
+    choose nothing (a record trained on the side that tested best would be chosen on the test set)."""
+    if not report.get("search"):
         return []
-    raw = side_configs(report)[side]
+    raw = side_configs(report)[RECORD_SIDE]
     budgets = (2.0, 4.0) if tiny else RECORD_BUDGETS_S
-    return [{"part": "records", "key": f"records-{budget:g}s-seed{s}", "config": side, "seed": s, "budget_s": budget,
-             "threads": 2, "raw": full_run(raw, budget, s)} for budget in budgets for s in RECORD_SEEDS]
+    return [{"part": "records", "key": f"records-{budget:g}s-seed{s}", "config": RECORD_SIDE, "seed": s,
+             "budget_s": budget, "threads": 2, "raw": full_run(raw, budget, s)}
+            for budget in budgets for s in RECORD_SEEDS]
 
 
 # --- one run, in a child process ------------------------------------------------------------------
