@@ -49,12 +49,14 @@ EXPORT_NAME = "seed-report-full"
 ACTIVE = ("queued", "running")
 
 
-def lab_env(var: Path, port: int, cifar10: str, tiny: bool) -> dict[str, str]:
+def lab_env(var: Path, port: int, cifar10: str, tiny: bool, slots: int = 2) -> dict[str, str]:
+    """The private lab's settings: ``slots`` runs at a time, the machine's cores shared among them
+    (the worker gives each child cores / slots intra-op threads)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNNLAB_")}
     env.update({
         "CNNLAB_VAR_DIR": str(var), "CNNLAB_PORT": str(port), "CNNLAB_HOST": "127.0.0.1",
         "CNNLAB_BACKEND_URL": f"http://127.0.0.1:{port}", "CNNLAB_AUTH": "local", "CNNLAB_CIFAR10": cifar10,
-        "CNNLAB_WORKER_GPUS": "", "CNNLAB_WORKER_PROCESSES": "2", "OMP_NUM_THREADS": "1",
+        "CNNLAB_WORKER_GPUS": "", "CNNLAB_WORKER_PROCESSES": str(slots),
         # a run interrupted by the end of a session resumes in the next: many starts are expected
         "CNNLAB_MAX_ATTEMPTS": "50",
     })
@@ -183,22 +185,39 @@ def line(report: dict[str, Any]) -> str:
     return " · ".join(f"{r['entry']}: {r['status']} {r['epochs_done'] or 0} ep" for r in report["table"])
 
 
-def too_slow(var: Path) -> str | None:
-    """Why this machine cannot train the seed's protocol inside the lab's hour, judged on the epochs
-    recorded so far (at least two of a run): a run whose mean epoch × its planned epochs is over its
-    time budget would end timed out far short of 120 epochs. None while it fits (or nothing is known)."""
+def recorded_epochs(var: Path) -> dict[int, int]:
+    """Each run's last recorded epoch now: the epochs after it are this session's."""
+    db = var / "cnnlab.db"
+    if not db.exists():
+        return {}
+    with sqlite3.connect(db) as conn:
+        return dict(conn.execute("SELECT run_id, MAX(epoch) FROM epoch_metrics GROUP BY run_id").fetchall())
+
+
+def too_slow(var: Path, before: dict[int, int]) -> str | None:
+    """Why this machine cannot train the seed's protocol inside the lab's hour, judged on the epochs a
+    running run recorded in this session (at least two; ``before`` holds each run's last epoch at the
+    start): its seconds so far plus their mean × the epochs it still plans, over its time budget, would
+    end it timed out short of the seed's epochs. Earlier sessions' epochs count as spent budget only, not
+    as this machine's speed. None while every running run fits (or nothing is known yet)."""
     db = var / "cnnlab.db"
     if not db.exists():
         return None
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
-            "SELECT r.id, r.name, r.epochs, r.config, AVG(e.seconds), COUNT(e.epoch) FROM runs r "
+            "SELECT r.id, r.name, r.epochs, r.config, MAX(e.epoch), SUM(e.seconds) FROM runs r "
             "JOIN epoch_metrics e ON e.run_id = r.id WHERE r.status = 'running' GROUP BY r.id").fetchall()
-    for rid, name, planned, config, mean_s, count in rows:
-        budget = float(json.loads(config)["time_budget_s"])
-        if count >= 2 and mean_s * planned > budget:
-            return (f"run {rid} ({name}) trains {mean_s:.0f} s an epoch here: {planned} epochs would take "
-                    f"{mean_s * planned / 60:.0f} min, over its budget of {budget / 60:.0f} min")
+        for rid, name, planned, config, done, spent in rows:
+            recent = [s for (s,) in conn.execute("SELECT seconds FROM epoch_metrics WHERE run_id = ? AND epoch > ?",
+                                                 (rid, before.get(rid, 0)))]
+            if len(recent) < 2:
+                continue
+            mean_s = sum(recent) / len(recent)
+            budget = float(json.loads(config)["time_budget_s"])
+            projected = spent + mean_s * (planned - done)
+            if projected > budget:
+                return (f"run {rid} ({name}) trains {mean_s:.0f} s an epoch here: its {planned} epochs would take "
+                        f"{projected / 60:.0f} min, over its budget of {budget / 60:.0f} min")
     return None
 
 
@@ -208,7 +227,8 @@ def run(args: argparse.Namespace) -> None:
         print(f"unpacked {state} into {var}", flush=True)
     var.mkdir(parents=True, exist_ok=True)
     cifar10 = tiny_cifar(var / "tiny_cifar") if args.tiny else args.cifar10
-    lab = Lab(lab_env(var, args.port, cifar10, args.tiny), var / "lab.log")
+    before = recorded_epochs(var)
+    lab = Lab(lab_env(var, args.port, cifar10, args.tiny, args.slots), var / "lab.log")
     deadline = time.monotonic() + args.hours * 3600
     slow = False
     try:
@@ -225,7 +245,7 @@ def run(args: argparse.Namespace) -> None:
             if time.monotonic() > deadline:
                 print(f"deadline reached ({args.hours:g} h): stopping and packing", flush=True)
                 break
-            if not args.allow_slow and (why := too_slow(var)):
+            if not args.allow_slow and (why := too_slow(var, before)):
                 # its runs would be recorded timed out short of the seed's epochs: keep the packed state as
                 # it was (the epochs trained here are dropped) for a faster machine
                 print(f"too slow for the seed's protocol: {why}. Stopping without packing "
@@ -291,6 +311,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--hours", type=float, default=8.0, help="run: stop and pack after this long")
     p.add_argument("--allow-slow", action="store_true",
                    help="run: train on even where the runs' epochs say they cannot finish inside their budget")
+    p.add_argument("--slots", type=int, default=2, choices=(1, 2),
+                   help="run: runs at a time (2: one core each; 1: both cores for one run, for a CPU too slow "
+                        "to train a 120-epoch run on one core inside the hour)")
     p.add_argument("--tiny", action="store_true", help="generated images, 2 epochs per entry: seconds")
     p.add_argument("--state", type=Path, default=STATE, help="the packed state (committed)")
     p.add_argument("--var", type=Path, default=VAR, help="the lab's folder while it runs")

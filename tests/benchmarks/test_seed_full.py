@@ -45,6 +45,41 @@ def test_the_full_scale_driver_resumes_a_packed_lab_in_a_fresh_folder_and_export
     assert "<html" in (out / "seed-report-full.html").read_text()[:2000].lower()
 
 
+def test_the_guard_judges_speed_on_this_sessions_epochs_and_counts_earlier_ones_as_spent(tmp_path) -> None:
+    """``too_slow`` on a database shaped like the lab's (the end-to-end test above runs it on the real one):
+    a run resumed with 56 of its 120 epochs done in 37 minutes fits its hour at 20 s an epoch here (58 min)
+    but not at 30 s (69 min); an earlier session's slower epochs count as spent budget, never as this
+    machine's speed."""
+    import sqlite3
+
+    from benchmarks.seed_full import recorded_epochs, too_slow
+
+    var = tmp_path
+    with sqlite3.connect(var / "cnnlab.db") as conn:
+        conn.execute("CREATE TABLE runs (id INTEGER, name TEXT, epochs INTEGER, config TEXT, status TEXT)")
+        conn.execute("CREATE TABLE epoch_metrics (run_id INTEGER, epoch INTEGER, seconds REAL)")
+        conn.execute("INSERT INTO runs VALUES (1, 'wide', 120, ?, 'running')", (json.dumps({"time_budget_s": 3600}),))
+        conn.executemany("INSERT INTO epoch_metrics VALUES (1, ?, ?)", [(e, 37 * 60 / 56) for e in range(1, 57)])
+    before = recorded_epochs(var)
+    assert before == {1: 56}
+    assert too_slow(var, before) is None  # nothing recorded in this session yet (39.6 s an epoch before)
+
+    def add(epoch: int, seconds: float) -> None:
+        with sqlite3.connect(var / "cnnlab.db") as conn:
+            conn.execute("INSERT INTO epoch_metrics VALUES (1, ?, ?)", (epoch, seconds))
+
+    add(57, 20.0)
+    assert too_slow(var, before) is None  # one epoch is not yet a speed
+    add(58, 20.0)
+    assert too_slow(var, before) is None  # 37 + 0.67 + 62 × 20 s = 58.3 min: it fits
+    add(59, 50.0)
+    why = too_slow(var, before)  # 30 s an epoch: 37 + 1.5 + 61 × 30 s = 69 min
+    assert why is not None and "run 1 (wide) trains 30 s an epoch" in why and "69 min" in why, why
+    with sqlite3.connect(var / "cnnlab.db") as conn:
+        conn.execute("UPDATE runs SET status = 'queued'")
+    assert too_slow(var, before) is None  # only running runs are judged
+
+
 def test_the_seed_calibration_scores_every_candidate_and_resumes(tmp_path) -> None:
     out = tmp_path / "calibration.json"
     command = [sys.executable, "-m", "benchmarks.seed_calibration", "--tiny", "--out", str(out)]
