@@ -401,11 +401,11 @@ def recipe(tiny: bool) -> dict[str, Any]:
             "side_seeds": list(SIDE_SEEDS[:2] if tiny else SIDE_SEEDS), "tiny": tiny}
 
 
-def load(path: Path, recipe_: dict[str, Any], here: str | None = None) -> dict[str, Any]:
+def load(path: Path, recipe_: dict[str, Any]) -> dict[str, Any]:
     """The report so far. Refused when it holds runs of another plan, or of another machine: every run is
     time-budgeted, so a run trained on a faster CPU reaches more epochs, and a rank check or a pairing
     across machines would compare the CPUs, not the configs."""
-    here = here or machine()
+    here = machine()
     if not path.exists():
         return {"machine": here, "recipe": recipe_, "runs": [], "search": None}
     report: dict[str, Any] = json.loads(path.read_text())
@@ -447,13 +447,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tiny", action="store_true", help="generated data, tiny nets, budgets of seconds")
     p.add_argument("--out", type=Path, default=RESULTS / "search_wins.json")
     p.add_argument("--search-minutes", type=float, default=60.0, help="stop the search after this long")
-    p.add_argument("--machine", help=argparse.SUPPRESS)  # tests: the machine this invocation says it runs on
     args = p.parse_args(argv)
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoints = out.parent / f"{out.stem}.checkpoints" if args.tiny else Path("var/benchmarks") / out.stem
     lab_var = out.parent / f"{out.stem}.lab" if args.tiny else Path("var/search_wins")
-    report = load(out, recipe(args.tiny), args.machine)
+    report = load(out, recipe(args.tiny))
     parts = args.part or list(PARTS)
     print(f"machine: {report['machine']}; {len(report['runs'])} runs recorded in {out}", flush=True)
     done = {r["key"] for r in report["runs"]}

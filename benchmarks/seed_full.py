@@ -205,19 +205,24 @@ def too_slow(var: Path, before: dict[int, int]) -> str | None:
         return None
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
-            "SELECT r.id, r.name, r.epochs, r.config, MAX(e.epoch), SUM(e.seconds) FROM runs r "
-            "JOIN epoch_metrics e ON e.run_id = r.id WHERE r.status = 'running' GROUP BY r.id").fetchall()
-        for rid, name, planned, config, done, spent in rows:
-            recent = [s for (s,) in conn.execute("SELECT seconds FROM epoch_metrics WHERE run_id = ? AND epoch > ?",
-                                                 (rid, before.get(rid, 0)))]
-            if len(recent) < 2:
-                continue
-            mean_s = sum(recent) / len(recent)
-            budget = float(json.loads(config)["time_budget_s"])
-            projected = spent + mean_s * (planned - done)
-            if projected > budget:
-                return (f"run {rid} ({name}) trains {mean_s:.0f} s an epoch here: its {planned} epochs would take "
-                        f"{projected / 60:.0f} min, over its budget of {budget / 60:.0f} min")
+            "SELECT r.id, r.name, r.epochs, r.config, e.epoch, e.seconds FROM runs r "
+            "JOIN epoch_metrics e ON e.run_id = r.id WHERE r.status = 'running' ORDER BY r.id").fetchall()
+    runs: dict[int, tuple[str, int, str]] = {}
+    epochs: dict[int, list[tuple[int, float]]] = {}
+    for rid, name, planned, config, epoch, seconds in rows:
+        runs[rid] = (name, planned, config)
+        epochs.setdefault(rid, []).append((epoch, seconds))
+    for rid, (name, planned, config) in runs.items():
+        recent = [s for e, s in epochs[rid] if e > before.get(rid, 0)]
+        if len(recent) < 2:
+            continue
+        mean_s = sum(recent) / len(recent)
+        budget = float(json.loads(config)["time_budget_s"])
+        done, spent = max(e for e, _ in epochs[rid]), sum(s for _, s in epochs[rid])
+        projected = spent + mean_s * (planned - done)
+        if projected > budget:
+            return (f"run {rid} ({name}) trains {mean_s:.0f} s an epoch here: its {planned} epochs would take "
+                    f"{projected / 60:.0f} min, over its budget of {budget / 60:.0f} min")
     return None
 
 
