@@ -271,7 +271,7 @@ def time_to_93(data: ImageDataset, device: str, tiny: bool, cap_s: float) -> dic
     clock, reached = 0.0, None
     for m in result.history:
         clock += m.seconds
-        if reached is None and m.test_acc >= 0.93:
+        if reached is None and m.test_acc is not None and m.test_acc >= 0.93:
             reached = round(clock, 1)
     return {"preset": preset, "recipe": MODERN.key, "cap_s": round(cap_s, 1), "epochs_done": len(result.history),
             "seconds_to_93": reached, "best_test_acc": result.best_test_acc, "best_epoch": result.best_epoch,

@@ -78,7 +78,7 @@ def main() -> None:
     for m in result.history:
         clock += m.seconds
         for target in (0.80, 0.85, 0.90, 0.93):
-            if m.test_acc >= target and reached.get(f"{target:.0%}") is None:
+            if m.test_acc is not None and m.test_acc >= target and reached.get(f"{target:.0%}") is None:
                 reached[f"{target:.0%}"] = round(clock, 1)
     for target in ("80%", "85%", "90%", "93%"):
         reached.setdefault(target, None)
@@ -98,7 +98,9 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(out, indent=2))
     print(f"machine: {out['machine']}")
-    print(f"{args.preset}: {result.params:,} params, test accuracy {result.test_acc_at_best:.2%} at epoch "
+    headline = result.test_acc_at_best
+    print(f"{args.preset}: {result.params:,} params, test accuracy "
+          f"{'not read' if headline is None else f'{headline:.2%}'} at epoch "
           f"{result.best_epoch} chosen on {result.chosen_on_words}, {result.elapsed_s:.0f} s, "
           f"stopped: {result.stop_reason}")
     for target, secs in reached.items():

@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     result = train(config, data, checkpoint_dir=args.checkpoint_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result.to_dict(), indent=2))
-    print(f"Test accuracy {result.test_acc_at_best:.2%} at epoch {result.best_epoch}, chosen on "
-          f"{result.chosen_on_words}; "
+    headline = result.test_acc_at_best
+    print(f"Test accuracy {'not read' if headline is None else f'{headline:.2%}'} at epoch {result.best_epoch}, "
+          f"chosen on {result.chosen_on_words}; "
           f"stopped: {result.stop_reason}; result written to {args.out}")
     return 0
 

@@ -12,7 +12,9 @@
 Choices are made on the validation split when the dataset carries one (``data.holdout``): the
 best epoch, the best checkpoint (and so the exported model and the class report) and early
 stopping read ``val_acc`` alone; the test set only reports. Without a holdout they read the test
-accuracy, and the result says so (``selected_on = "test"``).
+accuracy, and the result says so (``selected_on = "test"``). With ``test_each_epoch`` off (a search's
+trials) the epochs are not evaluated on the test set at all: it is read once, when training ends, with
+the chosen epoch's weights (the class report), and that is the run's test accuracy.
 
 When the time budget ends inside an epoch, the weights trained so far (the most annealed ones
 under ``schedule_by = "time_budget"``) are evaluated and recorded as a last, partial epoch with
@@ -81,8 +83,8 @@ class EpochMetrics:
     epoch: int  # 1-based
     train_loss: float  # mean training criterion over the epoch's batches (running, train mode)
     train_acc: float  # fraction of training images classified right while training (running)
-    test_loss: float  # mean cross-entropy on the test set
-    test_acc: float  # fraction of the test set classified right
+    test_loss: float | None  # mean cross-entropy on the test set (None: the run reads it only at its end)
+    test_acc: float | None  # fraction of the test set classified right
     lr: float  # learning rate at the end of the epoch
     seconds: float  # wall time of the epoch, evaluation included
     val_loss: float | None = None  # mean cross-entropy on the validation split (None: no holdout)
@@ -91,21 +93,22 @@ class EpochMetrics:
 
     def seed_line(self) -> str:
         """The seed report's line: `[epoch 117] train accuracy: 91% ... duration: 27.22`, with the
-        validation accuracy after the test's when the run holds out images."""
+        validation accuracy after the test's when the run holds out images (alone when the run reads the test
+        set only at its end)."""
+        test = f"test accuracy: {percent(self.test_acc)}% " if self.test_acc is not None else ""
         val = f"val accuracy: {percent(self.val_acc)}% " if self.val_acc is not None else ""
         part = f" (partial: {percent(self.fraction)}% of the epoch)" if self.fraction < 1 else ""
         return (  # rounded as the dashboard rounds (backend.core.formats): halves up
             f"[epoch {self.epoch}] train accuracy: {percent(self.train_acc)}% "
-            f"test accuracy: {percent(self.test_acc)}% {val}loss: {fixed(self.train_loss, 3)} "
+            f"{test}{val}loss: {fixed(self.train_loss, 3)} "
             f"duration: {fixed(self.seconds, 2)}{part}"
         )
 
     def score(self, selected_on: str) -> float:
         """What chooses among epochs: validation accuracy, or test accuracy without a holdout."""
-        if selected_on == "val":
-            assert self.val_acc is not None
-            return self.val_acc
-        return self.test_acc
+        value = self.val_acc if selected_on == "val" else self.test_acc
+        assert value is not None  # a run choosing on the test set reads it every epoch (TrainConfig)
+        return value
 
 
 @dataclass
@@ -130,9 +133,17 @@ class TrainResult:
         return next((m for m in self.history if m.epoch == self.best_epoch), None)
 
     @property
-    def test_acc_at_best(self) -> float:
-        """The headline: test accuracy of the chosen epoch's weights."""
-        return self.chosen.test_acc if self.chosen else 0.0
+    def test_acc_at_best(self) -> float | None:
+        """The headline: test accuracy of the chosen epoch's weights — its epoch's evaluation, or, for a run
+        that reads the test set only at its end, the final evaluation of those weights (None before it)."""
+        chosen = self.chosen
+        if chosen is None:
+            return None
+        if chosen.test_acc is not None:
+            return chosen.test_acc
+        if self.evaluation is not None and self.evaluation["epoch"] == self.best_epoch:
+            return float(self.evaluation["accuracy"])
+        return None
 
     @property
     def best_val_acc(self) -> float | None:
@@ -140,12 +151,13 @@ class TrainResult:
 
     @property
     def final_test_acc(self) -> float | None:
+        """The last epoch's test accuracy (None when the run reads the test set only at its end)."""
         return self.history[-1].test_acc if self.history else None
 
     @property
     def best_test_acc(self) -> float | None:
         """The maximum over epochs of test accuracy: reported, never the basis of a choice."""
-        return max((m.test_acc for m in self.history), default=None)
+        return max((m.test_acc for m in self.history if m.test_acc is not None), default=None)
 
     @property
     def chosen_on_words(self) -> str:
@@ -265,6 +277,7 @@ class _Loop:
     last_written: float = 0.0  # the clock at the last checkpoint (or when training began)
     pending_last: dict[str, Any] | None = None  # the last recorded epoch's state, not written yet
     pending_best: dict[str, Any] | None = None  # the best epoch's state, not written yet
+    best_in_memory: dict[str, Any] | None = None  # without a checkpoint folder: the chosen epoch's weights
     prior_elapsed: float = 0.0  # training seconds spent before this call (a resumed run's)
     started: float = 0.0  # the clock when this call's training began
 
@@ -346,6 +359,8 @@ def train(
             on_epoch(metrics)
         if loop.ckpt_dir:
             _save_checkpoint(loop, result, loop.ckpt_dir, epoch, improved, on_checkpoint)
+        elif improved and not config.test_each_epoch:  # the end's test read needs the chosen weights
+            loop.best_in_memory = {"model": copy.deepcopy(loop.evaluated.state_dict()), "epoch": epoch}
         if trained.cut:
             emit(f"Stopped during epoch {epoch}: {describe_stop(TIME_BUDGET, config)}; its {metrics.fraction:.0%} "
                  "trained is recorded as the last epoch")
@@ -511,8 +526,9 @@ def _evaluate_epoch(loop: _Loop, result: TrainResult, trained: _EpochPass) -> Ep
     """The epoch's metrics: its training sums, and its weights (the average's with ``ema_epochs``)
     evaluated on the test set, and on the validation split when the data holds one out."""
     config, evaluated, (flip, shift) = loop.config, loop.evaluated, loop.epoch_views
-    test_loss, test_acc, _ = evaluate(evaluated, loop.dd, config.eval_batch_size, flip, loop.bf16, shift)
-    val_loss = val_acc = None
+    test_loss = test_acc = val_loss = val_acc = None
+    if config.test_each_epoch:  # else the test set waits for the end (_report_classes)
+        test_loss, test_acc, _ = evaluate(evaluated, loop.dd, config.eval_batch_size, flip, loop.bf16, shift)
     if result.selected_on == "val":
         val_loss, val_acc, _ = evaluate(evaluated, loop.dd, config.eval_batch_size, flip, loop.bf16, shift,
                                         split="val")
@@ -532,7 +548,8 @@ def _evaluate_epoch(loop: _Loop, result: TrainResult, trained: _EpochPass) -> Ep
 
 
 def _diverged(metrics: EpochMetrics) -> bool:
-    return not all(math.isfinite(v) for v in (metrics.train_loss, metrics.test_loss, metrics.val_loss or 0.0))
+    losses = (metrics.train_loss, metrics.test_loss, metrics.val_loss)
+    return not all(math.isfinite(v) for v in losses if v is not None)
 
 
 def checkpoint_due(now: float, last_written: float, every_s: float) -> bool:
@@ -602,10 +619,11 @@ def _finish(loop: _Loop, result: TrainResult, reason: str | None, emit: Callable
 
 def _report_classes(loop: _Loop, result: TrainResult, data: ImageDataset, emit: Callable[[str], None]) -> None:
     """The class report of the chosen epoch's weights (best.pt when checkpointed, else the last
-    epoch's) under the config's test-time views; its time is kept apart from the training's."""
+    epoch's; a run reading the test set only now keeps them in memory) under the config's test-time
+    views; its time is kept apart from the training's."""
     config = loop.config
     eval_start = loop.clock()
-    best = checkpoint.load(loop.ckpt_dir / checkpoint.BEST, loop.device) if loop.ckpt_dir else None
+    best = checkpoint.load(loop.ckpt_dir / checkpoint.BEST, loop.device) if loop.ckpt_dir else loop.best_in_memory
     evaluated = loop.evaluated
     if best is not None:
         evaluated.load_state_dict(best["model"])  # the report describes the best epoch's weights
@@ -613,7 +631,7 @@ def _report_classes(loop: _Loop, result: TrainResult, data: ImageDataset, emit: 
     result.evaluation = class_report(data, predicted, best["epoch"] if best else result.history[-1].epoch,
                                      views=views_label(config.tta, config.tta_shift))
     result.final_eval_s = loop.clock() - eval_start
-    if not config.tta_each_epoch:
+    if not config.tta_each_epoch or not config.test_each_epoch:
         emit(f"Final evaluation ({result.evaluation['views']}, weights of epoch {result.evaluation['epoch']}): "
              f"test accuracy {result.evaluation['accuracy']:.2%} in {result.final_eval_s:.1f} s")
 
@@ -624,5 +642,6 @@ def describe_stop(reason: str, config: TrainConfig) -> str:
     if reason == DIVERGED:
         return "the loss diverged (not a finite number); try a smaller learning rate"
     if reason == EARLY_STOPPING:
-        return f"no better test accuracy for {config.early_stopping_patience} epochs (early stopping)"
+        chosen_on = "validation" if config.data.holdout else "test"
+        return f"no better {chosen_on} accuracy for {config.early_stopping_patience} epochs (early stopping)"
     return reason

@@ -315,8 +315,8 @@ class EpochMetric(Base):
     epoch: Mapped[int] = mapped_column(Integer)
     train_loss: Mapped[float] = mapped_column(Float)
     train_acc: Mapped[float] = mapped_column(Float)
-    test_loss: Mapped[float] = mapped_column(Float)
-    test_acc: Mapped[float] = mapped_column(Float)
+    test_loss: Mapped[float | None] = mapped_column(Float)  # None: the run reads the test set only at its end
+    test_acc: Mapped[float | None] = mapped_column(Float)
     lr: Mapped[float] = mapped_column(Float)
     seconds: Mapped[float] = mapped_column(Float)
     val_loss: Mapped[float | None] = mapped_column(Float)  # None: the run holds out no validation images

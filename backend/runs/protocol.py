@@ -55,8 +55,9 @@ class EpochIn(BaseModel):
     epoch: int = Field(ge=1, le=2**31 - 1)
     train_loss: NonNegative
     train_acc: Fraction
-    test_loss: NonNegative
-    test_acc: Fraction
+    test_loss: NonNegative | None = Field(description="None only for a run that reads the test set at its end "
+                                                      "(config test_each_epoch off)")
+    test_acc: Fraction | None
     lr: NonNegative
     seconds: NonNegative
     val_loss: NonNegative | None = None

@@ -178,8 +178,9 @@ class MetricPublic(BaseModel):
     epoch: int
     train_loss: float
     train_acc: float
-    test_loss: float
-    test_acc: float
+    test_loss: float | None = Field(description="None: the run reads the test set only at its end "
+                                                "(test_each_epoch off), with its chosen weights")
+    test_acc: float | None
     lr: float
     seconds: float
     val_loss: float | None = None

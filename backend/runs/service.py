@@ -283,6 +283,13 @@ def record_epochs(session: Session, run: Run, lease: str | None, metrics: Sequen
                                                     "every epoch reports val_acc and val_loss")
         if not validated and (m.val_acc is not None or m.val_loss is not None):
             raise Invalid(f"metrics[{i}].val_acc", f"run {run.id} holds out no validation images: no val_acc")
+        each_epoch = reads_test_each_epoch(run)
+        if each_epoch and (m.test_acc is None or m.test_loss is None):
+            raise Invalid(f"metrics[{i}].test_acc", f"run {run.id} reads the test set every epoch: "
+                                                     "every epoch reports test_acc and test_loss")
+        if not each_epoch and (m.test_acc is not None or m.test_loss is not None):
+            raise Invalid(f"metrics[{i}].test_acc", f"run {run.id} reads the test set once, at its end "
+                                                     "(test_each_epoch off): its epochs report no test figure")
     guarded_update(session, run.id, lease)
     existing = {m.epoch: m for m in metrics_of(session, run.id, min(m.epoch for m in metrics) - 1)} if metrics else {}
     for m in metrics:
@@ -296,22 +303,48 @@ def record_epochs(session: Session, run: Run, lease: str | None, metrics: Sequen
     refresh_summary(session, run)
 
 
+def reads_test_each_epoch(run: Run) -> bool:
+    """Whether the run's epochs carry a test figure: all do but those of a config with ``test_each_epoch``
+    off (a search's trials), whose test set is read once, at the end, by the class report."""
+    return bool((run.config or {}).get("test_each_epoch", True))
+
+
+def choice_score(run: Run, m: EpochMetric | EpochIn) -> float:
+    """What chooses among a run's epochs: its validation accuracy, or its test accuracy without a holdout
+    (record_epochs makes sure the epoch carries the one its run chooses on)."""
+    score = m.val_acc if run.selected_on == SelectedOn.VAL and m.val_acc is not None else m.test_acc
+    if score is None:
+        raise Invalid("metrics", f"run {run.id}: epoch {m.epoch} carries neither val_acc nor test_acc")
+    return score
+
+
 def refresh_summary(session: Session, run: Run) -> None:
-    """Summary columns from the series: reads the indexed rows of one run only."""
+    """Summary columns from the series: reads the indexed rows of one run only. A run reading the test set
+    only at its end gets its headline from its class report (record_evaluation), not from here."""
     series = metrics_of(session, run.id)
     if not series:
         return
-    scores = [m.val_acc if run.selected_on == SelectedOn.VAL and m.val_acc is not None else m.test_acc for m in series]
+    scores = [choice_score(run, m) for m in series]
     epoch_of_best = best_epoch([m.epoch for m in series], scores)  # the trainer's choice: the first best
     best = next(m for m in series if m.epoch == epoch_of_best)
     last = series[-1]
     run.epochs_done = last.epoch
-    run.best_epoch, run.best_val_acc, run.test_acc_at_best_val = best.epoch, best.val_acc, best.test_acc
-    run.best_test_acc = max(m.test_acc for m in series)
+    moved = run.best_epoch != best.epoch
+    run.best_epoch, run.best_val_acc = best.epoch, best.val_acc
+    if best.test_acc is not None or moved:  # an end-only run's headline stays with the epoch it describes
+        run.test_acc_at_best_val = best.test_acc
+    run.best_test_acc = max((m.test_acc for m in series if m.test_acc is not None), default=None)
     run.final_test_acc = last.test_acc
     run.last_train_loss, run.last_train_acc = last.train_loss, last.train_acc
     run.last_test_loss, run.last_test_acc, run.last_lr = last.test_loss, last.test_acc, last.lr
     run.train_seconds = sum(m.seconds for m in series)
+
+
+def record_end_test(run: Run, epoch: int, accuracy: float) -> None:
+    """A run reading the test set only at its end: the class report of its chosen epoch's weights is its
+    test accuracy. Another epoch's report (the chosen one moved since) leaves the headline empty."""
+    if not reads_test_each_epoch(run) and epoch == run.best_epoch:
+        run.test_acc_at_best_val = accuracy
 
 
 def claim(session: Session, run_id: int, host: str, device: str) -> tuple[Run, str] | None:

@@ -152,7 +152,8 @@ CSV_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_
 
 def metrics_csv(rows: Sequence[EpochMetric]) -> str:
     """A header row, then one row per epoch with every recorded field; numbers unrounded (repr, so
-    they read back as the same floats), an empty cell where there is none (no validation split)."""
+    they read back as the same floats), an empty cell where there is none (no validation split; no
+    test figure in the epochs of a run that reads the test set only at its end)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

@@ -80,7 +80,11 @@ from backend.training.config import TrainConfig
 
 log = logging.getLogger("cnnlab.searches")
 CONSTRAINT = "params_over_budget"  # > 0: infeasible (how far over, as a fraction of the budget)
-UNSEARCHABLE = ("data.holdout", "data.holdout_seed")  # every trial is judged on the same validation images
+SAME_VALIDATION = "every trial is judged on the same validation images; set it in base_config"
+UNSEARCHABLE = {  # options a search never varies, and why
+    "data.holdout": SAME_VALIDATION, "data.holdout_seed": SAME_VALIDATION,
+    "test_each_epoch": "every trial reads the test set once, at its end (its epochs are chosen on validation)",
+}
 MAX_ASKS_PER_STEP = 25  # samples one advance may draw (infeasible ones are cheap, not free); the next tick goes on
 _ADVISORY_BASE = 0x636E6E00  # 'cnn\0': advisory lock keys of searches
 _locks_guard = threading.Lock()
@@ -144,10 +148,9 @@ def check_body(body: SearchCreate) -> Space:
     if not base.data.holdout:
         raise Refused("base_config.data.holdout", "a search chooses among its trials on validation images: "
                                                              "hold out at least 1 (the default is 5,000)")
-    for key in UNSEARCHABLE:
+    for key, why in UNSEARCHABLE.items():
         if key in body.space:
-            raise Refused(f"space.{key}", "cannot vary: every trial is judged on the same validation "
-                                                    "images; set it in base_config")
+            raise Refused(f"space.{key}", f"cannot vary: {why}")
     space = parse_space(body.space, base)
     check_some_point_fits(space)
     check_rungs(body)

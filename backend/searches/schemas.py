@@ -137,8 +137,10 @@ class BestTrial(BaseModel):
     run_id: int
     rung: int = Field(0, description="time rungs: the rung of the run it was chosen on")
     best_val_acc: float | None
-    test_acc_at_best_val: float | None = Field(description="its test accuracy at the epoch chosen on validation")
-    best_test_acc: float = Field(description="best test (chosen on test): for reference only")
+    test_acc_at_best_val: float | None = Field(description="its test accuracy at the epoch chosen on validation "
+                                                      "(a trial's: read once, at its end, with that epoch's weights)")
+    best_test_acc: float | None = Field(description="best test (chosen on test): for reference only; None for a "
+                                                    "trial, whose epochs are not tested")
     net_params: int
     macs: int
     params: dict[str, Any]

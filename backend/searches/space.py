@@ -311,6 +311,7 @@ def build_config(space: Space, params: dict[str, Any]) -> dict[str, Any]:
             arch[name] = value
     arch["family"], arch["name"] = family, f"{family}-search"
     raw["architecture"] = arch
+    raw["test_each_epoch"] = False  # a trial reads the test set once, at its end: it is chosen on validation
     return raw
 
 

@@ -156,7 +156,7 @@ def search_public(session: Session, search: Search, detail: bool = False,
     if picked is not None:
         top, run = picked
         best = BestTrial(number=top.number, run_id=run.id, rung=run.rung or 0, best_val_acc=run.best_val_acc,
-                         test_acc_at_best_val=run.test_acc_at_best_val, best_test_acc=run.best_test_acc or 0.0,
+                         test_acc_at_best_val=run.test_acc_at_best_val, best_test_acc=run.best_test_acc,
                          net_params=run.params, macs=run.macs, params=top.params, config=run.config,
                          full_config=full_config(run.config, spec.full_epochs))
     second = OBJECTIVES[spec.objectives[1]].column if len(spec.objectives) > 1 else "params"

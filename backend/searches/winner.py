@@ -43,7 +43,10 @@ def arm_config(config: dict[str, Any], budget_s: float) -> dict[str, Any]:
     """``config`` on the whole training and test sets, planned by and annealed to ``budget_s``."""
     out = copy.deepcopy(config)
     out["data"] = {**out.get("data", {}), "holdout": 0, "train_limit": None, "test_limit": None}
-    out.update(schedule_by="time_budget", time_budget_s=budget_s, epochs=MAX_EPOCHS, early_stopping_patience=None)
+    # no holdout, so the last epoch is the figure and nothing is chosen; the trial's end-only test read
+    # (test_each_epoch off) needs a validation split, so the arms draw their test curves again
+    out.update(schedule_by="time_budget", time_budget_s=budget_s, epochs=MAX_EPOCHS, early_stopping_patience=None,
+               test_each_epoch=True)
     return out
 
 

@@ -94,7 +94,12 @@ def check_entries(body: StudyCreate, field_of: Callable[[int], str] | None = Non
         if entry.key in keys:
             raise field_error(f"entries[{i}].key", f"duplicate key {entry.key!r}")
         keys.add(entry.key)
-        config = admission.checked_config(entry.config, field_of(i) if field_of else f"entries[{i}].config")
+        where = field_of(i) if field_of else f"entries[{i}].config"
+        config = admission.checked_config(entry.config, where)
+        if not config.test_each_epoch:  # its claims read test curves (overfitting onset, peaks, early halves)
+            raise field_error(where if field_of else f"{where}.test_each_epoch",
+                              "a study judges its runs' test curves epoch by epoch, so its runs read the test set "
+                              "every epoch (test_each_epoch on); this one reads it only at its end")
         stored.append({**entry.model_dump(mode="json"), "config": config.model_dump(mode="json")})
     for i, entry in enumerate(entries):
         if entry.baseline is not None and (entry.baseline not in keys or entry.baseline == entry.key):

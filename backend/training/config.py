@@ -131,6 +131,13 @@ class TrainConfig(BaseModel):
         help="evaluate every epoch with the test-time views; off: each epoch is evaluated on the image "
         "alone (one forward pass per test image) and the views serve only the run's final evaluation",
     )
+    test_each_epoch: bool = option(
+        True, title="Test set every epoch", group="evaluation", advanced=True,
+        help="evaluate the test set after every epoch (its curve is drawn); off: each epoch is evaluated on the "
+        "validation split only and the test set is read once, when training ends, with the chosen epoch's weights "
+        "(what a search's trials do: nothing about a trial is seen on the test set before it ends). Off needs a "
+        "validation split (data.holdout)",
+    )
     whiten_init: bool = option(
         False, title="Whitening init of the first conv", group="optimisation",
         help="initialise the first conv as a whitening of the training images' patches (airbench): "
@@ -192,6 +199,9 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 f"augment.cutout: must be smaller than the input size {self.architecture.input_size}"
             )
+        if not self.test_each_epoch and self.data.holdout == 0:
+            raise ValueError("test_each_epoch: off means the epochs are chosen on the validation split alone, "
+                             "so it needs data.holdout of at least 1 image")
         if self.tta_shift >= self.architecture.input_size:
             raise ValueError(f"tta_shift: must be smaller than the input size {self.architecture.input_size}")
         return self

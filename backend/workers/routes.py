@@ -83,8 +83,8 @@ def report_epochs(run_id: RunId, body: EpochReport, session: SessionDep, lease: 
     events.changed(run_id)
     if run.search_id is not None:  # a search's trial: its pruner sees the epoch now
         try:
-            searches.epochs_recorded(session, run, [(m.epoch, m.val_acc if m.val_acc is not None else m.test_acc,
-                                                     m.train_loss) for m in body.metrics])
+            searches.epochs_recorded(session, run, [(m.epoch, run_service.choice_score(run, m), m.train_loss)
+                                                    for m in body.metrics])
         except Exception:  # noqa: BLE001 - the epoch is stored; a search's trouble never fails the worker's report
             log.exception("search %s: the epochs of run %s were not reported to its trial", run.search_id, run_id)
 
@@ -247,11 +247,14 @@ def report_model_failure(run_id: RunId, body: ModelFailure, session: SessionDep,
 
 @router.put("/{run_id}/evaluation", status_code=204)
 def report_evaluation(run_id: RunId, body: EvaluationReport, session: SessionDep, lease: Lease) -> None:
-    get_run_or_404(session, run_id)
+    """The chosen weights' class report; for a run that reads the test set only at its end, its accuracy
+    is the run's test accuracy (its only reading of the test set)."""
+    run = get_run_or_404(session, run_id)
     run_service.guarded_update(session, run_id, lease)  # holds the run until the commit
     row = session.get(RunEvaluation, run_id) or RunEvaluation(run_id=run_id, epoch=body.report.epoch, report={})
     row.epoch, row.report = body.report.epoch, body.report.model_dump()
     session.add(row)
+    run_service.record_end_test(run, body.report.epoch, body.report.accuracy)
     session.commit()
     events.changed(run_id)
 

@@ -34,3 +34,16 @@ def metric(epoch: int, test_acc: float = 0.5, train_acc: float = 0.6, val_acc: A
     if val_acc is not None:
         out.update(val_acc=val_acc, val_loss=1.1 / epoch)
     return out
+
+
+def trial_metric(epoch: int, val_acc: float, train_acc: float = 0.6) -> dict[str, Any]:
+    """An epoch as a worker of a search's trial reports it: validation figures, no test figure (a trial
+    reads the test set once, at its end: config ``test_each_epoch`` off)."""
+    return {**metric(epoch, val_acc, train_acc, val_acc=val_acc), "test_acc": None, "test_loss": None}
+
+
+def class_report(epoch: int, accuracy: float, k: int = 2) -> dict[str, Any]:
+    """The smallest class report a worker sends when a run ends: ``accuracy`` on the test set of the
+    weights of ``epoch``."""
+    return {"epoch": epoch, "classes": [f"c{i}" for i in range(k)], "accuracy": accuracy,
+            "per_class_acc": [accuracy] * k, "confusion": [[1] * k for _ in range(k)], "misclassified": []}

@@ -134,3 +134,42 @@ def test_the_epoch_cut_by_the_time_budget_is_recorded_with_its_fraction(full, tm
     assert any("is recorded as the last epoch" in line for line in lines)
     assert checkpoint.load(tmp_path / checkpoint.LAST)["epoch"] == last.epoch
     assert "(partial:" in last.seed_line()
+
+
+def test_test_each_epoch_off_needs_a_holdout() -> None:
+    with pytest.raises(ValueError, match=r"test_each_epoch: .*data.holdout of at least 1"):
+        config(test_each_epoch=False, data={"holdout": 0})
+
+
+@pytest.mark.parametrize("checkpointed", [True, False], ids=["checkpoint folder", "in memory"])
+def test_a_run_reading_the_test_set_at_its_end_reads_it_once_after_its_last_epoch(full, tmp_path, monkeypatch,
+                                                                                   checkpointed) -> None:
+    """Every evaluation the trainer makes is logged with the epochs recorded so far: the test split is
+    read exactly once, after the last epoch, with the weights of the epoch chosen on validation."""
+    import worker.trainer as trainer
+
+    cfg = config(epochs=6, lr=0.5, schedule="constant", test_each_epoch=False)
+    data = run_split(full, cfg)
+    recorded: list[int] = []
+    reads: list[tuple[str, int]] = []
+    real = trainer.evaluate
+
+    def spy(model, dd, batch_size, tta=False, bf16=False, tta_shift=0, split="test"):
+        reads.append((split, len(recorded)))
+        return real(model, dd, batch_size, tta, bf16, tta_shift, split=split)
+
+    monkeypatch.setattr(trainer, "evaluate", spy)
+    result = train(cfg, data, checkpoint_dir=tmp_path if checkpointed else None,
+                   on_epoch=lambda m: recorded.append(m.epoch), log=None)
+    assert len(result.history) == 6
+    assert [s for s, _ in reads].count("val") == 6
+    assert [(s, n) for s, n in reads if s == "test"] == [("test", 6)]  # once, after the last epoch
+    assert all(m.test_acc is None and m.test_loss is None and m.val_acc is not None for m in result.history)
+    assert result.best_test_acc is None and result.final_test_acc is None
+    assert result.evaluation is not None and result.evaluation["epoch"] == result.best_epoch
+    assert result.test_acc_at_best == result.evaluation["accuracy"]
+    # the figure is the chosen epoch's weights on the test set: the same as an every-epoch run's at that epoch
+    every = train(config(epochs=6, lr=0.5, schedule="constant"), data, log=None)
+    assert every.best_epoch == result.best_epoch
+    assert every.chosen is not None and every.chosen.test_acc == pytest.approx(result.test_acc_at_best, abs=1e-6)
+    assert "test accuracy" not in result.history[0].seed_line() and "val accuracy" in result.history[0].seed_line()

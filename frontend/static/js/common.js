@@ -104,7 +104,10 @@ const cnn = {
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.round(s % 60);
     return (h ? h + "h " : "") + (h || m ? m + "min " : "") + sec + "s";
   },
-  seedLine: (m) => `[epoch ${m.epoch}] train accuracy: ${Math.round(m.train_acc * 100)}% test accuracy: ${Math.round(m.test_acc * 100)}% loss: ${m.train_loss.toFixed(3)} duration: ${m.seconds.toFixed(2)}`,
+  // the seed report's log line; a run reading the test set only at its end shows its validation accuracy instead
+  seedLine: (m) => `[epoch ${m.epoch}] train accuracy: ${Math.round(m.train_acc * 100)}% ` +
+    (m.test_acc === null || m.test_acc === undefined ? `val accuracy: ${Math.round(m.val_acc * 100)}%` : `test accuracy: ${Math.round(m.test_acc * 100)}%`) +
+    ` loss: ${m.train_loss.toFixed(3)} duration: ${m.seconds.toFixed(2)}`,
   statusBadge(node, status) { node.textContent = status; node.className = "status " + status; },
   // a table cell holding a run's status badge (runs list, compare, study report)
   statusCell(status) { const td = document.createElement("td"), badge = cnn.el("span"); cnn.statusBadge(badge, status); td.append(badge); return td; },

@@ -100,10 +100,14 @@
     const marks = [{ x: xAt(analysis.best_epoch), label: onVal ? "chosen on validation" : "chosen on test", tone: "ok" },
       { x: xAt(analysis.overfit_epoch), label: "overfits", tone: "bad" }];
     const c = cnn.charts.color;
-    const acc = [trace(rows, "train_acc", "train", { dash: "dash", color: c(0) }, true),
-      trace(rows, "test_acc", "test", { color: c(0) }, true)];
-    const loss = [trace(rows, "train_loss", "train", { dash: "dash", color: c(1) }, false),
-      trace(rows, "test_loss", "test", { color: c(1) }, false)];
+    // a run with test_each_epoch off (a search's trial) reads the test set once, at its end: no test curve
+    const endOnly = config.test_each_epoch === false;
+    const acc = [trace(rows, "train_acc", "train", { dash: "dash", color: c(0) }, true)];
+    const loss = [trace(rows, "train_loss", "train", { dash: "dash", color: c(1) }, false)];
+    if (!endOnly) {
+      acc.push(trace(rows, "test_acc", "test", { color: c(0) }, true));
+      loss.push(trace(rows, "test_loss", "test", { color: c(1) }, false));
+    }
     if (hasVal) {
       acc.push(trace(rows, "val_acc", "validation", { dash: "dot", color: c(2) }, true));
       loss.push(trace(rows, "val_loss", "validation", { dash: "dot", color: c(2) }, false));
@@ -111,7 +115,8 @@
     const empty = status === cnn.word("run_statuses", "queued") ? "Waiting for the first epoch: the run is queued for a worker."
       : FINISHED.has(status) ? `No epoch was recorded (run ${status}).` : "Waiting for the first epoch…";
     const opts = { marks, empty, epochs: lastRun ? lastRun.epochs : config.epochs, ...axisOpts(),
-      subtitle: hasVal ? "train dashed, validation dotted, test solid" : "train dashed, test solid" };
+      subtitle: endOnly ? "train dashed, validation dotted; the test set is read once, at the end"
+        : hasVal ? "train dashed, validation dotted, test solid" : "train dashed, test solid" };
     cnn.charts.lines("acc-chart", acc, { ...opts, title: "Accuracy", ytitle: "accuracy", pct: true });
     cnn.charts.lines("loss-chart", loss, { ...opts, title: "Loss", ytitle: view.log ? "loss (log scale)" : "loss", ylog: view.log });
     drawLr(rows, empty);
@@ -122,6 +127,7 @@
       m.push(onVal ? `Epoch ${analysis.best_epoch} chosen on validation (its best validation accuracy); the test set only reports.`
         : `Epoch ${analysis.best_epoch} chosen on test (no validation split): its test figure is optimistic.`);
     }
+    if (endOnly) m.push("This run reads the test set once, when training ends, with the chosen epoch's weights: its epochs have no test figure.");
     m.push(analysis.overfit_epoch ? `Overfitting starts after epoch ${analysis.overfit_epoch}: ${held} accuracy stops rising while train accuracy keeps rising.` : "No overfitting onset detected yet.");
     const short = rows.filter(cut);
     if (short.length) {

@@ -74,7 +74,7 @@
     if (s.best) {
       const where = s.rungs.length ? ` at rung ${s.best.rung + 1} (${s.rungs[s.best.rung].budget_s} s)` : "";
       $("best-facts").textContent = `trial ${s.best.number}${where} (run ${s.best.run_id}): ${cnn.pct(s.best.best_val_acc, 2)} validation accuracy (the objective: chosen on the validation images held out of the training set; the test set is reported, never ranked on), ` +
-        `${cnn.pct(s.best.test_acc_at_best_val, 2)} test accuracy at its chosen epoch, ` +
+        `${cnn.pct(s.best.test_acc_at_best_val, 2)} test accuracy of its chosen epoch's weights (read once, when the trial ended), ` +
         `${cnn.int(s.best.net_params)} parameters, ${cnn.int(s.best.macs)} MACs`;
       $("best-params").textContent = JSON.stringify(s.best.params, null, 1);
     }

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.integration
 
 CONFIG = Path(__file__).resolve().parent / "contract" / "schemathesis.toml"
 SEED = 20261201
-EXAMPLES = 6  # per operation and phase (the user routes' pass took ~10 minutes at 8 once groups came)
+EXAMPLES = 4  # per operation and phase: every operation and phase still runs, with fewer generated
+# examples (the user routes took 9.4 minutes at 6 on a Zen 4: the suite's slowest test)
 
 
 def schemathesis(lab: Lab, token: str, *extra: str, workers: int = 2) -> subprocess.CompletedProcess:

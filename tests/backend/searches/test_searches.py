@@ -7,7 +7,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.utils.factories import TINY_ARCH, metric, tiny_config
+from tests.utils.factories import TINY_ARCH, class_report, metric, tiny_config, trial_metric
 
 TINY_BASE = tiny_config(epochs=4)
 
@@ -34,12 +34,20 @@ def claim(client, run_id: int) -> None:
 def train(client, run_id: int, accs: list[float], status: str = "succeeded",
           test_accs: list[float] | None = None) -> None:
     """What a worker does: claim, report the epochs (validation accuracies ``accs``; test accuracies
-    the same unless given), finish."""
+    the same unless given), send the chosen weights' class report, finish. A trial reads the test set
+    only at its end (test_each_epoch off): its epochs carry no test figure, and its class report is its one
+    test read — the chosen epoch's test accuracy."""
     claim(client, run_id)
+    end_only = client.get(f"/api/runs/{run_id}").json()["config"]["test_each_epoch"] is False
     for epoch, acc in enumerate(accs, 1):
         test = test_accs[epoch - 1] if test_accs else acc
-        r = client.post(f"/api/worker/runs/{run_id}/epochs",
-                        json={"attempt": 1, "metrics": [metric(epoch, test, val_acc=acc)]})
+        m = trial_metric(epoch, acc) if end_only else metric(epoch, test, val_acc=acc)
+        r = client.post(f"/api/worker/runs/{run_id}/epochs", json={"attempt": 1, "metrics": [m]})
+        assert r.status_code == 204, r.text
+    if accs:
+        chosen = max(range(len(accs)), key=lambda i: (accs[i], -i))  # the first best, as the trainer keeps it
+        report = class_report(chosen + 1, test_accs[chosen] if test_accs else accs[chosen])
+        r = client.put(f"/api/worker/runs/{run_id}/evaluation", json={"attempt": 1, "report": report})
         assert r.status_code == 204, r.text
     r = client.post(f"/api/worker/runs/{run_id}/finish", json={"attempt": 1, "status": status, "reason": "done"})
     assert r.status_code == 204, r.text
@@ -114,6 +122,8 @@ def study_of(client, search_id: int) -> optuna.Study:
     ({"objectives": ["maximize best_test_acc"]}, "objectives[0]", "chooses trials on the test set"),
     ({"base_config": tiny_config(epochs=4, data={"holdout": 0})}, "base_config.data.holdout", "validation images"),
     ({"space": {"data.holdout": {"int": [10, 100]}}}, "space.data.holdout", "same validation images"),
+    ({"space": {"test_each_epoch": {"choice": [True, False]}}}, "space.test_each_epoch",
+     "reads the test set once, at its end"),
     ({"base_config": tiny_config(epochs=4, time_budget_s=7200)}, "base_config.time_budget_s", "lab's time budget"),
 ])
 def test_a_search_is_refused_naming_the_field_and_nothing_is_made(client, change, field, words) -> None:
@@ -236,7 +246,7 @@ def test_the_pruner_stops_a_trial_that_falls_behind_and_the_sampler_sees_it_prun
     run_id = second["run_id"]
     claim(client, run_id)
     for epoch, acc in enumerate([0.1, 0.1], 1):
-        client.post(f"/api/worker/runs/{run_id}/epochs", json={"attempt": 1, "metrics": [metric(epoch, acc)]})
+        client.post(f"/api/worker/runs/{run_id}/epochs", json={"attempt": 1, "metrics": [trial_metric(epoch, acc)]})
     beat = client.post(f"/api/worker/runs/{run_id}/heartbeat", json={"attempt": 1}).json()
     assert beat["prune_requested"] is True and beat["cancel_requested"] is False
     r = client.post(f"/api/worker/runs/{run_id}/finish", json={"attempt": 1, "status": "pruned",
@@ -258,7 +268,7 @@ def test_a_trial_that_keeps_up_is_not_pruned(client) -> None:
     train(client, first["run_id"], [0.5, 0.6])
     second = queued(client, search["id"])[0]
     claim(client, second["run_id"])
-    client.post(f"/api/worker/runs/{second['run_id']}/epochs", json={"attempt": 1, "metrics": [metric(1, 0.7)]})
+    client.post(f"/api/worker/runs/{second['run_id']}/epochs", json={"attempt": 1, "metrics": [trial_metric(1, 0.7)]})
     beat = client.post(f"/api/worker/runs/{second['run_id']}/heartbeat", json={"attempt": 1}).json()
     assert beat["prune_requested"] is False
 
@@ -417,7 +427,8 @@ def test_samples_over_the_budget_do_not_count_as_the_median_pruners_startup_tria
     fourth = queued(client, search["id"])[0]
     claim(client, fourth["run_id"])
     for epoch in (1, 2):
-        client.post(f"/api/worker/runs/{fourth['run_id']}/epochs", json={"attempt": 1, "metrics": [metric(epoch, 0.1)]})
+        client.post(f"/api/worker/runs/{fourth['run_id']}/epochs",
+                    json={"attempt": 1, "metrics": [trial_metric(epoch, 0.1)]})
     beat = client.post(f"/api/worker/runs/{fourth['run_id']}/heartbeat", json={"attempt": 1}).json()
     assert beat["prune_requested"] is False  # one trained trial: under the two startup trials
 

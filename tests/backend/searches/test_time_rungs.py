@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 
 from backend.searches.engine import Rung, promotions
 from tests.backend.searches.test_searches import claim, create, queued, study_of, train
-from tests.utils.factories import metric, tiny_config
+from tests.utils.factories import tiny_config, trial_metric
 
 RUNGS = [60.0, 180.0]
 
@@ -49,6 +49,7 @@ def test_trials_promote_as_fresh_runs_at_the_next_budget_and_the_best_is_chosen_
         # planned by the first rung's budget, annealed to it; its epochs only a ceiling
         assert (run["config"]["schedule_by"], run["config"]["time_budget_s"], run["epochs"]) == \
             ("time_budget", 60.0, 50)
+        assert run["config"]["test_each_epoch"] is False  # a trial reads the test set once, at its end
         assert trial["rungs"] == [{"rung": 0, "budget_s": 60.0, "run_id": trial["run_id"], "run_status": "queued",
                                    "best_val_acc": None, "test_acc_at_best_val": None}]
     # two finish at rung 0: the better (⌊2 × 0.5⌋ = 1) is promoted before any new trial is asked
@@ -102,7 +103,7 @@ def test_a_diverged_trial_is_stopped_at_any_rung_and_one_that_learns_is_not(clie
     for trial, loss in ((a, 0.9), (b, 9.0)):  # 9 > 2 ln 10: twice a uniform guess's loss
         claim(client, trial["run_id"])
         client.post(f"/api/worker/runs/{trial['run_id']}/epochs",
-                    json={"attempt": 1, "metrics": [{**metric(1, 0.3), "train_loss": loss}]})
+                    json={"attempt": 1, "metrics": [{**trial_metric(1, 0.3), "train_loss": loss}]})
     beats = [client.post(f"/api/worker/runs/{t['run_id']}/heartbeat", json={"attempt": 1}).json() for t in (a, b)]
     assert [beat["prune_requested"] for beat in beats] == [False, True]
     study = study_of(client, search["id"])
@@ -110,7 +111,7 @@ def test_a_diverged_trial_is_stopped_at_any_rung_and_one_that_learns_is_not(clie
     # a promoted run has no trial of its own: the same rule is checked on it directly
     r = client.post(f"/api/worker/runs/{b['run_id']}/finish", json={"attempt": 1, "status": "pruned", "reason": "x"})
     assert r.status_code == 204
-    client.post(f"/api/worker/runs/{a['run_id']}/epochs", json={"attempt": 1, "metrics": [metric(2, 0.5)]})
+    client.post(f"/api/worker/runs/{a['run_id']}/epochs", json={"attempt": 1, "metrics": [trial_metric(2, 0.5)]})
     client.post(f"/api/worker/runs/{a['run_id']}/finish", json={"attempt": 1, "status": "succeeded", "reason": "x"})
     (c,) = queued(client, search["id"])  # the pruned trial's slot
     train(client, c["run_id"], [0.2, 0.4])
@@ -118,7 +119,7 @@ def test_a_diverged_trial_is_stopped_at_any_rung_and_one_that_learns_is_not(clie
     assert promoted["trial"] == a["number"]
     claim(client, promoted["run_id"])
     client.post(f"/api/worker/runs/{promoted['run_id']}/epochs",
-                json={"attempt": 1, "metrics": [{**metric(1, 0.3), "train_loss": float(2 * 9)}]})
+                json={"attempt": 1, "metrics": [{**trial_metric(1, 0.3), "train_loss": float(2 * 9)}]})
     beat = client.post(f"/api/worker/runs/{promoted['run_id']}/heartbeat", json={"attempt": 1}).json()
     assert beat["prune_requested"] is True
 
