@@ -12,7 +12,7 @@ import threading
 import httpx
 import pytest
 
-from tests.utils.factories import metric, tiny_config
+from tests.utils.factories import metric, tiny_config, trial_metric
 from tests.utils.services import wait_for
 
 pytestmark = pytest.mark.integration
@@ -55,8 +55,10 @@ class FakeWorker:
         r = self.http.request(method, self.base + path, **kw)
         assert r.status_code == 204, (path, r.status_code, r.text)
 
-    def epoch(self, epoch: int) -> None:
-        self.call("POST", "/epochs", json={"attempt": self.attempt, "metrics": [metric(epoch)]})
+    def epoch(self, epoch: int, trial: bool = False) -> None:
+        """An epoch; a search's trial's carries no test figure (it reads the test set once, at its end)."""
+        m = trial_metric(epoch, 0.5) if trial else metric(epoch)
+        self.call("POST", "/epochs", json={"attempt": self.attempt, "metrics": [m]})
 
     def finish(self, status: str, reason: str) -> None:
         self.call("POST", "/finish", json={"attempt": self.attempt, "status": status, "reason": reason})
@@ -237,7 +239,7 @@ def test_a_completed_search_offers_no_resume(page, lab) -> None:
                                     if t["run_id"]), None), 30, "the trial's run")
     worker = FakeWorker(lab, run_id)
     try:
-        worker.epoch(1)
+        worker.epoch(1, trial=True)
         worker.finish("succeeded", "completed 1 epochs")
     finally:
         worker.close()

@@ -103,7 +103,7 @@ class HandWorker:
 
 
 def test_train_the_winner_shows_both_sides_live_and_their_paired_verdict(page, lab) -> None:
-    from tests.utils.factories import metric
+    from tests.utils.factories import metric, trial_metric
 
     body = {"name": "to promote", "base_config": tiny_config(epochs=50), "n_trials": 1, "max_concurrent": 1,
             "space": {"lr": {"float": [0.02, 0.3], "log": True}}, "sampler": "random", "pruner": "diverged",
@@ -112,7 +112,7 @@ def test_train_the_winner_shows_both_sides_live_and_their_paired_verdict(page, l
     assert r.status_code == 201, r.text
     search_id = r.json()["id"]
     hand = HandWorker(lab)
-    hand.play(r.json()["trials"][0]["run_id"], [metric(1, 0.4), metric(2, 0.6)])
+    hand.play(r.json()["trials"][0]["run_id"], [trial_metric(1, 0.4), trial_metric(2, 0.6)])
     page.goto(f"/searches/{search_id}")
     page.wait_for_selector("#search-page[data-status='completed']")
     assert page.is_hidden("#winner") and page.is_visible("#winner-form")

@@ -140,5 +140,7 @@ def test_queued_runs_carry_their_place_and_others_none(client) -> None:
     # mean of the runs of the same network and batch (the running one, and this database's earlier ones)
     assert one["eta_start_s"] == 8.0
     assert one["eta_finish_s"] > one["eta_start_s"] and two["eta_start_s"] == one["eta_finish_s"]
-    assert two["eta_finish_s"] - two["eta_start_s"] == one["eta_finish_s"] - one["eta_start_s"]
+    # the same expected duration (each ETA is rounded to the second on its own: their differences may part by 1 s;
+    # the mean they use depends on which runs of this network the database already holds)
+    assert abs((two["eta_finish_s"] - two["eta_start_s"]) - (one["eta_finish_s"] - one["eta_start_s"])) <= 1
     assert client.get(f"/api/runs/{second}").json()["queue"] == two
