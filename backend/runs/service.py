@@ -275,15 +275,14 @@ def record_epochs(session: Session, run: Run, lease: str | None, metrics: Sequen
     """Upsert epochs (a resumed attempt may re-send one) and refresh the run's summary columns. A run
     that holds out validation images reports val_acc and val_loss with every epoch; one that does
     not, none."""
+    validated, each_epoch = run.selected_on == SelectedOn.VAL, reads_test_each_epoch(run)
     for i, m in enumerate(metrics):
         check_epoch(run, m.epoch, f"metrics[{i}].epoch")
-        validated = run.selected_on == SelectedOn.VAL
         if validated and (m.val_acc is None or m.val_loss is None):
             raise Invalid(f"metrics[{i}].val_acc", f"run {run.id} holds out {run.holdout} validation images: "
                                                     "every epoch reports val_acc and val_loss")
         if not validated and (m.val_acc is not None or m.val_loss is not None):
             raise Invalid(f"metrics[{i}].val_acc", f"run {run.id} holds out no validation images: no val_acc")
-        each_epoch = reads_test_each_epoch(run)
         if each_epoch and (m.test_acc is None or m.test_loss is None):
             raise Invalid(f"metrics[{i}].test_acc", f"run {run.id} reads the test set every epoch: "
                                                      "every epoch reports test_acc and test_loss")
@@ -306,7 +305,7 @@ def record_epochs(session: Session, run: Run, lease: str | None, metrics: Sequen
 def reads_test_each_epoch(run: Run) -> bool:
     """Whether the run's epochs carry a test figure: all do but those of a config with ``test_each_epoch``
     off (a search's trials), whose test set is read once, at the end, by the class report."""
-    return bool((run.config or {}).get("test_each_epoch", True))
+    return bool((run.config or {}).get("test_each_epoch", TrainConfig.model_fields["test_each_epoch"].default))
 
 
 def choice_score(run: Run, m: EpochMetric | EpochIn) -> float:

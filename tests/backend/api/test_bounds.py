@@ -16,7 +16,7 @@ from backend.core.db import SessionLocal
 from backend.core.settings import settings
 from backend.core.tables import Checkpoint, EpochMetric, Run, RunEvaluation, utcnow
 from tests.utils.auth import LabTestClient, user_token
-from tests.utils.factories import metric, tiny_config
+from tests.utils.factories import metric, tiny_config, trial_metric
 
 
 @pytest.fixture(scope="module")
@@ -238,11 +238,6 @@ def test_a_nul_character_is_refused_not_a_server_error(client) -> None:
     assert client.options("/api/runs").headers["allow"] == "GET, POST"
 
 
-def end_only(epoch: int, val_acc: float) -> dict:
-    """An epoch of a run reading the test set only at its end: no test figure."""
-    return {**metric(epoch, val_acc=val_acc), "test_acc": None, "test_loss": None}
-
-
 def test_a_run_reading_the_test_set_at_its_end_reports_epochs_without_it_and_its_end_with_it(client) -> None:
     run_id = claimed(client, test_each_epoch=False, epochs=5)
     url = f"/api/worker/runs/{run_id}/epochs"
@@ -250,7 +245,8 @@ def test_a_run_reading_the_test_set_at_its_end_reports_epochs_without_it_and_its
     r = client.post(url, json={"attempt": 1, "metrics": [metric(1)]})
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "metrics[0].test_acc", r.text
     assert "reads the test set once, at its end" in r.json()["detail"][0]["message"] and counts() == before
-    ok = client.post(url, json={"attempt": 1, "metrics": [end_only(1, 0.4), end_only(2, 0.6), end_only(3, 0.5)]})
+    epochs = [trial_metric(1, 0.4), trial_metric(2, 0.6), trial_metric(3, 0.5)]
+    ok = client.post(url, json={"attempt": 1, "metrics": epochs})
     assert ok.status_code == 204, ok.text
     run = client.get(f"/api/runs/{run_id}").json()
     assert (run["best_epoch"], run["best_val_acc"]) == (2, 0.6)
@@ -266,13 +262,13 @@ def test_a_run_reading_the_test_set_at_its_end_reports_epochs_without_it_and_its
     assert client.put(evaluation, json={"attempt": 1, "report": report(epoch=2, accuracy=0.55)}).status_code == 204
     assert client.get(f"/api/runs/{run_id}").json()["test_acc_at_best_val"] == 0.55  # the one test read: the headline
     # an epoch re-sent by a resumed attempt keeps the headline while the chosen epoch stays
-    assert client.post(url, json={"attempt": 1, "metrics": [end_only(3, 0.5)]}).status_code == 204
+    assert client.post(url, json={"attempt": 1, "metrics": [trial_metric(3, 0.5)]}).status_code == 204
     assert client.get(f"/api/runs/{run_id}").json()["test_acc_at_best_val"] == 0.55
 
 
 def test_a_run_reading_the_test_set_every_epoch_must_report_it(client) -> None:
     run_id = claimed(client)
     before = counts()
-    r = client.post(f"/api/worker/runs/{run_id}/epochs", json={"attempt": 1, "metrics": [end_only(1, 0.5)]})
+    r = client.post(f"/api/worker/runs/{run_id}/epochs", json={"attempt": 1, "metrics": [trial_metric(1, 0.5)]})
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "metrics[0].test_acc", r.text
     assert "reads the test set every epoch" in r.json()["detail"][0]["message"] and counts() == before
