@@ -115,7 +115,7 @@
     const empty = status === cnn.word("run_statuses", "queued") ? "Waiting for the first epoch: the run is queued for a worker."
       : FINISHED.has(status) ? `No epoch was recorded (run ${status}).` : "Waiting for the first epoch…";
     const opts = { marks, empty, epochs: lastRun ? lastRun.epochs : config.epochs, ...axisOpts(),
-      subtitle: endOnly ? "train dashed, validation dotted; the test set is read once, at the end"
+      subtitle: endOnly ? "train dashed, validation dotted; test read at the end"
         : hasVal ? "train dashed, validation dotted, test solid" : "train dashed, test solid" };
     cnn.charts.lines("acc-chart", acc, { ...opts, title: "Accuracy", ytitle: "accuracy", pct: true });
     cnn.charts.lines("loss-chart", loss, { ...opts, title: "Loss", ytitle: view.log ? "loss (log scale)" : "loss", ylog: view.log });
