@@ -9,10 +9,10 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 STAGED="${STAGED:-var/device}"
 export PYTHONUNBUFFERED=1 CUDA_DEVICE_ORDER=PCI_BUS_ID
-# the pydantic stack backend.training.config needs, for this Python, unless it already has it
-if ! "$PYTHON" -c "import pydantic, pydantic_settings, dotenv" 2>/dev/null; then
+# the pydantic stack backend.training.config needs, and Optuna for the search part, unless this Python has them
+if ! "$PYTHON" -c "import pydantic, pydantic_settings, dotenv, optuna" 2>/dev/null; then
   if ! ls "$STAGED"/wheels/*.whl >/dev/null 2>&1; then
-    echo "error: $PYTHON lacks pydantic and $STAGED/wheels holds no wheels: run python -m benchmarks.stage_device here first" >&2
+    echo "error: $PYTHON lacks pydantic or optuna and $STAGED/wheels holds no wheels: run python -m benchmarks.stage_device here first" >&2
     exit 2
   fi
   SITE="${SITE:-/tmp/site}"

@@ -16,7 +16,11 @@ GPU, one part per process, in one command. Alone:
    each training under a time cap (not a fixed number of epochs), counted over the window in which
    all of them train, after a warm-up; ``max_memory_reserved`` per run. Goal: 4 runs at >= 3x one;
 4. ``time_to_93``: time to 93% test accuracy with the best <= 256k preset and the modern recipe, or
-   the best reached within the time left.
+   the best reached within the time left;
+5. ``search``: the shipped GPU search (``gpu_wide``) by time rungs, its trials packed on the GPU as a
+   lab's lent worker packs them (benchmarks/gpu_search.py): runs per GPU-hour at each rung, how busy
+   the slots were, the best configuration chosen on validation and its test accuracy read once. A
+   budget shorter than the preset's plan shrinks the search (two waves of trials, rungs scaled).
 
 The dataset: ``--data`` names a file benchmarks/stage_device.py staged (the device machine has no
 ``../shared``), else the real CIFAR-10 tarball (benchmarks.common.cifar10_path); ``--tiny`` uses
@@ -54,9 +58,9 @@ SEED_EPOCHS = 120
 SEED_MINUTES = 54 + 38 / 60
 PACKING = (1, 2, 4, 8)
 BEST_PRESET = "resnet20"  # the best <= 256k preset of benchmarks/RESULTS.md's hour on the CPU (89.3%)
-PARTS = ("seed_run", "captured_step", "packing", "time_to_93")
-# each part's share of the budget when the suite runs them all (time_to_93 gets what is left)
-SHARES = {"seed_run": 0.3, "captured_step": 0.16, "packing": 0.35, "time_to_93": 0.19}
+PARTS = ("seed_run", "captured_step", "packing", "time_to_93", "search")
+# each part's share of the budget when the suite runs them all (the last one gets what is left)
+SHARES = {"seed_run": 0.24, "captured_step": 0.13, "packing": 0.28, "time_to_93": 0.15, "search": 0.2}
 WARM_FRACTION = 0.2  # of a packed run's cap: the first part of the common window, left out (kernel choice, warm-up)
 
 
@@ -279,6 +283,13 @@ def time_to_93(data: ImageDataset, device: str, tiny: bool, cap_s: float) -> dic
             "stop_reason": result.stop_reason}
 
 
+def packed_search(data: ImageDataset, device: str, tiny: bool, cap_s: float) -> dict[str, Any]:
+    from benchmarks.gpu_search import data_file_of, search
+
+    with tempfile.TemporaryDirectory(prefix="cnnlab-search-") as tmp:
+        return search(data_file_of(data, Path(tmp)), device, tiny, cap_s)
+
+
 def run_part(name: str, data: ImageDataset, device: str, tiny: bool, budget_s: float) -> dict[str, Any]:
     """One part with ``budget_s`` seconds in all: its caps leave a margin for its set-up and final evaluation."""
     cap = max(budget_s * 0.85 - 2.0, 0.2)
@@ -287,6 +298,7 @@ def run_part(name: str, data: ImageDataset, device: str, tiny: bool, budget_s: f
         "captured_step": lambda: captured_step(data, device, tiny, cap),
         "packing": lambda: packing(data, device, cap, (1, 2) if tiny else PACKING),
         "time_to_93": lambda: time_to_93(data, device, tiny, cap),
+        "search": lambda: packed_search(data, device, tiny, cap),
     }
     return parts[name]()
 

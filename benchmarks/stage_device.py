@@ -39,11 +39,11 @@ from worker.data import ImageDataset, _decode, _tar_members
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DEST = ROOT / "var" / "device"
 CARRY_LIMIT = 64 * 2**20  # the device tool's limit on the working tree and the carried paths together
-# distributions the project imports (benchmarks.gpu_suite, worker.trainer, tests/worker/test_gpu.py)
+# distributions the project imports (benchmarks.gpu_suite and gpu_search, worker.trainer, tests/worker/test_gpu.py)
 # that the device image lacks (its package list: /work/.library/device/KINDS.md); typing-extensions
 # is there, but pydantic needs a newer one than it may have
 WHEELS = ("pydantic", "pydantic-core", "pydantic-settings", "annotated-types", "typing-inspection", "python-dotenv",
-          "typing-extensions")
+          "typing-extensions", "optuna", "colorlog")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
              "manylinux1_x86_64")
 

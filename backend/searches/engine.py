@@ -27,9 +27,7 @@ Only the ``diverged`` pruner (or none) applies: a trial annealed to its budget c
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
-import math
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -64,7 +62,9 @@ from backend.searches.registries import (
     PrunerArgs,
     SamplerArgs,
     counted,
+    trial_seed,
 )
+from backend.searches.rungs import Rung, promotions, rung_config
 from backend.searches.schemas import SearchCreate
 from backend.searches.space import (
     Dimension,
@@ -73,6 +73,7 @@ from backend.searches.space import (
     check_some_point_fits,
     grid_points,
     parse_space,
+    sample,
     size,
 )
 from backend.searches.storage import storage
@@ -113,9 +114,8 @@ def spec_of(search: Search) -> SearchCreate:
 def make_sampler(spec: SearchCreate, space: Space, number: int) -> optuna.samplers.BaseSampler:
     """A sampler for the trial ``number``: seeded from the search's seed and the trial number, so a
     search asks the same way whichever backend process asks (and after a restart)."""
-    seed = (spec.seed * 1_000_003 + number) % 2**32
-    return SAMPLERS[spec.sampler].make(SamplerArgs(seed=seed, search_seed=spec.seed, n_trials=spec.n_trials,
-                                                   space=space))
+    return SAMPLERS[spec.sampler].make(SamplerArgs(seed=trial_seed(spec.seed, number), search_seed=spec.seed,
+                                                   n_trials=spec.n_trials, space=space))
 
 
 def make_pruner(spec: SearchCreate, epochs: int) -> optuna.pruners.BasePruner:
@@ -275,41 +275,6 @@ def trial_runs(session: Session, search_id: int) -> dict[int, Run]:
     return own_runs(search_runs(session, search_id))
 
 
-def rung_config(config: dict[str, Any], rungs_s: Sequence[float], rung: int) -> dict[str, Any]:
-    """A trial's config at a time rung: planned by that rung's budget and annealed to it (its epochs
-    only a ceiling)."""
-    out = copy.deepcopy(config)
-    out["schedule_by"], out["time_budget_s"] = "time_budget", float(rungs_s[rung])
-    return out
-
-
-@dataclass(frozen=True)
-class Rung:
-    """A run of a search by time rungs, as promotion reads it."""
-
-    trial: int
-    rung: int
-    value: float | None  # its objective when it trained to its end (succeeded or timed out), else None
-    active: bool
-    params: int = 0
-
-
-def promotions(runs: Sequence[Rung], rungs: int, fraction: float) -> list[tuple[int, int]]:
-    """(trial, rung) pairs to train next, best first: for each rung but the last, the top
-    ⌊n·fraction⌋ of its n finished runs (asynchronous successive halving: decided on the runs finished
-    so far, never taken back) that have no run at the next rung yet. Ties: the smaller network, then
-    the earlier trial."""
-    out: list[tuple[int, int]] = []
-    have = {(r.trial, r.rung) for r in runs}
-    for rung in range(rungs - 1):
-        done = sorted((r for r in runs if r.rung == rung and r.value is not None),
-                      key=lambda r: (-(r.value or 0.0), r.params, r.trial))
-        for r in done[:math.floor(len(done) * fraction + 1e-9)]:
-            if (r.trial, rung + 1) not in have:
-                out.append((r.trial, rung + 1))
-    return sorted(out, key=lambda p: -p[1])  # the highest rung first: it finishes the search soonest
-
-
 def rung_view(runs: Sequence[Run], objective_column: str) -> list[Rung]:
     return [Rung(r.trial_number, r.rung, _value(r, objective_column), r.status in ACTIVE_STATUSES, r.params)
             for r in runs if r.trial_number is not None and r.rung is not None]
@@ -339,28 +304,6 @@ def tell_finished(study: optuna.Study, trial: FrozenTrial, run: Run, objectives:
         study.tell(trial.number, state=TrialState.PRUNED, skip_if_finished=True)
     else:
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-
-
-def _suggest(trial: optuna.Trial, dim: Dimension) -> Any:
-    d = dim.distribution
-    if isinstance(d, CategoricalDistribution):
-        return trial.suggest_categorical(dim.key, d.choices)
-    if isinstance(d, IntDistribution):
-        return trial.suggest_int(dim.key, d.low, d.high, step=d.step, log=d.log)
-    assert isinstance(d, optuna.distributions.FloatDistribution)
-    return trial.suggest_float(dim.key, d.low, d.high, step=d.step, log=d.log)
-
-
-def sample(trial: optuna.Trial, space: Space) -> dict[str, Any]:
-    """The trial's parameters: the family first, then what applies to it (define-by-run)."""
-    params: dict[str, Any] = {}
-    family = space.base["architecture"]["family"]
-    for dim in space.ordered():
-        if dim.key == "architecture.family":
-            family = params[dim.key] = _suggest(trial, dim)
-        elif family in dim.families:
-            params[dim.key] = _suggest(trial, dim)
-    return params
 
 
 def _infeasible_values(objectives: Sequence[str], params: int | None, macs: int | None) -> list[float]:

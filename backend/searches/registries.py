@@ -36,6 +36,12 @@ def counted(trial: FrozenTrial) -> bool:
 
 # --- samplers --------------------------------------------------------------------------------------
 
+def trial_seed(search_seed: int, number: int) -> int:
+    """The sampler's seed for trial ``number`` of a search seeded ``search_seed``: the same whichever
+    process asks (and after a restart)."""
+    return (search_seed * 1_000_003 + number) % 2**32
+
+
 @dataclass(frozen=True)
 class SamplerArgs:
     """What the engine hands every sampler factory."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import Trial
 from pydantic import ValidationError
 
 from backend.architecture import PRESETS, summarize
@@ -405,3 +406,25 @@ def space_keys() -> list[dict[str, Any]]:
                     "help": knob.help, "minimum": knob.minimum, "maximum": knob.maximum, "choices": [],
                     "families": list(knob.families), "knob": True})
     return out
+
+
+def _suggest(trial: Trial, dim: Dimension) -> Any:
+    d = dim.distribution
+    if isinstance(d, CategoricalDistribution):
+        return trial.suggest_categorical(dim.key, d.choices)
+    if isinstance(d, IntDistribution):
+        return trial.suggest_int(dim.key, d.low, d.high, step=d.step, log=d.log)
+    assert isinstance(d, FloatDistribution)
+    return trial.suggest_float(dim.key, d.low, d.high, step=d.step, log=d.log)
+
+
+def sample(trial: Trial, space: Space) -> dict[str, Any]:
+    """The trial's parameters: the family first, then what applies to it (define-by-run)."""
+    params: dict[str, Any] = {}
+    family = space.base["architecture"]["family"]
+    for dim in space.ordered():
+        if dim.key == "architecture.family":
+            family = params[dim.key] = _suggest(trial, dim)
+        elif family in dim.families:
+            params[dim.key] = _suggest(trial, dim)
+    return params

@@ -12,7 +12,7 @@ import sys
 
 from tests.utils.services import ROOT
 
-PARTS = ["gpu_tests", "seed_run", "captured_step", "packing", "time_to_93"]
+PARTS = ["gpu_tests", "seed_run", "captured_step", "packing", "time_to_93", "search"]
 
 
 def test_staging_then_the_check_end_to_end_in_cpu_mode(tmp_path) -> None:
@@ -23,8 +23,9 @@ def test_staging_then_the_check_end_to_end_in_cpu_mode(tmp_path) -> None:
     manifest = json.loads((staged / "manifest.json").read_text())
     assert manifest["data"]["train"] == 256 and manifest["data"]["test"] == 128
     wheels = manifest["wheels"]
-    assert wheels["missing"] == [] and len(wheels["wheels"]) == len(wheels["pinned"]) == 7
+    assert wheels["missing"] == [] and len(wheels["wheels"]) == len(wheels["pinned"]) == 9
     assert any(w.startswith("pydantic_core-") and "cp312" in w for w in wheels["wheels"])  # the device's Python
+    assert any(w.startswith("optuna-") for w in wheels["wheels"])  # the search part's, which the device lacks
     assert isinstance(manifest["fits"], bool) and manifest["staged_bytes"] == sum(
         p.stat().st_size for p in staged.rglob("*") if p.is_file() and p.name != "manifest.json")
 
@@ -48,6 +49,7 @@ def test_staging_then_the_check_end_to_end_in_cpu_mode(tmp_path) -> None:
     results = {name: report["parts"][name]["result"] for name in PARTS[1:]}
     assert results["seed_run"]["epochs_done"] == 2 and results["time_to_93"]["epochs_done"] == 1
     assert results["packing"]["1"]["ratio_vs_one_run"] == 1.0 and results["packing"]["2"]["images_per_s"] > 0
+    assert results["search"]["told"] >= 1  # the packed search trained trials and told Optuna
     assert (out / "device_check.log").stat().st_size > 0
     assert not list(out.glob(".part_*"))  # only the JSON and the log come back from the device
 

@@ -37,7 +37,7 @@ def tiny(tmp_path_factory):
 def test_the_rank_check_trains_every_config_at_every_fidelity_and_correlates_them(tiny) -> None:
     _, _, report = tiny
     fids = list(report["recipe"]["fidelities"])
-    assert fids[0] == "proxy" and fids[-1] == f"{report['recipe']['body']['rungs_s'][-1]:g}s"
+    assert fids[0] == "proxy" and fids[-1] == f"{report['search']['body']['rungs_s'][-1]:g}s"
     rank = [r for r in report["runs"] if r["part"] == "rank"]
     configs = sorted({r["config"] for r in rank})
     assert len(configs) >= 3 and "compact" in configs  # the warm start, then random draws
@@ -80,7 +80,7 @@ def test_the_side_by_side_pairs_seeds_on_the_last_epoch_without_a_holdout(tiny) 
     sides = [r for r in report["runs"] if r["part"] == "sides"]
     seeds = report["recipe"]["side_seeds"]
     assert sorted((r["config"], r["seed"]) for r in sides) == sorted((s, n) for s in SIDES for n in seeds)
-    full = report["recipe"]["body"]["rungs_s"][-1]
+    full = report["search"]["body"]["rungs_s"][-1]
     assert all(r["holdout"] == 0 and r["time_budget_s"] == full and r["schedule_by"] == "time_budget" for r in sides)
     by = {s: {r["seed"]: r["final_test_acc"] for r in sides if r["config"] == s} for s in SIDES}
     summary = report["summary"]["sides"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from optuna.trial import TrialState
 
-from backend.searches.engine import Rung, promotions
+from backend.searches.rungs import Rung, promotions
 from tests.backend.searches.test_searches import claim, create, queued, study_of, train
 from tests.utils.factories import tiny_config, trial_metric
 
@@ -127,6 +127,6 @@ def test_a_diverged_trial_is_stopped_at_any_rung_and_one_that_learns_is_not(clie
 def test_the_shipped_cpu_search_plans_by_time_rungs_and_starts_from_the_labs_good_configs(client) -> None:
     preset = next(p for p in client.get("/api/searches/presets").json() if p["key"] == "cpu_15min")
     body = preset["body"]
-    assert body["rungs_s"] == [150.0, 450.0, 900.0] and body["pruner"] == "diverged"
+    assert body["rungs_s"] == [450.0, 900.0] and body["pruner"] == "diverged"
     assert body["base_config"]["time_budget_s"] == 900 and body["base_config"]["schedule_by"] == "time_budget"
     assert len(body["initial_points"]) == 2 and all(k in body["space"] for p in body["initial_points"] for k in p)
