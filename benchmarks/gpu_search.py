@@ -31,10 +31,8 @@ from __future__ import annotations
 import copy
 import math
 import multiprocessing as mp
-import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -87,8 +85,8 @@ def fitted(body: dict[str, Any], cap_s: float, slots: int) -> tuple[int, list[fl
     n, rungs, fraction = body["n_trials"], [float(r) for r in body["rungs_s"]], body["promote_fraction"]
     room = PLAN_SHARE * cap_s
     low = min(n, FIRST_RUNG_WAVES * slots)
-    for trials in [n, *range(n - n % slots or n - slots, low - 1, -slots)]:
-        if trials >= low and plan_seconds(trials, rungs, fraction, slots) <= room:
+    for trials in (n, *reversed(range(low, n, slots))):  # the preset's, then whole waves down to two
+        if plan_seconds(trials, rungs, fraction, slots) <= room:
             return trials, rungs, 1.0
     scale = min(1.0, room / plan_seconds(low, rungs, fraction, slots))
     return low, [round(r * scale, 2) for r in rungs], round(scale, 4)
@@ -96,14 +94,11 @@ def fitted(body: dict[str, Any], cap_s: float, slots: int) -> tuple[int, list[fl
 
 def _start_child(data_file: str, slots: int) -> None:
     """A slot, as worker.serve starts a child: its share of the GPU's memory and of the cores; the data once."""
-    from worker.data import ImageDataset
-    from worker.sharing import cpu_cores, memory_fraction, threads_per_child
+    from benchmarks.gpu_suite import share_device_as_child
+    from benchmarks.stage_device import load_decoded
 
-    os.environ["CNNLAB_GPU_MEMORY_FRACTION"] = str(memory_fraction(slots))  # worker.device.prepare_device applies it
-    torch.set_num_threads(threads_per_child(cpu_cores(), slots))
-    with np.load(data_file) as z:
-        _child["data"] = ImageDataset(z["train_x"], z["train_y"], z["test_x"], z["test_y"],
-                                      [str(c) for c in z["classes"]])
+    share_device_as_child(slots)
+    _child["data"] = load_decoded(data_file)
 
 
 def _train_one(raw: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +136,7 @@ def _train_one(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def search(data_file: str, device: str, tiny: bool, cap_s: float) -> dict[str, Any]:
-    """The packed search within ``cap_s`` seconds (``data_file``: the dataset as gpu_suite.packing writes it)."""
+    """The packed search within ``cap_s`` seconds (``data_file``: stage_device.save_decoded's file of the dataset)."""
     import optuna
 
     from backend.searches.registries import SAMPLERS, SamplerArgs, trial_seed
@@ -271,11 +266,3 @@ def search(data_file: str, device: str, tiny: bool, cap_s: float) -> dict[str, A
             "config": configs[best["trial"]], "chosen_on": "validation accuracy at the highest rung reached"},
         "runs": runs,
     }
-
-
-def data_file_of(data: Any, folder: Path) -> str:
-    """``data`` (an ImageDataset) written where the slots load it from, decoded once."""
-    path = folder / "data.npz"
-    np.savez(path, train_x=data.train_x, train_y=data.train_y, test_x=data.test_x, test_y=data.test_y,
-             classes=np.asarray(data.classes))
-    return str(path)

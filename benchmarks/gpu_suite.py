@@ -145,18 +145,25 @@ def captured_step(data: ImageDataset, device: str, tiny: bool, cap_s: float) -> 
     return out
 
 
+def share_device_as_child(runs: int) -> None:
+    """This process as one of ``runs`` children of worker.serve on one device: its share of the GPU's memory
+    (worker.device.prepare_device applies it) and of the cores."""
+    os.environ["CNNLAB_GPU_MEMORY_FRACTION"] = str(memory_fraction(runs))
+    torch.set_num_threads(threads_per_child(cpu_cores(), runs))
+
+
 def _pack_run(data_file: str, device: str, runs: int, cap_s: float, deadline: float, start: Any, results: Any) -> None:
     """One run of the packing test, in its own process with its share of the memory and cores (as
     worker.serve's children): puts its trained-image counts over time, from its first batch to its
     last, which comes ``cap_s`` after the first or well before ``deadline`` (perf_counter: one clock
     for every process of the machine), whichever is sooner."""
-    os.environ["CNNLAB_GPU_MEMORY_FRACTION"] = str(memory_fraction(runs))  # worker.device.prepare_device applies it
-    torch.set_num_threads(threads_per_child(cpu_cores(), runs))
+    from benchmarks.stage_device import load_decoded
+
+    share_device_as_child(runs)
     samples: list[tuple[float, int]] = []
     error = None
     try:
-        with np.load(data_file) as z:
-            data = ImageDataset(z["train_x"], z["train_y"], z["test_x"], z["test_y"], [str(c) for c in z["classes"]])
+        data = load_decoded(data_file)
         # epochs: never the limit; the run trains until cap_s after its first batch (the trainer's own
         # time budget is a backstop), then stops as a cancel does: no partial epoch, no evaluation of it
         cfg = config(MODERN.config("compact"), device, epochs=1000, time_budget_s=3 * cap_s + 60, batch_size=256,
@@ -216,13 +223,14 @@ def packing(data: ImageDataset, device: str, cap_s: float, counts: tuple[int, ..
     """Aggregate images/s of N runs sharing the device, each its own process (as worker.serve's
     children), against one run. ``cap_s``: the part's time, split among the counts; each count's
     runs train for what is left of their share after a start-up allowance, and are killed at its end."""
+    from benchmarks.stage_device import save_decoded
+
     ctx = mp.get_context("spawn")
     out: dict[str, Any] = {}
     share = cap_s / len(counts)
     with tempfile.TemporaryDirectory(prefix="cnnlab-packing-") as tmp:
         data_file = str(Path(tmp) / "data.npz")  # decoded once; each run loads it in well under a second
-        np.savez(data_file, train_x=data.train_x, train_y=data.train_y, test_x=data.test_x, test_y=data.test_y,
-                 classes=np.asarray(data.classes))
+        save_decoded(data, data_file)
         for n in counts:
             allowance = min(20.0, 0.5 * share)  # spawn, import torch, CUDA context, load, the final evaluation
             run_cap = max(share - allowance, 0.5)
@@ -284,10 +292,13 @@ def time_to_93(data: ImageDataset, device: str, tiny: bool, cap_s: float) -> dic
 
 
 def packed_search(data: ImageDataset, device: str, tiny: bool, cap_s: float) -> dict[str, Any]:
-    from benchmarks.gpu_search import data_file_of, search
+    from benchmarks.gpu_search import search
+    from benchmarks.stage_device import save_decoded
 
     with tempfile.TemporaryDirectory(prefix="cnnlab-search-") as tmp:
-        return search(data_file_of(data, Path(tmp)), device, tiny, cap_s)
+        data_file = str(Path(tmp) / "data.npz")  # decoded once; each slot loads it in well under a second
+        save_decoded(data, data_file)
+        return search(data_file, device, tiny, cap_s)
 
 
 def run_part(name: str, data: ImageDataset, device: str, tiny: bool, budget_s: float) -> dict[str, Any]:
